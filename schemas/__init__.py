@@ -1,0 +1,38 @@
+"""Reelflow's event contracts: every topic, its Avro schema versions and its key.
+
+This package is the only place a topic name or an event's fields are written down.
+Services import the `Topic` constants below; `schemas/<schema>/vN.avsc` holds every
+version ever released, and the highest N is what services write and read into.
+"""
+
+from schemas.registry import (
+    ALL_TOPICS,
+    DEAD_LETTER,
+    PACKAGING_FAILED,
+    RENDITION_DONE,
+    TRANSCODE_FAILED,
+    TRANSCODE_PROGRESS,
+    VIDEO_CANCELLED,
+    VIDEO_TRANSCODED,
+    VIDEO_UPLOADED,
+    SchemaVersion,
+    Topic,
+    schema_versions,
+    topic_by_name,
+)
+
+__all__ = [
+    "ALL_TOPICS",
+    "DEAD_LETTER",
+    "PACKAGING_FAILED",
+    "RENDITION_DONE",
+    "TRANSCODE_FAILED",
+    "TRANSCODE_PROGRESS",
+    "VIDEO_CANCELLED",
+    "VIDEO_TRANSCODED",
+    "VIDEO_UPLOADED",
+    "SchemaVersion",
+    "Topic",
+    "schema_versions",
+    "topic_by_name",
+]

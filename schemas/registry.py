@@ -1,0 +1,124 @@
+"""The topology, declared once: topic -> schema, key, partitions, retention, writer, readers.
+
+A test (tests/unit/test_topology.py) checks that the services' code agrees with it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+SCHEMA_DIR = Path(__file__).resolve().parent
+_VERSION_FILE = re.compile(r"^v(\d+)\.avsc$")
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    schema: str
+    version: int
+    definition: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    schema: str
+    key: str
+    partitions: int
+    retention_ms: int
+    writer: str
+    readers: tuple[str, ...]
+    compacted: bool = False
+
+    @property
+    def versions(self) -> tuple[SchemaVersion, ...]:
+        return schema_versions(self.schema)
+
+    @property
+    def latest(self) -> SchemaVersion:
+        return self.versions[-1]
+
+    def config(self) -> dict[str, str]:
+        """Broker-side topic configuration."""
+        cfg = {"retention.ms": str(self.retention_ms), "min.insync.replicas": "1"}
+        if self.compacted:
+            cfg["cleanup.policy"] = "compact"
+        return cfg
+
+
+@cache
+def schema_versions(schema: str) -> tuple[SchemaVersion, ...]:
+    folder = SCHEMA_DIR / schema
+    found = []
+    for path in folder.iterdir():
+        match = _VERSION_FILE.match(path.name)
+        if match:
+            found.append(SchemaVersion(schema, int(match.group(1)), json.loads(path.read_text())))
+    if not found:
+        raise LookupError(f"no schema versions under {folder}")
+    return tuple(sorted(found, key=lambda v: v.version))
+
+
+# Keys: every video event is keyed by video_id (UUID string), so one video's events stay
+# ordered on one partition. Partition counts match across the video topics so that a
+# video lands on the same partition number everywhere.
+VIDEO_PARTITIONS = 6
+
+VIDEO_UPLOADED = Topic(
+    "video-uploaded", "video-uploaded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="ingest", readers=("transcode", "catalog"),
+)
+VIDEO_CANCELLED = Topic(
+    "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="ingest", readers=("transcode", "catalog"),
+)
+TRANSCODE_PROGRESS = Topic(
+    "transcode-progress", "transcode-progress", "video_id", VIDEO_PARTITIONS, 7 * DAY_MS,
+    writer="transcode", readers=("catalog",),
+)
+RENDITION_DONE = Topic(
+    "rendition-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="transcode", readers=("packager", "catalog"),
+)
+TRANSCODE_FAILED = Topic(
+    "transcode-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="transcode", readers=("catalog",),
+)
+VIDEO_TRANSCODED = Topic(
+    "video-transcoded", "video-transcoded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="packager", readers=("catalog",),
+)
+PACKAGING_FAILED = Topic(
+    "packaging-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="packager", readers=("catalog",),
+)
+# The dead-letter topic is the one exception to "one writer": every consumer's shared
+# consume loop writes there. Keyed by the original record's key (a video_id by convention).
+DEAD_LETTER = Topic(
+    "dead-letter", "dead-letter", "original key", 3, 90 * DAY_MS,
+    writer="any consumer", readers=("catalog",),
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    VIDEO_UPLOADED,
+    VIDEO_CANCELLED,
+    TRANSCODE_PROGRESS,
+    RENDITION_DONE,
+    TRANSCODE_FAILED,
+    VIDEO_TRANSCODED,
+    PACKAGING_FAILED,
+    DEAD_LETTER,
+)
+
+
+def topic_by_name(name: str) -> Topic:
+    for topic in ALL_TOPICS:
+        if topic.name == name:
+            return topic
+    raise KeyError(f"unknown topic {name!r}")

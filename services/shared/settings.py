@@ -1,0 +1,67 @@
+"""Settings every service shares, read from `REELFLOW_*` environment variables.
+
+Each service adds its own typed settings object (env prefix `REELFLOW_<SERVICE>_`)
+and embeds this one as `.common`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REELFLOW_", extra="ignore")
+
+    #: Where the local stack keeps data, logs and pid files.
+    state_dir: Path = Path(".reelflow")
+    #: Kafka bootstrap servers.
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    #: S3 endpoint (the local stack runs SeaweedFS's S3 gateway here).
+    s3_endpoint: str = "http://127.0.0.1:18333"
+    s3_bucket: str = "reelflow"
+    s3_access_key: str = "reelflow"
+    s3_secret_key: str = "reelflow-secret"
+    s3_region: str = "us-east-1"
+    #: libpq connection string of the catalog database.
+    pg_dsn: str = "host=127.0.0.1 port=15432 dbname=reelflow user=reelflow"
+    #: ffmpeg binary; empty means the static FFmpeg 9 shipped by `imageio-ffmpeg`.
+    ffmpeg: str = ""
+    #: ffprobe binary used for probing and checks.
+    ffprobe: str = "ffprobe"
+    log_level: str = "INFO"
+    #: Trace exporter: none, console (stderr) or otlp (OTEL_EXPORTER_OTLP_* env vars).
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+
+    @cached_property
+    def ffmpeg_path(self) -> str:
+        if self.ffmpeg:
+            return self.ffmpeg
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+
+    @cached_property
+    def ffprobe_path(self) -> str:
+        found = shutil.which(self.ffprobe)
+        if not found:
+            raise FileNotFoundError(f"ffprobe not found ({self.ffprobe!r}); run ./run setup")
+        return found
+
+    @property
+    def kafka_host_port(self) -> tuple[str, int]:
+        first = self.kafka_bootstrap.split(",")[0]
+        host, _, port = first.rpartition(":")
+        return host, int(port)
+
+    def service_env(self) -> dict[str, str]:
+        """Environment that hands these settings to a child process."""
+        env = dict(os.environ)
+        for name, value in self.model_dump().items():
+            env[f"REELFLOW_{name.upper()}"] = str(value)
+        return env
