@@ -24,6 +24,10 @@ class SchemaVersion:
     version: int
     definition: dict[str, Any]
 
+    @property
+    def definition_fields(self) -> frozenset[str]:
+        return frozenset(f["name"] for f in self.definition["fields"])
+
 
 @dataclass(frozen=True)
 class Topic:

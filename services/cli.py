@@ -1,0 +1,38 @@
+"""`reelflow`: one command line for every service and operator task.
+
+  reelflow ingest | transcode | packager | catalog    run one service in this process
+  reelflow stack up|status|down|restart              the local Kafka/Postgres/S3 stack
+  reelflow demo                                      the whole path on a generated clip
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Imported here so `reelflow --help` stays quick and a broken service cannot stop the
+    # operator commands from loading.
+    from services.catalog.main import add_parser as add_catalog
+    from services.demo import add_parser as add_demo
+    from services.ingest.main import add_parser as add_ingest
+    from services.packager.main import add_parser as add_packager
+    from services.stack.commands import add_parser as add_stack
+    from services.transcode.main import add_parser as add_transcode
+
+    parser = argparse.ArgumentParser(prog="reelflow", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Ingest HTTP API. A `202` means the source is durably stored and `video-uploaded` is
+durably on Kafka (acks=all, idempotent producer). Every refusal is a coded 4xx that
+leaves nothing behind in storage and emits no event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from python_multipart.multipart import parse_options_header
+
+from schemas import VIDEO_CANCELLED, VIDEO_UPLOADED
+from services.ingest.errors import Rejection, Unavailable
+from services.ingest.settings import IngestSettings
+from services.ingest.upload import receive_form
+from services.ingest.validation import (
+    parse_metadata,
+    parse_priority,
+    source_info,
+    thumbnail_kind,
+    validate_source,
+)
+from services.shared import ffmpeg, telemetry
+from services.shared.events import new_event_id, now
+from services.shared.kafka import EventProducer
+from services.shared.storage import ObjectRef, ObjectStore, StorageError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectStore) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await producer.start()
+        try:
+            yield
+        finally:
+            await producer.stop()
+
+    app = FastAPI(title="Reelflow ingest", version="1", lifespan=lifespan)
+
+    @app.exception_handler(Rejection)
+    async def on_rejection(_: Request, exc: Rejection) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(Unavailable)
+    async def on_unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        return JSONResponse({"error": "unavailable", "detail": str(exc)}, status_code=503,
+                            headers={"Retry-After": "5"})
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.to_thread(store.head, store.ref("health-probe"))
+            checks["s3"] = "ok"
+        except StorageError as exc:
+            checks["s3"] = f"error: {exc}"
+        checks["kafka"] = "ok" if await producer.healthy() else "error: broker unreachable"
+        healthy = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if healthy else "degraded", "checks": checks},
+                            status_code=200 if healthy else 503)
+
+    @app.post("/api/v1/videos", status_code=202)
+    async def upload_video(request: Request) -> dict[str, Any]:
+        """Upload a video (multipart: `file`, optional `metadata`, `thumbnail`, `priority`)."""
+        ctype, options = parse_options_header(request.headers.get("content-type", ""))
+        if ctype != b"multipart/form-data" or not options.get(b"boundary"):
+            raise Rejection("not_multipart", "send the video as multipart/form-data", 415)
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 2**20:
+            raise Rejection("file_too_large", f"upload of {declared} bytes exceeds the maximum "
+                            f"of {settings.max_upload_bytes} bytes", 413)
+        video_id = str(uuid.uuid4())
+        telemetry.current_video_id.set(video_id)
+        source = store.ref(f"sources/{video_id}/original")
+        with telemetry.tracer("reelflow.ingest").start_as_current_span(
+            "ingest upload", attributes={"reelflow.video_id": video_id}
+        ):
+            form = await receive_form(
+                request.stream(), options[b"boundary"],
+                lambda: store.multipart(source, "application/octet-stream"),
+                settings.max_upload_bytes, settings.max_thumbnail_bytes,
+            )
+            assert form.stored is not None
+            created: list[ObjectRef] = [source]
+            try:
+                return await _accept(video_id, form.stored.size_bytes, form.stored.sha256,
+                                     form.filename, form.fields, form.thumbnail, created)
+            except BaseException:
+                for ref in created:
+                    await asyncio.to_thread(_forget, store, ref)
+                raise
+
+    @app.delete("/api/v1/videos/{video_id}", status_code=202)
+    async def cancel_video(video_id: uuid.UUID, reason: str = "") -> dict[str, Any]:
+        """Cancel a video: transcode stops its work, the catalog shows it cancelled."""
+        event = {"event_id": new_event_id(), "video_id": str(video_id), "occurred_at": now(),
+                 "reason": reason}
+        try:
+            await asyncio.wait_for(producer.publish(VIDEO_CANCELLED, event),
+                                   settings.publish_timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            raise Unavailable(f"the event log is unavailable ({exc!r}); retry later") from exc
+        return {"video_id": str(video_id), "status": "cancelling",
+                "links": {"self": f"{settings.catalog_url}/api/v1/videos/{video_id}"}}
+
+    async def _accept(video_id: str, size: int, sha256: str, filename: str | None,
+                      fields: dict[str, str], thumbnail: bytes | None,
+                      created: list[ObjectRef]) -> dict[str, Any]:
+        metadata = parse_metadata(fields.get("metadata"))
+        priority = parse_priority(fields.get("priority"))
+        source = created[0]
+        probe = await _probe(store.presigned_get(source))
+        validate_source(probe, settings)
+        thumbnail_uri = None
+        if thumbnail is not None:
+            ext, content_type = thumbnail_kind(thumbnail, settings.max_thumbnail_bytes)
+            ref = store.ref(f"sources/{video_id}/thumbnail.{ext}")
+            created.append(ref)
+            await asyncio.to_thread(store.put_bytes, thumbnail, ref, content_type)
+            thumbnail_uri = ref.uri
+        event = {
+            "event_id": new_event_id(),
+            "video_id": video_id,
+            "occurred_at": now(),
+            "source_uri": source.uri,
+            "attempt": 1,
+            "source_sha256": sha256,
+            "source_size_bytes": size,
+            "source_filename": filename,
+            "source_info": source_info(probe),
+            "user_metadata_json": json.dumps(metadata),
+            "priority": priority,
+            "custom_thumbnail_uri": thumbnail_uri,
+            "origin": "upload",
+        }
+        try:
+            await asyncio.wait_for(producer.publish(VIDEO_UPLOADED, event),
+                                   settings.publish_timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            raise Unavailable(f"the event log is unavailable ({exc!r}); nothing was kept, "
+                              "retry later") from exc
+        log.info("accepted %s (%d bytes, %s)", video_id, size, probe.container)
+        return {
+            "video_id": video_id,
+            "status": "uploaded",
+            "attempt": 1,
+            "priority": priority,
+            "source": {"uri": source.uri, "size_bytes": size, "sha256": sha256},
+            "links": {
+                "self": f"{settings.catalog_url}/api/v1/videos/{video_id}",
+                "events": f"{settings.catalog_url}/api/v1/videos/{video_id}/events",
+            },
+        }
+
+    async def _probe(url: str) -> ffmpeg.SourceProbe:
+        try:
+            probe = await ffmpeg.probe(url, settings.common)
+            if probe.video is not None:
+                await ffmpeg.decode_check(url, settings.common, settings.decode_check_frames)
+        except ffmpeg.ProbeError as exc:
+            raise Rejection(exc.code, str(exc)) from exc
+        return probe
+
+    return app
+
+
+def _forget(store: ObjectStore, ref: ObjectRef) -> None:
+    try:
+        store.delete(ref)
+    except StorageError:
+        log.exception("could not delete refused object %s", ref.uri)

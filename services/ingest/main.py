@@ -1,0 +1,33 @@
+"""`reelflow ingest`: run the ingest HTTP API as its own process."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from schemas import ALL_TOPICS
+from services.ingest.api import create_app
+from services.ingest.settings import IngestSettings
+from services.shared import telemetry
+from services.shared.codec import EventCodec
+from services.shared.kafka import EventProducer
+from services.shared.storage import ObjectStore
+
+
+def build_app(settings: IngestSettings):  # type: ignore[no-untyped-def]
+    producer = EventProducer(settings.common.kafka_bootstrap, EventCodec(ALL_TOPICS), "ingest")
+    return create_app(settings, producer, ObjectStore(settings.common))
+
+
+def run(_: argparse.Namespace) -> int:
+    settings = IngestSettings()
+    telemetry.configure("ingest", settings.common.log_level, settings.common.otel_exporter)
+    uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
+                log_config=None, access_log=False)
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("ingest", help="run the ingest HTTP API")
+    parser.set_defaults(func=run)

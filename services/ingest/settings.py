@@ -1,0 +1,32 @@
+"""Ingest settings: environment variables `REELFLOW_INGEST_*`."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.shared.settings import CommonSettings
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REELFLOW_INGEST_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    #: HTTP port of the ingest API.
+    port: int = 8001
+    #: Largest accepted upload; bigger ones get 413.
+    max_upload_bytes: int = 20 * 1024**3
+    #: Largest custom thumbnail.
+    max_thumbnail_bytes: int = 5 * 1024**2
+    min_width: int = 640
+    min_height: int = 360
+    min_duration_s: float = 1.0
+    max_duration_s: float = 24 * 3600.0
+    #: Frames that must decode for the corruption check.
+    decode_check_frames: int = 5
+    #: Seconds to wait for Kafka to acknowledge an event before answering 503.
+    publish_timeout_s: float = 15.0
+    #: Base URL of the catalog, for the links in responses.
+    catalog_url: str = "http://127.0.0.1:8000"
+
+    common: CommonSettings = Field(default_factory=CommonSettings)

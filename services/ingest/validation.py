@@ -1,0 +1,135 @@
+"""Pure validation rules for a probed source. Content decides, never the file name."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from services.ingest.errors import Rejection
+
+
+class VideoFacts(Protocol):
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+    bitrate: int | None
+    pix_fmt: str | None
+
+
+class AudioFacts(Protocol):
+    codec: str
+    channels: int | None
+    sample_rate: int | None
+    bitrate: int | None
+
+
+class ProbeFacts(Protocol):
+    container: str
+    duration: float
+    bitrate: int | None
+    video: VideoFacts | None
+    audio: AudioFacts | None
+
+
+class Limits(Protocol):
+    min_width: int
+    min_height: int
+    min_duration_s: float
+    max_duration_s: float
+
+
+def validate_source(probe: ProbeFacts, limits: Limits) -> None:
+    """Raise a coded Rejection when the source cannot become a Reelflow video."""
+    if probe.video is None and probe.audio is None:
+        raise Rejection("no_media_streams",
+                        f"the {probe.container} file has no video or audio stream")
+    if probe.duration < limits.min_duration_s:
+        raise Rejection("duration_too_short",
+                        f"source lasts {probe.duration:.2f} s; the minimum is "
+                        f"{limits.min_duration_s:g} s")
+    if probe.duration > limits.max_duration_s:
+        raise Rejection("duration_too_long",
+                        f"source lasts {probe.duration:.0f} s; the maximum is "
+                        f"{limits.max_duration_s:.0f} s")
+    if probe.video is not None:
+        # Judge by the short and long side so portrait videos are treated like landscape.
+        long_side = max(probe.video.width, probe.video.height)
+        short_side = min(probe.video.width, probe.video.height)
+        if long_side < limits.min_width or short_side < limits.min_height:
+            raise Rejection(
+                "resolution_too_low",
+                f"source is {probe.video.width}x{probe.video.height}; the minimum is "
+                f"{limits.min_width}x{limits.min_height}",
+            )
+
+
+def source_info(probe: ProbeFacts) -> dict[str, Any]:
+    """The `SourceInfo` record of `video-uploaded`."""
+    video = probe.video
+    audio = probe.audio
+    return {
+        "container": probe.container,
+        "duration_seconds": float(probe.duration),
+        "bitrate": probe.bitrate,
+        "video": None if video is None else {
+            "codec": video.codec, "width": video.width, "height": video.height,
+            "fps": video.fps, "bitrate": video.bitrate, "pix_fmt": video.pix_fmt,
+        },
+        "audio": None if audio is None else {
+            "codec": audio.codec, "channels": audio.channels,
+            "sample_rate": audio.sample_rate, "bitrate": audio.bitrate,
+        },
+    }
+
+
+IMAGE_SIGNATURES: tuple[tuple[str, str, bytes, int], ...] = (
+    ("jpg", "image/jpeg", b"\xff\xd8\xff", 0),
+    ("png", "image/png", b"\x89PNG\r\n\x1a\n", 0),
+    ("webp", "image/webp", b"WEBP", 8),
+)
+
+
+def thumbnail_kind(data: bytes, max_bytes: int) -> tuple[str, str]:
+    """(extension, content type) of a custom thumbnail, judged by its magic bytes."""
+    if not data:
+        raise Rejection("thumbnail_empty", "the thumbnail part is empty")
+    if len(data) > max_bytes:
+        raise Rejection("thumbnail_too_large",
+                        f"thumbnail is {len(data)} bytes; the maximum is {max_bytes}", 413)
+    for ext, content_type, magic, at in IMAGE_SIGNATURES:
+        if data[at:at + len(magic)] == magic and (ext != "webp" or data[:4] == b"RIFF"):
+            return ext, content_type
+    raise Rejection("thumbnail_unsupported", "the thumbnail must be a JPEG, PNG or WebP image")
+
+
+def parse_priority(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return 5
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Rejection("invalid_priority", f"priority must be an integer 1-10, got {raw!r}") \
+            from None
+    if not 1 <= value <= 10:
+        raise Rejection("invalid_priority", f"priority must be between 1 and 10, got {value}")
+    return value
+
+
+def parse_metadata(raw: str | None) -> dict[str, Any]:
+    import json
+
+    if raw is None or raw.strip() == "":
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise Rejection("invalid_metadata", f"metadata is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise Rejection("invalid_metadata", "metadata must be a JSON object")
+    tags = value.get("tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise Rejection("invalid_metadata", "metadata.tags must be a list of strings")
+    for key in ("title", "description", "category", "author", "copyright", "language"):
+        if key in value and not isinstance(value[key], str):
+            raise Rejection("invalid_metadata", f"metadata.{key} must be a string")
+    return value

@@ -1,0 +1,29 @@
+"""Small facts about events that every service needs: ids and clocks.
+
+Output events get *deterministic* ids derived from the input event and the output's
+name, so a redone job (after a crash or rebalance) emits byte-identical event ids and
+every consumer's dedupe-by-event-id turns the repeat into a no-op.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+_NAMESPACE = uuid.UUID("6f1d1c52-8a4e-4c53-9d5e-2b7a1f0c9e11")
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def derived_event_id(cause_event_id: str, *parts: object) -> str:
+    return str(uuid.uuid5(_NAMESPACE, ":".join([cause_event_id, *map(str, parts)])))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

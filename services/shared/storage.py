@@ -1,0 +1,258 @@
+"""Object storage (S3 API) for sources, renditions and packages.
+
+Every object Reelflow writes is immutable once referenced by an event: writers use
+attempt-scoped keys, and an object becomes visible to other services only through the
+event that names it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from services.shared.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+#: S3 requires parts of at least 5 MiB (except the last one).
+PART_SIZE = 8 * 1024 * 1024
+
+
+class StorageError(Exception):
+    """S3 failed. Usually transient (network, gateway restart)."""
+
+
+class ObjectMissing(StorageError):
+    """The object named by an event does not exist: permanent for that event."""
+
+
+class ChecksumMismatch(Exception):
+    """The bytes read do not match the SHA-256 the event promised."""
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, uri: str) -> ObjectRef:
+        if not uri.startswith("s3://"):
+            raise ValueError(f"not an s3:// URI: {uri!r}")
+        bucket, _, key = uri[5:].partition("/")
+        if not bucket or not key:
+            raise ValueError(f"s3 URI needs a bucket and a key: {uri!r}")
+        return cls(bucket, key)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    ref: ObjectRef
+    size_bytes: int
+    sha256: str
+
+
+def s3_client(settings: CommonSettings) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint,
+        aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key,
+        region_name=settings.s3_region,
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+        ),
+    )
+
+
+class ObjectStore:
+    """Thin, typed wrapper over boto3 for the operations the services need."""
+
+    def __init__(self, settings: CommonSettings) -> None:
+        self.bucket = settings.s3_bucket
+        self._s3 = s3_client(settings)
+
+    def ref(self, key: str) -> ObjectRef:
+        return ObjectRef(self.bucket, key)
+
+    def put_file(
+        self, path: Path, ref: ObjectRef, content_type: str, cache_control: str | None = None
+    ) -> StoredObject:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+                digest.update(chunk)
+        extra = {"ContentType": content_type}
+        if cache_control:
+            extra["CacheControl"] = cache_control
+        try:
+            self._s3.upload_file(str(path), ref.bucket, ref.key, ExtraArgs=extra)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"upload of {ref.uri} failed: {exc}") from exc
+        return StoredObject(ref, path.stat().st_size, digest.hexdigest())
+
+    def put_bytes(self, data: bytes, ref: ObjectRef, content_type: str,
+                  cache_control: str | None = None) -> StoredObject:
+        extra: dict[str, str] = {"ContentType": content_type}
+        if cache_control:
+            extra["CacheControl"] = cache_control
+        try:
+            self._s3.put_object(Bucket=ref.bucket, Key=ref.key, Body=data, **extra)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"upload of {ref.uri} failed: {exc}") from exc
+        return StoredObject(ref, len(data), hashlib.sha256(data).hexdigest())
+
+    def download(self, ref: ObjectRef, dest: Path, expected_sha256: str | None = None) -> str:
+        """Stream an object to a local file, verifying its SHA-256 on the way."""
+        digest = hashlib.sha256()
+        try:
+            body = self._s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
+            with dest.open("wb") as out:
+                for chunk in body.iter_chunks(1024 * 1024):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
+                raise ObjectMissing(f"{ref.uri} does not exist") from exc
+            raise StorageError(f"download of {ref.uri} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"download of {ref.uri} failed: {exc}") from exc
+        actual = digest.hexdigest()
+        if expected_sha256 and actual != expected_sha256.lower():
+            raise ChecksumMismatch(
+                f"{ref.uri} has SHA-256 {actual}, but the event promised {expected_sha256}"
+            )
+        return actual
+
+    def stream(self, ref: ObjectRef, byte_range: str | None = None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+        if byte_range:
+            kwargs["Range"] = byte_range
+        try:
+            return self._s3.get_object(**kwargs)  # type: ignore[no-any-return]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise ObjectMissing(f"{ref.uri} does not exist") from exc
+            raise StorageError(str(exc)) from exc
+
+    def head(self, ref: ObjectRef) -> dict[str, Any] | None:
+        try:
+            return self._s3.head_object(Bucket=ref.bucket, Key=ref.key)  # type: ignore[no-any-return]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise StorageError(str(exc)) from exc
+
+    def delete(self, ref: ObjectRef) -> None:
+        try:
+            self._s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"delete of {ref.uri} failed: {exc}") from exc
+
+    def copy(self, source: ObjectRef, dest: ObjectRef) -> None:
+        try:
+            self._s3.copy({"Bucket": source.bucket, "Key": source.key}, dest.bucket, dest.key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise ObjectMissing(f"{source.uri} does not exist") from exc
+            raise StorageError(str(exc)) from exc
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"]
+
+    def presigned_get(self, ref: ObjectRef, expires: int = 3600) -> str:
+        return self._s3.generate_presigned_url(  # type: ignore[no-any-return]
+            "get_object", Params={"Bucket": ref.bucket, "Key": ref.key}, ExpiresIn=expires
+        )
+
+    def multipart(self, ref: ObjectRef, content_type: str) -> MultipartUpload:
+        return MultipartUpload(self._s3, ref, content_type)
+
+
+class MultipartUpload:
+    """Streams bytes into one S3 object in parts while hashing them.
+
+    Only PART_SIZE bytes are ever held in memory. `abort()` leaves nothing behind;
+    `complete()` makes the object exist at once, whole.
+    """
+
+    def __init__(self, s3: Any, ref: ObjectRef, content_type: str) -> None:
+        self._s3 = s3
+        self.ref = ref
+        self._buffer = bytearray()
+        self._parts: list[dict[str, Any]] = []
+        self._sha = hashlib.sha256()
+        self.size = 0
+        try:
+            self._upload_id = s3.create_multipart_upload(
+                Bucket=ref.bucket, Key=ref.key, ContentType=content_type
+            )["UploadId"]
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"cannot start upload of {ref.uri}: {exc}") from exc
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+    def write(self, chunk: bytes) -> None:
+        self._sha.update(chunk)
+        self.size += len(chunk)
+        self._buffer += chunk
+        if len(self._buffer) >= PART_SIZE:
+            self._flush()
+
+    def _flush(self) -> None:
+        number = len(self._parts) + 1
+        try:
+            etag = self._s3.upload_part(
+                Bucket=self.ref.bucket, Key=self.ref.key, UploadId=self._upload_id,
+                PartNumber=number, Body=bytes(self._buffer),
+            )["ETag"]
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"upload of part {number} of {self.ref.uri} failed: {exc}") from exc
+        self._parts.append({"PartNumber": number, "ETag": etag})
+        self._buffer.clear()
+
+    def complete(self) -> StoredObject:
+        if self._buffer or not self._parts:
+            self._flush()
+        try:
+            self._s3.complete_multipart_upload(
+                Bucket=self.ref.bucket, Key=self.ref.key, UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"completing {self.ref.uri} failed: {exc}") from exc
+        return StoredObject(self.ref, self.size, self.sha256)
+
+    def abort(self) -> None:
+        try:
+            self._s3.abort_multipart_upload(
+                Bucket=self.ref.bucket, Key=self.ref.key, UploadId=self._upload_id
+            )
+        except (BotoCoreError, ClientError) as exc:
+            # Nothing references an aborted upload; a leftover is garbage, not data loss.
+            log.warning("abort of %s failed: %s", self.ref.uri, exc)
+
+
+def copy_stream(src: IO[bytes], upload: MultipartUpload, chunk: int = 1024 * 1024) -> None:
+    for block in iter(lambda: src.read(chunk), b""):
+        upload.write(block)

@@ -1,0 +1,39 @@
+"""Transcode settings: environment variables `REELFLOW_TRANSCODE_*`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.shared.settings import CommonSettings
+
+
+class TranscodeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REELFLOW_TRANSCODE_", extra="ignore")
+
+    group_id: str = "transcode"
+    #: Jobs run at once in this process. More throughput: more processes in the group.
+    concurrency: int = 1
+    #: Tries for a transient failure (S3, network) before the input is dead-lettered.
+    max_attempts: int = 3
+    backoff_base_s: float = 1.0
+    #: Per-job scratch directories live here; empty means `<state_dir>/transcode-work`.
+    work_dir: Path | None = None
+    #: Minimum seconds between two `transcode-progress` events of one job.
+    progress_interval_s: float = 2.0
+    #: Profile used when `video-uploaded` names none.
+    default_profile: str = "default"
+    #: Score VMAF/PSNR/SSIM for each rung.
+    score_quality: bool = True
+    #: Prometheus /metrics port (0 disables it).
+    metrics_port: int = 8002
+    #: Static membership id (cuts rebalances on restart); empty means dynamic membership.
+    instance_id: str = ""
+
+    common: CommonSettings = Field(default_factory=CommonSettings)
+
+    @property
+    def job_root(self) -> Path:
+        return self.work_dir or (self.common.state_dir / "transcode-work")

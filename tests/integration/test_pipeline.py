@@ -1,0 +1,163 @@
+"""Walking skeleton, end to end: a clip submitted over HTTP comes out as a playable HLS
+stream listed in the catalog, every hop an Avro event on real Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from schemas import ALL_TOPICS, DEAD_LETTER, VIDEO_UPLOADED
+from services.shared.codec import EventCodec
+from tests.media import make_clip
+
+pytestmark = pytest.mark.integration
+
+INGEST = "http://127.0.0.1:41001"
+CATALOG = "http://127.0.0.1:41000"
+codec = EventCodec(ALL_TOPICS)
+
+
+def submit(path: Path, **fields: str) -> httpx.Response:
+    with path.open("rb") as fh:
+        return httpx.post(f"{INGEST}/api/v1/videos", files={"file": (path.name, fh)},
+                          data=fields, timeout=120)
+
+
+def wait_for_status(video_id: str, wanted: set[str], timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    last: dict = {}
+    while time.monotonic() < deadline:
+        reply = httpx.get(f"{CATALOG}/api/v1/videos/{video_id}", timeout=10)
+        if reply.status_code == 200:
+            last = reply.json()
+            if last.get("status") in wanted:
+                return last
+        time.sleep(1)
+    raise AssertionError(f"{video_id} never reached {wanted}; last seen: {last}")
+
+
+def end_offsets(bootstrap: str, topic: str) -> int:
+    async def total() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        await consumer.start()
+        try:
+            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            return sum((await consumer.end_offsets(parts)).values())
+        finally:
+            await consumer.stop()
+    return asyncio.run(total())
+
+
+def ffprobe_decodes(data: bytes, tmp: Path) -> None:
+    path = tmp / f"{uuid.uuid4()}.mp4"
+    path.write_bytes(data)
+    result = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+                             "stream=codec_type,nb_read_frames", "-of", "csv=p=0", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+    assert any(int(line.split(",")[-1] or 0) > 0 for line in result.stdout.split()), result.stdout
+
+
+def test_an_uploaded_clip_becomes_a_playable_hls_stream_in_the_catalog(pipeline, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", 1280, 720, seconds=6)
+    reply = submit(clip, metadata='{"title": "Skeleton", "tags": ["e2e"]}')
+    assert reply.status_code == 202, reply.text
+    video_id = reply.json()["video_id"]
+
+    video = wait_for_status(video_id, {"ready", "failed"})
+    assert video["status"] == "ready", video
+    names = {r["rendition"] for r in video["renditions"]}
+    assert {"360p", "720p"} <= names
+
+    master_url = video["playback"]["hls"]
+    master = httpx.get(master_url if master_url.startswith("http") else CATALOG + master_url)
+    assert master.status_code == 200
+    assert master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    assert "#EXT-X-STREAM-INF" in master.text
+    base = str(master.url).rsplit("/", 1)[0]
+    media_uri = next(line for line in master.text.splitlines()
+                     if line and not line.startswith("#"))
+    media = httpx.get(f"{base}/{media_uri}")
+    media_base = str(media.url).rsplit("/", 1)[0]
+    init_uri = next(line.split('URI="')[1].split('"')[0] for line in media.text.splitlines()
+                    if line.startswith("#EXT-X-MAP"))
+    init = httpx.get(f"{media_base}/{init_uri}").content
+    segments = [line for line in media.text.splitlines() if line and not line.startswith("#")]
+    assert segments
+    for segment in segments:
+        ffprobe_decodes(init + httpx.get(f"{media_base}/{segment}").content, tmp_path)
+
+
+def test_a_non_video_upload_is_refused_with_a_code_and_emits_nothing(pipeline, tmp_path,
+                                                                      common_settings):
+    before = end_offsets(common_settings.kafka_bootstrap, VIDEO_UPLOADED.name)
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is a text file with a video extension\n" * 100)
+    reply = submit(text)
+    assert 400 <= reply.status_code < 500
+    body = reply.json()
+    assert body["error"] == "not_media" and body["detail"]
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    reply = submit(empty)
+    assert reply.status_code == 422 and reply.json()["error"] == "empty_file"
+    assert end_offsets(common_settings.kafka_bootstrap, VIDEO_UPLOADED.name) == before
+
+
+def test_garbage_on_video_uploaded_is_dead_lettered_and_the_pipeline_keeps_going(
+        pipeline, tmp_path, common_settings):
+    garbage = b"\x00not avro\xff" * 10
+    key = str(uuid.uuid4()).encode()
+
+    async def publish_garbage() -> set[tuple[int, int]]:
+        # One poison record on every partition, so the good video is surely queued behind one.
+        producer = AIOKafkaProducer(bootstrap_servers=common_settings.kafka_bootstrap)
+        await producer.start()
+        try:
+            placed = set()
+            for partition in range(VIDEO_UPLOADED.partitions):
+                meta = await producer.send_and_wait(VIDEO_UPLOADED.name, garbage, key=key,
+                                                    partition=partition)
+                placed.add((meta.partition, meta.offset))
+            return placed
+        finally:
+            await producer.stop()
+
+    poison = asyncio.run(publish_garbage())
+    clip = make_clip(tmp_path / "after.mp4", 640, 360, seconds=3)
+    reply = submit(clip)
+    assert reply.status_code == 202, reply.text
+
+    async def find_dead_letters() -> list[dict]:
+        consumer = AIOKafkaConsumer(DEAD_LETTER.name, bootstrap_servers=common_settings.kafka_bootstrap,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            found: dict[tuple[int, int], dict] = {}
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and len(found) < len(poison):
+                for records in (await consumer.getmany(timeout_ms=1000)).values():
+                    for record in records:
+                        event = codec.decode(DEAD_LETTER, record.value)
+                        where = (event["original_partition"], event["original_offset"])
+                        if event["original_topic"] == VIDEO_UPLOADED.name and where in poison:
+                            found[where] = {"event": event, "headers": dict(record.headers)}
+            assert found.keys() == poison, f"dead-lettered {sorted(found)} of {sorted(poison)}"
+            return list(found.values())
+        finally:
+            await consumer.stop()
+
+    for found in asyncio.run(find_dead_letters()):
+        assert found["event"]["original_value"] == garbage
+        assert found["event"]["original_key"] == key
+        assert found["event"]["error_code"] == "not_avro"
+        assert found["event"]["consumer_group"] == "transcode"
+        assert found["headers"]["kafka_dlt-original-topic"] == VIDEO_UPLOADED.name.encode()
+    assert wait_for_status(reply.json()["video_id"], {"ready", "failed"})["status"] == "ready"
