@@ -78,20 +78,33 @@ class EventProducer:
 
     def __init__(self, bootstrap: str, codec: EventCodec, client_id: str) -> None:
         self.codec = codec
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._started: AIOKafkaProducer | None = None
+
+    @property
+    def _producer(self) -> AIOKafkaProducer:
+        if self._started is None:
+            raise RuntimeError("EventProducer.start() was not awaited")
+        return self._started
+
+    async def start(self) -> None:
+        # aiokafka binds to the running event loop, so the client is made here, not in
+        # __init__ (which may run before uvicorn starts its loop).
+        self._started = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
             request_timeout_ms=30000,
         )
-
-    async def start(self) -> None:
-        await self._producer.start()
+        await self._started.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._started is not None:
+            await self._started.stop()
+            self._started = None
 
     async def healthy(self, timeout_s: float = 3.0) -> bool:
         """Whether the broker answers a metadata request right now."""

@@ -79,6 +79,8 @@ def rendition_done_events(upload: dict[str, Any], outputs: list[StoredOutput], p
                 for a in o.artifacts
             ],
             "source_size_bytes": upload.get("source_size_bytes"),
+            "source_filename": upload.get("source_filename"),
+            "user_metadata_json": upload.get("user_metadata_json") or "{}",
             "uploaded_at": upload["occurred_at"],
         }
         for o in outputs

@@ -1,0 +1,60 @@
+"""`reelflow packager`: run the packager as its own process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+
+from prometheus_client import start_http_server
+
+from schemas import ALL_TOPICS, RENDITION_DONE
+from services.packager.settings import PackagerSettings
+from services.packager.worker import PackagerWorker
+from services.shared import telemetry
+from services.shared.codec import EventCodec
+from services.shared.kafka import ConsumeLoop, EventProducer, LoopSettings, run_until_signalled
+from services.shared.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: PackagerSettings, stop: asyncio.Event) -> None:
+    # Scratch space of a crashed run holds nothing anyone references.
+    shutil.rmtree(settings.job_root, ignore_errors=True)
+    codec = EventCodec(ALL_TOPICS)
+    producer = EventProducer(settings.common.kafka_bootstrap, codec, "packager")
+    worker = PackagerWorker(settings, producer, ObjectStore(settings.common))
+    loop = ConsumeLoop(
+        LoopSettings(group_id=settings.group_id, topics=(RENDITION_DONE,),
+                     max_attempts=settings.max_attempts,
+                     backoff_base_s=settings.backoff_base_s,
+                     group_instance_id=settings.instance_id or None),
+        settings.common.kafka_bootstrap, codec, producer, worker,
+        commit_floor=worker.commit_floor, on_revoked=worker.partitions_revoked,
+    )
+    await producer.start()
+    consuming = asyncio.create_task(loop.run())
+    try:
+        await stop.wait()
+    finally:
+        loop.stop()
+        await consuming
+        await producer.stop()
+
+
+def run(_: argparse.Namespace) -> int:
+    settings = PackagerSettings()
+    telemetry.configure("packager", settings.common.log_level, settings.common.otel_exporter)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
+
+    asyncio.run(run_until_signalled(lambda stop: serve(settings, stop)))
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("packager", help="run the packager (rendition-done -> "
+                                   "video-transcoded)")
+    parser.set_defaults(func=run)

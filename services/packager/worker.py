@@ -1,0 +1,161 @@
+"""The packager's Kafka/S3 shell.
+
+Consumes `rendition-done` from Kafka; emits `video-transcoded` (or `packaging-failed`).
+
+Side effects are keyed by (video_id, attempt): the package lives under
+`packages/{video_id}/{attempt}/`, `video-transcoded` has a deterministic event id, and a
+`_published` marker written after the event makes a re-read of finished work a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from schemas import PACKAGING_FAILED, VIDEO_TRANSCODED
+from services.packager.assembly import Assembler, RenditionSet
+from services.packager.metadata import build_metadata, metadata_json
+from services.packager.package import (
+    PackageResult,
+    PackagingFailed,
+    RenditionInput,
+    cache_control,
+    content_type,
+    package_renditions,
+)
+from services.packager.settings import PackagerSettings
+from services.shared import telemetry
+from services.shared.events import derived_event_id, millis, now
+from services.shared.kafka import Delivery, EventProducer, PermanentFailure
+from services.shared.storage import ObjectMissing, ObjectRef, ObjectStore
+
+log = logging.getLogger(__name__)
+
+PUBLISHED_MARKER = "_published"
+
+
+def package_prefix(video_id: str, attempt: int) -> str:
+    return f"packages/{video_id}/{attempt}"
+
+
+class PackagerWorker:
+    def __init__(self, settings: PackagerSettings, producer: EventProducer,
+                 store: ObjectStore) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.store = store
+        self.assembler = Assembler()
+
+    # -- consume loop hooks -------------------------------------------------------------
+    async def handle(self, delivery: Delivery) -> None:
+        record = delivery.record
+        ready = self.assembler.add(delivery.event, (record.topic, record.partition),
+                                   record.offset)
+        if ready is None:
+            return
+        await self._publish_package(ready)
+        self.assembler.close(ready.video_id, ready.attempt)
+
+    async def failed(self, delivery: Delivery, error: PermanentFailure) -> None:
+        event = delivery.event
+        await self.producer.publish(PACKAGING_FAILED, {
+            "event_id": derived_event_id(str(event["event_id"]), "packaging-failed"),
+            "video_id": event["video_id"], "occurred_at": now(),
+            "attempt": event["attempt"], "stage": "packaging",
+            "error_code": error.code, "error_message": error.message,
+        })
+        self.assembler.close(str(event["video_id"]), int(event["attempt"]))
+
+    def commit_floor(self, tp: TopicPartition, next_offset: int) -> int:
+        return self.assembler.commit_floor((tp.topic, tp.partition), next_offset)
+
+    def partitions_revoked(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.assembler.forget_partition((tp.topic, tp.partition))
+
+    # -- packaging ----------------------------------------------------------------------
+    async def _publish_package(self, ready: RenditionSet) -> None:
+        prefix = package_prefix(ready.video_id, ready.attempt)
+        marker = self.store.ref(f"{prefix}/{PUBLISHED_MARKER}")
+        if await asyncio.to_thread(self.store.head, marker) is not None:
+            log.info("package %s already published; nothing to do", prefix)
+            return
+        job_dir = self.settings.job_root / f"{ready.video_id}-{ready.attempt}"
+        shutil.rmtree(job_dir, ignore_errors=True)
+        job_dir.mkdir(parents=True)
+        try:
+            with telemetry.tracer("reelflow.packager").start_as_current_span(
+                "package", attributes={"reelflow.video_id": ready.video_id,
+                                       "reelflow.attempt": ready.attempt}):
+                event = await asyncio.to_thread(self._package, ready, job_dir, prefix)
+            await self.producer.publish(VIDEO_TRANSCODED, event)
+            await asyncio.to_thread(self.store.put_bytes, b"", marker, "text/plain")
+        finally:
+            shutil.rmtree(job_dir, ignore_errors=True)
+
+    def _package(self, ready: RenditionSet, job_dir: Path, prefix: str) -> dict[str, Any]:
+        inputs = []
+        for name, event in sorted(ready.received.items()):
+            # Only the rungs and the AAC audio rendition are cut into segments; the MP3 and
+            # the pictures are downloads the package merely lists.
+            if event["media_type"] != "VIDEO" and name != "audio":
+                continue
+            local = job_dir / "in" / Path(ObjectRef.parse(event["uri"]).key).name
+            local.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.store.download(ObjectRef.parse(event["uri"]), local, event["sha256"] or None)
+            except ObjectMissing as exc:
+                raise PermanentFailure("rendition_missing", str(exc)) from exc
+            inputs.append(RenditionInput.from_event(event, local))
+        try:
+            result = package_renditions(inputs, job_dir / "out",
+                                        segment_seconds=self.settings.segment_seconds,
+                                        ffmpeg=self.settings.common.ffmpeg_path)
+        except PackagingFailed as exc:
+            raise PermanentFailure("unpackageable", str(exc)) from exc
+        self._upload(result, prefix)
+        return self._transcoded_event(ready, result, prefix)
+
+    def _upload(self, result: PackageResult, prefix: str) -> None:
+        # Segments first, manifests after: a manifest never names a segment not yet stored.
+        files = sorted(result.files, key=lambda f: f.path.endswith((".m3u8", ".mpd")))
+        for packaged in files:
+            self.store.put_file(result.out_dir / packaged.path,
+                                self.store.ref(f"{prefix}/{packaged.path}"),
+                                packaged.content_type, packaged.cache_control)
+
+    def _transcoded_event(self, ready: RenditionSet, result: PackageResult,
+                          prefix: str) -> dict[str, Any]:
+        completed = now()
+        downloads = {name: e["uri"] for name, e in ready.received.items()
+                     if e["media_type"] != "IMAGES"}
+        document = build_metadata(
+            video_id=ready.video_id, attempt=ready.attempt, rendition_events=ready.received,
+            package=result, package_prefix=prefix, completed_at=completed)
+        metadata_ref = self.store.ref(f"{prefix}/metadata.json")
+        self.store.put_bytes(metadata_json(document), metadata_ref,
+                             content_type("metadata.json"), cache_control("metadata.json"))
+        package_uri = self.store.ref(prefix).uri
+        any_event = next(iter(ready.received.values()))
+        uploaded_at = any_event.get("uploaded_at")
+        latency = millis(completed) - millis(uploaded_at) if uploaded_at else None
+        return {
+            "event_id": derived_event_id(f"{ready.video_id}/{ready.attempt}", "transcoded"),
+            "video_id": ready.video_id,
+            "occurred_at": completed,
+            "attempt": ready.attempt,
+            "package_uri": package_uri,
+            "hls_master_uri": f"{package_uri}/{result.master_playlist}",
+            "dash_manifest_uri": f"{package_uri}/{result.dash_manifest}",
+            "metadata_uri": metadata_ref.uri,
+            "duration_seconds": result.duration_seconds,
+            "total_bytes": result.total_bytes + sum(
+                int(e.get("size_bytes") or 0) for e in ready.received.values()),
+            "latency_ms": latency,
+            "renditions": result.event_renditions(package_uri, downloads),
+        }

@@ -1,0 +1,220 @@
+"""The transcode service's Kafka/S3 shell.
+
+Consumes `video-uploaded` and `video-cancelled` from Kafka; emits `rendition-done`,
+`transcode-progress` and `transcode-failed`.
+
+One job = one (video_id, attempt). Its scratch files live in a per-job directory that is
+removed on success, failure and cancel; its outputs go to attempt-scoped keys and become
+visible only through the `rendition-done` events, which are written after every upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from schemas import RENDITION_DONE, TRANSCODE_FAILED, TRANSCODE_PROGRESS, VIDEO_CANCELLED
+from services.shared import telemetry
+from services.shared.ffmpeg import ProbeError, SourceProbe, probe
+from services.shared.kafka import Delivery, EventProducer, PermanentFailure
+from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
+from services.transcode.encode import EncodedOutput, EncodeResult, encode_all
+from services.transcode.errors import SourceChecksumMismatch, SourceMissing, UndecodableSource
+from services.transcode.handlers import (
+    StoredArtifact,
+    StoredOutput,
+    attempt_prefix,
+    failure_event,
+    progress_event,
+    rendition_done_events,
+)
+from services.transcode.ladder import plan_ladder
+from services.transcode.profiles import get_profile
+from services.transcode.quality import QualityReport, score_quality
+from services.transcode.settings import TranscodeSettings
+
+log = logging.getLogger(__name__)
+
+
+class TranscodeWorker:
+    def __init__(self, settings: TranscodeSettings, producer: EventProducer,
+                 store: ObjectStore) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.store = store
+        self._running: dict[str, asyncio.Task[None]] = {}
+        #: video_id -> when it was cancelled; uploads older than that are skipped.
+        self._cancelled: dict[str, datetime] = {}
+
+    # -- consume loop hooks -------------------------------------------------------------
+    async def handle(self, delivery: Delivery) -> None:
+        if delivery.topic == VIDEO_CANCELLED:
+            self._cancel(delivery.event)
+            return
+        upload = delivery.event
+        cancelled_at = self._cancelled.get(delivery.video_id)
+        if cancelled_at is not None and upload["occurred_at"] <= cancelled_at:
+            log.info("skipping attempt %s: the video was cancelled", upload["attempt"])
+            return
+        job = asyncio.create_task(self._transcode(upload))
+        self._running[delivery.video_id] = job
+        try:
+            await asyncio.shield(job)
+        except asyncio.CancelledError:
+            if not job.cancelled():
+                job.cancel()  # we are being revoked or stopped: stop ffmpeg as well
+                await asyncio.gather(job, return_exceptions=True)
+                raise
+            log.info("attempt %s cancelled; ffmpeg stopped and scratch removed",
+                     upload["attempt"])
+        finally:
+            self._running.pop(delivery.video_id, None)
+
+    async def failed(self, delivery: Delivery, error: PermanentFailure) -> None:
+        if delivery.topic == VIDEO_CANCELLED:
+            return
+        await self.producer.publish(TRANSCODE_FAILED,
+                                    failure_event(delivery.event, error.code, error.message))
+
+    def _cancel(self, event: dict[str, Any]) -> None:
+        video_id = str(event["video_id"])
+        self._cancelled[video_id] = event["occurred_at"]
+        job = self._running.get(video_id)
+        if job is not None and not job.done():
+            log.info("cancelling the running job of %s", video_id)
+            job.cancel()
+
+    def sweep(self) -> None:
+        """Remove scratch directories a crashed run left behind."""
+        root = self.settings.job_root
+        if root.exists():
+            for leftover in root.iterdir():
+                log.info("sweeping leftover scratch %s", leftover)
+                shutil.rmtree(leftover, ignore_errors=True)
+        root.mkdir(parents=True, exist_ok=True)
+
+    # -- the job ------------------------------------------------------------------------
+    async def _transcode(self, upload: dict[str, Any]) -> None:
+        job_dir = self.settings.job_root / f"{upload['video_id']}-{upload['attempt']}"
+        shutil.rmtree(job_dir, ignore_errors=True)
+        job_dir.mkdir(parents=True)
+        tracer = telemetry.tracer("reelflow.transcode")
+        try:
+            with tracer.start_as_current_span("fetch source"):
+                source = await self._fetch_source(upload, job_dir)
+            facts = await self._probe(source)
+            profile = get_profile(upload.get("profile") or self.settings.default_profile)
+            plan = plan_ladder(facts, profile, upload.get("renditions"))
+            report = _ProgressReporter(self, upload)
+            with tracer.start_as_current_span("ffmpeg encode",
+                                              attributes={"reelflow.outputs": plan.outputs}):
+                result = await encode_all(source, job_dir / "out", plan, facts,
+                                          report.callback("encode"),
+                                          settings=self.settings.common)
+            quality = None
+            if self.settings.score_quality and result.videos:
+                with tracer.start_as_current_span("ffmpeg quality"):
+                    quality = await score_quality(source, result, plan, facts,
+                                                  job_dir / "quality",
+                                                  on_progress=report.callback("quality"),
+                                                  settings=self.settings.common)
+            with tracer.start_as_current_span("upload outputs"):
+                stored = await asyncio.to_thread(self._upload, upload, result, quality)
+            events = rendition_done_events(upload, stored, plan.profile.name,
+                                           plan.keyframe_interval_s or 0.0,
+                                           result.encode_seconds)
+            for event in events:
+                await self.producer.publish(RENDITION_DONE, event)
+            await report.publish("done", 100.0)
+        finally:
+            shutil.rmtree(job_dir, ignore_errors=True)
+
+    async def _fetch_source(self, upload: dict[str, Any], job_dir: Path) -> Path:
+        try:
+            ref = ObjectRef.parse(upload["source_uri"])
+        except ValueError as exc:
+            raise SourceMissing(str(exc)) from exc
+        local = job_dir / "source"
+        try:
+            await asyncio.to_thread(self.store.download, ref, local, upload.get("source_sha256"))
+        except ObjectMissing as exc:
+            raise SourceMissing(str(exc)) from exc
+        except ChecksumMismatch as exc:
+            raise SourceChecksumMismatch(str(exc)) from exc
+        return local
+
+    async def _probe(self, source: Path) -> SourceProbe:
+        try:
+            facts = await probe(source, self.settings.common)
+        except ProbeError as exc:
+            raise UndecodableSource(f"the source is not usable media: {exc}") from exc
+        if not facts.has_video and not facts.has_audio:
+            raise UndecodableSource("the source has neither a video nor an audio stream")
+        return facts
+
+    def _upload(self, upload: dict[str, Any], result: EncodeResult,
+                quality: QualityReport | None) -> list[StoredOutput]:
+        prefix = attempt_prefix(str(upload["video_id"]), int(upload["attempt"]))
+        stored = []
+        for output in result.outputs:
+            ref = self.store.ref(f"{prefix}/{output.path.name}")
+            self.store.put_file(output.path, ref, output.content_type,
+                                "public, max-age=31536000, immutable")
+            artifacts = tuple(self._upload_artifact(prefix, a) for a in output.artifacts)
+            score = quality.scores.get(output.name) if quality else None
+            stored.append(_stored(output, ref.uri, artifacts,
+                                  score.as_record() if score else None))
+        return stored
+
+    def _upload_artifact(self, prefix: str, artifact: Any) -> StoredArtifact:
+        ref = self.store.ref(f"{prefix}/thumbnails/{artifact.path.name}")
+        obj = self.store.put_file(artifact.path, ref, artifact.content_type,
+                                  "public, max-age=31536000, immutable")
+        return StoredArtifact(artifact.name, ref.uri, artifact.content_type, obj.size_bytes,
+                              obj.sha256)
+
+
+def _stored(output: EncodedOutput, uri: str, artifacts: tuple[StoredArtifact, ...],
+            quality: dict[str, Any] | None) -> StoredOutput:
+    return StoredOutput(
+        rendition=output.name, media_type=str(output.media_type), uri=uri,
+        container=output.container, codecs=output.codecs, video_codec=output.video_codec,
+        audio_codec=output.audio_codec, width=output.width, height=output.height,
+        frame_rate=output.frame_rate, bitrate=output.bitrate, size_bytes=output.size_bytes,
+        sha256=output.sha256, duration_seconds=output.duration_seconds, quality=quality,
+        artifacts=artifacts,
+    )
+
+
+class _ProgressReporter:
+    """Turns ffmpeg's progress callbacks into throttled `transcode-progress` events."""
+
+    def __init__(self, worker: TranscodeWorker, upload: dict[str, Any]) -> None:
+        self._worker = worker
+        self._upload = upload
+        self._last = 0.0
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def callback(self, stage: str) -> Any:
+        def on_progress(fraction: float) -> None:
+            moment = time.monotonic()
+            if moment - self._last < self._worker.settings.progress_interval_s:
+                return
+            self._last = moment
+            task = asyncio.get_running_loop().create_task(self.publish(stage, fraction * 100))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+        return on_progress
+
+    async def publish(self, stage: str, percent: float) -> None:
+        try:
+            await self._worker.producer.publish(TRANSCODE_PROGRESS,
+                                                progress_event(self._upload, stage, percent))
+        except Exception:  # progress is informational; losing one changes nothing
+            log.warning("could not publish progress", exc_info=True)
+
