@@ -1,0 +1,58 @@
+"""The four Reelflow services as supervised processes: `reelflow <name>` each."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import httpx
+
+from services.stack.process import ManagedProcess
+from services.stack.settings import StackSettings
+
+
+class Service:
+    def __init__(self, name: str, settings: StackSettings, health_port_env: str | None,
+                 default_port: int | None) -> None:
+        self.name = name
+        self.settings = settings
+        self.process = ManagedProcess(name, settings.state_dir)
+        self._port_env = health_port_env
+        self._default_port = default_port
+
+    @property
+    def port(self) -> int | None:
+        if self._port_env is None:
+            return None
+        return int(os.environ.get(self._port_env, self._default_port or 0))
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.port}" if self.port else "-"
+
+    def start(self) -> None:
+        env = self.settings.common.service_env()
+        env["REELFLOW_STATE_DIR"] = str(self.settings.state_dir)
+        self.process.start([sys.executable, "-m", "services.cli", self.name], env=env)
+
+    def healthy(self) -> bool:
+        if self.process.pid is None:
+            return False
+        if self.port is None:
+            return True  # a pure consumer: alive is all the stack can tell
+        try:
+            return httpx.get(f"{self.address}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        self.process.stop(self.settings.stop_grace_s)
+
+
+def services(settings: StackSettings) -> list[Service]:
+    return [
+        Service("catalog", settings, "REELFLOW_CATALOG_PORT", 8000),
+        Service("ingest", settings, "REELFLOW_INGEST_PORT", 8001),
+        Service("transcode", settings, None, None),
+        Service("packager", settings, None, None),
+    ]
