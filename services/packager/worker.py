@@ -31,6 +31,7 @@ from services.packager.package import (
 from services.packager.settings import PackagerSettings
 from services.shared import telemetry
 from services.shared.events import derived_event_id, millis, now
+from services.shared.ffmpeg import run_ffmpeg
 from services.shared.kafka import Delivery, EventProducer, PermanentFailure
 from services.shared.storage import ObjectMissing, ObjectRef, ObjectStore
 
@@ -92,13 +93,15 @@ class PackagerWorker:
             with telemetry.tracer("reelflow.packager").start_as_current_span(
                 "package", attributes={"reelflow.video_id": ready.video_id,
                                        "reelflow.attempt": ready.attempt}):
-                event = await asyncio.to_thread(self._package, ready, job_dir, prefix)
+                event = await asyncio.to_thread(self._package, ready, job_dir, prefix,
+                                                asyncio.get_running_loop())
             await self.producer.publish(VIDEO_TRANSCODED, event)
             await asyncio.to_thread(self.store.put_bytes, b"", marker, "text/plain")
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
 
-    def _package(self, ready: RenditionSet, job_dir: Path, prefix: str) -> dict[str, Any]:
+    def _package(self, ready: RenditionSet, job_dir: Path, prefix: str,
+                 loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
         inputs = []
         for name, event in sorted(ready.received.items()):
             # Only the rungs and the AAC audio rendition are cut into segments; the MP3 and
@@ -115,11 +118,19 @@ class PackagerWorker:
         try:
             result = package_renditions(inputs, job_dir / "out",
                                         segment_seconds=self.settings.segment_seconds,
-                                        ffmpeg=self.settings.common.ffmpeg_path)
+                                        run_ffmpeg=self._ffmpeg_runner(loop))
         except PackagingFailed as exc:
             raise PermanentFailure("unpackageable", str(exc)) from exc
         self._upload(result, prefix)
         return self._transcoded_event(ready, result, prefix)
+
+    def _ffmpeg_runner(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """Packaging runs in a worker thread; ffmpeg still goes through the one shared
+        wrapper (logging, status, terminate-then-kill), on the service's event loop."""
+        def run(args: Any) -> None:
+            asyncio.run_coroutine_threadsafe(run_ffmpeg(args, self.settings.common, name="package"),
+                                             loop).result()
+        return run
 
     def _upload(self, result: PackageResult, prefix: str) -> None:
         # Segments first, manifests after: a manifest never names a segment not yet stored.

@@ -14,6 +14,9 @@ from services.stack.settings import StackSettings
 
 def _stack() -> LocalStack:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # While Kafka boots, aiokafka logs every refused connection; the stack reports progress.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return LocalStack(StackSettings())
 
 

@@ -44,7 +44,8 @@ class Seaweed:
             f"-master.port={s.weed_master_port}", f"-volume.port={s.weed_volume_port}",
             "-filer", f"-filer.port={s.weed_filer_port}", "-s3", f"-s3.port={s.s3_port}",
             # Small volumes and no preallocation: a dev stack on a shared disk.
-            "-master.volumeSizeLimitMB=1024", "-volume.max=0",
+            "-master.volumeSizeLimitMB=1024", "-volume.max=0", "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
         ], cwd=self.data)
 
     def healthy(self) -> bool:
