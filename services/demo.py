@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         for kind in ("page", "hls", "dash"):
             if playback.get(kind):
                 url = playback[kind]
-                console.print(f"{kind:>5}: {url if url.startswith('http') else catalog_url + url}")
+                # Plain print: a URL must not be wrapped, whatever the terminal width.
+                print(f"{kind:>5}: {url if url.startswith('http') else catalog_url + url}")
         if args.keep:
             console.print("--keep: the stack stays up; stop it with `reelflow stack down`")
         return 0

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs everything Reelflow needs on a fresh Debian machine, idempotently and cached:
+#   Debian packages (PostgreSQL, ffprobe, Chromium + chromedriver), the virtualenv
+#   (.venv, from pyproject.toml), the Kafka broker jars (Maven Central, via
+#   compose/kafka/pom.xml) and the npm players (hls.js, Shaka Player, playwright-core).
+# A second run with nothing changed takes a second or two.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# --- Debian packages ----------------------------------------------------------------
+need_apt=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+if ((${#need_apt[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    say "missing Debian packages: ${need_apt[*]} (run as root, or install them)"; exit 1
+  fi
+  say "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# --- Python virtualenv --------------------------------------------------------------
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+stamp_want=$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.reelflow-stamp 2>/dev/null)" != "$stamp_want" ]; then
+  say "creating .venv and installing reelflow[test]"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e '.[test]'
+  echo "$stamp_want" > .venv/.reelflow-stamp
+fi
+
+# --- Kafka broker jars --------------------------------------------------------------
+jars=$(.venv/bin/python -c 'from services.stack.settings import StackSettings; print(StackSettings().kafka_jars)')
+if [ ! -f "$jars/.complete" ]; then
+  say "fetching the Kafka broker jars into $jars"
+  mkdir -p "$jars"
+  mvn -q -B -f compose/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory="$jars"
+  touch "$jars/.complete"
+fi
+
+# --- npm players (browser tests); never let anything download a browser -------------
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+lock_want=$(sha256sum package-lock.json | cut -c1-16)
+if [ "$(cat node_modules/.reelflow-stamp 2>/dev/null)" != "$lock_want" ]; then
+  say "npm ci (hls.js, shaka-player, playwright-core)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$lock_want" > node_modules/.reelflow-stamp
+fi
+say "ready ($ROOT)"
