@@ -76,7 +76,8 @@ def follow(video_id: str, catalog_url: str, timeout_s: float) -> dict[str, Any]:
             reply = httpx.get(f"{catalog_url}/api/v1/videos/{video_id}", timeout=10)
             if reply.status_code == 200:
                 video = reply.json()
-                stages = ", ".join(f"{k} {v:.0f}%" for k, v in (video.get("progress") or {}).items())
+                progress = video.get("progress") or {}
+                stages = ", ".join(f"{k} {v:.0f}%" for k, v in progress.items())
                 status.update(f"[bold]{video['status']}[/] {stages}")
                 if video["status"] in ("ready", "failed", "cancelled"):
                     return video

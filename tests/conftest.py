@@ -14,21 +14,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TEST_STATE = ROOT / ".reelflow-test"
 
-# Ports in the 41xxx range; SeaweedFS also binds each port + 10000 for gRPC.
+# Ports below Linux's ephemeral range (32768-60999), so an outgoing connection can never
+# hold one; SeaweedFS also binds each of its ports + 10000 for gRPC.
 TEST_ENV = {
     "REELFLOW_STATE_DIR": str(TEST_STATE),
-    "REELFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:41092",
-    "REELFLOW_STACK_KAFKA_CONTROLLER_PORT": "41093",
-    "REELFLOW_PG_DSN": "host=127.0.0.1 port=41432 dbname=reelflow user=reelflow",
-    "REELFLOW_S3_ENDPOINT": "http://127.0.0.1:41333",
-    "REELFLOW_STACK_WEED_MASTER_PORT": "41334",
-    "REELFLOW_STACK_WEED_VOLUME_PORT": "41080",
-    "REELFLOW_STACK_WEED_FILER_PORT": "41888",
-    "REELFLOW_INGEST_PORT": "41001",
-    "REELFLOW_CATALOG_PORT": "41000",
-    "REELFLOW_INGEST_CATALOG_URL": "http://127.0.0.1:41000",
-    "REELFLOW_TRANSCODE_METRICS_PORT": "41002",
-    "REELFLOW_PACKAGER_METRICS_PORT": "41003",
+    "REELFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:24092",
+    "REELFLOW_STACK_KAFKA_CONTROLLER_PORT": "24093",
+    "REELFLOW_PG_DSN": "host=127.0.0.1 port=24432 dbname=reelflow user=reelflow",
+    "REELFLOW_S3_ENDPOINT": "http://127.0.0.1:21333",
+    "REELFLOW_STACK_WEED_MASTER_PORT": "21334",
+    "REELFLOW_STACK_WEED_VOLUME_PORT": "21080",
+    "REELFLOW_STACK_WEED_FILER_PORT": "21888",
+    "REELFLOW_INGEST_PORT": "24001",
+    "REELFLOW_CATALOG_PORT": "24000",
+    "REELFLOW_INGEST_CATALOG_URL": "http://127.0.0.1:24000",
+    "REELFLOW_TRANSCODE_METRICS_PORT": "24002",
+    "REELFLOW_PACKAGER_METRICS_PORT": "24003",
     "REELFLOW_LOG_LEVEL": "INFO",
 }
 os.environ.update(TEST_ENV)

@@ -169,10 +169,18 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
             if probe.video is not None:
                 await ffmpeg.decode_check(url, settings.common, settings.decode_check_frames)
         except ffmpeg.ProbeError as exc:
-            raise Rejection(exc.code, str(exc)) from exc
+            raise Rejection(exc.code, _REFUSALS.get(exc.code, str(exc))) from exc
         return probe
 
     return app
+
+
+_REFUSALS = {
+    "not_media": "the upload is not a video or audio file FFmpeg can read",
+    "no_streams": "the upload has no video or audio stream",
+    "no_duration": "the upload has no usable duration",
+    "undecodable": "the upload is corrupt: its first video frames do not decode",
+}
 
 
 def _forget(store: ObjectStore, ref: ObjectRef) -> None:

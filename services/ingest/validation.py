@@ -41,7 +41,7 @@ class Limits(Protocol):
 def validate_source(probe: ProbeFacts, limits: Limits) -> None:
     """Raise a coded Rejection when the source cannot become a Reelflow video."""
     if probe.video is None and probe.audio is None:
-        raise Rejection("no_media_streams",
+        raise Rejection("no_streams",
                         f"the {probe.container} file has no video or audio stream")
     if probe.duration < limits.min_duration_s:
         raise Rejection("duration_too_short",

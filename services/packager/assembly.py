@@ -38,7 +38,8 @@ class Assembler:
     newest_attempt: dict[str, int] = field(default_factory=dict)
     completed: set[tuple[str, int]] = field(default_factory=set)
 
-    def add(self, event: dict[str, Any], partition: PartitionKey, offset: int) -> RenditionSet | None:
+    def add(self, event: dict[str, Any], partition: PartitionKey,
+            offset: int) -> RenditionSet | None:
         """Record one rendition-done; returns the set while it is complete and not yet closed.
 
         The set stays open (holding the commit floor) until `close()`, so a retried

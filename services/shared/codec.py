@@ -86,7 +86,8 @@ def _objectify_logical(original: Any, canonical: Any) -> Any:
 
 def apache_avro_py_fingerprint(definition: dict[str, Any]) -> bytes:
     """Fingerprint as Apache Avro for Python 1.12 computes it (see module docstring)."""
-    pcf = json.loads(to_parsing_canonical_form(fastavro.parse_schema(definition, _write_hint=False)))
+    parsed = fastavro.parse_schema(definition, _write_hint=False)
+    pcf = json.loads(to_parsing_canonical_form(parsed))
     text = json.dumps(_objectify_logical(definition, pcf), separators=(",", ":"))
     return bytes.fromhex(fingerprint(text, "CRC-64-AVRO"))
 

@@ -32,7 +32,7 @@ from prometheus_client import Counter
 from schemas import DEAD_LETTER, Topic, topic_by_name
 from services.shared import telemetry
 from services.shared.codec import EventCodec, UndecodableRecord
-from services.shared.events import derived_event_id, millis, now
+from services.shared.events import derived_event_id, now
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -109,20 +110,24 @@ class Kafka:
             existing = set(await admin.list_topics())
             missing = [t for t in ALL_TOPICS if t.name not in existing]
             if create and missing:
-                try:
+                # Another `up` may have created them in between: that is the state we want.
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics([
                         NewTopic(t.name, t.partitions, 1, topic_configs=t.config())
                         for t in missing])
-                except TopicAlreadyExistsError:
-                    pass
             if not create:
                 return True
-            described = await admin.describe_topics([t.name for t in ALL_TOPICS])
-            partitions = {d["topic"]: len(d["partitions"]) for d in described}
-            wrong = [t.name for t in ALL_TOPICS if partitions.get(t.name) != t.partitions]
-            if wrong:
-                raise StackError(f"topics {wrong} exist with the wrong partition count")
-            return True
+            # Metadata of just-created topics can lag a moment behind the create call.
+            for _ in range(20):
+                described = await admin.describe_topics([t.name for t in ALL_TOPICS])
+                partitions = {d.get("topic") or d.get("name"): len(d["partitions"])
+                              for d in described}
+                wrong = [t.name for t in ALL_TOPICS if partitions.get(t.name) != t.partitions]
+                if not wrong:
+                    return True
+                await asyncio.sleep(0.5)
+            raise StackError(f"topics {wrong} exist with other partition counts than "
+                             f"schemas/registry.py declares: {partitions}")
         except KafkaError:
             return False
         finally:

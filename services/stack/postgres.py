@@ -48,9 +48,6 @@ class Postgres:
                 for entry in [root, *(os.path.join(root, n) for n in dirs + files)]:
                     os.chown(entry, account.pw_uid, account.pw_gid)
 
-    def _as_user(self, argv: list[str]) -> list[str]:
-        return ["runuser", "-u", self.user, "--", *argv] if self.user else argv
-
     def start(self) -> None:
         cluster = self.data / "cluster"
         if not (cluster / "PG_VERSION").exists():
@@ -64,18 +61,19 @@ class Postgres:
                 mode = parent.stat().st_mode
                 if not mode & 0o001:
                     os.chmod(parent, mode | 0o001)
-            subprocess.run(self._as_user([_bin("initdb"), "-D", str(cluster), "-U", "postgres",
-                                          "--auth=trust", "-E", "UTF8", "--no-instructions"]),
-                           check=True, capture_output=True)
+            subprocess.run([_bin("initdb"), "-D", str(cluster), "-U", "postgres",
+                            "--auth=trust", "-E", "UTF8", "--no-instructions"],
+                           check=True, capture_output=True, cwd=self.data, user=self.user,
+                           group=self.user, extra_groups=[] if self.user else None)
         (self.data / "socket").mkdir(exist_ok=True)
         self._own(self.data)
-        self.process.start(self._as_user([
+        self.process.start([
             _bin("postgres"), "-D", str(cluster), "-p", str(self.settings.pg_port),
             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.data}/socket",
             "-c", "max_connections=200", "-c", "shared_buffers=128MB",
             # A local dev/test stack: durability of the *catalog* comes from replaying Kafka.
             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-        ]))
+        ], cwd=self.data, user=self.user)
 
     def healthy(self) -> bool:
         if self.process.pid is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -29,15 +30,15 @@ class ManagedProcess:
               cwd: Path | None = None, user: str | None = None) -> int:
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        argv = list(argv)
-        if user is not None:
-            argv = ["runuser", "-u", user, "--", *argv]
         with self.log_file.open("ab") as log:
             log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start {self.name}\n".encode())
-            # A new session, so stop() can signal the whole process group (runuser, java, ...).
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+            # A new session, so stop() can signal the whole process group. `user` switches
+            # uid/gid in the child itself (no runuser in between), so the recorded pid is the
+            # server's own: signals reach it directly and a crash is seen at once.
+            proc = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=env, cwd=cwd,
-                                    start_new_session=True)
+                                    start_new_session=True, user=user, group=_group_of(user),
+                                    extra_groups=[] if user is not None else None)
         self.pid_file.write_text(str(proc.pid))
         return proc.pid
 
@@ -61,6 +62,10 @@ class ManagedProcess:
                 while _alive(pid):
                     time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
+
+
+def _group_of(user: str | None) -> int | None:
+    return None if user is None else pwd.getpwnam(user).pw_gid
 
 
 def _alive(pid: int) -> bool:

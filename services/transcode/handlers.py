@@ -45,7 +45,8 @@ def attempt_prefix(video_id: str, attempt: int) -> str:
 
 
 def rendition_done_events(upload: dict[str, Any], outputs: list[StoredOutput], profile: str,
-                          keyframe_interval_s: float, encode_seconds: float) -> list[dict[str, Any]]:
+                          keyframe_interval_s: float,
+                          encode_seconds: float) -> list[dict[str, Any]]:
     expected = sorted(o.rendition for o in outputs)
     return [
         {
