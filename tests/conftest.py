@@ -12,24 +12,32 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_STATE = ROOT / ".reelflow-test"
+# REELFLOW_TEST_SLOT (0-9) shifts every port and the state dir, so several test sessions can
+# run side by side on one machine without sharing a stack.
+SLOT = int(os.environ.get("REELFLOW_TEST_SLOT", "0"))
+TEST_STATE = ROOT / (".reelflow-test" if SLOT == 0 else f".reelflow-test-{SLOT}")
+
+
+def _port(base: int) -> str:
+    return str(base + 100 * SLOT)
+
 
 # Ports below Linux's ephemeral range (32768-60999), so an outgoing connection can never
 # hold one; SeaweedFS also binds each of its ports + 10000 for gRPC.
 TEST_ENV = {
     "REELFLOW_STATE_DIR": str(TEST_STATE),
-    "REELFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:24092",
-    "REELFLOW_STACK_KAFKA_CONTROLLER_PORT": "24093",
-    "REELFLOW_PG_DSN": "host=127.0.0.1 port=24432 dbname=reelflow user=reelflow",
-    "REELFLOW_S3_ENDPOINT": "http://127.0.0.1:21333",
-    "REELFLOW_STACK_WEED_MASTER_PORT": "21334",
-    "REELFLOW_STACK_WEED_VOLUME_PORT": "21080",
-    "REELFLOW_STACK_WEED_FILER_PORT": "21888",
-    "REELFLOW_INGEST_PORT": "24001",
-    "REELFLOW_CATALOG_PORT": "24000",
-    "REELFLOW_INGEST_CATALOG_URL": "http://127.0.0.1:24000",
-    "REELFLOW_TRANSCODE_METRICS_PORT": "24002",
-    "REELFLOW_PACKAGER_METRICS_PORT": "24003",
+    "REELFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{_port(24092)}",
+    "REELFLOW_STACK_KAFKA_CONTROLLER_PORT": _port(24093),
+    "REELFLOW_PG_DSN": f"host=127.0.0.1 port={_port(24432)} dbname=reelflow user=reelflow",
+    "REELFLOW_S3_ENDPOINT": f"http://127.0.0.1:{_port(21333)}",
+    "REELFLOW_STACK_WEED_MASTER_PORT": _port(21334),
+    "REELFLOW_STACK_WEED_VOLUME_PORT": _port(21080),
+    "REELFLOW_STACK_WEED_FILER_PORT": _port(21888),
+    "REELFLOW_INGEST_PORT": _port(24001),
+    "REELFLOW_CATALOG_PORT": _port(24000),
+    "REELFLOW_INGEST_CATALOG_URL": f"http://127.0.0.1:{_port(24000)}",
+    "REELFLOW_TRANSCODE_METRICS_PORT": _port(24002),
+    "REELFLOW_PACKAGER_METRICS_PORT": _port(24003),
     "REELFLOW_LOG_LEVEL": "INFO",
 }
 os.environ.update(TEST_ENV)
