@@ -1,0 +1,115 @@
+"""`reelflow catalog [--role all|api|projector]`: the catalog process.
+
+`all` (the default) runs the HTTP API and the projector in one asyncio loop; `api` and
+`projector` split them for scaling (a projector-only process still serves `/health` and
+`/metrics` on the catalog port). Migrations are applied at start, whatever the role.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+import uvicorn
+from aiokafka.errors import KafkaError
+from psycopg_pool import AsyncConnectionPool
+
+from schemas import ALL_TOPICS
+from services.catalog.api import Role, create_app
+from services.catalog.projector import Projector
+from services.catalog.schema import migrate
+from services.catalog.settings import CatalogSettings
+from services.shared import telemetry
+from services.shared.codec import EventCodec
+from services.shared.kafka import EventProducer, run_until_signalled
+from services.shared.storage import s3_client
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+ROLES: tuple[Role, ...] = ("all", "api", "projector")
+
+
+async def _retry_until(deadline: float, what: str, attempt: Callable[[], Awaitable[T]],
+                       errors: tuple[type[BaseException], ...]) -> T:
+    """The stack may still be starting: keep trying until the deadline, then give up."""
+    delay = 0.25
+    while True:
+        try:
+            return await attempt()
+        except errors as exc:
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"{what} still unavailable: {exc}") from exc
+            log.info("%s not ready (%s); retrying", what, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3.0)
+
+
+async def _migrate(dsn: str) -> None:
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        applied = await migrate(conn)
+    if applied:
+        log.info("applied migrations %s", applied)
+
+
+async def run(settings: CatalogSettings, role: Role = "all",
+              stop: asyncio.Event | None = None) -> None:
+    """Serve (and/or project) until `stop` is set or the HTTP server exits."""
+    stop = stop or asyncio.Event()
+    deadline = time.monotonic() + settings.startup_timeout_s
+    await _retry_until(deadline, "postgres", lambda: _migrate(settings.common.pg_dsn),
+                       (psycopg.OperationalError,))
+    codec = EventCodec(ALL_TOPICS)
+    producer = EventProducer(settings.common.kafka_bootstrap, codec, f"{settings.group_id}")
+    await _retry_until(deadline, "kafka", producer.start, (KafkaError, OSError))
+    pool = AsyncConnectionPool(settings.common.pg_dsn, min_size=1,
+                               max_size=settings.api_pool_size, open=False)
+    await pool.open(wait=True, timeout=max(1.0, deadline - time.monotonic()))
+    projector = Projector(settings, codec, producer) if role != "api" else None
+    app = create_app(settings, pool, producer, projector, s3_client(settings.common), role)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
+                                           log_config=None, access_log=False, lifespan="off"))
+    tasks: list[asyncio.Task[Any]] = [
+        asyncio.create_task(server.serve(), name="http"),
+        asyncio.create_task(stop.wait(), name="stop"),
+    ]
+    if projector is not None:
+        tasks.append(asyncio.create_task(projector.run(stop), name="projector"))
+    log.info("catalog (%s) on http://%s:%d", role, settings.host, settings.port)
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task.exception() is not None:
+                log.error("%s stopped with an error", task.get_name(), exc_info=task.exception())
+    finally:
+        stop.set()
+        server.should_exit = True
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        await pool.close()
+        with contextlib.suppress(KafkaError):
+            await producer.stop()
+    failures = [r for r in results if isinstance(r, BaseException)
+                and not isinstance(r, asyncio.CancelledError)]
+    if failures:
+        raise failures[0]
+
+
+def _main(args: argparse.Namespace) -> int:
+    settings = CatalogSettings()
+    telemetry.configure("catalog", settings.common.log_level, settings.common.otel_exporter)
+    asyncio.run(run_until_signalled(lambda stop: run(settings, args.role, stop)))
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "catalog", help="run the catalog: query API and/or projector into Postgres",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--role", choices=ROLES, default="all",
+                        help="api, projector, or both in one process (default)")
+    parser.set_defaults(func=_main)

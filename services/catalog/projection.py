@@ -1,0 +1,292 @@
+"""Pure projection rules: what one event does to a video's read model. No I/O.
+
+The video row is a fold in which every field merges by min, max, union or "the highest
+attempt wins". So the result depends only on *which* events were applied, never on the
+order they were read in, and applying one twice changes nothing. That matters: the
+topics are separate logs, so a video's `transcode-progress` may be read before its
+`video-uploaded` (always so on a replay from the beginning), and redrives repeat events.
+
+Status is not a stored transition history but derived from the merged facts of the
+current (newest) attempt:
+
+- events of an older attempt never touch the current attempt's facts; an event of a
+  newer attempt (a reprocess) resets them, so the video starts again at `uploaded`;
+- the earliest terminal fact of the attempt wins: `ready`, `failed`, or `cancelled`
+  (a cancellation carries no attempt; it applies to attempts started before it);
+- otherwise the furthest stage reached: `packaging` (all expected renditions done),
+  `transcoding` (any progress or rendition), `uploaded`. Facts only grow within an
+  attempt, so progress never moves the status backwards.
+
+Packages: the playable package is the newest attempt whose `video-transcoded` arrived,
+so a reprocess keeps the old package current until its own is ready.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas import (
+    DEAD_LETTER,
+    PACKAGING_FAILED,
+    RENDITION_DONE,
+    TRANSCODE_FAILED,
+    TRANSCODE_PROGRESS,
+    VIDEO_CANCELLED,
+    VIDEO_TRANSCODED,
+    VIDEO_UPLOADED,
+)
+from services.catalog.rows import (
+    THUMBNAILS_RENDITION,
+    Event,
+    Position,
+    Row,
+    dead_letter_rows,
+    package_row,
+    rendition_row,
+    thumbnails_of,
+    timeline_row,
+)
+
+STATUSES = ("uploaded", "transcoding", "packaging", "ready", "failed", "cancelled")
+TERMINAL = frozenset({"ready", "failed", "cancelled"})
+# Tie-break for terminal facts in the same millisecond; any fixed order keeps it deterministic.
+_TERMINAL_RANK = {"cancelled": 0, "failed": 1, "ready": 2}
+
+
+@dataclass
+class VideoState:
+    """One `videos` row. Field names are the column names.
+
+    Treated as immutable by everything outside this module: `project_event` works on a
+    private copy (cheaper than `dataclasses.replace` per field, which matters at
+    thousands of events per second) and never changes the state it was given.
+    """
+
+    video_id: str
+    status: str
+    attempt: int
+    created_at: datetime
+    updated_at: datetime
+    metadata_attempt: int | None = None
+    owner: str | None = None
+    priority: int = 5
+    profile: str | None = None
+    origin: str | None = None
+    requested_renditions: list[str] | None = None
+    user_metadata: dict[str, Any] = field(default_factory=dict)
+    source_uri: str | None = None
+    source_sha256: str | None = None
+    source_size_bytes: int | None = None
+    source_filename: str | None = None
+    source_info: dict[str, Any] | None = None
+    duration_seconds: float | None = None
+    custom_thumbnail_uri: str | None = None
+    attempt_started_at: datetime | None = None
+    uploaded_at: datetime | None = None
+    transcoding_at: datetime | None = None
+    packaging_at: datetime | None = None
+    ready_at: datetime | None = None
+    failed_at: datetime | None = None
+    progress: dict[str, float] = field(default_factory=dict)
+    expected_renditions: list[str] | None = None
+    #: rendition -> epoch ms of its (first) rendition-done, for the current attempt.
+    rendition_times: dict[str, int] = field(default_factory=dict)
+    error_stage: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    completed_at: datetime | None = None
+    latency_ms: int | None = None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    cancelled_by: str | None = None
+    current_package_attempt: int | None = None
+    thumbnails: dict[str, Any] | None = None
+    thumbnails_attempt: int | None = None
+
+    def copy(self) -> VideoState:
+        twin = object.__new__(VideoState)
+        twin.__dict__.update(self.__dict__)  # shallow: merges replace dicts, never mutate
+        return twin
+
+
+@dataclass(frozen=True)
+class Projection:
+    """What one event changes: the video row (None for dead letters) and rows to add."""
+
+    video: VideoState | None
+    rows: tuple[Row, ...]
+
+
+def project_event(state: VideoState | None, topic: str, event: Event,
+                  position: Position) -> Projection:
+    """Apply one decoded event of `topic` to the video's current row (None if new)."""
+    if topic == DEAD_LETTER.name:
+        return Projection(state, dead_letter_rows(event, position))
+    when: datetime = event["occurred_at"]
+    video = state.copy() if state else VideoState(str(event["video_id"]), "uploaded", 0, when,
+                                                   when)
+    video.created_at = min(video.created_at, when)
+    video.updated_at = max(video.updated_at, when)
+    attempt = event.get("attempt")
+    if attempt is not None:
+        _enter_attempt(video, attempt, when)
+    _MERGES[topic](video, event)
+    derive(video)
+    return Projection(video, (timeline_row(topic, event, position), *_rows_for(topic, event)))
+
+
+def _rows_for(topic: str, event: Event) -> tuple[Row, ...]:
+    if topic == RENDITION_DONE.name:
+        return (rendition_row(event),)
+    if topic == VIDEO_TRANSCODED.name:
+        return (package_row(event),)
+    return ()
+
+
+def _enter_attempt(v: VideoState, attempt: int, when: datetime) -> None:
+    if attempt > v.attempt:
+        # A newer attempt: the old attempt's facts no longer describe the video.
+        v.attempt, v.attempt_started_at = attempt, when
+        v.uploaded_at = v.transcoding_at = v.packaging_at = v.ready_at = v.failed_at = None
+        v.progress, v.expected_renditions, v.rendition_times = {}, None, {}
+        v.error_stage = v.error_code = v.error_message = None
+        v.completed_at, v.latency_ms = None, None
+    elif attempt == v.attempt:
+        v.attempt_started_at = _earliest(v.attempt_started_at, when)
+
+
+def _earliest(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate < current else current
+
+
+def parse_user_metadata(text: str | None) -> dict[str, Any]:
+    """`user_metadata_json` as an object; anything else (not JSON, not an object) is {}."""
+    try:
+        parsed = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _uploaded(v: VideoState, event: Event) -> None:
+    if event["attempt"] == v.attempt:
+        v.uploaded_at = _earliest(v.uploaded_at, event["occurred_at"])
+    if event["attempt"] < (v.metadata_attempt or 0):
+        return  # a newer attempt's submission already supplied these fields
+    info = event.get("source_info")
+    v.metadata_attempt = event["attempt"]
+    v.owner, v.priority = event.get("owner"), event.get("priority", 5)
+    v.profile, v.origin = event.get("profile"), event.get("origin")
+    v.requested_renditions = event.get("renditions")
+    v.user_metadata = parse_user_metadata(event.get("user_metadata_json"))
+    v.source_uri, v.source_sha256 = event["source_uri"], event.get("source_sha256")
+    v.source_size_bytes = event.get("source_size_bytes")
+    v.source_filename, v.source_info = event.get("source_filename"), info
+    v.duration_seconds = info["duration_seconds"] if info else None
+    v.custom_thumbnail_uri = event.get("custom_thumbnail_uri")
+
+
+def _cancelled(v: VideoState, event: Event) -> None:
+    when = event["occurred_at"]
+    if v.cancelled_at is not None and when <= v.cancelled_at:
+        return  # the latest cancellation is the one that can still apply
+    v.cancelled_at, v.cancel_reason = when, event.get("reason") or None
+    v.cancelled_by = event.get("requested_by")
+
+
+def _progress(v: VideoState, event: Event) -> None:
+    if event["attempt"] != v.attempt:
+        return
+    stage, percent = str(event["stage"]), float(event["percent"])
+    if math.isfinite(percent):  # NaN would poison max() and is not JSON
+        v.progress = {**v.progress, stage: max(percent, v.progress.get(stage, 0.0))}
+    v.transcoding_at = _earliest(v.transcoding_at, event["occurred_at"])
+
+
+def _rendition_done(v: VideoState, event: Event) -> None:
+    if event["rendition"] == THUMBNAILS_RENDITION and (
+            event["attempt"] >= (v.thumbnails_attempt or 0)):
+        v.thumbnails, v.thumbnails_attempt = thumbnails_of(event), event["attempt"]
+    if event["attempt"] != v.attempt:
+        return
+    when = event["occurred_at"]
+    ms = int(when.timestamp() * 1000)
+    name = str(event["rendition"])
+    v.rendition_times = {**v.rendition_times, name: min(ms, v.rendition_times.get(name, ms))}
+    v.expected_renditions = sorted({*(v.expected_renditions or ()),
+                                    *event["expected_renditions"]})
+    v.transcoding_at = _earliest(v.transcoding_at, when)
+    if event.get("uploaded_at") is not None:
+        # The same fact video-uploaded states; known here even when that event is not yet.
+        v.uploaded_at = _earliest(v.uploaded_at, event["uploaded_at"])
+
+
+def _failed(v: VideoState, event: Event) -> None:
+    if event["attempt"] != v.attempt:
+        return
+    when = event["occurred_at"]
+    if v.failed_at is not None and v.failed_at <= when:
+        return  # the first failure of the attempt is the reason
+    v.failed_at, v.error_stage = when, event["stage"]
+    v.error_code, v.error_message = event["error_code"], event["error_message"]
+
+
+def _transcoded(v: VideoState, event: Event) -> None:
+    if event["attempt"] >= (v.current_package_attempt or 0):
+        v.current_package_attempt = event["attempt"]
+    if event["attempt"] == v.attempt:
+        v.ready_at = _earliest(v.ready_at, event["occurred_at"])
+
+
+_MERGES: dict[str, Callable[[VideoState, Event], None]] = {
+    VIDEO_UPLOADED.name: _uploaded,
+    VIDEO_CANCELLED.name: _cancelled,
+    TRANSCODE_PROGRESS.name: _progress,
+    RENDITION_DONE.name: _rendition_done,
+    TRANSCODE_FAILED.name: _failed,
+    PACKAGING_FAILED.name: _failed,
+    VIDEO_TRANSCODED.name: _transcoded,
+}
+
+
+def packaging_started(video: VideoState) -> datetime | None:
+    """When the last expected rendition of the current attempt was done, if all are."""
+    expected = video.expected_renditions
+    if not expected or not set(expected) <= video.rendition_times.keys():
+        return None
+    last = max(video.rendition_times[name] for name in expected)
+    return datetime.fromtimestamp(last / 1000, tz=UTC)
+
+
+def cancellation_applies(video: VideoState) -> bool:
+    if video.cancelled_at is None:
+        return False
+    return video.attempt_started_at is None or video.cancelled_at >= video.attempt_started_at
+
+
+def derive(v: VideoState) -> None:
+    """Recompute the derived columns (status, completion, latency) from the facts."""
+    v.packaging_at = packaging_started(v)
+    terminals = [(t, s) for t, s in ((v.ready_at, "ready"), (v.failed_at, "failed"))
+                 if t is not None]
+    if cancellation_applies(v):
+        assert v.cancelled_at is not None
+        terminals.append((v.cancelled_at, "cancelled"))
+    v.completed_at = None
+    if terminals:
+        v.completed_at, v.status = min(terminals, key=lambda ts: (ts[0], _TERMINAL_RANK[ts[1]]))
+    elif v.packaging_at is not None:
+        v.status = "packaging"
+    elif v.transcoding_at is not None:
+        v.status = "transcoding"
+    else:
+        v.status = "uploaded"
+    # Ingest-to-playable, from facts only (so it cannot depend on the order of arrival).
+    v.latency_ms = None
+    if v.uploaded_at is not None and v.ready_at is not None:
+        v.latency_ms = round((v.ready_at - v.uploaded_at).total_seconds() * 1000)

@@ -1,0 +1,296 @@
+"""The projector: consumes every topic in `schemas.ALL_TOPICS` and applies each batch to the
+Postgres read models with `store.ProjectionStore`; emits nothing except dead letters to
+`dead-letter` (records it cannot decode, or whose projection fails on its own).
+
+Effectively-once without Kafka transactions: offsets live in Postgres, written in the
+transaction that applies the batch; Kafka auto-commit is off. On every assignment the
+rebalance listener seeks each partition to its stored offset (to the beginning of the
+log when none is stored: the first run, or a rebuilt database); a stored offset the log
+no longer has is reported loudly, never silently reset. The offsets are also
+committed to Kafka after each batch, best effort and never read back, only so the usual
+lag tooling (`kafka-consumer-groups --describe`) shows the catalog's position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+from aiokafka.structs import OffsetAndMetadata
+
+from schemas import ALL_TOPICS, DEAD_LETTER, topic_by_name
+from services.catalog import metrics
+from services.catalog.rows import Position
+from services.catalog.settings import CatalogSettings
+from services.catalog.store import BatchOutcome, Item, PartitionKey, ProjectionStore
+from services.shared.codec import EventCodec, UndecodableRecord
+from services.shared.events import derived_event_id
+from services.shared.kafka import EventProducer, dead_letter_event, dead_letter_headers
+
+log = logging.getLogger(__name__)
+
+#: Error code of a decodable record whose projection failed even when applied alone.
+PROJECTION_FAILED = "projection_failed"
+_TRANSIENT = (psycopg.OperationalError, psycopg.errors.DeadlockDetected,
+              psycopg.errors.SerializationFailure, KafkaError, TimeoutError)
+
+
+class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, projector: Projector) -> None:
+        self._projector = projector
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # aiokafka waits for this before re-joining: letting the batch in flight commit
+        # first means the next owner starts exactly where this one stopped.
+        async with self._projector.batch_lock:
+            self._projector.forget(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        async with self._projector.batch_lock:
+            await self._projector.seek_to_stored(assigned)
+
+
+class Projector:
+    """Runs until `stop` is set; `running`, `last_error` and `lag` feed /health."""
+
+    def __init__(self, settings: CatalogSettings, codec: EventCodec,
+                 producer: EventProducer) -> None:
+        self.settings = settings
+        self.codec = codec
+        self.producer = producer
+        #: Held while a batch is applied; the rebalance listener waits for it. A batch
+        #: fetched around a rebalance is still applied: the store skips whatever is below
+        #: the stored offsets, so a partition that moved away costs nothing twice (and
+        #: dropping such a batch would lose it, since the consumer's position moved on).
+        self.batch_lock = asyncio.Lock()
+        self.running = False
+        self.last_error: str | None = None
+        self.positions: dict[PartitionKey, int] = {}
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._store: ProjectionStore | None = None
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.common.kafka_bootstrap,
+            group_id=settings.group_id,
+            client_id=f"{settings.group_id}-projector",
+            enable_auto_commit=False,
+            # Every position comes from our own seek; one out of range is handled in
+            # `_recover_out_of_range`, never silently reset.
+            auto_offset_reset="none",
+            isolation_level="read_committed",
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=2500,
+        )
+
+    def lags(self) -> dict[TopicPartition, int]:
+        """Records not yet applied, per assigned partition whose position is known."""
+        found = {}
+        for tp in self.consumer.assignment():
+            position = self.positions.get((tp.topic, tp.partition))
+            high = self.consumer.highwater(tp) if position is not None else None
+            if position is not None and high is not None:
+                found[tp] = max(0, high - position)
+        return found
+
+    @property
+    def lag(self) -> int:
+        return sum(self.lags().values())
+
+    def forget(self, revoked: Sequence[TopicPartition]) -> None:
+        for tp in revoked:
+            self.positions.pop((tp.topic, tp.partition), None)
+            with contextlib.suppress(KeyError):  # never set for a partition still unread
+                metrics.LAG.remove(tp.topic, str(tp.partition))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._connect()
+        self.consumer.subscribe([t.name for t in ALL_TOPICS],
+                                listener=_SeekToStoredOffsets(self))
+        await self.consumer.start()
+        self.running = True
+        log.info("projecting %d topics as group %s", len(ALL_TOPICS), self.settings.group_id)
+        try:
+            while not stop.is_set():
+                await self._poll_once()
+        finally:
+            self.running = False
+            await self.consumer.stop()
+            if self._conn is not None:
+                await self._conn.close()
+
+    async def _connect(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            await self._conn.close()
+        self._conn = await psycopg.AsyncConnection.connect(self.settings.common.pg_dsn)
+        self._store = ProjectionStore(self._conn, self.settings.group_id)
+
+    async def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
+        keys = [(tp.topic, tp.partition) for tp in assigned]
+        stored = await self._retrying(lambda: self._store_of().stored_offsets(keys))
+        fresh = []
+        for tp in assigned:
+            offset = stored.get((tp.topic, tp.partition))
+            if offset is None:
+                fresh.append(tp)
+                self.positions.pop((tp.topic, tp.partition), None)
+            else:
+                self.consumer.seek(tp, offset)
+                self.positions[(tp.topic, tp.partition)] = offset
+        if fresh:
+            await self.consumer.seek_to_beginning(*fresh)
+        log.info("assigned %d partitions (%d from stored offsets, %d from the beginning)",
+                 len(assigned), len(assigned) - len(fresh), len(fresh))
+
+    def _store_of(self) -> ProjectionStore:
+        assert self._store is not None
+        return self._store
+
+    async def _poll_once(self) -> None:
+        try:
+            batches = await self.consumer.getmany(timeout_ms=self.settings.batch_max_wait_ms,
+                                                  max_records=self.settings.batch_max_records)
+        except OffsetOutOfRangeError as exc:
+            async with self.batch_lock:
+                await self._recover_out_of_range(exc.args[0])
+            return
+        records = [r for tp_records in batches.values() for r in tp_records]
+        if not records:
+            self._update_lag()
+            return
+        async with self.batch_lock:
+            started = time.perf_counter()
+            outcome = await self._apply(records)
+            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_RECORDS.observe(len(records))
+        self._account(outcome)
+        await self._commit_to_kafka(outcome.next_offsets)
+
+    async def _recover_out_of_range(self, positions: dict[TopicPartition, int]) -> None:
+        """A stored offset the log no longer has: below its start, retention deleted
+        records before they were applied (nothing to do but go on from the start); beyond
+        its end, the topic was recreated, so its old offsets mean nothing: start it over
+        (the event_id dedupe makes re-reading events already applied harmless)."""
+        for tp, offset in positions.items():
+            start = (await self.consumer.beginning_offsets([tp]))[tp]
+            end = (await self.consumer.end_offsets([tp]))[tp]
+            key = (tp.topic, tp.partition)
+            if offset < start:
+                log.error("%s: records %d..%d were deleted by retention before the catalog "
+                          "applied them", tp, offset, start - 1)
+            else:
+                log.error("%s: stored offset %d is past the log end %d (topic recreated?); "
+                          "projecting the partition again from %d", tp, offset, end, start)
+                await self._retrying(lambda k=key, s=start: self._store_of().rewind(k, s))
+            self.consumer.seek(tp, start)
+            self.positions[key] = start
+
+    def _decode(self, record: ConsumerRecord[bytes, bytes]) -> Item:
+        position = Position(record.topic, record.partition, record.offset)
+        try:
+            event = self.codec.decode(topic_by_name(record.topic), record.value)
+        except UndecodableRecord as exc:
+            log.warning("undecodable record %s/%d@%d: %s", record.topic, record.partition,
+                        record.offset, exc)
+            return Item(position, None, record, exc)
+        return Item(position, event, record)
+
+    async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> BatchOutcome:
+        return await self._apply_bisecting([self._decode(r) for r in records])
+
+    async def _apply_bisecting(self, items: list[Item]) -> BatchOutcome:
+        """Apply the batch; if it cannot be applied, apply its halves, down to the record
+        that is the cause, which is dead-lettered so its partition keeps moving. Halves go
+        in log order, so each one's offsets only move forward."""
+        try:
+            return await self._retrying(lambda: self._store_of().apply(items, self._dead_letter))
+        except _TRANSIENT:
+            raise
+        except Exception as exc:
+            if len(items) > 1:
+                log.warning("batch of %d failed (%r); bisecting it", len(items), exc)
+                middle = len(items) // 2
+                return _merged(await self._apply_bisecting(items[:middle]),
+                               await self._apply_bisecting(items[middle:]))
+            (item,) = items
+            log.exception("record %s/%d@%d cannot be projected; dead-lettering it",
+                          item.position.topic, item.position.partition, item.position.offset)
+            broken = Item(item.position, None, item.record, exc)
+            return await self._retrying(lambda: self._store_of().apply([broken],
+                                                                       self._dead_letter))
+
+    async def _retrying(self, work: Any) -> Any:
+        """Retry transient failures (Postgres, or Kafka refusing a dead letter) forever,
+        reconnecting to Postgres as needed: nothing was committed, and the log waits."""
+        delay = 0.5
+        while True:
+            try:
+                return await work()
+            except _TRANSIENT as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("transient failure (%r); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                if self._conn is None or self._conn.closed or self._conn.broken:
+                    try:
+                        await self._connect()
+                    except psycopg.OperationalError as again:
+                        log.warning("reconnect failed: %s", again)
+
+    async def _dead_letter(self, items: Sequence[Item]) -> None:
+        group = self.settings.group_id
+        for item in items:
+            record, error = item.record, item.error
+            assert record is not None and error is not None
+            code = error.code if isinstance(error, UndecodableRecord) else PROJECTION_FAILED
+            key = record.key.decode(errors="replace") if record.key else None
+            video_id = (item.event or {}).get("video_id") or key
+            event = dead_letter_event(record, group, code, error, 1, video_id)
+            # The shared id names only the record; another group (transcode) dead-lettering
+            # the same record is a different fact, which the catalog must not dedupe away.
+            event["event_id"] = derived_event_id(event["event_id"], group)
+            await self.producer.publish(DEAD_LETTER, event,
+                                        extra_headers=dead_letter_headers(record, group, code,
+                                                                          error))
+            metrics.DEAD_LETTERED.labels(record.topic, code).inc()
+
+    def _account(self, outcome: BatchOutcome) -> None:
+        self.last_error = None
+        for topic, count in outcome.applied.items():
+            metrics.EVENTS_APPLIED.labels(topic).inc(count)
+        metrics.EVENTS_SKIPPED.labels("duplicate").inc(outcome.duplicates)
+        metrics.EVENTS_SKIPPED.labels("below_stored_offset").inc(outcome.stale)
+        assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        self.positions.update((k, o) for k, o in outcome.next_offsets.items() if k in assigned)
+        self._update_lag()
+
+    def _update_lag(self) -> None:
+        for tp, lag in self.lags().items():
+            metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)
+
+    async def _commit_to_kafka(self, next_offsets: dict[PartitionKey, int]) -> None:
+        if not next_offsets:
+            return
+        offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "")
+                   for (t, p), o in next_offsets.items()}
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:  # only lag tooling reads these; Postgres has the truth
+            log.debug("mirroring offsets to Kafka failed: %s", exc)
+
+
+def _merged(first: BatchOutcome, second: BatchOutcome) -> BatchOutcome:
+    total = BatchOutcome(first.applied + second.applied,
+                         first.duplicates + second.duplicates, first.stale + second.stale,
+                         first.dead_lettered + second.dead_lettered,
+                         dict(first.next_offsets),
+                         first.statuses_changed or second.statuses_changed)
+    for key, offset in second.next_offsets.items():
+        total.next_offsets[key] = max(total.next_offsets.get(key, 0), offset)
+    return total

@@ -1,0 +1,238 @@
+"""Read-side SQL: the queries behind the HTTP API. Rows come back as dicts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from services.catalog.paging import Order, SortKey, decode_cursor, page
+
+Conn = psycopg.AsyncConnection[Any]
+
+_VIDEO_ID = (sql.Identifier("video_id"), "uuid")
+_CREATED = (sql.Identifier("created_at"), "timestamptz")
+
+
+def _completed(order: Order) -> tuple[sql.Composable, str]:
+    # Unfinished videos (no completed_at) sort last in both directions.
+    sentinel = "-infinity" if order == "desc" else "infinity"
+    return (sql.SQL("coalesce(completed_at, {}::timestamptz)").format(sql.Literal(sentinel)),
+            "timestamptz")
+
+
+def video_sort(sort: str, order: Order) -> SortKey:
+    if sort == "created_at":
+        return SortKey(sort, (_CREATED, _VIDEO_ID))
+    if sort == "completed_at":
+        return SortKey(sort, (_completed(order), _VIDEO_ID))
+    if sort == "priority":
+        return SortKey(sort, ((sql.Identifier("priority"), "integer"), _CREATED, _VIDEO_ID))
+    raise ValueError(f"unknown sort {sort!r}")
+
+
+@dataclass(frozen=True)
+class VideoFilters:
+    statuses: tuple[str, ...] = ()
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    tags: tuple[str, ...] = ()
+    #: `meta.<key>=<value>` query parameters: key -> raw text value.
+    meta: dict[str, str] = field(default_factory=dict)
+    q: str | None = None
+    owner: str | None = None
+
+
+def _meta_candidates(key: str, value: str) -> list[Jsonb]:
+    """`meta.year=2024` matches the string "2024" and the number 2024 (likewise booleans)."""
+    candidates = [Jsonb({key: value})]
+    try:
+        typed = json.loads(value)
+    except ValueError:
+        return candidates
+    if isinstance(typed, (int, float, bool)) or typed is None:
+        candidates.append(Jsonb({key: typed}))
+    return candidates
+
+
+def _video_conditions(filters: VideoFilters) -> tuple[list[sql.Composable], list[Any]]:
+    conds: list[sql.Composable] = []
+    params: list[Any] = []
+    if filters.statuses:
+        conds.append(sql.SQL("status = ANY(%s)"))
+        params.append(list(filters.statuses))
+    if filters.created_from:
+        conds.append(sql.SQL("created_at >= %s"))
+        params.append(filters.created_from)
+    if filters.created_to:
+        conds.append(sql.SQL("created_at < %s"))
+        params.append(filters.created_to)
+    if filters.owner:
+        conds.append(sql.SQL("owner = %s"))
+        params.append(filters.owner)
+    for tag in filters.tags:
+        # Containment, so the GIN (jsonb_path_ops) index on user_metadata serves it.
+        conds.append(sql.SQL("user_metadata @> %s"))
+        params.append(Jsonb({"tags": [tag]}))
+    for key, value in sorted(filters.meta.items()):
+        candidates = _meta_candidates(key, value)
+        conds.append(sql.SQL("({})").format(
+            sql.SQL(" OR ").join(sql.SQL("user_metadata @> %s") for _ in candidates)))
+        params.extend(candidates)
+    if filters.q:
+        conds.append(sql.SQL("search @@ websearch_to_tsquery('simple', %s)"))
+        params.append(filters.q)
+    return conds, params
+
+
+_SUMMARY_COLUMNS = sql.SQL(
+    "video_id, status, attempt, title, owner, priority, user_metadata, created_at, "
+    "updated_at, completed_at, duration_seconds, source_size_bytes, progress, error_code, "
+    "thumbnails, custom_thumbnail_uri, current_package_attempt, latency_ms"
+)
+
+
+async def list_videos(conn: Conn, filters: VideoFilters, sort: str, order: Order, limit: int,
+                      cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    key = video_sort(sort, order)
+    conds, params = _video_conditions(filters)
+    if cursor:
+        conds.append(key.after(order))
+        params.extend(decode_cursor(cursor, "videos", sort, order, len(key.parts)))
+    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds) if conds else sql.SQL("")
+    query = sql.SQL("SELECT {cols}, {keys} FROM videos{where} ORDER BY {order} LIMIT %s").format(
+        cols=_SUMMARY_COLUMNS, keys=key.selected(), where=where, order=key.order_by(order))
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, [*params, limit + 1])
+        return page(await cur.fetchall(), limit, key, "videos", order)
+
+
+async def get_video(conn: Conn, video_id: str) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT * FROM videos WHERE video_id = %s", (video_id,))
+        video = await cur.fetchone()
+        if video is None:
+            return None
+        await cur.execute(
+            "SELECT * FROM renditions WHERE video_id = %s"
+            " ORDER BY attempt, media_type, height NULLS LAST, rendition", (video_id,))
+        video["renditions"] = await cur.fetchall()
+        await cur.execute("SELECT * FROM packages WHERE video_id = %s ORDER BY attempt",
+                          (video_id,))
+        video["packages"] = await cur.fetchall()
+    return video
+
+
+_TIMELINE_KEY = SortKey("occurred_at", (
+    (sql.Identifier("occurred_at"), "timestamptz"), (sql.Identifier("event_id"), "uuid")))
+
+
+async def timeline(conn: Conn, video_id: str, limit: int,
+                   cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    conds: list[sql.Composable] = [sql.SQL("video_id = %s")]
+    params: list[Any] = [video_id]
+    if cursor:
+        conds.append(_TIMELINE_KEY.after("asc"))
+        params.extend(decode_cursor(cursor, "timeline", "occurred_at", "asc", 2))
+    query = sql.SQL(
+        'SELECT event_id, occurred_at, kind, topic, "partition", "offset", attempt, summary,'
+        " details, recorded_at, {keys} FROM timeline WHERE {conds} ORDER BY {order} LIMIT %s"
+    ).format(keys=_TIMELINE_KEY.selected(), conds=sql.SQL(" AND ").join(conds),
+             order=_TIMELINE_KEY.order_by("asc"))
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, [*params, limit + 1])
+        return page(await cur.fetchall(), limit, _TIMELINE_KEY, "timeline", "asc")
+
+
+async def video_known(conn: Conn, video_id: str) -> bool:
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM videos WHERE video_id = %s)"
+        " OR EXISTS (SELECT 1 FROM timeline WHERE video_id = %s)", (video_id, video_id))
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def status_counts(conn: Conn) -> dict[str, int]:
+    cur = await conn.execute("SELECT status, count(*) FROM videos GROUP BY status")
+    return {status: count for status, count in await cur.fetchall()}
+
+
+async def stats(conn: Conn) -> dict[str, Any]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT count(*) AS total,"
+            " coalesce(sum(source_size_bytes), 0)::bigint AS input_bytes,"
+            " (avg(latency_ms) FILTER (WHERE status = 'ready'))::float8 AS avg_latency_ms,"
+            " percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)"
+            "   FILTER (WHERE status = 'ready') AS p95_latency_ms,"
+            " count(*) FILTER (WHERE ready_at >= now() - interval '1 hour'"
+            "   AND status = 'ready') AS ready_last_hour,"
+            " count(*) FILTER (WHERE ready_at >= now() - interval '1 day'"
+            "   AND status = 'ready') AS ready_last_day,"
+            " coalesce(sum(source_size_bytes) FILTER (WHERE ready_at >= now() - interval"
+            "   '1 hour' AND status = 'ready'), 0)::bigint AS ready_bytes_last_hour,"
+            " coalesce(sum(source_size_bytes) FILTER (WHERE ready_at >= now() - interval"
+            "   '1 day' AND status = 'ready'), 0)::bigint AS ready_bytes_last_day,"
+            " count(*) FILTER (WHERE created_at >= now() - interval '1 hour')"
+            "   AS submitted_last_hour,"
+            " count(*) FILTER (WHERE created_at >= now() - interval '1 day')"
+            "   AS submitted_last_day"
+            " FROM videos")
+        totals = await cur.fetchone()
+        await cur.execute(
+            "SELECT (SELECT coalesce(sum(total_bytes), 0)::bigint FROM packages WHERE current)"
+            "   AS output_bytes,"
+            " (SELECT coalesce(sum(size_bytes), 0)::bigint FROM renditions) AS rendition_bytes,"
+            " (SELECT count(*) FROM dead_letters) AS dead_letters")
+        outputs = await cur.fetchone()
+    assert totals is not None and outputs is not None
+    return {**totals, **outputs, "by_status": await status_counts(conn)}
+
+
+@dataclass(frozen=True)
+class DeadLetterFilters:
+    original_topic: str | None = None
+    error_code: str | None = None
+    consumer_group: str | None = None
+    video_id: str | None = None
+
+
+_DEAD_LETTER_KEY = SortKey("occurred_at", (
+    (sql.Identifier("occurred_at"), "timestamptz"), (sql.Identifier("id"), "uuid")))
+_DEAD_LETTER_SUMMARY = sql.SQL(
+    "id, video_id, occurred_at, original_topic, original_partition, original_offset,"
+    " consumer_group, error_code, error_class, error_message, attempts, redrive_count,"
+    " recorded_at")
+
+
+async def dead_letters(conn: Conn, filters: DeadLetterFilters, limit: int,
+                       cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    conds: list[sql.Composable] = []
+    params: list[Any] = []
+    for column in ("original_topic", "error_code", "consumer_group", "video_id"):
+        value = getattr(filters, column)
+        if value:
+            conds.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    if cursor:
+        conds.append(_DEAD_LETTER_KEY.after("desc"))
+        params.extend(decode_cursor(cursor, "dead-letters", "occurred_at", "desc", 2))
+    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds) if conds else sql.SQL("")
+    query = sql.SQL("SELECT {cols}, {keys} FROM dead_letters{where} ORDER BY {order} LIMIT %s"
+                    ).format(cols=_DEAD_LETTER_SUMMARY, keys=_DEAD_LETTER_KEY.selected(),
+                             where=where, order=_DEAD_LETTER_KEY.order_by("desc"))
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, [*params, limit + 1])
+        return page(await cur.fetchall(), limit, _DEAD_LETTER_KEY, "dead-letters", "desc")
+
+
+async def dead_letter(conn: Conn, dead_letter_id: str) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT * FROM dead_letters WHERE id = %s", (dead_letter_id,))
+        return await cur.fetchone()

@@ -1,0 +1,35 @@
+"""Catalog settings: environment variables `REELFLOW_CATALOG_*` (plus the shared `REELFLOW_*`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.shared.settings import CommonSettings
+
+
+class CatalogSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REELFLOW_CATALOG_", extra="ignore")
+
+    #: Interface the HTTP API binds to.
+    host: str = "127.0.0.1"
+    #: HTTP port of the query API, `/media`, `/health` and `/metrics`.
+    port: int = 8000
+    #: Kafka consumer group of the projector. Offsets are stored in Postgres under this name.
+    group_id: str = "catalog"
+    #: Most records applied in one database transaction. Bigger batches replay faster
+    #: (a video touched by many records is rewritten once per batch); only a backlog fills one.
+    batch_max_records: int = 5000
+    #: Longest wait for records before a (possibly smaller) batch is applied.
+    batch_max_wait_ms: int = 200
+    #: Prefix of playback URLs in API answers, e.g. `https://cdn.example.com`; empty means
+    #: URLs relative to this server (`/media/<key>`).
+    public_base_url: str = ""
+    #: Key prefixes `/media` serves; anything else (e.g. the original uploads) is 404.
+    media_prefixes: tuple[str, ...] = ("packages/", "renditions/")
+    #: Connections the API may hold open to Postgres.
+    api_pool_size: int = 10
+    #: Seconds to keep retrying Postgres at start before giving up.
+    startup_timeout_s: float = 60.0
+
+    common: CommonSettings = Field(default_factory=CommonSettings)

@@ -1,0 +1,199 @@
+"""Pure: read-model rows shaped into API answers, with playback URLs. No I/O.
+
+Playback URLs point at this server's `/media/<key>` (or `public_base_url` + that), for
+objects in the configured bucket; an object elsewhere keeps only its `s3://` URI.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+
+@dataclass(frozen=True)
+class MediaLinks:
+    bucket: str
+    base_url: str = ""
+
+    def url(self, uri: str | None) -> str | None:
+        if not uri or not uri.startswith("s3://"):
+            return None
+        bucket, _, key = uri[5:].partition("/")
+        if bucket != self.bucket or not key:
+            return None
+        return f"{self.base_url.rstrip('/')}/media/{quote(key)}"
+
+    def api(self, path: str) -> str:
+        return f"{self.base_url.rstrip('/')}{path}"
+
+
+def _tags(metadata: dict[str, Any]) -> list[str]:
+    tags = metadata.get("tags")
+    return [str(t) for t in tags] if isinstance(tags, list) else []
+
+
+def _primary_thumbnail(row: dict[str, Any], links: MediaLinks) -> str | None:
+    primary = row.get("custom_thumbnail_uri") or (row.get("thumbnails") or {}).get("primary")
+    return links.url(primary)
+
+
+def video_summary(row: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
+    video_id = str(row["video_id"])
+    return {
+        "video_id": video_id,
+        "status": row["status"],
+        "attempt": row["attempt"],
+        "title": row.get("title"),
+        "owner": row.get("owner"),
+        "priority": row["priority"],
+        "tags": _tags(row["user_metadata"]),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "completed_at": row["completed_at"],
+        "duration_seconds": row.get("duration_seconds"),
+        "source_size_bytes": row.get("source_size_bytes"),
+        "progress": row["progress"],
+        "error_code": row.get("error_code"),
+        "latency_ms": row.get("latency_ms"),
+        "playable": row.get("current_package_attempt") is not None,
+        "thumbnail": _primary_thumbnail(row, links),
+        "links": {"self": links.api(f"/api/v1/videos/{video_id}")},
+    }
+
+
+def rendition_view(row: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
+    quality = None
+    if any(row.get(k) is not None for k in ("vmaf", "psnr", "ssim")):
+        quality = {k: row.get(k) for k in ("vmaf", "psnr", "ssim", "vmaf_floor", "below_floor",
+                                           "frames_scored")}
+    return {
+        "rendition": row["rendition"],
+        "attempt": row["attempt"],
+        "media_type": row["media_type"],
+        "uri": row["uri"],
+        "url": links.url(row["uri"]),
+        **{k: row.get(k) for k in ("container", "codecs", "video_codec", "audio_codec", "width",
+                                   "height", "frame_rate", "keyframe_interval_seconds",
+                                   "bitrate", "size_bytes", "sha256", "duration_seconds",
+                                   "encode_seconds", "profile", "occurred_at")},
+        "quality": quality,
+        "artifacts": [{**a, "url": links.url(a.get("uri"))} for a in row.get("artifacts") or []],
+    }
+
+
+def package_view(row: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
+    return {
+        "attempt": row["attempt"],
+        "current": row["current"],
+        "occurred_at": row["occurred_at"],
+        "package_uri": row["package_uri"],
+        "hls_master_uri": row["hls_master_uri"],
+        "dash_manifest_uri": row.get("dash_manifest_uri"),
+        "metadata_uri": row.get("metadata_uri"),
+        "duration_seconds": row.get("duration_seconds"),
+        "total_bytes": row.get("total_bytes"),
+        "latency_ms": row.get("latency_ms"),
+        "renditions": [
+            {**r, "playlist_url": links.url(r.get("playlist_uri")),
+             "download_url": links.url(r.get("download_uri"))}
+            for r in row.get("renditions") or []
+        ],
+    }
+
+
+def playback(video: dict[str, Any], package: dict[str, Any] | None,
+             renditions: list[dict[str, Any]], links: MediaLinks) -> dict[str, Any]:
+    """Every URL a player or a download page needs, from the current package."""
+    packaged = {r["rendition"]: r for r in (package or {}).get("renditions") or []}
+    downloads, audio = [], None
+    for r in renditions:
+        if r["media_type"] == "VIDEO":
+            uri = packaged.get(r["rendition"], {}).get("download_uri") or r["uri"]
+            downloads.append({"rendition": r["rendition"], "url": links.url(uri),
+                              "width": r.get("width"), "height": r.get("height"),
+                              "bitrate": r.get("bitrate"), "size_bytes": r.get("size_bytes")})
+        elif r["media_type"] == "AUDIO" and (r.get("container") == "mp3"
+                                             or r["rendition"] == "mp3"):
+            audio = links.url(r["uri"])
+    thumbs = video.get("thumbnails") or {}
+    return {
+        "hls": links.url(package["hls_master_uri"]) if package else None,
+        "dash": links.url(package.get("dash_manifest_uri")) if package else None,
+        "metadata": links.url(package.get("metadata_uri")) if package else None,
+        "mp4": downloads,
+        "mp3": audio,
+        "thumbnail": _primary_thumbnail(video, links),
+        "thumbnails": [links.url(t["uri"]) for t in thumbs.get("images") or []],
+        "storyboard": links.url(thumbs.get("storyboard")),
+        "sprite": links.url(thumbs.get("sprite")),
+    }
+
+
+def video_detail(video: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
+    video_id = str(video["video_id"])
+    current = next((p for p in video["packages"] if p["current"]), None)
+    # Renditions of what plays now; while a reprocess runs, that is the older attempt.
+    shown = video["current_package_attempt"] or video["attempt"]
+    renditions = [r for r in video["renditions"] if r["attempt"] == shown]
+    processing = None
+    started = video.get("uploaded_at") or video.get("attempt_started_at")
+    if video.get("completed_at") and started:
+        processing = (video["completed_at"] - started).total_seconds()
+    cancelled = video["status"] == "cancelled"
+    return {
+        **video_summary(video, links),
+        "profile": video.get("profile"),
+        "origin": video.get("origin"),
+        "user_metadata": video["user_metadata"],
+        "requested_renditions": video.get("requested_renditions"),
+        "states": {
+            "uploaded": video.get("uploaded_at"),
+            "transcoding": video.get("transcoding_at"),
+            "packaging": video.get("packaging_at"),
+            "ready": video.get("ready_at"),
+            "failed": video.get("failed_at"),
+            "cancelled": video.get("cancelled_at") if cancelled else None,
+        },
+        "expected_renditions": video.get("expected_renditions"),
+        "error": {"stage": video["error_stage"], "code": video["error_code"],
+                  "message": video["error_message"]} if video.get("failed_at") else None,
+        "cancellation": {"at": video["cancelled_at"], "reason": video.get("cancel_reason"),
+                         "requested_by": video.get("cancelled_by")} if cancelled else None,
+        "processing_seconds": processing,
+        "source": {
+            "uri": video.get("source_uri"),
+            "sha256": video.get("source_sha256"),
+            "size_bytes": video.get("source_size_bytes"),
+            "filename": video.get("source_filename"),
+            "info": video.get("source_info"),
+        },
+        "renditions_attempt": shown,
+        "renditions": [rendition_view(r, links) for r in renditions],
+        "package": package_view(current, links) if current else None,
+        "attempts": sorted({r["attempt"] for r in video["renditions"]}
+                           | {p["attempt"] for p in video["packages"]} | {video["attempt"]}),
+        "playback": playback(video, current, renditions, links),
+        "links": {"self": links.api(f"/api/v1/videos/{video_id}"),
+                  "events": links.api(f"/api/v1/videos/{video_id}/events")},
+    }
+
+
+def timeline_entry(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("event_id", "occurred_at", "kind", "topic", "partition",
+                                "offset", "attempt", "summary", "details", "recorded_at")}
+
+
+def _b64(value: bytes | None) -> str | None:
+    return base64.b64encode(value).decode() if value is not None else None
+
+
+def dead_letter_detail(row: dict[str, Any]) -> dict[str, Any]:
+    key, value = row.get("original_key"), row.get("original_value")
+    out = {k: v for k, v in row.items() if k not in ("original_key", "original_value")}
+    out["original_key_base64"] = _b64(bytes(key) if key is not None else None)
+    out["original_key_text"] = bytes(key).decode(errors="replace") if key is not None else None
+    out["original_value_base64"] = _b64(bytes(value) if value is not None else None)
+    out["original_value_size"] = len(value) if value is not None else None
+    return out
