@@ -65,7 +65,7 @@ class PackagerWorker:
     async def failed(self, delivery: Delivery, error: PermanentFailure) -> None:
         event = delivery.event
         await self.producer.publish(PACKAGING_FAILED, {
-            "event_id": derived_event_id(str(event["event_id"]), "packaging-failed"),
+            "event_id": derived_event_id(str(event["event_id"]), "failed"),
             "video_id": event["video_id"], "occurred_at": now(),
             "attempt": event["attempt"], "stage": "packaging",
             "error_code": error.code, "error_message": error.message,
