@@ -137,8 +137,10 @@ def dead_letter_event(record: ConsumerRecord[bytes, bytes], group: str, code: st
             with contextlib.suppress(ValueError):
                 redrives = int(value.decode())
     return {
+        # Per group: two groups dead-lettering the same record are two distinct facts.
         "event_id": derived_event_id(
-            f"{record.topic}/{record.partition}/{record.offset}", "dead-lettered", redrives
+            f"{record.topic}/{record.partition}/{record.offset}", group, "dead-lettered",
+            redrives,
         ),
         "video_id": video_id,
         "occurred_at": now(),

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from schemas import ALL_TOPICS, DEAD_LETTER, VIDEO_UPLOADED
+from schemas import ALL_TOPICS, DEAD_LETTER, VIDEO_UPLOADED, Topic, topic_by_name
 from services.shared.codec import EventCodec
 from tests.media import make_clip
 
@@ -45,12 +45,16 @@ def wait_for_status(video_id: str, wanted: set[str], timeout: float = 240) -> di
     raise AssertionError(f"{video_id} never reached {wanted}; last seen: {last}")
 
 
-def end_offsets(bootstrap: str, topic: str) -> int:
+def end_offsets(bootstrap: str, topic: Topic | str) -> int:
+    if isinstance(topic, str):
+        topic = topic_by_name(topic)
+
     async def total() -> int:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
         await consumer.start()
         try:
-            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            # The registry's partition count: metadata may not be loaded right after start.
+            parts = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
             return sum((await consumer.end_offsets(parts)).values())
         finally:
             # aiokafka 0.14: stopping a group-less consumer right after start can surface
@@ -102,7 +106,7 @@ def test_an_uploaded_clip_becomes_a_playable_hls_stream_in_the_catalog(pipeline,
 
 def test_a_non_video_upload_is_refused_with_a_code_and_emits_nothing(pipeline, tmp_path,
                                                                       common_settings):
-    before = end_offsets(common_settings.kafka_bootstrap, VIDEO_UPLOADED.name)
+    before = end_offsets(common_settings.kafka_bootstrap, VIDEO_UPLOADED)
     text = tmp_path / "notes.mp4"
     text.write_text("this is a text file with a video extension\n" * 100)
     reply = submit(text)
@@ -113,7 +117,7 @@ def test_a_non_video_upload_is_refused_with_a_code_and_emits_nothing(pipeline, t
     empty.write_bytes(b"")
     reply = submit(empty)
     assert reply.status_code == 422 and reply.json()["error"] == "empty_file"
-    assert end_offsets(common_settings.kafka_bootstrap, VIDEO_UPLOADED.name) == before
+    assert end_offsets(common_settings.kafka_bootstrap, VIDEO_UPLOADED) == before
 
 
 def test_garbage_on_video_uploaded_is_dead_lettered_and_the_pipeline_keeps_going(
