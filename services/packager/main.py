@@ -48,7 +48,7 @@ def run(_: argparse.Namespace) -> int:
     settings = PackagerSettings()
     telemetry.configure("packager", settings.common.log_level, settings.common.otel_exporter)
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
 
     asyncio.run(run_until_signalled(lambda stop: serve(settings, stop)))
     return 0

@@ -22,6 +22,8 @@ class PackagerSettings(BaseSettings):
     work_dir: Path | None = None
     #: Prometheus /metrics port (0 disables it).
     metrics_port: int = 8003
+    #: Address /metrics binds; 0.0.0.0 where Prometheus runs in another container.
+    metrics_host: str = "127.0.0.1"
     instance_id: str = ""
 
     common: CommonSettings = Field(default_factory=CommonSettings)

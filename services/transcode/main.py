@@ -49,7 +49,7 @@ def run(_: argparse.Namespace) -> int:
     settings = TranscodeSettings()
     telemetry.configure("transcode", settings.common.log_level, settings.common.otel_exporter)
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     asyncio.run(run_until_signalled(lambda stop: serve(settings, stop)))
     return 0
 

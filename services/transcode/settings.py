@@ -29,6 +29,8 @@ class TranscodeSettings(BaseSettings):
     score_quality: bool = True
     #: Prometheus /metrics port (0 disables it).
     metrics_port: int = 8002
+    #: Address /metrics binds; 0.0.0.0 where Prometheus runs in another container.
+    metrics_host: str = "127.0.0.1"
     #: Static membership id (cuts rebalances on restart); empty means dynamic membership.
     instance_id: str = ""
 

@@ -1,0 +1,1 @@
+"""Operator tooling that works on the event log itself (dead letters, redrives)."""
