@@ -272,7 +272,12 @@ def cancellation_applies(video: VideoState) -> bool:
 def derive(v: VideoState) -> None:
     """Recompute the derived columns (status, completion, latency) from the facts."""
     v.packaging_at = packaging_started(v)
-    terminals = [(t, s) for t, s in ((v.ready_at, "ready"), (v.failed_at, "failed"))
+    failed_at = v.failed_at
+    if failed_at is not None and v.ready_at is not None and v.ready_at > failed_at:
+        # A package that arrived after the failure means the input was redriven once its
+        # cause was fixed: the video is playable, and the failure is history.
+        failed_at = None
+    terminals = [(t, s) for t, s in ((v.ready_at, "ready"), (failed_at, "failed"))
                  if t is not None]
     if cancellation_applies(v):
         assert v.cancelled_at is not None

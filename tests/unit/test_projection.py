@@ -430,3 +430,15 @@ def test_cursors_round_trip_and_refuse_another_listing() -> None:
         decode_cursor(cursor, "videos", "priority", "desc", 3)
     with pytest.raises(BadCursor):
         decode_cursor("!!!", "videos", "created_at", "desc", 2)
+
+
+def test_a_package_after_a_failure_heals_it_for_a_redriven_attempt() -> None:
+    """Redrive of a fixed input: the same attempt fails, then is packaged; it is ready, in
+    whatever order the facts are read."""
+    story = VideoStory()
+    steps = [story.uploaded(0), story.failed(5, code="source_missing"),
+             *(story.rendition(r, 50) for r in ("360p", "720p", "mp3", "thumbnails")),
+             story.transcoded(60)]
+    for order in (steps, list(reversed(steps))):
+        video = fold(order)
+        assert video is not None and video.status == "ready", video
