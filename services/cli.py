@@ -17,14 +17,17 @@ def build_parser() -> argparse.ArgumentParser:
     from services.catalog.main import add_parser as add_catalog
     from services.demo import add_parser as add_demo
     from services.ingest.main import add_parser as add_ingest
+    from services.operations.dlq import add_parser as add_dlq
     from services.packager.main import add_parser as add_packager
     from services.stack.commands import add_parser as add_stack
+    from services.submit import add_parser as add_submit
     from services.transcode.main import add_parser as add_transcode
 
     parser = argparse.ArgumentParser(prog="reelflow", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo):
+    for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
+                add_submit, add_dlq):
         add(sub)
     return parser
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from services.shared.settings import CommonSettings
+from services.submit import Refused, upload
 
 console = Console()
 
@@ -38,34 +38,6 @@ def generate_sample(path: Path, settings: CommonSettings, seconds: int, height: 
         check=True, timeout=600,
     )
     return path
-
-
-def upload(path: Path, ingest_url: str, metadata: dict[str, Any]) -> dict[str, Any]:
-    size = path.stat().st_size
-    boundary = "reelflow-demo-boundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n"
-            f"{json.dumps(metadata)}\r\n--{boundary}\r\nContent-Disposition: form-data; "
-            f"name=\"file\"; filename=\"{path.name}\"\r\nContent-Type: video/mp4\r\n\r\n").encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-
-    with Progress("[bold]upload", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=console) as bar:
-        task = bar.add_task("upload", total=size)
-
-        def body():  # type: ignore[no-untyped-def]
-            yield head
-            with path.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(256 * 1024), b""):
-                    bar.advance(task, len(chunk))
-                    yield chunk
-            yield tail
-
-        reply = httpx.post(f"{ingest_url}/api/v1/videos", content=body(), timeout=300,
-                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
-                                    "Content-Length": str(len(head) + size + len(tail))})
-    if reply.status_code != 202:
-        raise SystemExit(f"ingest refused the clip: {reply.status_code} {reply.text}")
-    return reply.json()  # type: ignore[no-any-return]
 
 
 def follow(video_id: str, catalog_url: str, timeout_s: float) -> dict[str, Any]:
@@ -100,8 +72,11 @@ def run(args: argparse.Namespace) -> int:
                                  ingest.common, args.seconds, args.height)
         console.print(f"sample clip: {sample} ({sample.stat().st_size / 1e6:.1f} MB)")
         t0 = time.monotonic()
-        accepted = upload(sample, f"http://{ingest.host}:{ingest.port}",
-                          {"title": "Reelflow demo", "tags": ["demo"]})
+        try:
+            accepted = upload(sample, f"http://{ingest.host}:{ingest.port}",
+                              {"title": "Reelflow demo", "tags": ["demo"]}, console=console)
+        except Refused as refusal:
+            raise SystemExit(f"ingest refused the clip: {refusal}") from None
         video = follow(accepted["video_id"], catalog_url, args.timeout)
         elapsed = time.monotonic() - t0
         console.print_json(json.dumps(video))

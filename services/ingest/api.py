@@ -1,6 +1,7 @@
-"""Ingest HTTP API. A `202` means the source is durably stored and `video-uploaded` is
-durably on Kafka (acks=all, idempotent producer). Every refusal is a coded 4xx that
-leaves nothing behind in storage and emits no event.
+"""Ingest HTTP API: upload (`POST /api/v1/videos`), import of a source stored elsewhere
+(`POST /api/v1/videos/import`) and cancel. A `202` means the source is durably stored and
+`video-uploaded` is durably on Kafka (acks=all, idempotent producer). Every refusal is a
+coded 4xx that leaves nothing behind in storage and emits no event.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from python_multipart.multipart import parse_options_header
 
 from schemas import VIDEO_CANCELLED, VIDEO_UPLOADED
 from services.ingest.errors import Rejection, Unavailable
+from services.ingest.importer import copy_into, parse_source_uri
 from services.ingest.settings import IngestSettings
 from services.ingest.upload import receive_form
 from services.ingest.validation import (
@@ -32,7 +34,7 @@ from services.ingest.validation import (
 from services.shared import ffmpeg, telemetry
 from services.shared.events import new_event_id, now
 from services.shared.kafka import EventProducer
-from services.shared.storage import ObjectRef, ObjectStore, StorageError
+from services.shared.storage import ObjectRef, ObjectStore, StorageError, StoredObject
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +96,57 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
             assert form.stored is not None
             created: list[ObjectRef] = [source]
             try:
-                return await _accept(video_id, form.stored.size_bytes, form.stored.sha256,
-                                     form.filename, form.fields, form.thumbnail, created)
+                metadata = parse_metadata(form.fields.get("metadata"))
+                priority = parse_priority(form.fields.get("priority"))
+                return await _accept(video_id, form.stored, form.filename, metadata, priority,
+                                     form.thumbnail, created, origin="upload")
             except BaseException:
-                for ref in created:
-                    await asyncio.to_thread(_forget, store, ref)
+                await _forget_all(created)
+                raise
+
+    @app.post("/api/v1/videos/import", status_code=202)
+    async def import_video(request: Request) -> dict[str, Any]:
+        """Import a video already stored elsewhere: JSON `{source_uri, metadata?, priority?}`.
+
+        `source_uri` is `s3://bucket/key` or a server path under an allowed import root.
+        The bytes are copied (and hashed while copied) into Reelflow's own immutable
+        `sources/{video_id}/original`, then validated exactly like an upload.
+        """
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_IMPORT_REQUEST_BYTES:
+            raise Rejection("request_too_large", "the import request body is over "
+                            f"{MAX_IMPORT_REQUEST_BYTES} bytes", 413)
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise Rejection("invalid_json", "send a JSON object: "
+                            "{source_uri, metadata?, priority?}", 400) from None
+        if not isinstance(body, dict):
+            raise Rejection("invalid_json", "the request body must be a JSON object", 400)
+        wanted = parse_source_uri(body.get("source_uri"))
+        # Cheap checks before the copy, so a bad request costs no bytes moved.
+        metadata = parse_metadata(_as_text(body.get("metadata")))
+        priority = parse_priority(_priority_text(body.get("priority")))
+        video_id = str(uuid.uuid4())
+        telemetry.current_video_id.set(video_id)
+        source = store.ref(f"sources/{video_id}/original")
+        with telemetry.tracer("reelflow.ingest").start_as_current_span(
+            "ingest import", attributes={"reelflow.video_id": video_id,
+                                         "reelflow.import_source": wanted.uri}
+        ):
+            try:
+                stored = await asyncio.to_thread(copy_into, wanted, store, source,
+                                                 settings.import_roots,
+                                                 settings.max_upload_bytes)
+            except StorageError as exc:
+                raise Unavailable(f"object storage failed during the import ({exc}); "
+                                  "nothing was kept, retry later") from exc
+            created: list[ObjectRef] = [source]
+            try:
+                return await _accept(video_id, stored, wanted.filename, metadata, priority,
+                                     None, created, origin="import")
+            except BaseException:
+                await _forget_all(created)
                 raise
 
     @app.delete("/api/v1/videos/{video_id}", status_code=202)
@@ -114,12 +162,20 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
         return {"video_id": str(video_id), "status": "cancelling",
                 "links": {"self": f"{settings.catalog_url}/api/v1/videos/{video_id}"}}
 
-    async def _accept(video_id: str, size: int, sha256: str, filename: str | None,
-                      fields: dict[str, str], thumbnail: bytes | None,
-                      created: list[ObjectRef]) -> dict[str, Any]:
-        metadata = parse_metadata(fields.get("metadata"))
-        priority = parse_priority(fields.get("priority"))
+    async def _forget_all(created: list[ObjectRef]) -> None:
+        for ref in created:
+            await asyncio.to_thread(_forget, store, ref)
+
+    async def _accept(video_id: str, stored: StoredObject, filename: str | None,
+                      metadata: dict[str, Any], priority: int, thumbnail: bytes | None,
+                      created: list[ObjectRef], origin: str) -> dict[str, Any]:
+        """Probe, validate and publish a source already stored at `created[0]`.
+
+        Shared by upload and import so both refuse the same things the same way. The
+        caller deletes everything in `created` if this raises.
+        """
         source = created[0]
+        size, sha256 = stored.size_bytes, stored.sha256
         probe = await _probe(store.presigned_get(source))
         validate_source(probe, settings)
         thumbnail_uri = None
@@ -142,7 +198,7 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
             "user_metadata_json": json.dumps(metadata),
             "priority": priority,
             "custom_thumbnail_uri": thumbnail_uri,
-            "origin": "upload",
+            "origin": origin,
         }
         try:
             await asyncio.wait_for(producer.publish(VIDEO_UPLOADED, event),
@@ -150,7 +206,7 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
         except (KafkaError, TimeoutError) as exc:
             raise Unavailable(f"the event log is unavailable ({exc!r}); nothing was kept, "
                               "retry later") from exc
-        log.info("accepted %s (%d bytes, %s)", video_id, size, probe.container)
+        log.info("accepted %s by %s (%d bytes, %s)", video_id, origin, size, probe.container)
         return {
             "video_id": video_id,
             "status": "uploaded",
@@ -173,6 +229,26 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
         return probe
 
     return app
+
+
+#: An import request is a few hundred bytes of JSON; anything far bigger is a mistake.
+MAX_IMPORT_REQUEST_BYTES = 1024 * 1024
+
+
+def _as_text(metadata: object) -> str | None:
+    """Import takes metadata as a JSON object (or its text, like the upload form field)."""
+    if metadata is None or isinstance(metadata, str):
+        return metadata
+    return json.dumps(metadata)
+
+
+def _priority_text(priority: object) -> str | None:
+    if priority is None:
+        return None
+    if isinstance(priority, bool) or not isinstance(priority, (int, str)):
+        # parse_priority's sentence for a non-integer, rather than silently truncating 7.5.
+        return repr(priority)
+    return str(priority)
 
 
 _REFUSALS = {

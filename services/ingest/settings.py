@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,6 +28,9 @@ class IngestSettings(BaseSettings):
     decode_check_frames: int = 5
     #: Seconds to wait for Kafka to acknowledge an event before answering 503.
     publish_timeout_s: float = 15.0
+    #: Server directories `POST /api/v1/videos/import` may read from (JSON list). Empty
+    #: disables filesystem import: a server path is then refused with 403.
+    import_roots: list[Path] = Field(default_factory=list)
     #: Base URL of the catalog, for the links in responses.
     catalog_url: str = "http://127.0.0.1:8000"
 

@@ -74,6 +74,10 @@ def s3_client(settings: CommonSettings) -> Any:
         config=Config(
             s3={"addressing_style": "path"},
             retries={"max_attempts": 3, "mode": "standard"},
+            # We hash every byte ourselves (SHA-256 travels in the events); botocore's extra
+            # per-part checksums over plain http cost as much CPU again for nothing.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
             connect_timeout=5,
             read_timeout=60,
         ),
