@@ -1,5 +1,7 @@
 // Drives the system Chromium (never a downloaded one) through player.html for each engine and
 // prints one JSON report on stdout. Usage: node play.cjs <origin> <top-height> [engine ...]
+// where an engine is `hls` or `shaka`, optionally `hls=<url>` to play a manifest from
+// elsewhere (e.g. the catalog's /media URL, cross-origin to the page) instead of /pkg/.
 //
 // Per engine: load, start on the lowest rung, play >= 1 s, switch to the top rung, play until
 // currentTime >= 4 s (so >= 3 s of playback after the start), then read what the player
@@ -27,13 +29,14 @@ async function waitFor(page, predicate, arg, timeoutMs, what) {
   }
 }
 
-async function runEngine(context, origin, engine, topHeight) {
+async function runEngine(context, origin, engine, topHeight, src) {
   const page = await context.newPage();
   const console_ = [];
   page.on('console', (m) => { if (m.type() === 'error') console_.push(m.text()); });
   page.on('pageerror', (e) => console_.push(`pageerror: ${e.message}`));
   const started = Date.now();
-  const url = `${origin}/player.html?engine=${engine}&src=${encodeURIComponent(SOURCES[engine])}`;
+  const source = src || SOURCES[engine];
+  const url = `${origin}/player.html?engine=${engine}&src=${encodeURIComponent(source)}`;
   const report = { engine, failure: null };
   try {
     await page.goto(url);
@@ -90,8 +93,10 @@ async function main() {
       aac: MediaSource.isTypeSupported('audio/mp4; codecs="mp4a.40.2"'),
     }));
     await page.close();
-    for (const engine of engines.length ? engines : ['hls', 'shaka']) {
-      result.engines.push(await runEngine(context, origin, engine, Number(topHeight)));
+    for (const spec of engines.length ? engines : ['hls', 'shaka']) {
+      const [engine, ...rest] = spec.split('=');
+      result.engines.push(await runEngine(context, origin, engine, Number(topHeight),
+        rest.join('=') || null));
     }
   } finally {
     await context.close();

@@ -1,0 +1,132 @@
+"""The real served package in real players: a clip goes through the whole pipeline (ingest
+HTTP, transcode, packager, catalog), then hls.js plays the catalog's HLS master and Shaka
+Player its DASH manifest, both from the catalog's `/media/...` URLs (S3 behind it).
+
+The player page comes from a separate local server, so every manifest, segment and
+byte-range request is cross-origin to the catalog: the run fails unless `/media` answers
+with CORS headers, honours ranges (hls.js' I-frame player) and sends the production
+Content-Types. Skipped only when Chromium, Node or the npm players are missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.test_players import CHROMIUM, HERE, ROOT, PackageRequests, missing_prerequisite
+from tests.integration.test_pipeline import CATALOG, submit, wait_for_status
+from tests.media import make_clip
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+# Long enough for play.cjs: 4 s of playback and an I-frame rendered at 6 s.
+CLIP_SECONDS = 8
+
+
+def absolute(url: str) -> str:
+    """Catalog playback URLs are relative to the catalog unless it has a public base URL."""
+    return url if url.startswith("http") else CATALOG + url
+
+
+@pytest.fixture(scope="module")
+def ready_video(pipeline, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    reason = missing_prerequisite()
+    if reason:
+        pytest.skip(reason)
+    clip = make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", 1280, 720,
+                     seconds=CLIP_SECONDS)
+    reply = submit(clip, metadata='{"title": "Browser playback"}')
+    assert reply.status_code == 202, reply.text
+    video = wait_for_status(reply.json()["video_id"], {"ready", "failed"})
+    assert video["status"] == "ready", video
+    return video
+
+
+@pytest.fixture(scope="module")
+def page_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
+    """Serves player.html and the players only; /pkg/ is empty, so media can only come from
+    the catalog."""
+    requests: list[str] = []
+    empty = tmp_path_factory.mktemp("no-package")
+    handler = type("Handler", (PackageRequests,), {"package_dir": empty, "requests": requests})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    server.shutdown()
+    server.server_close()
+
+
+def ladder_heights(video: dict[str, Any]) -> list[int]:
+    return sorted(r["height"] for r in video["renditions"] if r["media_type"] == "VIDEO")
+
+
+@pytest.fixture(scope="module")
+def playback(ready_video: dict[str, Any], page_origin: tuple[str, list[str]]) -> dict[str, dict]:
+    origin, _ = page_origin
+    hls, dash = ready_video["playback"]["hls"], ready_video["playback"]["dash"]
+    assert hls and dash, ready_video["playback"]
+    env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+           "REELFLOW_CHROMIUM": str(CHROMIUM)}
+    started = time.monotonic()
+    done = subprocess.run(["node", str(HERE / "play.cjs"), origin,
+                           str(max(ladder_heights(ready_video))),
+                           f"hls={absolute(hls)}", f"shaka={absolute(dash)}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    print(f"\nbrowser run {time.monotonic() - started:.1f} s: Chromium {report['chromium']}, "
+          f"ladder {ladder_heights(ready_video)}, "
+          + ", ".join(f"{e['engine']} {e['seconds']:.1f} s" for e in report["engines"]))
+    assert report["mse"] == {"h264": True, "aac": True}, "this Chromium cannot play H.264/AAC"
+    return {e["engine"]: e for e in report["engines"]}
+
+
+@pytest.mark.parametrize("engine", ["hls", "shaka"])
+def test_player_plays_the_catalogs_package(playback: dict[str, dict], engine: str,
+                                           ready_video: dict[str, Any]) -> None:
+    run = playback[engine]
+    heights = ladder_heights(ready_video)
+    assert len(heights) >= 2, ready_video["renditions"]
+    assert run["failure"] is None, run
+    assert run["errors"] == [], run
+    assert run["currentTime"] >= 3.0 and not run["paused"]
+    assert run["decodedFrames"] >= 75
+    # The player sees the ladder the catalog lists, and rendered its lowest and top rungs.
+    assert sorted(r["height"] for r in run["renditions"]) == heights
+    assert all(r["bandwidth"] > 0 and "avc1" in r["codecs"] for r in run["renditions"])
+    assert run["heightsSeen"][0] == heights[0] and run["videoHeight"] == heights[-1]
+    assert run["audioTracks"] == 1
+
+
+def test_hls_js_fetches_keyframes_from_the_catalog_by_range(playback: dict[str, dict]) -> None:
+    trick = playback["hls"]["trick"]
+    assert trick is not None and trick["errors"] == [], trick
+    assert trick["buffered"] >= 1 and trick["height"] > 0
+
+
+def test_media_came_from_the_catalog_not_the_page_server(
+        playback: dict[str, dict], page_origin: tuple[str, list[str]]) -> None:
+    _, requests = page_origin
+    assert not any("/pkg/" in r for r in requests), requests
+    assert any("player.html" in r for r in requests)
+
+
+def test_the_page_and_the_media_are_on_different_origins(
+        ready_video: dict[str, Any], page_origin: tuple[str, list[str]]) -> None:
+    # Guards the premise of this module: were both on one origin, CORS would go untested.
+    origin, _ = page_origin
+    url = absolute(ready_video["playback"]["hls"])
+    assert not url.startswith(origin + "/")
+    reply = httpx.get(url, headers={"Origin": origin, "Range": "bytes=0-15"}, timeout=10)
+    assert reply.status_code == 206, reply.headers
+    assert reply.headers["access-control-allow-origin"] in ("*", origin)
