@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from python_multipart.multipart import parse_options_header
 
 from schemas import VIDEO_CANCELLED, VIDEO_UPLOADED
@@ -38,6 +40,12 @@ from services.shared.storage import ObjectRef, ObjectStore, StorageError, Stored
 
 log = logging.getLogger(__name__)
 
+HTTP_SECONDS = Histogram("reelflow_ingest_http_request_seconds", "Ingest HTTP latency",
+                         ["method", "route", "status"])
+REFUSALS = Counter("reelflow_ingest_refusals_total", "Refused submissions", ["error"])
+ACCEPTED = Counter("reelflow_ingest_accepted_total", "Accepted videos", ["origin"])
+BYTES_IN = Counter("reelflow_ingest_bytes_total", "Source bytes stored")
+
 
 def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectStore) -> FastAPI:
     @asynccontextmanager
@@ -50,14 +58,28 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
 
     app = FastAPI(title="Reelflow ingest", version="1", lifespan=lifespan)
 
-    @app.exception_handler(Rejection)
-    async def on_rejection(_: Request, exc: Rejection) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
-
     @app.exception_handler(Unavailable)
     async def on_unavailable(_: Request, exc: Unavailable) -> JSONResponse:
         return JSONResponse({"error": "unavailable", "detail": str(exc)}, status_code=503,
                             headers={"Retry-After": "5"})
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        HTTP_SECONDS.labels(request.method, getattr(route, "path", "unmatched"),
+                            str(response.status_code)).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(Rejection)
+    async def on_rejection(_: Request, exc: Rejection) -> JSONResponse:
+        REFUSALS.labels(exc.code).inc()
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -207,6 +229,8 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
             raise Unavailable(f"the event log is unavailable ({exc!r}); nothing was kept, "
                               "retry later") from exc
         log.info("accepted %s by %s (%d bytes, %s)", video_id, origin, size, probe.container)
+        ACCEPTED.labels(origin).inc()
+        BYTES_IN.inc(size)
         return {
             "video_id": video_id,
             "status": "uploaded",

@@ -118,6 +118,9 @@ def test_a_non_video_upload_is_refused_with_a_code_and_emits_nothing(pipeline, t
     reply = submit(empty)
     assert reply.status_code == 422 and reply.json()["error"] == "empty_file"
     assert end_offsets(common_settings.kafka_bootstrap, VIDEO_UPLOADED) == before
+    metrics = httpx.get(f"{INGEST}/metrics").text
+    assert 'reelflow_ingest_refusals_total{error="not_media"}' in metrics
+    assert 'reelflow_ingest_refusals_total{error="empty_file"}' in metrics
 
 
 def test_garbage_on_video_uploaded_is_dead_lettered_and_the_pipeline_keeps_going(
