@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import enum
 import json
 import logging
@@ -182,6 +183,9 @@ class FfmpegRun:
                 # Its own session: a Ctrl-C in the terminal reaches the service, which then
                 # cancels us, instead of killing ffmpeg behind the service's back.
                 start_new_session=True,
+                # ...but a SIGKILLed service must not leave an orphan encoding on: the job is
+                # redone by the partition's next owner.
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             self.status = ProcessStatus.ERRORED
@@ -293,6 +297,18 @@ class FfmpegRun:
                 self.stderr_tail.append(text)
                 if self.on_stderr_line is not None:
                     self.on_stderr_line(text)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL us when our parent dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except OSError:
+        pass  # not Linux: the service's own shutdown path still stops its ffmpeg
 
 
 async def run_ffmpeg(args: Sequence[str], settings: CommonSettings | None = None, *,

@@ -11,6 +11,8 @@ visible only through the `rendition-done` events, which are written after every 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import shutil
 import time
@@ -90,12 +92,23 @@ class TranscodeWorker:
             job.cancel()
 
     def sweep(self) -> None:
-        """Remove scratch directories a crashed run left behind."""
+        """Remove scratch directories a crashed run left behind.
+
+        Several workers may share one root (one host, one state dir), so a directory whose
+        owner lock is still held belongs to a live peer's running job and is left alone; the
+        kernel drops a dead worker's lock, however it died.
+        """
         root = self.settings.job_root
         if root.exists():
             for leftover in root.iterdir():
+                if _owned_by_live_worker(leftover):
+                    log.info("keeping %s: a live worker owns it", leftover)
+                    continue
                 log.info("sweeping leftover scratch %s", leftover)
-                shutil.rmtree(leftover, ignore_errors=True)
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
         root.mkdir(parents=True, exist_ok=True)
 
     # -- the job ------------------------------------------------------------------------
@@ -103,6 +116,7 @@ class TranscodeWorker:
         job_dir = self.settings.job_root / f"{upload['video_id']}-{upload['attempt']}"
         shutil.rmtree(job_dir, ignore_errors=True)
         job_dir.mkdir(parents=True)
+        owner = _claim(job_dir)
         tracer = telemetry.tracer("reelflow.transcode")
         try:
             with tracer.start_as_current_span("fetch source"):
@@ -133,6 +147,7 @@ class TranscodeWorker:
             await report.publish("done", 100.0)
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
+            owner.close()
 
     async def _fetch_source(self, upload: dict[str, Any], job_dir: Path) -> Path:
         try:
@@ -177,6 +192,32 @@ class TranscodeWorker:
                                   "public, max-age=31536000, immutable")
         return StoredArtifact(artifact.name, ref.uri, artifact.content_type, obj.size_bytes,
                               obj.sha256)
+
+
+#: Held (flock) by the worker running the job in this directory; see `TranscodeWorker.sweep`.
+OWNER_LOCK = ".owner"
+
+
+def _claim(job_dir: Path) -> Any:
+    """Lock `job_dir` for this process until the returned file is closed (or we die)."""
+    handle = (job_dir / OWNER_LOCK).open("w")
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
+
+
+def _owned_by_live_worker(path: Path) -> bool:
+    try:
+        handle = (path / OWNER_LOCK).open("r")
+    except OSError:  # no lock file: not a job directory, or one of a dead worker
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
 
 
 def _stored(output: EncodedOutput, uri: str, artifacts: tuple[StoredArtifact, ...],
