@@ -3,6 +3,8 @@
   reelflow ingest | transcode | packager | catalog    run one service in this process
   reelflow stack up|status|down|restart              the local Kafka/Postgres/S3 stack
   reelflow demo                                      the whole path on a generated clip
+  reelflow lag [--group G] [--json]                  consumer lag per group and partition
+  reelflow replay --group G --topic T --to-...       move a stopped group's offsets
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     from services.demo import add_parser as add_demo
     from services.ingest.main import add_parser as add_ingest
     from services.operations.dlq import add_parser as add_dlq
+    from services.operations.lag import add_parser as add_lag
+    from services.operations.replay import add_parser as add_replay
     from services.packager.main import add_parser as add_packager
     from services.stack.commands import add_parser as add_stack
     from services.submit import add_parser as add_submit
@@ -27,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
-                add_submit, add_dlq):
+                add_submit, add_dlq, add_lag, add_replay):
         add(sub)
     return parser
 

@@ -9,12 +9,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
@@ -27,6 +29,9 @@ from services.catalog.settings import CatalogSettings
 from services.shared.kafka import EventProducer
 
 Role = Literal["all", "api", "projector"]
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: hls.js for the page, from the repo's npm install (`npm ci`); no CDN, no build step.
+HLS_JS = Path(__file__).resolve().parents[2] / "node_modules/hls.js/dist/hls.min.js"
 KafkaCheck = Callable[[], Awaitable[bool]]
 
 
@@ -187,7 +192,32 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
         return views.dead_letter_detail(row)
 
     app.include_router(media_router(s3, settings.common.s3_bucket, settings.media_prefixes))
+    _add_page(app)
     return app
+
+
+def _add_page(app: FastAPI) -> None:
+    """The catalog page: `/` lists videos, `/videos/<id>` shows one; both are the same
+    static document, which routes on its own URL and reads the JSON API."""
+    index = STATIC_DIR / "index.html"
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/videos/{video_id}", include_in_schema=False)
+    async def video_page(video_id: uuid.UUID) -> FileResponse:
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/static/vendor/hls.min.js", include_in_schema=False)
+    async def hls_js() -> Response:
+        if not HLS_JS.is_file():  # without `npm ci` the page still lists, it cannot play
+            return Response("/* hls.js is not installed: run `npm ci` */",
+                            media_type="text/javascript", status_code=404)
+        return FileResponse(HLS_JS, media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=3600"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
 def _seconds(ms: float | None) -> float | None:

@@ -1,4 +1,5 @@
 """`reelflow catalog [--role all|api|projector]`: the catalog process.
+`reelflow catalog rebuild [--keep-old]`: rebuild the read models from the log (see `rebuild`).
 
 `all` (the default) runs the HTTP API and the projector in one asyncio loop; `api` and
 `projector` split them for scaling (a projector-only process still serves `/health` and
@@ -23,8 +24,10 @@ from psycopg_pool import AsyncConnectionPool
 from schemas import ALL_TOPICS
 from services.catalog.api import Role, create_app
 from services.catalog.projector import Projector
+from services.catalog.rebuild import add_parser as add_rebuild
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
+from services.operations.lag import lag_exporter
 from services.shared import telemetry
 from services.shared.codec import EventCodec
 from services.shared.kafka import EventProducer, run_until_signalled
@@ -80,6 +83,9 @@ async def run(settings: CatalogSettings, role: Role = "all",
     ]
     if projector is not None:
         tasks.append(asyncio.create_task(projector.run(stop), name="projector"))
+    if settings.lag_refresh_s > 0:
+        tasks.append(asyncio.create_task(
+            lag_exporter(settings.common, stop, settings.lag_refresh_s), name="lag"))
     log.info("catalog (%s) on http://%s:%d", role, settings.host, settings.port)
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -113,3 +119,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--role", choices=ROLES, default="all",
                         help="api, projector, or both in one process (default)")
     parser.set_defaults(func=_main)
+    commands = parser.add_subparsers(dest="catalog_command", metavar="{rebuild}")
+    add_rebuild(commands)

@@ -27,3 +27,12 @@ LAG = Gauge("reelflow_catalog_projection_lag_records",
             ["topic", "partition"])
 HTTP_SECONDS = Histogram("reelflow_catalog_http_request_seconds", "HTTP request latency",
                          ["method", "route", "status"])
+# Every consumer group's lag, refreshed every 15 s by `services.operations.lag.lag_exporter`
+# (Kafka's committed offsets; the catalog's own from Postgres, where it stores them).
+CONSUMER_LAG = Gauge("reelflow_consumer_lag",
+                     "Records on the partition the group has not consumed (log end minus "
+                     "committed offset)", ["group", "topic", "partition"])
+CONSUMER_GROUP_LAG = Gauge("reelflow_consumer_group_lag",
+                           "Sum of reelflow_consumer_lag over the group's partitions", ["group"])
+CONSUMER_LAG_UPDATED = Gauge("reelflow_consumer_lag_updated_timestamp_seconds",
+                             "When the consumer lag gauges were last refreshed")

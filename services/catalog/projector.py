@@ -76,7 +76,11 @@ class Projector:
         self.positions: dict[PartitionKey, int] = {}
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._store: ProjectionStore | None = None
-        self.consumer = AIOKafkaConsumer(
+        self.consumer = self._new_consumer()
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        settings = self.settings
+        return AIOKafkaConsumer(
             bootstrap_servers=settings.common.kafka_bootstrap,
             group_id=settings.group_id,
             client_id=f"{settings.group_id}-projector",

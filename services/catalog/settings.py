@@ -29,6 +29,9 @@ class CatalogSettings(BaseSettings):
     media_prefixes: tuple[str, ...] = ("packages/", "renditions/")
     #: Connections the API may hold open to Postgres.
     api_pool_size: int = 10
+    #: Seconds between refreshes of the `reelflow_consumer_lag` gauges (every consumer
+    #: group on the cluster); 0 turns the exporter off.
+    lag_refresh_s: float = 15.0
     #: Seconds to keep retrying Postgres at start before giving up.
     startup_timeout_s: float = 60.0
 

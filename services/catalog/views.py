@@ -174,7 +174,8 @@ def video_detail(video: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
         "package": package_view(current, links) if current else None,
         "attempts": sorted({r["attempt"] for r in video["renditions"]}
                            | {p["attempt"] for p in video["packages"]} | {video["attempt"]}),
-        "playback": playback(video, current, renditions, links),
+        "playback": {**playback(video, current, renditions, links),
+                     "page": links.api(f"/videos/{video_id}")},
         "links": {"self": links.api(f"/api/v1/videos/{video_id}"),
                   "events": links.api(f"/api/v1/videos/{video_id}/events")},
     }
