@@ -36,6 +36,7 @@ from services.catalog.main import run
 from services.catalog.settings import CatalogSettings
 from services.shared.codec import EventCodec
 from services.shared.settings import CommonSettings
+from tests.integration.quiet import services_paused
 from tests.unit.test_projection import Step, VideoStory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -263,7 +264,12 @@ def _ensure_bucket(common: CommonSettings) -> Any:
 
 
 @pytest.fixture(scope="module")
-def world(common_settings: CommonSettings) -> Iterator[World]:
+def world(local_stack: Any, common_settings: CommonSettings) -> Iterator[World]:
+    with services_paused(local_stack, common_settings):
+        yield from _world(common_settings)
+
+
+def _world(common_settings: CommonSettings) -> Iterator[World]:
     schema = f"catalog_it_{RUN}"
     with psycopg.connect(common_settings.pg_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]

@@ -36,15 +36,12 @@ from psycopg.conninfo import make_conninfo
 
 from schemas import (
     ALL_TOPICS,
-    RENDITION_DONE,
-    VIDEO_CANCELLED,
-    VIDEO_UPLOADED,
     topic_by_name,
 )
 from services.catalog.rebuild import canonical_dump
-from services.operations.replay import Target, execute, plan
 from services.shared.codec import EventCodec
 from services.shared.settings import CommonSettings
+from tests.integration.quiet import services_paused
 from tests.unit.test_projection import Step, VideoStory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -235,29 +232,6 @@ class Replayed:
     crashed: Projection
     events: int
     seconds: float
-
-
-#: Services of the session's stack that would act on the synthetic events (fetch sources and
-#: renditions that do not exist, and write failures to the log while the test compares it).
-REACTING = {"transcode": (VIDEO_UPLOADED, VIDEO_CANCELLED), "packager": (RENDITION_DONE,)}
-
-
-@contextlib.contextmanager
-def services_paused(stack: Any, common: CommonSettings) -> Iterator[None]:
-    """Stop the stack's transcode and packager if they run; afterwards move their groups
-    past everything this module wrote (with `reelflow replay`'s own functions) and start
-    them again, so the tests after this one find them idle, not 10,000 records behind."""
-    paused = [c for c in stack.apps if c.name in REACTING and c.process.pid is not None]
-    for component in paused:
-        component.stop()
-    try:
-        yield
-    finally:
-        for component in paused:
-            for topic in REACTING[component.name]:
-                moved = asyncio.run(plan(common, component.name, topic.name, Target("latest")))
-                asyncio.run(execute(common, moved))
-            component.start()
 
 
 @pytest.fixture(scope="module")
