@@ -35,7 +35,9 @@ def _tags(metadata: dict[str, Any]) -> list[str]:
 
 
 def _primary_thumbnail(row: dict[str, Any], links: MediaLinks) -> str | None:
-    primary = row.get("custom_thumbnail_uri") or (row.get("thumbnails") or {}).get("primary")
+    # Transcode publishes the uploader's thumbnail (copied next to the renditions) as the
+    # primary picture; the upload's own copy under sources/ is only a fallback until then.
+    primary = (row.get("thumbnails") or {}).get("primary") or row.get("custom_thumbnail_uri")
     return links.url(primary)
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
+import hashlib
 import logging
 import shutil
 import time
@@ -184,7 +186,30 @@ class TranscodeWorker:
             score = quality.scores.get(output.name) if quality else None
             stored.append(_stored(output, ref.uri, artifacts,
                                   score.as_record() if score else None))
+        custom = upload.get("custom_thumbnail_uri")
+        if custom:
+            stored = [self._with_custom_thumbnail(prefix, o, custom)
+                      if o.media_type == "IMAGES" else o for o in stored]
         return stored
+
+    def _with_custom_thumbnail(self, prefix: str, pictures: StoredOutput,
+                               custom_uri: str) -> StoredOutput:
+        """The uploader's own thumbnail becomes the primary picture; the automatic ones stay."""
+        source = ObjectRef.parse(custom_uri)
+        name = f"thumb_custom{Path(source.key).suffix}"
+        target = self.store.ref(f"{prefix}/thumbnails/{name}")
+        try:
+            self.store.copy(source, target)
+        except ObjectMissing:
+            log.warning("custom thumbnail %s is gone; keeping the automatic poster", custom_uri)
+            return pictures
+        head = self.store.head(target) or {}
+        content_type = str(head.get("ContentType") or "image/jpeg")
+        size = int(head.get("ContentLength") or 0)
+        digest = hashlib.sha256(self.store.stream(target)["Body"].read()).hexdigest()
+        artifact = StoredArtifact(name, target.uri, content_type, size, digest)
+        return dataclasses.replace(pictures, uri=target.uri, size_bytes=size, sha256=digest,
+                                   artifacts=(artifact, *pictures.artifacts))
 
     def _upload_artifact(self, prefix: str, artifact: Any) -> StoredArtifact:
         ref = self.store.ref(f"{prefix}/thumbnails/{artifact.path.name}")

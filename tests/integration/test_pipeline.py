@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import ALL_TOPICS, DEAD_LETTER, VIDEO_UPLOADED, Topic, topic_by_name
 from services.shared.codec import EventCodec
+from services.shared.settings import CommonSettings
 from tests.media import make_clip
 
 pytestmark = pytest.mark.integration
@@ -26,10 +27,12 @@ CATALOG = f"http://127.0.0.1:{os.environ['REELFLOW_CATALOG_PORT']}"
 codec = EventCodec(ALL_TOPICS)
 
 
-def submit(path: Path, **fields: str) -> httpx.Response:
+def submit(path: Path, thumbnail: Path | None = None, **fields: str) -> httpx.Response:
     with path.open("rb") as fh:
-        return httpx.post(f"{INGEST}/api/v1/videos", files={"file": (path.name, fh)},
-                          data=fields, timeout=120)
+        files = {"file": (path.name, fh)}
+        if thumbnail is not None:
+            files["thumbnail"] = (thumbnail.name, thumbnail.open("rb"))
+        return httpx.post(f"{INGEST}/api/v1/videos", files=files, data=fields, timeout=120)
 
 
 def wait_for_status(video_id: str, wanted: set[str], timeout: float = 240) -> dict:
@@ -76,7 +79,11 @@ def ffprobe_decodes(data: bytes, tmp: Path) -> None:
 
 def test_an_uploaded_clip_becomes_a_playable_hls_stream_in_the_catalog(pipeline, tmp_path):
     clip = make_clip(tmp_path / "clip.mp4", 1280, 720, seconds=6)
-    reply = submit(clip, metadata='{"title": "Skeleton", "tags": ["e2e"]}')
+    poster = tmp_path / "poster.bin"  # a JPEG; the name says nothing, the bytes do
+    subprocess.run([CommonSettings().ffmpeg_path, "-v", "error", "-f", "lavfi", "-i",
+                    "color=c=red:s=320x180", "-frames:v", "1", "-f", "mjpeg", str(poster)],
+                   check=True)
+    reply = submit(clip, thumbnail=poster, metadata='{"title": "Skeleton", "tags": ["e2e"]}')
     assert reply.status_code == 202, reply.text
     video_id = reply.json()["video_id"]
 
@@ -84,6 +91,9 @@ def test_an_uploaded_clip_becomes_a_playable_hls_stream_in_the_catalog(pipeline,
     assert video["status"] == "ready", video
     names = {r["rendition"] for r in video["renditions"]}
     assert {"360p", "720p"} <= names
+    # The uploader's own thumbnail is the primary picture; the automatic ones stay listed.
+    assert video["playback"]["thumbnail"].endswith("/thumbnails/thumb_custom.jpg"), video
+    assert len(video["playback"]["thumbnails"]) >= 5
 
     master_url = video["playback"]["hls"]
     master = httpx.get(master_url if master_url.startswith("http") else CATALOG + master_url)
