@@ -21,18 +21,24 @@ REACTING = {"transcode": (VIDEO_UPLOADED, VIDEO_CANCELLED), "packager": (RENDITI
 
 
 @contextlib.contextmanager
-def services_paused(stack: Any, common: CommonSettings) -> Iterator[None]:
+def services_paused(stack: Any, common: CommonSettings,
+                    also: tuple[str, ...] = ()) -> Iterator[None]:
     """Stop the stack's transcode and packager if they run; afterwards move their groups
     past everything written meanwhile (with `reelflow replay`'s own functions) and start
-    them again, so later tests find them idle."""
-    paused = [c for c in stack.apps if c.name in REACTING and c.process.pid is not None]
+    them again, so later tests find them idle.
+
+    `also` names further services to pause without moving their offsets: the stack's own
+    catalog, say, whose dead letters for a test's poison records would otherwise show up
+    next to the test's own (every group that cannot read a record dead-letters it)."""
+    names = {*REACTING, *also}
+    paused = [c for c in stack.apps if c.name in names and c.process.pid is not None]
     for component in paused:
         component.stop()
     try:
         yield
     finally:
         for component in paused:
-            for topic in REACTING[component.name]:
+            for topic in REACTING.get(component.name, ()):
                 moved = asyncio.run(plan(common, component.name, topic.name, Target("latest")))
                 asyncio.run(execute(common, moved))
             component.start()

@@ -265,7 +265,7 @@ def _ensure_bucket(common: CommonSettings) -> Any:
 
 @pytest.fixture(scope="module")
 def world(local_stack: Any, common_settings: CommonSettings) -> Iterator[World]:
-    with services_paused(local_stack, common_settings):
+    with services_paused(local_stack, common_settings, also=("catalog",)):
         yield from _world(common_settings)
 
 
