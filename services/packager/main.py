@@ -34,14 +34,7 @@ async def serve(settings: PackagerSettings, stop: asyncio.Event) -> None:
         settings.common.kafka_bootstrap, codec, producer, worker,
         commit_floor=worker.commit_floor, on_revoked=worker.partitions_revoked,
     )
-    await producer.start()
-    consuming = asyncio.create_task(loop.run())
-    try:
-        await stop.wait()
-    finally:
-        loop.stop()
-        await consuming
-        await producer.stop()
+    await loop.run_until(stop)
 
 
 def run(_: argparse.Namespace) -> int:

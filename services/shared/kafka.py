@@ -269,6 +269,18 @@ class ConsumeLoop:
     def stop(self) -> None:
         self._stopping.set()
 
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Start the producer, consume until `stop` is set, then shut both down in order:
+        in-flight work is abandoned before the producer its outputs would go to."""
+        await self.producer.start()
+        consuming = asyncio.create_task(self.run())
+        try:
+            await stop.wait()
+        finally:
+            self.stop()
+            await consuming
+            await self.producer.stop()
+
     async def _poll_once(self) -> None:
         self._reap()
         assigned = self.consumer.assignment()

@@ -35,14 +35,7 @@ async def serve(settings: TranscodeSettings, stop: asyncio.Event) -> None:
                      group_instance_id=settings.instance_id or None),
         settings.common.kafka_bootstrap, codec, producer, worker,
     )
-    await producer.start()
-    consuming = asyncio.create_task(loop.run())
-    try:
-        await stop.wait()
-    finally:
-        loop.stop()
-        await consuming
-        await producer.stop()
+    await loop.run_until(stop)
 
 
 def run(_: argparse.Namespace) -> int:
