@@ -99,7 +99,11 @@ _UPDATE_VIDEOS = sql.SQL(
 
 def _insert_staged_sql(table: str, columns: Sequence[str]) -> sql.Composed:
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-    return sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM {staged} ON CONFLICT DO NOTHING"
+    # In staging order: when one batch holds two rows with the same natural key (a rendition
+    # re-announced under a new event id), the first in log order wins, exactly as it does
+    # when the two land in different batches, so a rebuild equals the live model.
+    return sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM {staged}"
+                   " ORDER BY _staged_order ON CONFLICT DO NOTHING"
                    ).format(t=sql.Identifier(table), cols=cols,
                             staged=sql.Identifier(_STAGING[table]))
 
@@ -265,6 +269,9 @@ class ProjectionStore:
                 "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS"
                 " AS SELECT * FROM {} WITH NO DATA").format(  # types only, no constraints
                     sql.Identifier(staging), sql.Identifier(table)))
+            await self.conn.execute(sql.SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS _staged_order bigserial").format(
+                    sql.Identifier(staging)))
         self._staged = True
 
     async def _move_current_packages(self, videos: list[VideoState | None]) -> None:
