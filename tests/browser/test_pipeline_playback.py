@@ -10,11 +10,7 @@ Content-Types. Skipped only when Chromium, Node or the npm players are missing.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -22,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.test_players import CHROMIUM, HERE, ROOT, PackageRequests, missing_prerequisite
+from tests.browser.test_players import PackageRequests, missing_prerequisite, run_players
 from tests.integration.test_pipeline import CATALOG, submit, wait_for_status
 from tests.media import make_clip
 
@@ -75,20 +71,9 @@ def playback(ready_video: dict[str, Any], page_origin: tuple[str, list[str]]) ->
     origin, _ = page_origin
     hls, dash = ready_video["playback"]["hls"], ready_video["playback"]["dash"]
     assert hls and dash, ready_video["playback"]
-    env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
-           "REELFLOW_CHROMIUM": str(CHROMIUM)}
-    started = time.monotonic()
-    done = subprocess.run(["node", str(HERE / "play.cjs"), origin,
-                           str(max(ladder_heights(ready_video))),
-                           f"hls={absolute(hls)}", f"shaka={absolute(dash)}"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
-    print(f"\nbrowser run {time.monotonic() - started:.1f} s: Chromium {report['chromium']}, "
-          f"ladder {ladder_heights(ready_video)}, "
-          + ", ".join(f"{e['engine']} {e['seconds']:.1f} s" for e in report["engines"]))
-    assert report["mse"] == {"h264": True, "aac": True}, "this Chromium cannot play H.264/AAC"
-    return {e["engine"]: e for e in report["engines"]}
+    return run_players(origin, str(max(ladder_heights(ready_video))),
+                       f"hls={absolute(hls)}", f"shaka={absolute(dash)}",
+                       note=f"ladder {ladder_heights(ready_video)}, ")
 
 
 @pytest.mark.parametrize("engine", ["hls", "shaka"])

@@ -122,21 +122,26 @@ def origin(package: PackageResult) -> Iterator[tuple[str, list[str]]]:
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def playback(origin: tuple[str, list[str]]) -> dict[str, dict]:
-    url, _ = origin
+def run_players(*args: str, note: str = "") -> dict[str, dict]:
+    """Run play.cjs (hls.js and Shaka in headless Chromium); its report per engine."""
     env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
            "REELFLOW_CHROMIUM": str(CHROMIUM)}
     started = time.monotonic()
-    done = subprocess.run(["node", str(HERE / "play.cjs"), url, str(TOP_HEIGHT)], cwd=ROOT,
+    done = subprocess.run(["node", str(HERE / "play.cjs"), *args], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     print(f"\nbrowser run {time.monotonic() - started:.1f} s: Chromium {report['chromium']}, "
-          f"launch {report['launchSeconds']:.1f} s, "
+          f"launch {report['launchSeconds']:.1f} s, {note}"
           + ", ".join(f"{e['engine']} {e['seconds']:.1f} s" for e in report["engines"]))
     assert report["mse"] == {"h264": True, "aac": True}, "this Chromium cannot play H.264/AAC"
     return {e["engine"]: e for e in report["engines"]}
+
+
+@pytest.fixture(scope="module")
+def playback(origin: tuple[str, list[str]]) -> dict[str, dict]:
+    url, _ = origin
+    return run_players(url, str(TOP_HEIGHT))
 
 
 @pytest.mark.parametrize("engine", ["hls", "shaka"])
