@@ -40,6 +40,8 @@ TEST_ENV = {
     "REELFLOW_PACKAGER_METRICS_PORT": _port(24003),
     "REELFLOW_LOG_LEVEL": "INFO",
     "REELFLOW_INGEST_IMPORT_ROOTS": f'["{TEST_STATE / "imports"}"]',
+    # The session's admin key (see tests/access.py); a test's own stack may use another.
+    "REELFLOW_ADMIN_KEY": f"reelflow-test-admin-{SLOT}",
 }
 os.environ.update(TEST_ENV)
 
