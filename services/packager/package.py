@@ -156,16 +156,16 @@ def package_renditions(renditions: list[RenditionInput], out_dir: Path, *,
     started = time.monotonic()
     rungs = sorted((r for r in renditions if r.media_type == "VIDEO"),
                    key=lambda r: (r.height or 0, r.bitrate, r.name))
-    if not rungs:
-        raise PackagingFailed("no video rendition to package")
     audio_input = next((r for r in renditions
                         if r.media_type == "AUDIO" and r.name == AUDIO_RENDITION), None)
+    if not rungs and audio_input is None:
+        raise PackagingFailed("no video or audio rendition to package")
     used = {r.name for r in rungs} | ({audio_input.name} if audio_input else set())
     skipped = tuple(sorted(r.name for r in renditions if r.name not in used))
 
     sources = [cmaf.TrackSource(r.name, r.path, "video") for r in rungs]
     audio_from = audio_input
-    if audio_from is None and "soun" in cmaf.stream_kinds(rungs[0].path):
+    if audio_from is None and rungs and "soun" in cmaf.stream_kinds(rungs[0].path):
         audio_from = rungs[0]  # no separate audio output: the lowest rung carries the same
     if audio_from is not None:
         sources.append(cmaf.TrackSource(AUDIO_RENDITION, audio_from.path, "audio"))
@@ -268,6 +268,8 @@ def _check_alignment(video: list[playlists.Rendition]) -> None:
         return [r.seconds(s.start) for s in r.segments] + [r.seconds(
             r.segments[-1].start + r.segments[-1].duration)]
 
+    if not video:
+        return  # an audio-only package: one track, nothing to align
     reference = bounds(video[0])
     for rendition in video[1:]:
         other = bounds(rendition)

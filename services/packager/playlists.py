@@ -189,7 +189,7 @@ def subtitle_playlist(track: TextTrack, duration_seconds: float) -> str:
 def master_playlist(presentation: Presentation) -> str:
     audio = presentation.audio
     lines = ["#EXTM3U", f"#EXT-X-VERSION:{HLS_VERSION}", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    if audio is not None:
+    if audio is not None and presentation.video:
         attrs = [("TYPE", "AUDIO"), ("GROUP-ID", _q(AUDIO_GROUP)), ("NAME", _q(audio.name)),
                  ("LANGUAGE", _q(audio.language)), ("DEFAULT", "YES"), ("AUTOSELECT", "YES")]
         if audio.channels:
@@ -201,6 +201,14 @@ def master_playlist(presentation: Presentation) -> str:
             ("TYPE", "SUBTITLES"), ("GROUP-ID", _q(SUBTITLE_GROUP)), ("NAME", _q(track.name)),
             ("LANGUAGE", _q(track.language)), ("DEFAULT", "YES" if track.default else "NO"),
             ("AUTOSELECT", "YES"), ("URI", _q(track.playlist_uri))]))
+    if audio is not None and not presentation.video:
+        # Audio only (a podcast, a music track): the audio playlist is the one variant.
+        attrs = [("BANDWIDTH", str(audio.peak_bandwidth)),
+                 ("AVERAGE-BANDWIDTH", str(audio.average_bandwidth)),
+                 ("CODECS", _q(audio.codecs))]
+        if presentation.text_tracks:
+            attrs.append(("SUBTITLES", _q(SUBTITLE_GROUP)))
+        lines += ["#EXT-X-STREAM-INF:" + _attrs(attrs), f"{audio.name}/{MEDIA_PLAYLIST}"]
     for video in presentation.video:
         # A variant plays its video with the audio group: its rates are the sums.
         peak = video.peak_bandwidth + (audio.peak_bandwidth if audio else 0)

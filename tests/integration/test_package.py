@@ -310,6 +310,35 @@ def test_silent_ladder_has_no_audio_group(ladder: list[RenditionInput], tmp_path
     assert 'CODECS="avc1.64001e"' in master  # measured from avcC; the declared 64001f is wrong
 
 
+def test_an_audio_only_set_packages_as_one_audio_variant(
+        ladder: list[RenditionInput], tmp_path: Path) -> None:
+    audio = next(r for r in ladder if r.name == "audio")
+    mp3 = RenditionInput("mp3", audio.path, "AUDIO", "mp3", bitrate=192000)
+    result = package_renditions([audio, mp3], tmp_path / "pkg")
+    assert [(r.rendition, r.media_type) for r in result.renditions] == [("audio", "AUDIO")]
+    assert result.skipped == ("mp3",)
+    master = (tmp_path / "pkg/master.m3u8").read_text()
+    variants = stream_inf(master)
+    assert list(variants) == ["audio"]
+    assert variants["audio"]["CODECS"] == "mp4a.40.2"
+    assert "RESOLUTION" not in variants["audio"] and "#EXT-X-MEDIA" not in master
+    playlist = (tmp_path / "pkg/audio" / playlists.MEDIA_PLAYLIST).read_text()
+    assert math.isclose(sum(extinfs(playlist)), SECONDS, abs_tol=0.1)
+    mpd = ET.parse(tmp_path / "pkg/manifest.mpd").getroot()
+    sets = mpd.findall("d:Period/d:AdaptationSet", NS)
+    assert [a.get("contentType") for a in sets] == ["audio"]
+    found = probe_packets(tmp_path / "pkg/audio/init.mp4",
+                          b"".join(p.read_bytes() for p in
+                                   sorted((tmp_path / "pkg/audio").glob("seg_*.m4s"))))
+    assert math.isclose(float(found["packets"][-1]["dts_time"]), SECONDS, abs_tol=0.1)
+
+
+def test_a_set_without_video_or_audio_is_refused(tmp_path: Path) -> None:
+    thumbs = RenditionInput("thumbnails", tmp_path / "sheet.jpg", "IMAGES")
+    with pytest.raises(PackagingFailed, match="no video or audio"):
+        package_renditions([thumbs], tmp_path / "pkg")
+
+
 def test_rungs_with_other_gops_are_refused(ladder: list[RenditionInput], tmp_path: Path) -> None:
     odd = tmp_path / "180p.mp4"
     encode_rung(odd, 320, 180, "200k", SECONDS, gop_seconds=3)
