@@ -7,8 +7,10 @@ version ever released, and the highest N is what services write and read into.
 
 from schemas.registry import (
     ALL_TOPICS,
+    API_KEYS,
     DEAD_LETTER,
     PACKAGING_FAILED,
+    PIPELINE_TOPICS,
     RENDITION_DONE,
     TRANSCODE_FAILED,
     TRANSCODE_PROGRESS,
@@ -23,8 +25,10 @@ from schemas.registry import (
 
 __all__ = [
     "ALL_TOPICS",
+    "API_KEYS",
     "DEAD_LETTER",
     "PACKAGING_FAILED",
+    "PIPELINE_TOPICS",
     "RENDITION_DONE",
     "TRANSCODE_FAILED",
     "TRANSCODE_PROGRESS",

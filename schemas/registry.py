@@ -38,6 +38,7 @@ class Topic:
     retention_ms: int
     writer: str
     readers: tuple[str, ...]
+    #: `cleanup.policy=compact`: the broker keeps the latest record per key.
     compacted: bool = False
 
     @property
@@ -76,7 +77,7 @@ VIDEO_PARTITIONS = 6
 
 VIDEO_UPLOADED = Topic(
     "video-uploaded", "video-uploaded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog"),
+    writer="ingest", readers=("transcode", "catalog", "ingest"),
 )
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
@@ -109,7 +110,16 @@ DEAD_LETTER = Topic(
     writer="any consumer", readers=("catalog",),
 )
 
-ALL_TOPICS: tuple[Topic, ...] = (
+# API keys: one full-state snapshot per change, keyed by key_id, on a compacted topic (the
+# latest snapshot of every key is kept forever). Ingest issues, revokes and touches keys;
+# every service with an API (ingest, catalog) projects the topic into memory.
+API_KEYS = Topic(
+    "api-keys", "api-key", "key_id", 1, -1,
+    writer="ingest", readers=("ingest", "catalog"), compacted=True,
+)
+
+#: The video pipeline's topics and dead-letter: what the catalog projects into Postgres.
+PIPELINE_TOPICS: tuple[Topic, ...] = (
     VIDEO_UPLOADED,
     VIDEO_CANCELLED,
     TRANSCODE_PROGRESS,
@@ -119,6 +129,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
     PACKAGING_FAILED,
     DEAD_LETTER,
 )
+#: Every topic: what the stack creates and the codec knows.
+ALL_TOPICS: tuple[Topic, ...] = (*PIPELINE_TOPICS, API_KEYS)
 
 
 def topic_by_name(name: str) -> Topic:

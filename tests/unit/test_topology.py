@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 import schemas
-from schemas import ALL_TOPICS, DEAD_LETTER
+from schemas import ALL_TOPICS, API_KEYS, DEAD_LETTER, PIPELINE_TOPICS
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 PUBLISH = re.compile(r"\.publish\(\s*([A-Z_]+)\b")
@@ -46,3 +46,26 @@ def test_every_event_schema_carries_ids_time_and_trace_context():
         assert {"event_id", "occurred_at", "traceparent"} <= fields, topic.name
         if topic.key == "video_id":
             assert "video_id" in fields, topic.name
+
+
+def test_every_topic_is_keyed_by_a_field_of_its_schema():
+    for topic in ALL_TOPICS:
+        if topic is DEAD_LETTER:
+            continue  # keyed by the original record's key
+        assert topic.key in topic.latest.definition_fields, topic.name
+
+
+def test_api_keys_live_on_a_compacted_topic_written_by_ingest_and_read_by_both_apis():
+    assert API_KEYS in ALL_TOPICS and API_KEYS not in PIPELINE_TOPICS
+    assert API_KEYS.compacted and API_KEYS.config()["cleanup.policy"] == "compact"
+    assert API_KEYS.key == "key_id" and API_KEYS.writer == "ingest"
+    assert set(API_KEYS.readers) == {"ingest", "catalog"}
+    fields = API_KEYS.latest.definition_fields
+    assert {"name", "key_sha256", "active", "rate_limit_per_hour", "created_at", "revoked_at",
+            "last_used_at"} <= fields
+    assert not {"key", "api_key", "secret"} & fields  # never the clear key
+
+
+def test_only_compacted_topics_carry_a_cleanup_policy():
+    for topic in ALL_TOPICS:
+        assert ("cleanup.policy" in topic.config()) == topic.compacted, topic.name
