@@ -37,6 +37,11 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     #: Trace exporter: none, console (stderr) or otlp (OTEL_EXPORTER_OTLP_* env vars).
     otel_exporter: Literal["none", "console", "otlp"] = "none"
+    #: The admin API key (`X-API-Key`): manages keys, writes as tenant `admin`, reads
+    #: every tenant's videos. Empty disables it (the local stack generates one).
+    admin_key: str = ""
+    #: Requests per hour a new API key may make unless created with its own limit.
+    default_rate_limit_per_hour: int = 100
 
     @cached_property
     def ffmpeg_path(self) -> str:

@@ -7,14 +7,18 @@ import sys
 
 import httpx
 
+from services.stack.admin_key import ensure_admin_key
 from services.stack.process import ManagedProcess
 from services.stack.settings import StackSettings
 
 
 class Service:
     def __init__(self, name: str, settings: StackSettings, health_port_env: str | None,
-                 default_port: int | None) -> None:
+                 default_port: int | None, command: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
+        self.command = command or name
+        self.env = env or {}
         self.settings = settings
         self.process = ManagedProcess(name, settings.state_dir)
         self._port_env = health_port_env
@@ -33,7 +37,9 @@ class Service:
     def start(self) -> None:
         env = self.settings.common.service_env()
         env["REELFLOW_STATE_DIR"] = str(self.settings.state_dir)
-        self.process.start([sys.executable, "-m", "services.cli", self.name], env=env)
+        env.update(self.env)
+        env["REELFLOW_ADMIN_KEY"] = ensure_admin_key(self.settings.common)
+        self.process.start([sys.executable, "-m", "services.cli", self.command], env=env)
 
     def healthy(self) -> bool:
         if self.process.pid is None:
@@ -50,9 +56,18 @@ class Service:
 
 
 def services(settings: StackSettings) -> list[Service]:
+    extra_workers = [
+        # A starting worker sweeps its scratch root, so each process gets its own.
+        Service(f"transcode-{n}", settings, None, None, command="transcode",
+                env={"REELFLOW_TRANSCODE_METRICS_PORT": "0",
+                     "REELFLOW_TRANSCODE_WORK_DIR": str(settings.state_dir
+                                                        / f"transcode-{n}-work")})
+        for n in range(2, settings.transcode_workers + 1)
+    ]
     return [
         Service("catalog", settings, "REELFLOW_CATALOG_PORT", 8000),
         Service("ingest", settings, "REELFLOW_INGEST_PORT", 8001),
         Service("transcode", settings, None, None),
+        *extra_workers,
         Service("packager", settings, None, None),
     ]

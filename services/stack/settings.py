@@ -35,6 +35,9 @@ class StackSettings(BaseSettings):
     start_timeout_s: float = 120.0
     #: Seconds between SIGTERM and SIGKILL on stop.
     stop_grace_s: float = 15.0
+    #: `reelflow transcode` processes in the group: the first is `transcode`, the others
+    #: `transcode-2`, … (own scratch root, no metrics port).
+    transcode_workers: int = Field(default=1, ge=1)
     #: Where the Kafka jars are cached; empty means ~/.cache/reelflow.
     cache_dir: Path | None = None
 

@@ -1,0 +1,130 @@
+"""The API-key shell every service with an HTTP API runs: it projects the compacted
+`api-keys` topic into an in-memory `KeyTable` and checks `X-API-Key` on each request.
+
+The topic is read from the beginning by a consumer without a group (every process needs
+every key) and followed for as long as the process runs; a broker outage only delays new
+keys and revocations, it never loses them (the loop re-reads from the beginning, and
+applying a snapshot twice changes nothing). Until the first read has caught up with the
+log, a tenant key that is not known yet gets 503 rather than a wrong 401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from schemas import API_KEYS
+from services.shared.access import (
+    AccessDenied,
+    ApiKey,
+    Caller,
+    KeyTable,
+    RateWindows,
+    identify,
+)
+from services.shared.codec import EventCodec, UndecodableRecord
+
+log = logging.getLogger(__name__)
+
+API_KEY_HEADER = "X-API-Key"
+
+
+class Keyring:
+    def __init__(self, bootstrap: str, admin_key: str, codec: EventCodec,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.table = KeyTable()
+        self.windows = RateWindows()
+        self.admin_key = admin_key
+        self.caught_up = asyncio.Event()
+        self._bootstrap = bootstrap
+        self._codec = codec
+        self._clock = clock
+
+    def authenticate(self, presented: str | None,
+                     metered: bool = True) -> tuple[Caller, ApiKey | None]:
+        """Who is calling; a `metered` request also counts against its key's hourly limit."""
+        try:
+            caller, key = identify(self.table, self.admin_key, presented)
+        except AccessDenied:
+            if presented and not self.caught_up.is_set():
+                raise AccessDenied(503, "keys_loading", "API keys are still being loaded; "
+                                   "retry in a moment", {"Retry-After": "2"}) from None
+            raise
+        if key is not None and metered:
+            self.windows.take(key.key_id, key.rate_limit_per_hour, self._clock())
+        return caller, key
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the topic until `stop`; after a Kafka error, start over from the beginning."""
+        while not stop.is_set():
+            try:
+                await self._follow(stop)
+            except KafkaError as exc:
+                log.warning("api-keys projection interrupted (%r); re-reading", exc)
+                await asyncio.sleep(1)
+
+    async def _follow(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
+                                    isolation_level="read_committed")
+        await consumer.start()
+        try:
+            parts = [TopicPartition(API_KEYS.name, p) for p in range(API_KEYS.partitions)]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            ends = await consumer.end_offsets(parts)
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for record in records:
+                        self._apply_record(record.value)
+                if not self.caught_up.is_set() and await _reached(consumer, ends):
+                    log.info("api-keys loaded: %d keys", len(self.table.by_id))
+                    self.caught_up.set()
+        finally:
+            with contextlib.suppress(asyncio.CancelledError):  # aiokafka #647
+                await consumer.stop()
+
+    def _apply_record(self, value: bytes | None) -> None:
+        if value is None:
+            return  # a tombstone: Reelflow never writes them, keys are revoked instead
+        try:
+            self.table.apply(self._codec.decode(API_KEYS, value))
+        except UndecodableRecord as exc:
+            log.error("skipping an undecodable api-keys record: %s", exc)
+
+    def apply(self, event: dict[str, Any]) -> ApiKey:
+        """Apply a snapshot this process just published (its writer sees it at once)."""
+        return self.table.apply(event)
+
+
+async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
+
+
+def install(app: FastAPI) -> None:
+    """Answer AccessDenied as a coded JSON error with its headers (Retry-After on 429)."""
+
+    @app.exception_handler(AccessDenied)
+    async def on_denied(_: Request, exc: AccessDenied) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+def caller_of(keyring: Keyring, metered: bool = True) -> Callable[[Request], Awaitable[Caller]]:
+    """A FastAPI dependency: the request's caller (or AccessDenied)."""
+
+    async def dependency(request: Request) -> Caller:  # async: on the loop, not in a thread
+        return keyring.authenticate(request.headers.get(API_KEY_HEADER), metered)[0]
+
+    return dependency
