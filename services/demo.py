@@ -19,7 +19,8 @@ import httpx
 from rich.console import Console
 
 from services.shared.settings import CommonSettings
-from services.submit import Refused, upload
+from services.stack.admin_key import client_key
+from services.submit import Refused, key_header, upload
 
 console = Console()
 
@@ -40,12 +41,14 @@ def generate_sample(path: Path, settings: CommonSettings, seconds: int, height: 
     return path
 
 
-def follow(video_id: str, catalog_url: str, timeout_s: float) -> dict[str, Any]:
+def follow(video_id: str, catalog_url: str, timeout_s: float,
+           api_key: str | None) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     video: dict[str, Any] = {}
     with console.status("waiting for the catalog") as status:
         while time.monotonic() < deadline:
-            reply = httpx.get(f"{catalog_url}/api/v1/videos/{video_id}", timeout=10)
+            reply = httpx.get(f"{catalog_url}/api/v1/videos/{video_id}", timeout=10,
+                              headers=key_header(api_key))
             if reply.status_code == 200:
                 video = reply.json()
                 progress = video.get("progress") or {}
@@ -67,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     ingest = IngestSettings()
     catalog = CatalogSettings()
     catalog_url = f"http://{catalog.host}:{catalog.port}"
+    api_key = client_key(ingest.common)
     try:
         sample = generate_sample(ingest.common.state_dir / "demo" / f"sample-{args.height}p.mp4",
                                  ingest.common, args.seconds, args.height)
@@ -74,10 +78,11 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         try:
             accepted = upload(sample, f"http://{ingest.host}:{ingest.port}",
-                              {"title": "Reelflow demo", "tags": ["demo"]}, console=console)
+                              {"title": "Reelflow demo", "tags": ["demo"]}, console=console,
+                              api_key=api_key)
         except Refused as refusal:
             raise SystemExit(f"ingest refused the clip: {refusal}") from None
-        video = follow(accepted["video_id"], catalog_url, args.timeout)
+        video = follow(accepted["video_id"], catalog_url, args.timeout, api_key)
         elapsed = time.monotonic() - t0
         console.print_json(json.dumps(video))
         if video["status"] != "ready":
@@ -88,8 +93,11 @@ def run(args: argparse.Namespace) -> int:
         for kind in ("page", "hls", "dash"):
             if playback.get(kind):
                 url = playback[kind]
+                url = url if url.startswith("http") else catalog_url + url
+                if kind == "page" and api_key:
+                    url += f"#key={api_key}"  # the page keeps it and takes it off the URL
                 # Plain print: a URL must not be wrapped, whatever the terminal width.
-                print(f"{kind:>5}: {url if url.startswith('http') else catalog_url + url}")
+                print(f"{kind:>5}: {url}")
         if args.keep:
             console.print("--keep: the stack stays up; stop it with `reelflow stack down`")
         return 0

@@ -4,6 +4,8 @@ The file is streamed to `POST /api/v1/videos` in blocks (never read whole, so a 
 original costs no more memory than a small one) behind a progress bar showing bytes, rate
 and ETA; the `202` body is printed. With `--wait` the video is then followed through the
 catalog API until it is `ready`, `failed` or `cancelled`, with a live stage display.
+The API key sent is `REELFLOW_API_KEY`, else the admin key (`REELFLOW_ADMIN_KEY`, or the
+local stack's generated `<state dir>/admin-key`).
 
 Exit codes, so scripts can branch without parsing output:
   0  accepted (and, with --wait, ready)
@@ -63,7 +65,7 @@ def _disposition(name: str, filename: str | None = None) -> str:
 
 def upload(path: Path, ingest_url: str, metadata: str | dict[str, Any] | None = None,
            priority: int | None = None, console: Console | None = None,
-           timeout_s: float = 600) -> dict[str, Any]:
+           timeout_s: float = 600, api_key: str | None = None) -> dict[str, Any]:
     """Stream `path` to ingest with a progress bar; return the 202 body or raise `Refused`.
 
     `metadata` is sent verbatim when it is text, so ingest (not this client) judges it.
@@ -96,12 +98,17 @@ def upload(path: Path, ingest_url: str, metadata: str | dict[str, Any] | None = 
         reply = httpx.post(
             f"{ingest_url.rstrip('/')}/api/v1/videos", content=body(),
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
-                     "Content-Length": str(len(head) + size + len(tail))},
+                     "Content-Length": str(len(head) + size + len(tail)),
+                     **key_header(api_key)},
             timeout=httpx.Timeout(timeout_s, connect=10),
         )
     if reply.status_code != 202:
         raise _refusal(reply)
     return reply.json()  # type: ignore[no-any-return]
+
+
+def key_header(api_key: str | None) -> dict[str, str]:
+    return {"X-API-Key": api_key} if api_key else {}
 
 
 def _refusal(reply: httpx.Response) -> Refused:
@@ -114,7 +121,7 @@ def _refusal(reply: httpx.Response) -> Refused:
 
 
 def follow(video_id: str, catalog_url: str, timeout_s: float,
-           console: Console | None = None) -> dict[str, Any]:
+           console: Console | None = None, api_key: str | None = None) -> dict[str, Any]:
     """Poll the catalog until the video ends; show its status and each stage's progress.
 
     Returns the last catalog entry seen (status not terminal if `timeout_s` ran out).
@@ -130,7 +137,7 @@ def follow(video_id: str, catalog_url: str, timeout_s: float,
         stages: dict[str, TaskID] = {}
         while time.monotonic() < deadline:
             try:
-                reply = httpx.get(url, timeout=10)
+                reply = httpx.get(url, timeout=10, headers=key_header(api_key))
             except httpx.HTTPError as exc:
                 display.update(status_row, description=f"catalog unreachable ({exc})")
                 reply = None
@@ -156,8 +163,11 @@ def _absolute(url: str, base: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from services.catalog.settings import CatalogSettings
     from services.ingest.settings import IngestSettings
+    from services.shared.settings import CommonSettings
+    from services.stack.admin_key import client_key
 
     out = Console()
+    api_key = client_key(CommonSettings())
     err = Console(stderr=True)
     if args.ingest_url is None:
         ingest = IngestSettings()
@@ -170,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"[red]{path}: not a file")
         return 2
     try:
-        accepted = upload(path, args.ingest_url, args.metadata, args.priority, console=err)
+        accepted = upload(path, args.ingest_url, args.metadata, args.priority, console=err,
+                          api_key=api_key)
     except Refused as refusal:
         err.print(f"[red]refused[/] ({refusal.status}) [bold]{refusal.code}[/]: "
                   f"{refusal.detail}")
@@ -183,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.wait:
         return 0
     video_id = accepted["video_id"]
-    video = follow(video_id, args.catalog_url, args.timeout, console=err)
+    video = follow(video_id, args.catalog_url, args.timeout, console=err, api_key=api_key)
     status = video.get("status", "unknown")
     if status == "ready":
         hls = (video.get("playback") or {}).get("hls")

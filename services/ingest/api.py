@@ -1,7 +1,9 @@
-"""Ingest HTTP API: upload (`POST /api/v1/videos`), import of a source stored elsewhere
-(`POST /api/v1/videos/import`) and cancel. A `202` means the source is durably stored and
-`video-uploaded` is durably on Kafka (acks=all, idempotent producer). Every refusal is a
-coded 4xx that leaves nothing behind in storage and emits no event.
+"""Ingest HTTP API: upload (`POST /api/v1/videos`) and import of a source stored elsewhere
+(`POST /api/v1/videos/import`); cancel and reprocess live in `rework`, key administration
+in `keys`. A `202` means the source is durably stored and `video-uploaded` is durably on
+Kafka (acks=all, idempotent producer). Every refusal is a coded 4xx that leaves nothing
+behind in storage and emits no event. Every write needs `X-API-Key` (see `gate`); the
+video's `owner` is the key's name.
 """
 
 from __future__ import annotations
@@ -15,16 +17,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from python_multipart.multipart import parse_options_header
 
-from schemas import VIDEO_CANCELLED, VIDEO_UPLOADED
+from schemas import VIDEO_UPLOADED
 from services.ingest.errors import Rejection, Unavailable
+from services.ingest.gate import Write
+from services.ingest.idempotency import fingerprint
 from services.ingest.importer import copy_into, parse_source_uri
+from services.ingest.keys import admin_router
+from services.ingest.rework import rework_router
 from services.ingest.settings import IngestSettings
+from services.ingest.state import IngestState
 from services.ingest.upload import receive_form
 from services.ingest.validation import (
     parse_metadata,
@@ -33,7 +42,7 @@ from services.ingest.validation import (
     thumbnail_kind,
     validate_source,
 )
-from services.shared import ffmpeg, telemetry
+from services.shared import ffmpeg, keyring, telemetry
 from services.shared.events import new_event_id, now
 from services.shared.kafka import EventProducer
 from services.shared.storage import ObjectRef, ObjectStore, StorageError, StoredObject
@@ -47,16 +56,26 @@ ACCEPTED = Counter("reelflow_ingest_accepted_total", "Accepted videos", ["origin
 BYTES_IN = Counter("reelflow_ingest_bytes_total", "Source bytes stored")
 
 
-def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectStore) -> FastAPI:
+def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectStore,
+               state: IngestState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await producer.start()
-        try:
+        async with state.running(producer):
             yield
-        finally:
-            await producer.stop()
 
     app = FastAPI(title="Reelflow ingest", version="1", lifespan=lifespan)
+    keyring.install(app)
+    gate, ledger = state.gate, state.ledger
+    app.include_router(admin_router(state.keys, gate.caller))
+    app.include_router(rework_router(settings, gate, producer, state.pool, ledger))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's own checks (path UUIDs, the key-admin body) as coded refusals too."""
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
+                             for e in exc.errors())
+        REFUSALS.labels("invalid_request").inc()
+        return JSONResponse({"error": "invalid_request", "detail": problems}, status_code=422)
 
     @app.exception_handler(Unavailable)
     async def on_unavailable(_: Request, exc: Unavailable) -> JSONResponse:
@@ -95,102 +114,104 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
                             status_code=200 if healthy else 503)
 
     @app.post("/api/v1/videos", status_code=202)
-    async def upload_video(request: Request) -> dict[str, Any]:
+    async def upload_video(request: Request) -> Any:
         """Upload a video (multipart: `file`, optional `metadata`, `thumbnail`, `priority`)."""
-        ctype, options = parse_options_header(request.headers.get("content-type", ""))
-        if ctype != b"multipart/form-data" or not options.get(b"boundary"):
-            raise Rejection("not_multipart", "send the video as multipart/form-data", 415)
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 2**20:
-            raise Rejection("file_too_large", f"upload of {declared} bytes exceeds the maximum "
-                            f"of {settings.max_upload_bytes} bytes", 413)
-        video_id = str(uuid.uuid4())
-        telemetry.current_video_id.set(video_id)
-        source = store.ref(f"sources/{video_id}/original")
-        with telemetry.tracer("reelflow.ingest").start_as_current_span(
-            "ingest upload", attributes={"reelflow.video_id": video_id}
-        ):
-            form = await receive_form(
-                request.stream(), options[b"boundary"],
-                lambda: store.multipart(source, "application/octet-stream"),
-                settings.max_upload_bytes, settings.max_thumbnail_bytes,
-            )
-            assert form.stored is not None
-            created: list[ObjectRef] = [source]
-            try:
-                metadata = parse_metadata(form.fields.get("metadata"))
-                priority = parse_priority(form.fields.get("priority"))
-                return await _accept(video_id, form.stored, form.filename, metadata, priority,
-                                     form.thumbnail, created, origin="upload")
-            except BaseException:
-                await _forget_all(created)
-                raise
+        async with gate.write(request) as write:  # who is calling comes first (401)
+            ctype, options = parse_options_header(request.headers.get("content-type", ""))
+            if ctype != b"multipart/form-data" or not options.get(b"boundary"):
+                raise Rejection("not_multipart", "send the video as multipart/form-data", 415)
+            declared = request.headers.get("content-length")
+            limit = settings.max_upload_bytes
+            if declared and declared.isdigit() and int(declared) > limit + 2**20:
+                raise Rejection("file_too_large", f"upload of {declared} bytes exceeds the "
+                                f"maximum of {limit} bytes", 413)
+            video_id = str(uuid.uuid4())
+            telemetry.current_video_id.set(video_id)
+            source = store.ref(f"sources/{video_id}/original")
+            with telemetry.tracer("reelflow.ingest").start_as_current_span(
+                "ingest upload", attributes={"reelflow.video_id": video_id}
+            ):
+                form = await receive_form(
+                    request.stream(), options[b"boundary"],
+                    lambda: store.multipart(source, "application/octet-stream"),
+                    settings.max_upload_bytes, settings.max_thumbnail_bytes,
+                )
+                assert form.stored is not None
+                created: list[ObjectRef] = [source]
+                try:
+                    print_ = fingerprint("POST", "videos", form.stored.sha256,
+                                         form.fields.get("metadata"),
+                                         form.fields.get("priority"), form.thumbnail)
+                    if (replayed := write.replay(print_)) is not None:
+                        await _forget_all(created)  # the first request's copy is the one
+                        return replayed
+                    metadata = parse_metadata(form.fields.get("metadata"))
+                    priority = parse_priority(form.fields.get("priority"))
+                    return await _accept(write, print_, video_id, form.stored, form.filename,
+                                         metadata, priority, form.thumbnail, created,
+                                         origin="upload")
+                except BaseException:
+                    await _forget_all(created)
+                    raise
 
     @app.post("/api/v1/videos/import", status_code=202)
-    async def import_video(request: Request) -> dict[str, Any]:
+    async def import_video(request: Request) -> Any:
         """Import a video already stored elsewhere: JSON `{source_uri, metadata?, priority?}`.
 
         `source_uri` is `s3://bucket/key` or a server path under an allowed import root.
         The bytes are copied (and hashed while copied) into Reelflow's own immutable
         `sources/{video_id}/original`, then validated exactly like an upload.
         """
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_IMPORT_REQUEST_BYTES:
-            raise Rejection("request_too_large", "the import request body is over "
-                            f"{MAX_IMPORT_REQUEST_BYTES} bytes", 413)
-        try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise Rejection("invalid_json", "send a JSON object: "
-                            "{source_uri, metadata?, priority?}", 400) from None
-        if not isinstance(body, dict):
-            raise Rejection("invalid_json", "the request body must be a JSON object", 400)
-        wanted = parse_source_uri(body.get("source_uri"))
-        # Cheap checks before the copy, so a bad request costs no bytes moved.
-        metadata = parse_metadata(_as_text(body.get("metadata")))
-        priority = parse_priority(_priority_text(body.get("priority")))
-        video_id = str(uuid.uuid4())
-        telemetry.current_video_id.set(video_id)
-        source = store.ref(f"sources/{video_id}/original")
-        with telemetry.tracer("reelflow.ingest").start_as_current_span(
-            "ingest import", attributes={"reelflow.video_id": video_id,
-                                         "reelflow.import_source": wanted.uri}
-        ):
+        async with gate.write(request) as write:  # who is calling comes first (401)
+            declared = request.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > MAX_IMPORT_REQUEST_BYTES:
+                raise Rejection("request_too_large", "the import request body is over "
+                                f"{MAX_IMPORT_REQUEST_BYTES} bytes", 413)
+            raw = await request.body()
+            print_ = fingerprint("POST", "videos/import", raw)
+            if (replayed := write.replay(print_)) is not None:
+                return replayed
             try:
-                stored = await asyncio.to_thread(copy_into, wanted, store, source,
-                                                 settings.import_roots,
-                                                 settings.max_upload_bytes)
-            except StorageError as exc:
-                raise Unavailable(f"object storage failed during the import ({exc}); "
-                                  "nothing was kept, retry later") from exc
-            created: list[ObjectRef] = [source]
-            try:
-                return await _accept(video_id, stored, wanted.filename, metadata, priority,
-                                     None, created, origin="import")
-            except BaseException:
-                await _forget_all(created)
-                raise
-
-    @app.delete("/api/v1/videos/{video_id}", status_code=202)
-    async def cancel_video(video_id: uuid.UUID, reason: str = "") -> dict[str, Any]:
-        """Cancel a video: transcode stops its work, the catalog shows it cancelled."""
-        event = {"event_id": new_event_id(), "video_id": str(video_id), "occurred_at": now(),
-                 "reason": reason}
-        try:
-            await asyncio.wait_for(producer.publish(VIDEO_CANCELLED, event),
-                                   settings.publish_timeout_s)
-        except (KafkaError, TimeoutError) as exc:
-            raise Unavailable(f"the event log is unavailable ({exc!r}); retry later") from exc
-        return {"video_id": str(video_id), "status": "cancelling",
-                "links": {"self": f"{settings.catalog_url}/api/v1/videos/{video_id}"}}
+                body = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise Rejection("invalid_json", "send a JSON object: "
+                                "{source_uri, metadata?, priority?}", 400) from None
+            if not isinstance(body, dict):
+                raise Rejection("invalid_json", "the request body must be a JSON object", 400)
+            wanted = parse_source_uri(body.get("source_uri"))
+            # Cheap checks before the copy, so a bad request costs no bytes moved.
+            metadata = parse_metadata(_as_text(body.get("metadata")))
+            priority = parse_priority(_priority_text(body.get("priority")))
+            video_id = str(uuid.uuid4())
+            telemetry.current_video_id.set(video_id)
+            source = store.ref(f"sources/{video_id}/original")
+            with telemetry.tracer("reelflow.ingest").start_as_current_span(
+                "ingest import", attributes={"reelflow.video_id": video_id,
+                                             "reelflow.import_source": wanted.uri}
+            ):
+                try:
+                    stored = await asyncio.to_thread(copy_into, wanted, store, source,
+                                                     settings.import_roots,
+                                                     settings.max_upload_bytes)
+                except StorageError as exc:
+                    raise Unavailable(f"object storage failed during the import ({exc}); "
+                                      "nothing was kept, retry later") from exc
+                created: list[ObjectRef] = [source]
+                try:
+                    return await _accept(write, print_, video_id, stored, wanted.filename,
+                                         metadata, priority, None, created, origin="import")
+                except BaseException:
+                    await _forget_all(created)
+                    raise
 
     async def _forget_all(created: list[ObjectRef]) -> None:
         for ref in created:
             await asyncio.to_thread(_forget, store, ref)
 
-    async def _accept(video_id: str, stored: StoredObject, filename: str | None,
-                      metadata: dict[str, Any], priority: int, thumbnail: bytes | None,
-                      created: list[ObjectRef], origin: str) -> dict[str, Any]:
+    async def _accept(write: Write, print_: str, video_id: str, stored: StoredObject,
+                      filename: str | None, metadata: dict[str, Any], priority: int,
+                      thumbnail: bytes | None, created: list[ObjectRef],
+                      origin: str) -> dict[str, Any]:
         """Probe, validate and publish a source already stored at `created[0]`.
 
         Shared by upload and import so both refuse the same things the same way. The
@@ -221,17 +242,18 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
             "priority": priority,
             "custom_thumbnail_uri": thumbnail_uri,
             "origin": origin,
+            "owner": write.caller.name,
         }
         try:
-            await asyncio.wait_for(producer.publish(VIDEO_UPLOADED, event),
-                                   settings.publish_timeout_s)
+            await producer.publish(VIDEO_UPLOADED, event, timeout_s=settings.publish_timeout_s)
         except (KafkaError, TimeoutError) as exc:
             raise Unavailable(f"the event log is unavailable ({exc!r}); nothing was kept, "
                               "retry later") from exc
         log.info("accepted %s by %s (%d bytes, %s)", video_id, origin, size, probe.container)
         ACCEPTED.labels(origin).inc()
         BYTES_IN.inc(size)
-        return {
+        await _record(event)
+        answer = {
             "video_id": video_id,
             "status": "uploaded",
             "attempt": 1,
@@ -242,6 +264,17 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
                 "events": f"{settings.catalog_url}/api/v1/videos/{video_id}/events",
             },
         }
+        await gate.done(write, print_, 202, answer)
+        return answer
+
+    async def _record(event: dict[str, Any]) -> None:
+        """Into ingest's ledger now, so a reprocess right after this answer finds the video.
+        Best effort: the event is durable, and ingest's consumer records it anyway."""
+        try:
+            await ledger.record(event)
+        except (psycopg.Error, TimeoutError) as exc:
+            log.warning("recording %s in the ledger failed (%s); the consumer will",
+                        event["video_id"], exc)
 
     async def _probe(url: str) -> ffmpeg.SourceProbe:
         try:

@@ -9,6 +9,7 @@ import uvicorn
 from schemas import ALL_TOPICS
 from services.ingest.api import create_app
 from services.ingest.settings import IngestSettings
+from services.ingest.state import IngestState
 from services.shared import telemetry
 from services.shared.codec import EventCodec
 from services.shared.kafka import EventProducer
@@ -17,7 +18,8 @@ from services.shared.storage import ObjectStore
 
 def build_app(settings: IngestSettings):  # type: ignore[no-untyped-def]
     producer = EventProducer(settings.common.kafka_bootstrap, EventCodec(ALL_TOPICS), "ingest")
-    return create_app(settings, producer, ObjectStore(settings.common))
+    return create_app(settings, producer, ObjectStore(settings.common),
+                      IngestState(settings, producer))
 
 
 def run(_: argparse.Namespace) -> int:

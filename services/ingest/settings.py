@@ -33,5 +33,14 @@ class IngestSettings(BaseSettings):
     import_roots: list[Path] = Field(default_factory=list)
     #: Base URL of the catalog, for the links in responses.
     catalog_url: str = "http://127.0.0.1:8000"
+    #: Consumer group of ingest's own projection of `video-uploaded` (for reprocess).
+    group_id: str = "ingest"
+    #: Seconds after which an unfinished Idempotency-Key claim (its request died with its
+    #: process) may be taken over by a retry.
+    idempotency_claim_timeout_s: float = 3600.0
+    #: Connections to Postgres (schema `ingest`: idempotency keys, reprocess ledger).
+    pool_size: int = 5
+    #: Seconds to keep retrying Postgres at start before giving up.
+    startup_timeout_s: float = 60.0
 
     common: CommonSettings = Field(default_factory=CommonSettings)

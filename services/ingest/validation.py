@@ -7,28 +7,44 @@ from typing import Any, Protocol
 from services.ingest.errors import Rejection
 
 
+# Read-only members (properties), so the probe's frozen dataclasses satisfy them.
 class VideoFacts(Protocol):
-    codec: str
-    width: int
-    height: int
-    fps: float | None
-    bitrate: int | None
-    pix_fmt: str | None
+    @property
+    def codec(self) -> str: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def fps(self) -> float | None: ...
+    @property
+    def bitrate(self) -> int | None: ...
+    @property
+    def pix_fmt(self) -> str | None: ...
 
 
 class AudioFacts(Protocol):
-    codec: str
-    channels: int | None
-    sample_rate: int | None
-    bitrate: int | None
+    @property
+    def codec(self) -> str: ...
+    @property
+    def channels(self) -> int | None: ...
+    @property
+    def sample_rate(self) -> int | None: ...
+    @property
+    def bitrate(self) -> int | None: ...
 
 
 class ProbeFacts(Protocol):
-    container: str
-    duration: float
-    bitrate: int | None
-    video: VideoFacts | None
-    audio: AudioFacts | None
+    @property
+    def container(self) -> str: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def bitrate(self) -> int | None: ...
+    @property
+    def video(self) -> VideoFacts | None: ...
+    @property
+    def audio(self) -> AudioFacts | None: ...
 
 
 class Limits(Protocol):

@@ -1,5 +1,6 @@
 // Drives the system Chromium through the catalog page and prints one JSON report on stdout.
 // Usage: node catalog_page.cjs <catalog-base-url> <video-id> <screenshot.png>
+// The page's API key comes from REELFLOW_ADMIN_KEY, handed over as `/#key=<key>`.
 //
 // Opens `/`, waits for the video's row to show `ready`, follows its link to the detail view,
 // waits until the hls.js player has played >= 3 s, then reads what the page shows.
@@ -31,7 +32,7 @@ async function main() {
     page.on('pageerror', (e) => report.consoleErrors.push(`pageerror: ${e.message}`));
     const row = `tr[data-video-id="${videoId}"]`;
     try {
-      await page.goto(`${base}/`);
+      await page.goto(`${base}/#key=${encodeURIComponent(process.env.REELFLOW_ADMIN_KEY || '')}`);
       await page.waitForSelector(`${row}[data-status="ready"]`, { timeout: 20000 });
       report.list = await page.$eval(row, (tr) => ({
         text: tr.innerText,

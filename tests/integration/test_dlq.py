@@ -23,6 +23,7 @@ from schemas import ALL_TOPICS, VIDEO_UPLOADED
 from services.operations.dlq import DeadLetter, read_dead_letters
 from services.shared.codec import EventCodec
 from services.shared.storage import s3_client
+from tests.access import admin_headers
 from tests.media import make_clip
 
 pytestmark = pytest.mark.integration
@@ -67,7 +68,8 @@ def wait_for_letter(bootstrap: str, since_ms: int, wanted: Callable[[DeadLetter]
 
 
 def video(video_id: str) -> dict:
-    reply = httpx.get(f"{CATALOG}/api/v1/videos/{video_id}", timeout=10)
+    reply = httpx.get(f"{CATALOG}/api/v1/videos/{video_id}", timeout=10,
+                      headers=admin_headers())
     return reply.json() if reply.status_code == 200 else {}
 
 

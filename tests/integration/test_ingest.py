@@ -32,6 +32,7 @@ from schemas import VIDEO_UPLOADED
 from services.ingest.errors import Rejection
 from services.ingest.importer import confine
 from services.shared.storage import ObjectRef, ObjectStore, s3_client
+from tests.access import admin_headers
 from tests.conftest import ROOT
 from tests.integration.test_pipeline import CATALOG, INGEST, end_offsets, submit, wait_for_status
 from tests.media import make_clip
@@ -46,7 +47,7 @@ SCHEMA_FILE = ROOT / "schemas" / "video-uploaded" / "v1.avsc"
 
 def import_video(source_uri: str, **extra: Any) -> httpx.Response:
     return httpx.post(f"{INGEST}/api/v1/videos/import", json={"source_uri": source_uri, **extra},
-                      timeout=120)
+                      timeout=120, headers=admin_headers())
 
 
 @pytest.fixture(scope="module")
@@ -196,9 +197,10 @@ def test_invalid_metadata_and_priority_are_refused(import_root, tmp_path, unchan
     refused(import_video(str(on_disk), priority=11), 422, "invalid_priority")
     refused(import_video(str(on_disk), priority=7.5), 422, "invalid_priority")
     bad_json = httpx.post(f"{INGEST}/api/v1/videos/import", content=b"{oops", timeout=30,
-                          headers={"Content-Type": "application/json"})
+                          headers={"Content-Type": "application/json", **admin_headers()})
     refused(bad_json, 400, "invalid_json")
-    refused(httpx.post(f"{INGEST}/api/v1/videos/import", json={}, timeout=30), 400,
+    refused(httpx.post(f"{INGEST}/api/v1/videos/import", json={}, timeout=30,
+                       headers=admin_headers()), 400,
             "missing_source_uri")
 
 

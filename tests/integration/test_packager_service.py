@@ -38,6 +38,7 @@ from services.shared.codec import EventCodec
 from services.shared.events import new_event_id, now
 from services.shared.kafka import EventProducer
 from services.shared.storage import ObjectStore
+from tests.access import admin_headers
 from tests.integration.test_package import make_test_ladder
 
 pytestmark = pytest.mark.integration
@@ -196,7 +197,8 @@ def barrier(renditions: Renditions, video_id: str) -> None:
 
 
 def catalog_video(video_id: str) -> dict[str, Any]:
-    reply = httpx.get(f"{CATALOG}/api/v1/videos/{video_id}", timeout=10)
+    reply = httpx.get(f"{CATALOG}/api/v1/videos/{video_id}", timeout=10,
+                      headers=admin_headers())
     return reply.json() if reply.status_code == 200 else {}
 
 

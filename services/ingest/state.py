@@ -1,0 +1,83 @@
+"""Everything ingest keeps beyond a request, and its lifecycle: the Postgres pool (schema
+`ingest`, migrated at start), the API-key ring following `api-keys`, and ingest's own
+consumer group projecting `video-uploaded` into its ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from schemas import VIDEO_UPLOADED
+from services.ingest.gate import Gate
+from services.ingest.idempotency import IdempotencyStore
+from services.ingest.keys import KeyAdmin
+from services.ingest.ledger import Ledger, UploadProjection
+from services.ingest.settings import IngestSettings
+from services.shared.kafka import ConsumeLoop, EventProducer, LoopSettings
+from services.shared.keyring import Keyring
+from services.shared.migrations import migrate
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SCHEMA = "ingest"
+
+
+class IngestState:
+    def __init__(self, settings: IngestSettings, producer: EventProducer) -> None:
+        self.settings = settings
+        self.producer = producer
+        common = settings.common
+        self.pool = AsyncConnectionPool(common.pg_dsn, min_size=1, max_size=settings.pool_size,
+                                        open=False)
+        self.ledger = Ledger(self.pool)
+        self.keyring = Keyring(common.kafka_bootstrap, common.admin_key, producer.codec)
+        self.keys = KeyAdmin(self.keyring, producer, settings.publish_timeout_s,
+                             common.default_rate_limit_per_hour)
+        self.gate = Gate(self.keys, IdempotencyStore(self.pool,
+                                                     settings.idempotency_claim_timeout_s))
+
+    async def _migrate(self) -> None:
+        deadline = time.monotonic() + self.settings.startup_timeout_s
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                        self.settings.common.pg_dsn) as conn:
+                    applied = await migrate(conn, MIGRATIONS, SCHEMA)
+                if applied:
+                    log.info("applied ingest migrations %s", applied)
+                return
+            except psycopg.OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.info("postgres not ready (%s); retrying", exc)
+                await asyncio.sleep(1)
+
+    @asynccontextmanager
+    async def running(self, producer: EventProducer) -> AsyncIterator[None]:
+        await self._migrate()
+        await self.pool.open(wait=True, timeout=self.settings.startup_timeout_s)
+        await producer.start()
+        stop = asyncio.Event()
+        loop = ConsumeLoop(LoopSettings(self.settings.group_id, (VIDEO_UPLOADED,)),
+                           self.settings.common.kafka_bootstrap, producer.codec, producer,
+                           UploadProjection(self.ledger))
+        tasks = [asyncio.create_task(self.keyring.run(stop), name="keyring"),
+                 asyncio.create_task(loop.run(), name="ledger")]
+        try:
+            yield
+        finally:
+            stop.set()
+            loop.stop()
+            for task in tasks:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(task, 10)
+            await producer.stop()
+            await self.pool.close()
