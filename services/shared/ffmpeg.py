@@ -31,6 +31,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import trace
+
+from services.shared import telemetry
 from services.shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -159,6 +162,7 @@ class FfmpegRun:
         self.elapsed_s: float | None = None
         self._stdout = bytearray()
         self._proc: asyncio.subprocess.Process | None = None
+        self._span: trace.Span | None = None
         self._readers: list[asyncio.Task[None]] = []
 
     @property
@@ -191,6 +195,10 @@ class FfmpegRun:
             self.status = ProcessStatus.ERRORED
             raise FfmpegError(f"cannot start {self.name}: {exc}", command=self.command) from exc
         self.status = ProcessStatus.RUNNING
+        self._span = telemetry.tracer("reelflow.ffmpeg").start_span(
+            "ffprobe run" if "ffprobe" in self.name else "ffmpeg run",
+            attributes={"process.executable.name": self.name,
+                        "process.command_line": self.command[:4000]})
         assert self._proc.stdout is not None and self._proc.stderr is not None
         self._readers = [asyncio.create_task(self._read_stdout(self._proc.stdout)),
                          asyncio.create_task(self._read_stderr(self._proc.stderr))]
@@ -251,6 +259,12 @@ class FfmpegRun:
         self.returncode = returncode
         if self.elapsed_s is None and self.started_at is not None:
             self.elapsed_s = time.monotonic() - self.started_at
+        if self._span is not None:
+            self._span.set_attribute("process.exit.code", -1 if returncode is None else returncode)
+            if returncode != 0:
+                self._span.set_status(trace.StatusCode.ERROR, f"exit {returncode}")
+            self._span.end()
+            self._span = None
 
     async def _read_stdout(self, stream: asyncio.StreamReader) -> None:
         if not self.parses_progress:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,7 +26,12 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    KafkaTimeoutError,
+)
 from aiokafka.structs import OffsetAndMetadata, RecordMetadata
 from prometheus_client import Counter
 
@@ -33,12 +39,17 @@ from schemas import DEAD_LETTER, Topic, topic_by_name
 from services.shared import telemetry
 from services.shared.codec import EventCodec, UndecodableRecord
 from services.shared.events import derived_event_id, now
+from services.shared.metrics import STAGE_SECONDS, LagGauge, observe_emitted
+from services.shared.outages import is_outage
 
 log = logging.getLogger(__name__)
 
 RECORDS = Counter("reelflow_records_total", "Records handled", ["group", "topic", "outcome"])
 RETRIES = Counter("reelflow_retries_total", "Handler retries after a transient failure",
                   ["group", "topic"])
+#: One per rebalance this member took part in; a climbing rate means members keep leaving.
+ASSIGNMENTS = Counter("reelflow_consumer_assignments_total",
+                      "Partition assignments received (one per rebalance)", ["group"])
 DEAD_LETTERS = Counter("reelflow_dead_letters_total", "Records sent to dead-letter",
                        ["group", "topic", "error_code"])
 
@@ -74,13 +85,18 @@ class Handler(Protocol):
 
 
 class EventProducer:
-    """Idempotent, acks=all producer of Reelflow events (key = video_id)."""
+    """Idempotent, acks=all producer of Reelflow events (key: the topic's key field)."""
 
     def __init__(self, bootstrap: str, codec: EventCodec, client_id: str) -> None:
         self.codec = codec
         self._bootstrap = bootstrap
         self._client_id = client_id
         self._started: AIOKafkaProducer | None = None
+        #: Set once a producer was retired after a timed-out publish: the next publish
+        #: starts a fresh one.
+        self._replace = False
+        self._replacing = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def _producer(self) -> AIOKafkaProducer:
@@ -91,7 +107,7 @@ class EventProducer:
     async def start(self) -> None:
         # aiokafka binds to the running event loop, so the client is made here, not in
         # __init__ (which may run before uvicorn starts its loop).
-        self._started = AIOKafkaProducer(
+        producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             client_id=self._client_id,
             acks="all",
@@ -99,34 +115,113 @@ class EventProducer:
             linger_ms=5,
             request_timeout_ms=30000,
         )
-        await self._started.start()
+        try:
+            await producer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        self._started = producer
 
     async def stop(self) -> None:
         if self._started is not None:
             await self._started.stop()
             self._started = None
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    async def _ready(self) -> AIOKafkaProducer:
+        if self._started is None and self._replace:
+            async with self._replacing:
+                if self._started is None:
+                    await self.start()
+        return self._producer
 
     async def healthy(self, timeout_s: float = 3.0) -> bool:
         """Whether the broker answers a metadata request right now."""
         try:
-            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout_s)
+            producer = await asyncio.wait_for(self._ready(), timeout_s)
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout_s)
         except (KafkaError, TimeoutError, OSError):
             return False
         return True
 
     async def publish(self, topic: Topic, event: dict[str, Any],
-                      extra_headers: Iterable[tuple[str, bytes]] = ()) -> RecordMetadata:
-        """Encode and write one event; returns once it is durably on the broker."""
+                      extra_headers: Iterable[tuple[str, bytes]] = (),
+                      timeout_s: float | None = None) -> RecordMetadata:
+        """Encode and write one event; returns once it is durably on the broker.
+
+        With `timeout_s`, the outcome is definite when this returns or raises: on timeout
+        the producer is retired (see `_retire`), so an event whose publish raised is never
+        written later by the idempotent producer's retries (which would otherwise go on
+        until the broker is back). The caller may then safely undo its side effects
+        (ingest deletes the stored source and answers 503).
+        """
         if "traceparent" in topic.latest.definition_fields and not event.get("traceparent"):
             event = {**event, "traceparent": telemetry.current_traceparent()}
         value = self.codec.encode(topic, event)
-        key = str(event["video_id"]).encode() if event.get("video_id") else None
+        # The registry's key field (video_id for video topics, key_id for api-keys).
+        key_field = topic.key if topic.key in topic.latest.definition_fields else "video_id"
+        key = str(event[key_field]).encode() if event.get(key_field) else None
         headers = [*telemetry.trace_headers(), *extra_headers]
-        return await self._producer.send_and_wait(topic.name, value, key=key, headers=headers)
+        producer = await self._ready()
+        if timeout_s is None:
+            meta = await producer.send_and_wait(topic.name, value, key=key, headers=headers)
+        else:
+            meta = await self._send_within(producer, topic.name, value, key, headers, timeout_s)
+        observe_emitted(topic.name, event)
+        return meta
+
+    async def _send_within(self, producer: AIOKafkaProducer, topic: str, value: bytes,
+                           key: bytes | None, headers: list[tuple[str, bytes]],
+                           timeout_s: float) -> RecordMetadata:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        # Cancelled while enqueueing (e.g. waiting for metadata), nothing was enqueued.
+        sent = await asyncio.wait_for(producer.send(topic, value, key=key, headers=headers),
+                                      timeout_s)
+        try:
+            return await asyncio.wait_for(asyncio.shield(sent),  # type: ignore[no-any-return]
+                                          max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            await self._retire(producer)
+            return await sent  # type: ignore[no-any-return]  # delivered meanwhile, or failed
+
+    async def _retire(self, producer: AIOKafkaProducer) -> None:
+        """Make every send still held by `producer` definite, then replace it.
+
+        Stops its sender (aiokafka awaits the requests in flight, which either completed
+        or failed to reach the broker), then fails every batch still queued: nothing it
+        held can be written after this. Relies on aiokafka 0.14 internals (the version is
+        pinned). The one case no client can settle is a broker that wrote a batch and
+        died before acknowledging it.
+        """
+        if self._started is producer:
+            self._started, self._replace = None, True
+        task = producer._sender._sender_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        producer._message_accumulator.fail_all(
+            KafkaTimeoutError("publish abandoned: the broker did not acknowledge in time"))
+        closing = asyncio.create_task(self._close_quietly(producer))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_quietly(producer: AIOKafkaProducer) -> None:
+        # stop() also collects the failed batches' exceptions; the client is closed even
+        # if it raises on them.
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(producer.stop(), 10)
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(producer.client.close(), 10)
 
     async def publish_raw(self, topic_name: str, value: bytes | None, key: bytes | None,
                           headers: list[tuple[str, bytes]]) -> RecordMetadata:
-        return await self._producer.send_and_wait(topic_name, value, key=key, headers=headers)
+        producer = await self._ready()
+        return await producer.send_and_wait(topic_name, value, key=key, headers=headers)
 
 
 def dead_letter_event(record: ConsumerRecord[bytes, bytes], group: str, code: str,
@@ -197,6 +292,12 @@ class LoopSettings:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 30.0
     session_timeout_ms: int = 10000
+    #: How long a record waits out a dependency outage (S3, Kafka away: see `outages`)
+    #: before its attempts start counting.
+    outage_patience_s: float = 600.0
+    #: The client leaves the group when `getmany` is not called for this long; the loop
+    #: keeps polling while jobs run, so even hour-long jobs never come near it.
+    max_poll_interval_ms: int = 300000
     group_instance_id: str | None = None
     #: Where to start when the group has no committed offset.
     auto_offset_reset: str = "earliest"
@@ -218,6 +319,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self._loop.on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        ASSIGNMENTS.labels(self._loop.settings.group_id).inc()
         log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in assigned))
 
 
@@ -242,6 +344,7 @@ class ConsumeLoop:
         self._inflight: dict[TopicPartition, _Inflight] = {}
         self._stopping = asyncio.Event()
         self._control = {t.name for t in settings.control_topics}
+        self._lag = LagGauge(settings.group_id)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=settings.group_id,
@@ -250,7 +353,7 @@ class ConsumeLoop:
             auto_offset_reset=settings.auto_offset_reset,
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 4),
-            max_poll_interval_ms=300000,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
             isolation_level="read_committed",
         )
 
@@ -272,7 +375,7 @@ class ConsumeLoop:
     async def run_until(self, stop: asyncio.Event) -> None:
         """Start the producer, consume until `stop` is set, then shut both down in order:
         in-flight work is abandoned before the producer its outputs would go to."""
-        await self.producer.start()
+        await self._start_producer()
         consuming = asyncio.create_task(self.run())
         try:
             await stop.wait()
@@ -280,6 +383,23 @@ class ConsumeLoop:
             self.stop()
             await consuming
             await self.producer.stop()
+
+    async def _start_producer(self) -> None:
+        """Start the producer, waiting (up to `outage_patience_s`) for a broker that is
+        away, so a worker started during a Kafka restart does not just exit."""
+        waited = 0.0
+        while True:
+            try:
+                await self.producer.start()
+                return
+            except KafkaError as exc:
+                with contextlib.suppress(KafkaError):
+                    await self.producer.stop()
+                if waited >= self.settings.outage_patience_s:
+                    raise
+                log.warning("Kafka unavailable at start (%s); retrying in 2 s", exc)
+                await asyncio.sleep(2)
+                waited += 2
 
     async def _poll_once(self) -> None:
         self._reap()
@@ -293,6 +413,7 @@ class ConsumeLoop:
             else:
                 self.consumer.resume(tp)
         batches = await self.consumer.getmany(timeout_ms=500, max_records=max(free, 1))
+        await self._lag.refresh(self.consumer)
         for tp, records in batches.items():
             if not records:
                 continue
@@ -349,14 +470,18 @@ class ConsumeLoop:
                                          **{"messaging.kafka.partition": record.partition,
                                             "messaging.kafka.offset": record.offset,
                                             "reelflow.video_id": delivery.video_id}):
+                    started = time.monotonic()
                     outcome = await self._handle_with_retries(delivery)
                 RECORDS.labels(group, record.topic, outcome).inc()
+                STAGE_SECONDS.labels(group, record.topic, outcome).observe(
+                    time.monotonic() - started)
             finally:
                 telemetry.current_video_id.reset(token)
         await self._commit(tp, record.offset + 1)
 
     async def _handle_with_retries(self, delivery: Delivery) -> str:
         attempt = 0
+        waited = 0.0  # on outages, which spend no attempt
         while True:
             attempt += 1
             try:
@@ -368,12 +493,22 @@ class ConsumeLoop:
                 await self._give_up(delivery, failure, failure, attempt)
                 return "failed"
             except Exception as exc:  # the one broad catch: anything else is transient
+                if is_outage(exc) and waited < self.settings.outage_patience_s:
+                    attempt -= 1
+                    delay = min(self.settings.backoff_max_s,
+                                max(self.settings.backoff_base_s, waited / 2))
+                    waited += delay
+                    RETRIES.labels(self.settings.group_id, delivery.topic.name).inc()
+                    log.warning("dependency unavailable (%.0f s so far), retrying in %.1fs: %r",
+                                waited - delay, delay, exc)
+                    await asyncio.sleep(delay)
+                    continue
                 if attempt >= self.settings.max_attempts:
-                    failure = PermanentFailure(
+                    exhausted = PermanentFailure(
                         "retries_exhausted",
                         f"gave up after {attempt} attempts: {type(exc).__name__}: {exc}",
                     )
-                    await self._give_up(delivery, failure, exc, attempt)
+                    await self._give_up(delivery, exhausted, exc, attempt)
                     return "failed"
                 delay = min(self.settings.backoff_max_s,
                             self.settings.backoff_base_s * 2 ** (attempt - 1))

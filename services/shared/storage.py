@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -17,13 +18,33 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from opentelemetry import trace
+from prometheus_client import Counter
 
+from services.shared import telemetry
 from services.shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
 #: S3 requires parts of at least 5 MiB (except the last one).
 PART_SIZE = 8 * 1024 * 1024
+
+BYTES = Counter("reelflow_storage_bytes_total",
+                "Object bytes read from (in) and written to (out) S3", ["direction"])
+
+
+@contextmanager
+def _transfer(operation: str, ref: ObjectRef, direction: str,
+              size: int | None = None) -> Iterator[trace.Span]:
+    """A client span around one S3 transfer; counts its bytes once it succeeded."""
+    with telemetry.tracer("reelflow.s3").start_as_current_span(
+        f"s3 {operation}", kind=trace.SpanKind.CLIENT,
+        attributes={"aws.s3.bucket": ref.bucket, "aws.s3.key": ref.key},
+    ) as span:
+        yield span
+        if size is not None:
+            span.set_attribute("reelflow.bytes", size)
+            BYTES.labels(direction).inc(size)
 
 
 class StorageError(Exception):
@@ -105,7 +126,8 @@ class ObjectStore:
         if cache_control:
             extra["CacheControl"] = cache_control
         try:
-            self._s3.upload_file(str(path), ref.bucket, ref.key, ExtraArgs=extra)
+            with _transfer("put", ref, "out", path.stat().st_size):
+                self._s3.upload_file(str(path), ref.bucket, ref.key, ExtraArgs=extra)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"upload of {ref.uri} failed: {exc}") from exc
         return StoredObject(ref, path.stat().st_size, digest.hexdigest())
@@ -116,7 +138,8 @@ class ObjectStore:
         if cache_control:
             extra["CacheControl"] = cache_control
         try:
-            self._s3.put_object(Bucket=ref.bucket, Key=ref.key, Body=data, **extra)
+            with _transfer("put", ref, "out", len(data)):
+                self._s3.put_object(Bucket=ref.bucket, Key=ref.key, Body=data, **extra)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"upload of {ref.uri} failed: {exc}") from exc
         return StoredObject(ref, len(data), hashlib.sha256(data).hexdigest())
@@ -125,11 +148,15 @@ class ObjectStore:
         """Stream an object to a local file, verifying its SHA-256 on the way."""
         digest = hashlib.sha256()
         try:
-            body = self._s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
-            with dest.open("wb") as out:
-                for chunk in body.iter_chunks(1024 * 1024):
-                    digest.update(chunk)
-                    out.write(chunk)
+            with _transfer("get", ref, "in") as span:
+                body = self._s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
+                with dest.open("wb") as out:
+                    for chunk in body.iter_chunks(1024 * 1024):
+                        digest.update(chunk)
+                        out.write(chunk)
+                size = dest.stat().st_size
+                span.set_attribute("reelflow.bytes", size)
+                BYTES.labels("in").inc(size)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
                 raise ObjectMissing(f"{ref.uri} does not exist") from exc
@@ -170,7 +197,9 @@ class ObjectStore:
 
     def copy(self, source: ObjectRef, dest: ObjectRef) -> None:
         try:
-            self._s3.copy({"Bucket": source.bucket, "Key": source.key}, dest.bucket, dest.key)
+            with _transfer("copy", dest, "out"):
+                self._s3.copy({"Bucket": source.bucket, "Key": source.key}, dest.bucket,
+                              dest.key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise ObjectMissing(f"{source.uri} does not exist") from exc
@@ -226,10 +255,11 @@ class MultipartUpload:
     def _flush(self) -> None:
         number = len(self._parts) + 1
         try:
-            etag = self._s3.upload_part(
-                Bucket=self.ref.bucket, Key=self.ref.key, UploadId=self._upload_id,
-                PartNumber=number, Body=bytes(self._buffer),
-            )["ETag"]
+            with _transfer("upload part", self.ref, "out", len(self._buffer)):
+                etag = self._s3.upload_part(
+                    Bucket=self.ref.bucket, Key=self.ref.key, UploadId=self._upload_id,
+                    PartNumber=number, Body=bytes(self._buffer),
+                )["ETag"]
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"upload of part {number} of {self.ref.uri} failed: {exc}") from exc
         self._parts.append({"PartNumber": number, "ETag": etag})

@@ -21,6 +21,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _propagator = TraceContextTextMapPropagator()
@@ -109,3 +110,29 @@ def span_from(name: str, headers: Sequence[tuple[str, bytes]] | None,
         name, context=ctx, kind=trace.SpanKind.CONSUMER, attributes=attributes
     ) as span:
         yield span
+
+
+@contextmanager
+def batch_span(name: str, records: Sequence[tuple[str, Sequence[tuple[str, bytes]] | None]],
+               **attributes: Any) -> Iterator[trace.Span]:
+    """A span around work on a batch of Kafka records of many traces (a database batch).
+
+    It links to each record's trace; when it ends, each traced record also gets a
+    `project <topic>` span inside its own trace, timed like the batch, so every video's
+    trace reaches the batch that applied its event."""
+    contexts = [(topic, context_from(headers)) for topic, headers in records]
+    traced = [(topic, ctx) for topic, ctx in contexts
+              if trace.get_current_span(ctx).get_span_context().is_valid]
+    parents = [trace.get_current_span(ctx).get_span_context() for _, ctx in traced]
+    # One link per distinct parent (span contexts are not hashable), at most 128.
+    links = list({(c.trace_id, c.span_id): Link(c) for c in parents}.values())[:128]
+    started = time.time_ns()
+    with tracer("reelflow").start_as_current_span(
+        name, links=links,
+        attributes={"messaging.batch.message_count": len(records), **attributes},
+    ) as batch:
+        yield batch
+    ended, batch_link = time.time_ns(), Link(batch.get_span_context())
+    for topic, ctx in traced:
+        tracer("reelflow").start_span(f"project {topic}", context=ctx, links=[batch_link],
+                                      start_time=started).end(end_time=ended)

@@ -32,6 +32,8 @@ async def serve(settings: TranscodeSettings, stop: asyncio.Event) -> None:
                      control_topics=(VIDEO_CANCELLED,), concurrency=settings.concurrency,
                      max_attempts=settings.max_attempts,
                      backoff_base_s=settings.backoff_base_s,
+                     session_timeout_ms=settings.session_timeout_ms,
+                     max_poll_interval_ms=settings.max_poll_interval_ms,
                      group_instance_id=settings.instance_id or None),
         settings.common.kafka_bootstrap, codec, producer, worker,
     )

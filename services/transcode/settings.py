@@ -31,6 +31,10 @@ class TranscodeSettings(BaseSettings):
     metrics_port: int = 8002
     #: Address /metrics binds; 0.0.0.0 where Prometheus runs in another container.
     metrics_host: str = "127.0.0.1"
+    #: Consumer-group liveness. Jobs never stall polling (busy partitions are paused, not
+    #: left unpolled), so these bound failure detection, not job length.
+    session_timeout_ms: int = 10000
+    max_poll_interval_ms: int = 300000
     #: Static membership id (cuts rebalances on restart); empty means dynamic membership.
     instance_id: str = ""
 
