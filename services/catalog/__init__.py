@@ -1,6 +1,6 @@
 """Catalog: the read side of Reelflow.
 
-Consumes every topic in `schemas.ALL_TOPICS` (`video-uploaded`, `video-cancelled`,
+Consumes every topic in `schemas.PIPELINE_TOPICS` (`video-uploaded`, `video-cancelled`,
 `transcode-progress`, `rendition-done`, `transcode-failed`, `video-transcoded`,
 `packaging-failed`, `dead-letter`) and projects them into PostgreSQL read models, with
 the consumed offsets stored in the same transaction as the read-model changes

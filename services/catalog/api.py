@@ -1,11 +1,15 @@
 """The catalog's HTTP API (FastAPI; OpenAPI at `/docs`): videos, their timelines, stats and
 dead letters from the Postgres read models, `/media` playback from S3, `/health` and
 `/metrics`. Read-only: it consumes and emits nothing.
+
+Every `/api/v1` read needs `X-API-Key`: a tenant's key sees its own videos (list, detail,
+timeline and stats are scoped to them; another tenant's video is 404), the admin key sees
+all, and dead letters are the admin's only. `/media` stays open by design: its paths hold
+unguessable video UUIDs and browsers, players and CDNs fetch them without headers.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -13,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -26,7 +30,10 @@ from services.catalog.paging import BadCursor
 from services.catalog.projection import STATUSES
 from services.catalog.projector import Projector
 from services.catalog.settings import CatalogSettings
+from services.shared import keyring as keys
+from services.shared.access import AccessDenied, Caller
 from services.shared.kafka import EventProducer
+from services.shared.keyring import Keyring
 
 Role = Literal["all", "api", "projector"]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -40,23 +47,29 @@ def _not_found(what: str) -> JSONResponse:
 
 
 def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: EventProducer,
-               projector: Projector | None, s3: Any, role: Role = "all") -> FastAPI:
+               projector: Projector | None, s3: Any, keyring: Keyring,
+               role: Role = "all") -> FastAPI:
     app = FastAPI(title="Reelflow catalog", version="1",
                   description="Videos, renditions, packages, timelines and playback.")
+    keys.install(app)
+    # Dependencies as defaults: the annotations are strings (PEP 563), which FastAPI
+    # resolves in module globals, where a local Annotated alias is not found.
+    # Reads are authenticated and scoped, not metered: the hourly limit guards what costs
+    # (uploads and transcodes), and the page alone polls ~1,800 times an hour.
+    caller = Depends(keys.caller_of(keyring, metered=False))
+
+    async def require_admin(who: Caller = caller) -> Caller:
+        if not who.admin:
+            raise AccessDenied(403, "admin_only", "dead letters are visible to the admin only")
+        return who
+
+    admin = Depends(require_admin)
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"],
                        allow_headers=["*"],
                        expose_headers=["Content-Range", "Content-Length", "Accept-Ranges"])
     links = views.MediaLinks(settings.common.s3_bucket, settings.public_base_url)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.HTTP_SECONDS.labels(request.method, getattr(route, "path", "unmatched"),
-                                    str(response.status_code)).observe(
-            time.perf_counter() - started)
-        return response
+    app.add_middleware(metrics.RequestTimer)
 
     @app.exception_handler(BadCursor)
     async def on_bad_cursor(_: Request, exc: BadCursor) -> JSONResponse:
@@ -112,6 +125,7 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
         order: Literal["asc", "desc"] = "desc",
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
+        who: Caller = caller,
     ) -> Any:
         """Also filters by user metadata: `meta.<key>=<value>` (JSONB containment)."""
         statuses = tuple(s for value in status or () for s in value.split(",") if s)
@@ -121,6 +135,11 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
                                  "allowed": list(STATUSES)}, status_code=422)
         meta = {k[5:]: v for k, v in request.query_params.multi_items()
                 if k.startswith("meta.") and len(k) > 5}
+        if not who.admin:
+            if owner not in (None, who.name):
+                return {"items": [], "next_cursor": None, "limit": limit, "sort": sort,
+                        "order": order}
+            owner = who.name
         filters = queries.VideoFilters(statuses, created_from, created_to, tuple(tag or ()), meta,
                                        q or None, owner)
         async with pool.connection() as conn:
@@ -130,17 +149,22 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
                 "next_cursor": next_cursor, "limit": limit, "sort": sort, "order": order}
 
     @app.get("/api/v1/videos/{video_id}", summary="One video: state, renditions, playback")
-    async def get_video(video_id: uuid.UUID) -> Any:
+    async def get_video(video_id: uuid.UUID, who: Caller = caller) -> Any:
         async with pool.connection() as conn:
             video = await queries.get_video(conn, str(video_id))
-        if video is None:
+        if video is None or not who.may_see(video["owner"]):
             return _not_found(f"video {video_id}")
         return views.video_detail(video, links)
 
     @app.get("/api/v1/videos/{video_id}/events", summary="A video's timeline, oldest first")
-    async def video_events(video_id: uuid.UUID, limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-                           cursor: str | None = None) -> Any:
+    async def video_events(video_id: uuid.UUID,
+                           limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+                           cursor: str | None = None, who: Caller = caller) -> Any:
         async with pool.connection() as conn:
+            if not who.admin:
+                known, owner = await queries.video_owner(conn, str(video_id))
+                if not known or owner != who.name:
+                    return _not_found(f"video {video_id}")
             rows, next_cursor = await queries.timeline(conn, str(video_id), limit, cursor)
             if not rows and not cursor and not await queries.video_known(conn, str(video_id)):
                 return _not_found(f"video {video_id}")
@@ -148,9 +172,10 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
                 "next_cursor": next_cursor}
 
     @app.get("/api/v1/stats", summary="Counts, bytes, processing times, throughput")
-    async def stats() -> Any:
+    async def stats(who: Caller = caller) -> Any:
+        """Over every video for the admin, over the caller's own for a tenant."""
         async with pool.connection() as conn:
-            found = await queries.stats(conn)
+            found = await queries.stats(conn, None if who.admin else who.name)
         return {
             "total_videos": found["total"],
             "by_status": {s: found["by_status"].get(s, 0) for s in STATUSES},
@@ -173,10 +198,11 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
         }
 
     @app.get("/api/v1/dead-letters", summary="Dead-lettered records, newest first")
-    async def list_dead_letters(original_topic: str | None = None, error_code: str | None = None,
+    async def list_dead_letters(original_topic: str | None = None,
+                                error_code: str | None = None,
                                 consumer_group: str | None = None, video_id: str | None = None,
                                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                                cursor: str | None = None) -> Any:
+                                cursor: str | None = None, _: Caller = admin) -> Any:
         filters = queries.DeadLetterFilters(original_topic, error_code, consumer_group, video_id)
         async with pool.connection() as conn:
             rows, next_cursor = await queries.dead_letters(conn, filters, limit, cursor)
@@ -184,7 +210,7 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
 
     @app.get("/api/v1/dead-letters/{dead_letter_id}",
              summary="One dead letter, with the original bytes (base64) and stack trace")
-    async def get_dead_letter(dead_letter_id: uuid.UUID) -> Any:
+    async def get_dead_letter(dead_letter_id: uuid.UUID, _: Caller = admin) -> Any:
         async with pool.connection() as conn:
             row = await queries.dead_letter(conn, str(dead_letter_id))
         if row is None:

@@ -1,5 +1,5 @@
-"""JSONB parameters from event values, which hold datetimes, bytes and (valid in Avro,
-not in JSON) NaN or infinite doubles."""
+"""JSON text for jsonb columns from event values, which hold datetimes, bytes and (valid in
+Avro, not in JSON) NaN or infinite doubles."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ import base64
 import json
 import math
 from datetime import datetime
-from functools import partial
 from typing import Any
-
-from psycopg.types.json import Jsonb
 
 
 def _json_default(value: Any) -> Any:
@@ -22,8 +19,9 @@ def _json_default(value: Any) -> Any:
 
 
 # The C encoder calls back only for datetimes and bytes: far cheaper than walking events.
-_dumps_strict = partial(json.dumps, default=_json_default, separators=(",", ":"),
-                        allow_nan=False)
+# One encoder for every call: `json.dumps` with options would build a new one each time.
+_dumps_strict = json.JSONEncoder(default=_json_default, separators=(",", ":"),
+                                 allow_nan=False).encode
 
 
 def _finite(value: Any) -> Any:
@@ -42,7 +40,3 @@ def dumps(value: Any) -> str:
         return _dumps_strict(value)
     except ValueError:  # only the rare event with a non-finite double pays for the walk
         return _dumps_strict(_finite(value))
-
-
-def jsonb(value: Any) -> Jsonb:
-    return Jsonb(value, dumps=dumps)

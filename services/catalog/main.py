@@ -31,6 +31,7 @@ from services.operations.lag import lag_exporter
 from services.shared import telemetry
 from services.shared.codec import EventCodec
 from services.shared.kafka import EventProducer, run_until_signalled
+from services.shared.keyring import Keyring
 from services.shared.storage import s3_client
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,16 @@ async def run(settings: CatalogSettings, role: Role = "all",
     codec = EventCodec(ALL_TOPICS)
     producer = EventProducer(settings.common.kafka_bootstrap, codec, f"{settings.group_id}")
     await _retry_until(deadline, "kafka", producer.start, (KafkaError, OSError))
+    # Autocommit: every API read is one statement or a pipeline of independent ones, so an
+    # implicit BEGIN and the pool's ROLLBACK on return would only add two round trips.
     pool = AsyncConnectionPool(settings.common.pg_dsn, min_size=1,
-                               max_size=settings.api_pool_size, open=False)
+                               max_size=settings.api_pool_size, open=False,
+                               kwargs={"autocommit": True})
     await pool.open(wait=True, timeout=max(1.0, deadline - time.monotonic()))
     projector = Projector(settings, codec, producer) if role != "api" else None
-    app = create_app(settings, pool, producer, projector, s3_client(settings.common), role)
+    keyring = Keyring(settings.common.kafka_bootstrap, settings.common.admin_key, codec)
+    app = create_app(settings, pool, producer, projector, s3_client(settings.common), keyring,
+                     role)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
                                            log_config=None, access_log=False, lifespan="off"))
     tasks: list[asyncio.Task[Any]] = [
@@ -83,6 +89,8 @@ async def run(settings: CatalogSettings, role: Role = "all",
     ]
     if projector is not None:
         tasks.append(asyncio.create_task(projector.run(stop), name="projector"))
+    if role != "projector":
+        tasks.append(asyncio.create_task(keyring.run(stop), name="keyring"))
     if settings.lag_refresh_s > 0:
         tasks.append(asyncio.create_task(
             lag_exporter(settings.common, stop, settings.lag_refresh_s), name="lag"))

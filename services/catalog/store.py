@@ -30,7 +30,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from schemas import DEAD_LETTER, VIDEO_TRANSCODED
-from services.catalog.jsonb import jsonb
+from services.catalog.jsonb import dumps
 from services.catalog.projection import VideoState, project_event
 from services.catalog.rows import Position, Row
 
@@ -69,12 +69,22 @@ class BatchOutcome:
     statuses_changed: bool = False
 
 
-def _video_params(video: VideoState) -> list[Any]:
-    values = []
-    for name in VIDEO_COLUMNS:
-        value = getattr(video, name)
-        values.append(jsonb(value) if name in _VIDEO_JSON and value is not None else value)
+_VIDEO_JSON_AT = frozenset(i for i, name in enumerate(VIDEO_COLUMNS) if name in _VIDEO_JSON)
+
+
+def video_params(video: VideoState) -> list[Any]:
+    # JSON text, not psycopg's Jsonb: these values only ever go through COPY, where the
+    # staging table's jsonb column parses text, so the extra dumper layer is pure cost.
+    values = [getattr(video, name) for name in VIDEO_COLUMNS]
+    for i in _VIDEO_JSON_AT:
+        if values[i] is not None:
+            values[i] = dumps(values[i])
     return values
+
+
+def row_params(row: Row) -> list[Any]:
+    """A row's values for COPY, jsonb columns as JSON text (see `video_params`)."""
+    return [dumps(v) if c in _ROW_JSON else v for c, v in row.values.items()]
 
 
 def _video_from_db(row: dict[str, Any]) -> VideoState:
@@ -84,7 +94,8 @@ def _video_from_db(row: dict[str, Any]) -> VideoState:
 
 
 _SELECT_VIDEOS = sql.SQL(
-    "SELECT {cols} FROM videos WHERE video_id = ANY(%s::uuid[]) ORDER BY video_id FOR UPDATE"
+    "SELECT {cols} FROM videos WHERE video_id = ANY(string_to_array(%s, ',')::uuid[])"
+    " ORDER BY video_id FOR UPDATE"
 ).format(cols=sql.SQL(", ").join(map(sql.Identifier, VIDEO_COLUMNS)))
 _STAGING = {table: f"_staged_{table}"
             for table in ("videos", "renditions", "packages", "timeline", "dead_letters")}
@@ -188,13 +199,17 @@ class ProjectionStore:
         if not first:
             return []
         ids = list(first)
+        positions = [first[i].position for i in ids]
+        # Each column as ONE comma-separated text parameter, split by Postgres: psycopg
+        # adapts a Python list element by element, which costs more than the INSERT.
         cur = await self.conn.execute(
             'INSERT INTO applied_events (event_id, topic, "partition", "offset")'
-            " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::bigint[])"
-            " ON CONFLICT DO NOTHING RETURNING event_id",
-            (ids, [first[i].position.topic for i in ids],
-             [first[i].position.partition for i in ids],
-             [first[i].position.offset for i in ids]))
+            " SELECT * FROM unnest(string_to_array(%s, ',')::uuid[],"
+            " string_to_array(%s, ',')::text[], string_to_array(%s, ',')::int[],"
+            " string_to_array(%s, ',')::bigint[]) ON CONFLICT DO NOTHING RETURNING event_id",
+            (",".join(ids), ",".join(p.topic for p in positions),
+             ",".join(str(p.partition) for p in positions),
+             ",".join(str(p.offset) for p in positions)))
         claimed = {str(row[0]) for row in await cur.fetchall()}
         return [item for event_id, item in first.items() if event_id in claimed]
 
@@ -219,7 +234,7 @@ class ProjectionStore:
                 packaged.add(vid)
         changed = [s for s in states.values() if s is not None]
         if changed:
-            await self._stage("videos", VIDEO_COLUMNS, [_video_params(s) for s in changed])
+            await self._stage("videos", VIDEO_COLUMNS, [video_params(s) for s in changed])
             await self.conn.execute(_UPDATE_VIDEOS)
         await self._insert_rows(rows)
         await self._move_current_packages([states[v] for v in sorted(packaged)])
@@ -232,20 +247,18 @@ class ProjectionStore:
         # are overwritten below, in this same transaction, so nobody ever sees one.
         cur = await self.conn.execute(
             "INSERT INTO videos (video_id, status, attempt, created_at, updated_at)"
-            " SELECT v, 'uploaded', 0, now(), now() FROM unnest(%s::uuid[]) AS v"
-            " ON CONFLICT DO NOTHING RETURNING video_id", (video_ids,))
+            " SELECT v, 'uploaded', 0, now(), now() FROM unnest(string_to_array(%s, ',')::uuid[])"
+            " AS v ON CONFLICT DO NOTHING RETURNING video_id", (",".join(video_ids),))
         created = {str(row[0]) for row in await cur.fetchall()}
         async with self.conn.cursor(row_factory=dict_row) as dcur:
-            await dcur.execute(_SELECT_VIDEOS, (video_ids,))
+            await dcur.execute(_SELECT_VIDEOS, (",".join(video_ids),))
             found = {str(r["video_id"]): r for r in await dcur.fetchall()}
         return {vid: None if vid in created else _video_from_db(found[vid]) for vid in video_ids}
 
     async def _insert_rows(self, rows: list[Row]) -> None:
         grouped: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = defaultdict(list)
         for row in rows:
-            columns = tuple(row.values)
-            grouped[(row.table, columns)].append(
-                [jsonb(v) if c in _ROW_JSON else v for c, v in row.values.items()])
+            grouped[(row.table, tuple(row.values))].append(row_params(row))
         for (table, columns), params in grouped.items():
             await self._stage(table, columns, params)
             await self.conn.execute(_insert_staged_sql(table, columns))

@@ -30,7 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 
-from schemas import ALL_TOPICS
+from schemas import PIPELINE_TOPICS
 from services.shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ async def collect(common: CommonSettings, groups: Sequence[str] | None = None,
                                for tp, meta in offsets.items() if meta.offset >= 0}
     finally:
         await admin.close()
-    catalog_partitions = {(t.name, p) for t in ALL_TOPICS for p in range(t.partitions)}
+    catalog_partitions = {(t.name, p) for t in PIPELINE_TOPICS for p in range(t.partitions)}
     shown: dict[str, set[tuple[str, int]]] = {}
     for name in names:
         keys = set(committed[name])

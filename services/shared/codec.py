@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -96,6 +97,38 @@ def apache_avro_py_fingerprint(definition: dict[str, Any]) -> bytes:
 class _Writer:
     version: SchemaVersion
     parsed: Any
+    #: For the latest version only: the schema with its uuid fields as plain strings, read
+    #: without resolution (nothing to resolve when writer and reader are equal). Building
+    #: a `uuid.UUID` per id only to turn it back into text was a fifth of decoding.
+    plain: Any = None
+
+
+def _is_uuid(kind: Any) -> bool:
+    return isinstance(kind, dict) and kind.get("logicalType") == "uuid"
+
+
+def _uuid_fields(definition: dict[str, Any]) -> tuple[str, ...]:
+    """Top-level fields that fastavro reads as `uuid.UUID` (plain or nullable)."""
+    found = []
+    for f in definition["fields"]:
+        branches = f["type"] if isinstance(f["type"], list) else [f["type"]]
+        if any(_is_uuid(b) for b in branches):
+            found.append(f["name"])
+    return tuple(found)
+
+
+def _plain_uuids(definition: dict[str, Any]) -> dict[str, Any]:
+    """The schema with its top-level uuid fields read as strings (same wire format)."""
+    def plain(kind: Any) -> Any:
+        if isinstance(kind, list):
+            return [plain(b) for b in kind]
+        return kind["type"] if _is_uuid(kind) else kind
+    return {**definition, "fields": [{**f, "type": plain(f["type"])}
+                                     for f in definition["fields"]]}
+
+
+#: What `str(uuid.UUID(...))` returns; any other spelling is normalised (or refused) by it.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class EventCodec:
@@ -104,13 +137,16 @@ class EventCodec:
     def __init__(self, topics: tuple[Topic, ...]) -> None:
         self._latest: dict[str, tuple[bytes, Any]] = {}
         self._writers: dict[str, dict[bytes, _Writer]] = {}
+        self._uuids: dict[str, tuple[str, ...]] = {}
         for topic in topics:
             if topic.schema in self._writers:
                 continue
             by_fp: dict[bytes, _Writer] = {}
             for version in topic.versions:
                 parsed = fastavro.parse_schema(version.definition)
-                writer = _Writer(version, parsed)
+                plain = (fastavro.parse_schema(_plain_uuids(version.definition))
+                         if version == topic.latest else None)
+                writer = _Writer(version, parsed, plain)
                 by_fp.setdefault(spec_fingerprint(version.definition), writer)
                 by_fp.setdefault(apache_avro_py_fingerprint(version.definition), writer)
             latest = topic.latest
@@ -119,6 +155,7 @@ class EventCodec:
                 fastavro.parse_schema(latest.definition),
             )
             self._writers[topic.schema] = by_fp
+            self._uuids[topic.schema] = _uuid_fields(latest.definition)
 
     def encode(self, topic: Topic, record: dict[str, Any]) -> bytes:
         fp, parsed = self._latest[topic.schema]
@@ -147,15 +184,29 @@ class EventCodec:
                 f"{sorted({w.version.version for w in self._writers[topic.schema].values()})}"
             )
         reader = self._latest[topic.schema][1]
-        body = io.BytesIO(data[HEADER_LEN:])
+        body = io.BytesIO(data)  # shares the buffer; a slice would copy the body
+        body.seek(HEADER_LEN)
+        uuids = self._uuids[topic.schema]
         try:
-            record = fastavro.schemaless_reader(body, writer.parsed, reader)
+            if writer.plain is not None:
+                record = cast(dict[str, Any], fastavro.schemaless_reader(body, writer.plain))
+                for name in uuids:  # the check fastavro's uuid reader would have made
+                    value = record.get(name)
+                    if value is not None and not _CANONICAL_UUID.fullmatch(value):
+                        record[name] = str(uuid.UUID(value))
+            else:
+                record = cast(dict[str, Any],
+                              fastavro.schemaless_reader(body, writer.parsed, reader))
+                # Logical uuid fields come back as uuid.UUID; events carry ids as text.
+                for name in uuids:
+                    value = record.get(name)
+                    if isinstance(value, uuid.UUID):
+                        record[name] = str(value)
         except Exception as exc:  # fastavro raises many types on truncated/corrupt bodies
             raise CorruptBody(f"record on {topic.name} has a corrupt Avro body: {exc!r}") from exc
-        if body.tell() != len(data) - HEADER_LEN:
+        if body.tell() != len(data):
             raise CorruptBody(
-                f"record on {topic.name} has {len(data) - HEADER_LEN - body.tell()} "
+                f"record on {topic.name} has {len(data) - body.tell()} "
                 "trailing bytes after the Avro body"
             )
-        # Logical uuid fields come back as uuid.UUID; events carry ids as plain strings.
-        return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in record.items()}
+        return record

@@ -31,11 +31,18 @@ from botocore.exceptions import ClientError
 from prometheus_client import REGISTRY
 from psycopg.conninfo import make_conninfo
 
-from schemas import ALL_TOPICS, TRANSCODE_PROGRESS, VIDEO_UPLOADED, topic_by_name
+from schemas import (
+    ALL_TOPICS,
+    PIPELINE_TOPICS,
+    TRANSCODE_PROGRESS,
+    VIDEO_UPLOADED,
+    topic_by_name,
+)
 from services.catalog.main import run
 from services.catalog.settings import CatalogSettings
 from services.shared.codec import EventCodec
 from services.shared.settings import CommonSettings
+from tests.access import admin_headers
 from tests.integration.quiet import services_paused
 from tests.unit.test_projection import Step, VideoStory
 
@@ -146,7 +153,7 @@ async def _end_offsets(bootstrap: str) -> dict[tuple[str, int], int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        tps = [TopicPartition(t.name, p) for t in ALL_TOPICS for p in range(t.partitions)]
+        tps = [TopicPartition(t.name, p) for t in PIPELINE_TOPICS for p in range(t.partitions)]
         return {(tp.topic, tp.partition): o for tp, o in (await consumer.end_offsets(tps)).items()}
     finally:
         # aiokafka #647: stopping a group-less consumer soon after start can raise a stray
@@ -173,7 +180,8 @@ class World:
         return self.catalog.base
 
     def get(self, path: str, **params: Any) -> Any:
-        reply = httpx.get(f"{self.api}{path}", params=params, timeout=10)
+        reply = httpx.get(f"{self.api}{path}", params=params, timeout=10,
+                          headers=admin_headers())
         assert reply.status_code == 200, reply.text
         return reply.json()
 
@@ -335,7 +343,8 @@ def test_a_ready_video_has_renditions_with_quality_a_package_and_playback_urls(
     reprocessed = world.get(f"/api/v1/videos/{world.videos['d'].video_id}")
     assert reprocessed["package"]["attempt"] == 1 and reprocessed["renditions_attempt"] == 1
     assert reprocessed["attempts"] == [1, 2] and reprocessed["states"]["ready"] is None
-    assert httpx.get(f"{world.api}/api/v1/videos/{uuid.uuid4()}").status_code == 404
+    assert httpx.get(f"{world.api}/api/v1/videos/{uuid.uuid4()}",
+                     headers=admin_headers()).status_code == 404
 
 
 def test_the_timeline_has_one_entry_per_distinct_event_in_time_order(world: World) -> None:
@@ -383,9 +392,11 @@ def test_filters_search_sorting_and_cursor_pagination(world: World) -> None:
     assert pages == [["a", "b"], ["c", "d"], ["e"]]
     wrong = httpx.get(f"{world.api}/api/v1/videos",
                       params={"tag": TAG, "limit": 2, "sort": "priority", "cursor": cursor
-                              or world.get("/api/v1/videos", tag=TAG, limit=1)["next_cursor"]})
+                              or world.get("/api/v1/videos", tag=TAG, limit=1)["next_cursor"]},
+                      headers=admin_headers())
     assert wrong.status_code == 400 and wrong.json()["error"] == "bad_cursor"
-    assert httpx.get(f"{world.api}/api/v1/videos", params={"status": "done"}).status_code == 422
+    assert httpx.get(f"{world.api}/api/v1/videos", params={"status": "done"},
+                     headers=admin_headers()).status_code == 422
 
 
 def test_stats_count_statuses_bytes_times_and_throughput(world: World) -> None:
@@ -415,7 +426,8 @@ def test_an_undecodable_record_is_dead_lettered_and_listed(world: World) -> None
 def test_a_record_that_cannot_be_projected_is_dead_lettered_and_the_rest_applied(
         world: World) -> None:
     g = world.videos["g"].video_id
-    assert httpx.get(f"{world.api}/api/v1/videos/{g}").status_code == 404
+    assert httpx.get(f"{world.api}/api/v1/videos/{g}",
+                     headers=admin_headers()).status_code == 404
     (item,) = world.get("/api/v1/dead-letters", consumer_group=world.settings.group_id,
                         video_id=g)["items"]
     assert item["error_code"] == "projection_failed"
@@ -468,7 +480,7 @@ def test_a_restart_resumes_from_the_offsets_stored_in_postgres(world: World) -> 
     """Stop, publish more, start again: each event is applied exactly once."""
     world.catalog.stop()
     applied_before = sum(metric("reelflow_catalog_events_applied_total", topic=t.name)
-                         for t in ALL_TOPICS)
+                         for t in PIPELINE_TOPICS)
     duplicates_before = metric("reelflow_catalog_events_skipped_total", reason="duplicate")
     stale_before = metric("reelflow_catalog_events_skipped_total",
                           reason="below_stored_offset")
@@ -487,7 +499,7 @@ def test_a_restart_resumes_from_the_offsets_stored_in_postgres(world: World) -> 
     world.wait_caught_up()  # every partition's stored offset is at its log end again
 
     applied = sum(metric("reelflow_catalog_events_applied_total", topic=t.name)
-                  for t in ALL_TOPICS) - applied_before
+                  for t in PIPELINE_TOPICS) - applied_before
     assert metric("reelflow_catalog_events_skipped_total", reason="duplicate") - (
         duplicates_before) == 1
     assert metric("reelflow_catalog_events_skipped_total", reason="below_stored_offset") == (
@@ -513,7 +525,7 @@ def test_two_projectors_share_the_partitions_and_apply_each_event_once(world: Wo
         while True:
             shares = [httpx.get(f"{c.base}/health").json()["checks"]["projector_partitions"]
                       for c in (world.catalog, second)]
-            if all(shares) and sum(shares) == sum(t.partitions for t in ALL_TOPICS):
+            if all(shares) and sum(shares) == sum(t.partitions for t in PIPELINE_TOPICS):
                 break
             assert time.monotonic() < deadline, f"partitions never shared: {shares}"
             time.sleep(0.3)

@@ -36,11 +36,13 @@ from psycopg.conninfo import make_conninfo
 
 from schemas import (
     ALL_TOPICS,
+    PIPELINE_TOPICS,
     topic_by_name,
 )
 from services.catalog.rebuild import canonical_dump
 from services.shared.codec import EventCodec
 from services.shared.settings import CommonSettings
+from tests.access import admin_headers
 from tests.integration.quiet import services_paused
 from tests.unit.test_projection import Step, VideoStory
 
@@ -101,7 +103,7 @@ async def _log_ends(bootstrap: str) -> dict[tuple[str, int], int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        tps = [TopicPartition(t.name, p) for t in ALL_TOPICS for p in range(t.partitions)]
+        tps = [TopicPartition(t.name, p) for t in PIPELINE_TOPICS for p in range(t.partitions)]
         return {(tp.topic, tp.partition): o for tp, o in (await consumer.end_offsets(tps)).items()}
     finally:
         with contextlib.suppress(asyncio.CancelledError):  # aiokafka #647
@@ -307,7 +309,7 @@ def test_rebuild_switches_to_an_equal_model_while_the_api_serves(replayed: Repla
     def poll() -> None:
         while not stop.is_set():
             try:
-                reply = httpx.get(f"{api}/api/v1/stats", timeout=60)
+                reply = httpx.get(f"{api}/api/v1/stats", timeout=60, headers=admin_headers())
                 answers.append((reply.status_code, reply.json().get("total_videos")))
             except httpx.HTTPError as exc:
                 answers.append(("error", repr(exc)))
@@ -344,7 +346,8 @@ def test_rebuild_switches_to_an_equal_model_while_the_api_serves(replayed: Repla
     asyncio.run(_publish(live.common.kafka_bootstrap, newcomer.happy_path()))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        reply = httpx.get(f"{api}/api/v1/videos/{newcomer.video_id}", timeout=10)
+        reply = httpx.get(f"{api}/api/v1/videos/{newcomer.video_id}", timeout=10,
+                          headers=admin_headers())
         if reply.status_code == 200 and reply.json()["status"] == "ready":
             break
         time.sleep(0.2)

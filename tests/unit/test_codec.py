@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import avro.io
 import avro.schema
+import fastavro
 import pytest
 
 from schemas import ALL_TOPICS, DEAD_LETTER, VIDEO_UPLOADED
@@ -110,3 +111,26 @@ def test_trailing_garbage_is_corrupt():
     data = codec.encode(VIDEO_UPLOADED, MINIMAL_UPLOAD)
     with pytest.raises(CorruptBody):
         codec.decode(VIDEO_UPLOADED, data + b"\x00\x00")
+
+
+@pytest.mark.parametrize(("written", "read"), [
+    ("6F9619FF-8B86-D011-B42D-00C04FC964FF", "6f9619ff-8b86-d011-b42d-00c04fc964ff"),
+    ("{6f9619ff-8b86-d011-b42d-00c04fc964ff}", "6f9619ff-8b86-d011-b42d-00c04fc964ff"),
+    ("not-a-uuid", None),
+])
+def test_uuid_fields_come_back_canonical_or_the_record_is_corrupt(written, read):
+    # Another writer may put any string in a uuid field; the decoder's fast path reads
+    # ids as text, and must still normalise them as uuid.UUID would, or refuse them.
+    plain = {**VIDEO_UPLOADED.latest.definition, "fields": [
+        {**f, "type": "string"} if f["name"] == "video_id" else f
+        for f in VIDEO_UPLOADED.latest.definition["fields"]]}
+    body = io.BytesIO()
+    body.write(MAGIC + spec_fingerprint(VIDEO_UPLOADED.latest.definition))
+    fastavro.schemaless_writer(body, fastavro.parse_schema(plain),
+                               {**MINIMAL_UPLOAD, "video_id": written},
+                               strict_allow_default=True)
+    if read is None:
+        with pytest.raises(CorruptBody):
+            codec.decode(VIDEO_UPLOADED, body.getvalue())
+    else:
+        assert codec.decode(VIDEO_UPLOADED, body.getvalue())["video_id"] == read

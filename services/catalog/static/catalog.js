@@ -35,10 +35,46 @@ const fmt = {
   time: (t) => (t ? new Date(t).toLocaleString() : '–'),
 };
 
+// The API key the page reads with: from `#key=<key>` once (then kept in localStorage and
+// taken out of the address bar), or typed into the form shown when none is known.
+const KEY_STORE = 'reelflow.apiKey';
+
+function apiKey() {
+  const given = location.hash.match(/^#key=(.+)$/);
+  if (given) {
+    localStorage.setItem(KEY_STORE, decodeURIComponent(given[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return localStorage.getItem(KEY_STORE);
+}
+
+class NeedKey extends Error {}
+
 async function getJson(path) {
-  const reply = await fetch(path, { headers: { Accept: 'application/json' } });
+  const key = apiKey();
+  if (!key) throw new NeedKey('this catalog needs an API key');
+  const reply = await fetch(path, { headers: { Accept: 'application/json', 'X-API-Key': key } });
+  if (reply.status === 401) {
+    localStorage.removeItem(KEY_STORE);
+    throw new NeedKey('the API key was refused');
+  }
   if (!reply.ok) throw new Error(`${path}: HTTP ${reply.status}`);
   return reply.json();
+}
+
+function renderKeyForm(app, why) {
+  if (app.querySelector('#key-form')) return;
+  const input = el('input', { id: 'api-key', type: 'password', placeholder: 'X-API-Key',
+    autocomplete: 'off' });
+  const form = el('form', { id: 'key-form' },
+    el('p', {}, `${why}: enter one (or open this page as /#key=<key>).`), input,
+    el('button', { type: 'submit' }, 'Use this key'));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    localStorage.setItem(KEY_STORE, input.value.trim());
+    location.reload();
+  });
+  app.replaceChildren(form);
 }
 
 function statusBadge(status) { return el('span', { class: `status ${status}` }, status); }
@@ -165,6 +201,7 @@ async function tick() {
     else renderList(app, (await getJson('/api/v1/videos?limit=100')).items);
     document.getElementById('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
+    if (err instanceof NeedKey) renderKeyForm(app, err.message);
     document.getElementById('updated').textContent = `update failed: ${err.message}`;
   }
   window.reelflow.polls += 1;
@@ -173,4 +210,5 @@ async function tick() {
 }
 
 window.addEventListener('hashchange', () => { location.reload(); });
+apiKey();
 tick();
