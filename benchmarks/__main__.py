@@ -1,5 +1,7 @@
-"""`python -m benchmarks` (or `./run bench`): every benchmark, one after the other.
+"""`python -m benchmarks [SUITE ...] [--option value ...]` (or `./run bench ...`).
 
+With no suite named, runs every one, one after the other. Options go to the suites that
+take them, e.g. `./run bench projection api --events 200000 --videos 100000`.
 Each prints measured figures and ratios side by side from one run; none passes or fails.
 """
 
@@ -8,16 +10,32 @@ from __future__ import annotations
 import subprocess
 import sys
 
-SUITES = ("benchmarks.transcode", "benchmarks.ingest")
+#: Suite -> the options it takes (each with one value).
+SUITES: dict[str, tuple[str, ...]] = {
+    "transcode": ("--seconds",),
+    "ingest": ("--gb",),
+    "projection": ("--events", "--batch", "--profile", "--projectors"),
+    "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",
+            "--list-seconds", "--connections"),
+}
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    names = [a for a in argv if not a.startswith("-") and a in SUITES]
+    rest = [a for a in argv if a not in names]
+    options = dict(zip(rest[::2], rest[1::2], strict=False))
+    known = {o for opts in SUITES.values() for o in opts}
+    if len(rest) % 2 or not set(options) <= known:
+        print(__doc__, f"suites and their options: {SUITES}", sep="\n", file=sys.stderr)
+        return 2
     worst = 0
-    for suite in SUITES:
-        print(f"\n=== {suite} ===", flush=True)
-        worst = max(worst, subprocess.run([sys.executable, "-m", suite, *sys.argv[1:]]).returncode)
+    for name in names or list(SUITES):
+        args = [x for o, v in options.items() if o in SUITES[name] for x in (o, v)]
+        print(f"\n=== benchmarks.{name} {' '.join(args)} ===", flush=True)
+        code = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *args]).returncode
+        worst = max(worst, code)
     return worst
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -119,6 +119,7 @@ def main() -> int:
     import httpx
 
     from services.stack import LocalStack, StackSettings
+    from services.stack.admin_key import ensure_admin_key
 
     total = int(args.gb * 1e9)
     stack = LocalStack(StackSettings())
@@ -149,7 +150,8 @@ def main() -> int:
         reply = httpx.post(
             f"{ingest.address}/api/v1/videos", content=generated_body(total, boundary, sent),
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
-                     "Content-Length": str(head_len + total + tail_len)},
+                     "Content-Length": str(head_len + total + tail_len),
+                     "X-API-Key": ensure_admin_key(stack.settings.common)},
             timeout=httpx.Timeout(900, connect=10),
         )
         answered = time.perf_counter()

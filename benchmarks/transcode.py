@@ -60,6 +60,8 @@ class Timing:
     label: str
     wall_s: float
     cpu_s: float
+    #: Of `cpu_s`, the worker's own Python (the rest is its ffmpeg/ffprobe children).
+    own_cpu_s: float | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -93,11 +95,13 @@ def run_timed(label: str, commands: list[list[str]]) -> Timing:
     return Timing(label, time.monotonic() - started, children_cpu() - cpu)
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds of a live process plus the children it has reaped (its ffmpeg runs)."""
+def process_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds of a live process plus the children it has reaped (its ffmpeg runs), and
+    of the process alone."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # After ')': state=0 ... utime=11 stime=12 cutime=13 cstime=14.
-    return sum(int(x) for x in fields[11:15]) / CLK_TCK
+    return (sum(int(x) for x in fields[11:15]) / CLK_TCK,
+            sum(int(x) for x in fields[11:13]) / CLK_TCK)
 
 
 class Worker:
@@ -184,8 +188,9 @@ async def service_run(clip: Path, sha256: str, label: str, score_quality: bool,
                 break
             if worker.proc.poll() is not None:
                 raise RuntimeError(f"worker died: {worker.log.read_text()[-2000:]}")
-        cpu = process_cpu(worker.proc.pid) - cpu_before
-        return Timing(label, last_ms / 1000 - published, cpu), list(done.values())
+        cpu, own = (after - before for after, before in
+                    zip(process_cpu(worker.proc.pid), cpu_before, strict=True))
+        return Timing(label, last_ms / 1000 - published, cpu, own), list(done.values())
     finally:
         worker.stop()  # first: nothing below may leave it running
         # aiokafka 0.14 can surface an internal task's CancelledError from stop().
@@ -299,9 +304,10 @@ def main() -> int:
 
     rows = [a_scored, a_plain, b, b_score, c]
     print()
-    print(f"{'run':<30}{'wall s':>9}{'CPU s':>9}")
+    print(f"{'run':<30}{'wall s':>9}{'CPU s':>9}{'of which Python':>17}")
     for row in rows:
-        print(f"{row.label:<30}{row.wall_s:>9.1f}{row.cpu_s:>9.1f}")
+        own = f"{row.own_cpu_s:>17.1f}" if row.own_cpu_s is not None else ""
+        print(f"{row.label:<30}{row.wall_s:>9.1f}{row.cpu_s:>9.1f}{own}")
     b_total = Timing("b+b'", b.wall_s + b_score.wall_s, b.cpu_s + b_score.cpu_s)
     print()
     print(f"{'ratio':<42}{'wall':>7}{'CPU':>7}")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything Reelflow needs on a fresh Debian machine, idempotently and cached:
-#   Debian packages (PostgreSQL, ffprobe, Chromium + chromedriver, promtool), the virtualenv
+#   Debian packages (PostgreSQL, ffprobe, Chromium + chromedriver, promtool, wrk), the virtualenv
 #   (.venv, from pyproject.toml), the Kafka broker jars (Maven Central, via
 #   compose/kafka/pom.xml) and the npm players (hls.js, Shaka Player, playwright-core).
 # A second run with nothing changed takes a second or two.
@@ -16,6 +16,7 @@ command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)  # promtool: alert rule tests
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)  # out-of-process HTTP load (benchmarks/api.py)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" != 0 ]; then
     say "missing Debian packages: ${need_apt[*]} (run as root, or install them)"; exit 1

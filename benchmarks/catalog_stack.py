@@ -1,0 +1,112 @@
+"""The catalog benchmarks' own infrastructure: Kafka, PostgreSQL and SeaweedFS under
+`.reelflow-bench-catalog/`, on ports no dev stack, test slot or other benchmark uses.
+
+Each run works in a Postgres schema and consumer group of its own (`bench_<run>`), so runs
+never see each other's read models; the schema is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".reelflow-bench-catalog"
+#: Kafka/Postgres/HTTP on 267xx; SeaweedFS on 2254x (it also binds each port + 10000,
+#: which must stay below the ephemeral range).
+BENCH_ENV = {
+    "REELFLOW_STATE_DIR": str(STATE),
+    "REELFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:26792",
+    "REELFLOW_STACK_KAFKA_CONTROLLER_PORT": "26793",
+    "REELFLOW_PG_DSN": "host=127.0.0.1 port=26732 dbname=reelflow user=reelflow",
+    "REELFLOW_S3_ENDPOINT": "http://127.0.0.1:22540",
+    "REELFLOW_STACK_WEED_MASTER_PORT": "22541",
+    "REELFLOW_STACK_WEED_VOLUME_PORT": "22542",
+    "REELFLOW_STACK_WEED_FILER_PORT": "22543",
+    "REELFLOW_CATALOG_PORT": "26700",
+    "REELFLOW_INGEST_PORT": "26701",
+    "REELFLOW_LOG_LEVEL": "WARNING",
+    "REELFLOW_ADMIN_KEY": "reelflow-bench-admin",
+}
+
+
+def use_bench_env() -> None:
+    """Point every settings object built from now on at the benchmark stack (an admin key
+    already in the environment, e.g. a test session's, is kept)."""
+    for key, value in BENCH_ENV.items():
+        if key == "REELFLOW_ADMIN_KEY":
+            os.environ.setdefault(key, value)
+        else:
+            os.environ[key] = value
+    # The stack's Kafka health probe logs every refused connection while the broker starts.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def infrastructure() -> Iterator[None]:
+    """Kafka, PostgreSQL and S3 up; stopped afterwards only if this call started them
+    (so a stack kept up between runs, `reelflow stack up --infra-only` with BENCH_ENV,
+    is reused)."""
+    from services.stack import LocalStack, StackSettings
+
+    stack = LocalStack(StackSettings())
+    started_at = time.perf_counter()
+    started = stack.up(infra_only=True)
+    print(f"infrastructure {'started' if started else 'already up'} in "
+          f"{time.perf_counter() - started_at:.1f} s (state {STATE})", flush=True)
+    try:
+        yield
+    finally:
+        if started:
+            stack.down()
+
+
+def run_name() -> str:
+    return f"bench_{uuid.uuid4().hex[:8]}"
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process and its live descendants (Postgres backends), plus
+    the children it already reaped."""
+    if pid is None:
+        return 0.0
+    parents: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        # After ')': state=0 ppid=1 ... utime=11 stime=12 cutime=13 cstime=14 (proc(5)).
+        parents[int(entry.name)] = int(fields[1])
+        stats[int(entry.name)] = fields
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == parent and p not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    ticks = 0
+    for member in tree & stats.keys():
+        fields = stats[member]
+        ticks += int(fields[11]) + int(fields[12])
+        if member == pid:
+            ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def calibration() -> float:
+    """CPU seconds of a fixed pure-Python loop: on a shared VM, CPU time stretches with the
+    neighbours' load (steal), so this says how slow "a CPU second" was during the run."""
+    started = time.process_time()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return time.process_time() - started

@@ -1,0 +1,364 @@
+"""Catalog projection throughput: `python -m benchmarks.projection [--events 200000]`.
+
+Publishes `--events` synthetic but realistic events (`benchmarks.stories`: uploads,
+progress, renditions, packages, failures, cancellations, reprocesses, encoded by the
+services' `EventCodec`) to the benchmark stack's real Kafka, then runs the real
+`Projector` (the catalog's own class, in this process, as `reelflow catalog --role
+projector` runs it) from stored offsets at the old log end into a fresh Postgres schema,
+until it has applied everything. Prints events/s for decode, the write side (Postgres,
+with decode), and end to end (first assignment to caught up, with Kafka fetches), batch
+sizes, CPU seconds per process, and the ratio to the issue's 10,000 events/s target.
+
+Nothing is asserted: on a shared 2-core machine the figures are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import itertools
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.catalog_stack import (
+    ROOT,
+    STATE,
+    calibration,
+    infrastructure,
+    run_name,
+    tree_cpu_seconds,
+    use_bench_env,
+)
+
+TARGET = 10_000
+
+
+async def _log_ends(bootstrap: str, topics: tuple[Any, ...]) -> dict[tuple[str, int], int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
+        return {(tp.topic, tp.partition): o for tp, o in (await consumer.end_offsets(tps)).items()}
+    finally:
+        with contextlib.suppress(asyncio.CancelledError):  # aiokafka #647
+            await consumer.stop()
+
+
+async def _publish(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> float:
+    from aiokafka import AIOKafkaProducer
+
+    # The services' producer settings (idempotent, acks=all), with lingering for volume.
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                enable_idempotence=True, linger_ms=20,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        pending = []
+        for topic, key, value in records:
+            pending.append(await producer.send(topic, value, key=key))
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+def _projector_class() -> type:
+    from services.catalog.projector import Projector
+
+    class TimedProjector(Projector):  # type: ignore[misc]
+        """The real projector, with stopwatches around its decode and apply steps."""
+
+        targets: dict[tuple[str, int], int] = {}
+        done: asyncio.Event
+        assigned_at = 0.0
+        caught_up_at = 0.0
+        decode_s = 0.0
+        apply_s = 0.0
+        batches: list[int] = []
+
+        async def seek_to_stored(self, assigned: Any) -> None:
+            await super().seek_to_stored(assigned)
+            self.assigned_at = self.assigned_at or time.perf_counter()
+
+        def _decode_all(self, records: Any) -> Any:
+            started = time.perf_counter()
+            items = super()._decode_all(records)
+            self.decode_s += time.perf_counter() - started
+            return items
+
+        async def _apply(self, records: Any) -> Any:
+            started = time.perf_counter()
+            outcome = await super()._apply(records)
+            self.apply_s += time.perf_counter() - started
+            self.batches.append(len(records))
+            return outcome
+
+        async def _poll_once(self) -> None:
+            await super()._poll_once()
+            if all(self.positions.get(k, 0) >= o for k, o in self.targets.items()):
+                self.caught_up_at = time.perf_counter()
+                self.done.set()
+
+    return TimedProjector
+
+
+async def _project(dsn: str, group: str, targets: dict[tuple[str, int], int],
+                   batch: int, profile: Path | None) -> Any:
+    from schemas import PIPELINE_TOPICS
+    from services.catalog.settings import CatalogSettings
+    from services.shared.codec import EventCodec
+    from services.shared.kafka import EventProducer
+
+    base = CatalogSettings()
+    settings = base.model_copy(update={
+        "group_id": group, "batch_max_records": batch,
+        "common": base.common.model_copy(update={"pg_dsn": dsn})})
+    codec = EventCodec(PIPELINE_TOPICS)
+    producer = EventProducer(settings.common.kafka_bootstrap, codec, group)
+    await producer.start()
+    projector = _projector_class()(settings, codec, producer)
+    projector.targets, projector.batches = targets, []
+    projector.done = asyncio.Event()
+    profiler = cProfile.Profile() if profile else None
+    cpu = time.process_time()
+    if profiler:
+        profiler.enable()
+    try:
+        await asyncio.wait_for(projector.run(projector.done), timeout=1800)
+    finally:
+        if profiler and profile:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        await producer.stop()
+    projector.cpu_s = time.process_time() - cpu
+    return projector
+
+
+async def bench(events: int, batch: int, profile: Path | None, processes: int) -> None:
+    import psycopg
+
+    from benchmarks.stories import events_per_video, interleaved
+    from schemas import PIPELINE_TOPICS, topic_by_name
+    from services.shared.codec import EventCodec
+    from services.shared.settings import CommonSettings
+    from services.stack import LocalStack, StackSettings
+
+    common = CommonSettings()
+    run = run_name()
+    codec = EventCodec(PIPELINE_TOPICS)
+    videos = math.ceil(events / events_per_video()) + 64
+    steps = list(itertools.islice(interleaved(videos), events))
+    started = time.perf_counter()
+    records = [(topic, event["video_id"].encode(), codec.encode(topic_by_name(topic), event))
+               for topic, event in steps]
+    encode_s = time.perf_counter() - started
+    by_topic: dict[str, int] = {}
+    for topic, _ in steps:
+        by_topic[topic] = by_topic.get(topic, 0) + 1
+    mean_bytes = statistics.fmean(len(v) for _, _, v in records)
+    print(f"{len(records):,} events of {len({e['video_id'] for _, e in steps}):,} videos, "
+          f"{mean_bytes:.0f} bytes each on average; by topic: "
+          + ", ".join(f"{t} {n:,}" for t, n in sorted(by_topic.items())))
+    print(f"encode (EventCodec): {len(records) / encode_s:,.0f} events/s")
+
+    before = await _log_ends(common.kafka_bootstrap, PIPELINE_TOPICS)
+    publish_s = await _publish(common.kafka_bootstrap, records)
+    after = await _log_ends(common.kafka_bootstrap, PIPELINE_TOPICS)
+    print(f"publish (aiokafka, acks=all, idempotent): {len(records) / publish_s:,.0f} events/s")
+    targets = {k: o for k, o in after.items() if o > before.get(k, 0)}
+
+    dsn = await asyncio.to_thread(_fresh_schema, common.pg_dsn, run, before)
+    try:
+        values = [v for _, _, v in records]
+        topics = [topic_by_name(t) for t, _, _ in records]
+        started = time.perf_counter()
+        for of_topic, value in zip(topics, values, strict=True):
+            codec.decode(of_topic, value)
+        decode_alone_s = time.perf_counter() - started
+
+        stack = LocalStack(StackSettings())
+        pg_pid, kafka_pid = stack.postgres.process.pid, stack.kafka.process.pid
+        pg_cpu, kafka_cpu = tree_cpu_seconds(pg_pid), tree_cpu_seconds(kafka_pid)
+        load = os.getloadavg()[0]
+        p = await _project(dsn, run, targets, batch, profile)
+        pg_cpu = tree_cpu_seconds(pg_pid) - pg_cpu
+        kafka_cpu = tree_cpu_seconds(kafka_pid) - kafka_cpu
+        end_to_end_s = p.caught_up_at - p.assigned_at
+        n = len(records)
+        print(f"\nprojected {n:,} events in {len(p.batches)} batches "
+              f"(max_records {batch}; sizes median {statistics.median(p.batches):,.0f}, "
+              f"min {min(p.batches):,}, max {max(p.batches):,})")
+        rows = [
+            ("decode alone (EventCodec.decode, in memory)", n / decode_alone_s),
+            ("decode inside the projector", n / p.decode_s),
+            ("write side: apply batches incl. decode (Postgres)", n / p.apply_s),
+            ("end to end: Kafka -> Postgres, assignment to caught up", n / end_to_end_s),
+        ]
+        print(f"{'':58} {'events/s':>10} {'/ 10k target':>13}")
+        for label, rate in rows:
+            print(f"{label:58} {rate:>10,.0f} {rate / TARGET:>13.2f}")
+        print(f"\nend to end {end_to_end_s:.1f} s, of which applying batches "
+              f"{p.apply_s:.1f} s (decode {p.decode_s:.1f} s)")
+        print(f"CPU calibration: a 5M-step Python loop took {calibration():.2f} CPU-s here")
+        print(f"CPU seconds while projecting: projector {p.cpu_s:.1f}, Postgres {pg_cpu:.1f}, "
+              f"Kafka {kafka_cpu:.1f}; load average {load:.1f} before, "
+              f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs; "
+              f"{(p.cpu_s + pg_cpu + kafka_cpu) * 1e6 / n:.0f} CPU-µs per event in all")
+        with psycopg.connect(dsn) as conn:
+            counts = conn.execute(
+                "SELECT (SELECT count(*) FROM videos), (SELECT count(*) FROM timeline),"
+                " (SELECT count(*) FROM applied_events)").fetchone()
+        assert counts is not None
+        print(f"read model: {counts[0]:,} videos, {counts[1]:,} timeline rows, "
+              f"{counts[2]:,} applied_events rows")
+        if profile:
+            print(f"cProfile of the projection phase: {profile}")
+        if processes:
+            # In a thread: it blocks, and sets up its schema with its own event loop.
+            await asyncio.to_thread(_scaled_out, common.pg_dsn, f"{run}_x{processes}", before,
+                                    targets, processes, batch, dsn)
+    finally:
+        _drop_schema(common.pg_dsn, run)
+
+
+async def _dump_digest(dsn: str) -> str:
+    import hashlib
+
+    import psycopg
+
+    from services.catalog.rebuild import canonical_dump
+
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        dump = await canonical_dump(conn)
+    return hashlib.sha256(dump).hexdigest()
+
+
+def _fresh_schema(pg_dsn: str, name: str, before: dict[tuple[str, int], int]) -> str:
+    """A migrated schema whose stored offsets (group `name`) are the log ends before
+    publishing: a projector reads exactly this run's events, from Postgres-stored offsets
+    as it always does. Returns its DSN."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    from services.catalog.schema import migrate
+
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    dsn = make_conninfo(pg_dsn, options=f"-c search_path={name}")
+
+    async def prepare() -> None:
+        async with await psycopg.AsyncConnection.connect(dsn) as conn:
+            await migrate(conn)
+    asyncio.run(prepare())
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.executemany('INSERT INTO consumer_offsets (group_id, topic, "partition", next_offset)'
+                        " VALUES (%s, %s, %s, %s)",
+                        [(name, t, p, o) for (t, p), o in before.items()])
+    return dsn
+
+
+def _drop_schema(pg_dsn: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def _scaled_out(pg_dsn: str, name: str, before: dict[tuple[str, int], int],
+                targets: dict[tuple[str, int], int], processes: int, batch: int,
+                single_dsn: str) -> None:
+    """The same events again, into another fresh schema, by `processes` real
+    `reelflow catalog --role projector` processes in one consumer group (the way the
+    projector scales out: partitions split between them), timed by their stored offsets."""
+    import psycopg
+
+    dsn = _fresh_schema(pg_dsn, name, before)
+    n = sum(o - before.get(k, 0) for k, o in targets.items())
+    procs: list[subprocess.Popen[bytes]] = []
+    log = STATE / "logs" / f"{name}.log"
+    try:
+        env = {**os.environ, "REELFLOW_PG_DSN": dsn, "REELFLOW_CATALOG_GROUP_ID": name,
+               "REELFLOW_CATALOG_BATCH_MAX_RECORDS": str(batch),
+               "REELFLOW_CATALOG_LAG_REFRESH_S": "0"}
+        started = time.perf_counter()
+        with log.open("ab") as out:
+            for i in range(processes):
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "services.cli", "catalog", "--role", "projector"],
+                    env={**env, "REELFLOW_CATALOG_PORT": str(26710 + i)}, stdout=out,
+                    stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True))
+        first_move = None
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while True:
+                stored = dict(((t, p), o) for t, p, o in conn.execute(
+                    'SELECT topic, "partition", next_offset FROM consumer_offsets').fetchall())
+                if first_move is None and any(stored[k] > o for k, o in before.items()):
+                    first_move = time.perf_counter()
+                if all(stored.get(k, 0) >= o for k, o in targets.items()):
+                    break
+                if (any(p.poll() is not None for p in procs)
+                        or time.perf_counter() - started > 1800):
+                    raise SystemExit(f"projector processes failed or timed out; see {log}")
+                time.sleep(0.1)
+        done = time.perf_counter()
+        assert first_move is not None
+        rate = n / (done - first_move)
+        print(f"\nscaled out: {processes} `reelflow catalog --role projector` processes, one "
+              f"group (range assignment), max_records {batch}")
+        print(f"{'end to end: first batch committed to caught up':58} {rate:>10,.0f} "
+              f"{rate / TARGET:>13.2f}")
+        print(f"({done - first_move:.1f} s; {done - started:.1f} s including process start "
+              f"and group join; load average {os.getloadavg()[0]:.1f})")
+        same = asyncio.run(_dump_digest(dsn)) == asyncio.run(_dump_digest(single_dsn))
+        print(f"read model equal to the single projector's (canonical dump, as "
+              f"`catalog rebuild` compares): {'yes' if same else 'NO'}")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        _drop_schema(pg_dsn, name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.projection", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000, help="events to publish")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="max records per batch (default: the catalog's setting)")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the projection here")
+    parser.add_argument("--projectors", type=int, default=2,
+                        help="projector processes for the scaled-out run (0: skip it)")
+    args = parser.parse_args(argv)
+    use_bench_env()
+    from services.catalog.settings import CatalogSettings
+
+    batch = args.batch or CatalogSettings().batch_max_records
+    with infrastructure():
+        asyncio.run(bench(args.events, batch, args.profile, args.projectors))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
