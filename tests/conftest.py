@@ -75,3 +75,9 @@ def pipeline(local_stack):  # type: ignore[no-untyped-def]
     """All four services running, each as its own process, on the session's stack."""
     local_stack.up(infra_only=False)
     yield local_stack
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--clips", type=int, default=None,
+                     help="clips per reliability scenario (tests/reliability; default 4, "
+                          "or REELFLOW_RELIABILITY_CLIPS)")

@@ -38,7 +38,7 @@ _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "an
 
 def exported_metrics() -> set[str]:
     """Series names the services' code exposes, from its metric definitions."""
-    names = set()
+    names: set[str] = set()
     for path in (ROOT / "services").rglob("*.py"):
         for kind, name in _DEFINITION.findall(path.read_text()):
             base = name.removesuffix("_total") if kind == "Counter" else name
@@ -104,11 +104,36 @@ def test_alerts_fire_on_their_unit_test_series() -> None:
 
 def test_the_operational_alerts_exist() -> None:
     assert {"ReelflowHighFailureRate", "ReelflowNoTranscodeWorker", "ReelflowConsumerLagGrowing",
-            "ReelflowDeadLetters", "ReelflowStorageNearlyFull"} <= rule_expressions().keys()
+            "ReelflowGroupLagGrowing", "ReelflowDeadLetters", "ReelflowStorageNearlyFull",
+            "ReelflowVmafBelowFloor"} <= rule_expressions().keys()
     for group in ALERTS["groups"]:
         for rule in group["rules"]:
             assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
             assert rule["annotations"]["summary"], rule["alert"]
+
+
+#: Issue 7's list of what /metrics must show, and the series that show it.
+REQUIRED = {
+    "videos by status": {"reelflow_catalog_videos"},
+    "stage durations": {"reelflow_stage_seconds_bucket",
+                        "reelflow_catalog_projection_batch_seconds_bucket"},
+    "rendition durations": {"reelflow_rendition_encode_seconds_bucket"},
+    "bytes in and out": {"reelflow_storage_bytes_total", "reelflow_ingest_bytes_total"},
+    "retries": {"reelflow_retries_total"},
+    "dead-letter records": {"reelflow_dead_letters_total", "reelflow_catalog_dead_lettered_total"},
+    "consumer lag per group and partition": {"reelflow_consumer_lag",
+                                             "reelflow_consumer_partition_lag"},
+    "HTTP latency per route": {"reelflow_catalog_http_request_seconds_bucket",
+                               "reelflow_ingest_http_request_seconds_bucket"},
+    "VMAF per rendition": {"reelflow_rendition_vmaf_bucket",
+                           "reelflow_rendition_below_floor_total"},
+}
+
+
+@pytest.mark.parametrize("what", sorted(REQUIRED))
+def test_the_issue_metrics_are_exported(what: str) -> None:
+    missing = REQUIRED[what] - exported_metrics()
+    assert not missing, f"{what}: nobody exports {sorted(missing)}"
 
 
 def test_every_metric_the_rules_query_is_exported() -> None:
