@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from schemas import ALL_TOPICS, DEAD_LETTER, VIDEO_UPLOADED, Topic, topic_by_name
 from services.shared.codec import EventCodec
 from services.shared.settings import CommonSettings
+from tests.access import admin_headers
 from tests.media import make_clip
 
 pytestmark = pytest.mark.integration
@@ -27,19 +28,23 @@ CATALOG = f"http://127.0.0.1:{os.environ['REELFLOW_CATALOG_PORT']}"
 codec = EventCodec(ALL_TOPICS)
 
 
-def submit(path: Path, thumbnail: Path | None = None, **fields: str) -> httpx.Response:
+def submit(path: Path, thumbnail: Path | None = None, headers: dict[str, str] | None = None,
+           **fields: str) -> httpx.Response:
     with path.open("rb") as fh:
         files = {"file": (path.name, fh)}
         if thumbnail is not None:
             files["thumbnail"] = (thumbnail.name, thumbnail.open("rb"))
-        return httpx.post(f"{INGEST}/api/v1/videos", files=files, data=fields, timeout=120)
+        return httpx.post(f"{INGEST}/api/v1/videos", files=files, data=fields, timeout=120,
+                          headers=headers if headers is not None else admin_headers())
 
 
-def wait_for_status(video_id: str, wanted: set[str], timeout: float = 240) -> dict:
+def wait_for_status(video_id: str, wanted: set[str], timeout: float = 240,
+                    headers: dict[str, str] | None = None) -> dict:
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
-        reply = httpx.get(f"{CATALOG}/api/v1/videos/{video_id}", timeout=10)
+        reply = httpx.get(f"{CATALOG}/api/v1/videos/{video_id}", timeout=10,
+                          headers=headers if headers is not None else admin_headers())
         if reply.status_code == 200:
             last = reply.json()
             if last.get("status") in wanted:
@@ -77,6 +82,22 @@ def ffprobe_decodes(data: bytes, tmp: Path) -> None:
     assert any(int(line.split(",")[-1] or 0) > 0 for line in result.stdout.split()), result.stdout
 
 
+def first_variant_decodes(master: httpx.Response, tmp: Path) -> int:
+    """Fetch the master's first variant playlist and decode each of its segments (with the
+    init segment) with ffprobe; returns how many there were."""
+    media_uri = next(line for line in master.text.splitlines()
+                     if line and not line.startswith("#"))
+    media = httpx.get(f"{str(master.url).rsplit('/', 1)[0]}/{media_uri}")
+    media_base = str(media.url).rsplit("/", 1)[0]
+    init_uri = next(line.split('URI="')[1].split('"')[0] for line in media.text.splitlines()
+                    if line.startswith("#EXT-X-MAP"))
+    init = httpx.get(f"{media_base}/{init_uri}").content
+    segments = [line for line in media.text.splitlines() if line and not line.startswith("#")]
+    for segment in segments:
+        ffprobe_decodes(init + httpx.get(f"{media_base}/{segment}").content, tmp)
+    return len(segments)
+
+
 def test_an_uploaded_clip_becomes_a_playable_hls_stream_in_the_catalog(pipeline, tmp_path):
     clip = make_clip(tmp_path / "clip.mp4", 1280, 720, seconds=6)
     poster = tmp_path / "poster.bin"  # a JPEG; the name says nothing, the bytes do
@@ -100,18 +121,24 @@ def test_an_uploaded_clip_becomes_a_playable_hls_stream_in_the_catalog(pipeline,
     assert master.status_code == 200
     assert master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
     assert "#EXT-X-STREAM-INF" in master.text
-    base = str(master.url).rsplit("/", 1)[0]
-    media_uri = next(line for line in master.text.splitlines()
-                     if line and not line.startswith("#"))
-    media = httpx.get(f"{base}/{media_uri}")
-    media_base = str(media.url).rsplit("/", 1)[0]
-    init_uri = next(line.split('URI="')[1].split('"')[0] for line in media.text.splitlines()
-                    if line.startswith("#EXT-X-MAP"))
-    init = httpx.get(f"{media_base}/{init_uri}").content
-    segments = [line for line in media.text.splitlines() if line and not line.startswith("#")]
-    assert segments
-    for segment in segments:
-        ffprobe_decodes(init + httpx.get(f"{media_base}/{segment}").content, tmp_path)
+    assert first_variant_decodes(master, tmp_path) > 0
+
+
+def test_an_audio_only_upload_becomes_an_audio_stream_with_an_mp3(pipeline, tmp_path):
+    voice = make_clip(tmp_path / "episode.m4a", 0, 0, seconds=5, video=False)
+    reply = submit(voice, metadata='{"title": "Podcast episode"}')
+    assert reply.status_code == 202, reply.text
+    video = wait_for_status(reply.json()["video_id"], {"ready", "failed"})
+    assert video["status"] == "ready", video
+    kinds = {r["rendition"]: r["media_type"] for r in video["renditions"]}
+    assert kinds == {"audio": "AUDIO", "mp3": "AUDIO"}, kinds
+
+    master_url = video["playback"]["hls"]
+    master = httpx.get(master_url if master_url.startswith("http") else CATALOG + master_url)
+    assert master.status_code == 200, master.text
+    variant = master.text.split("#EXT-X-STREAM-INF:")[1]
+    assert 'CODECS="mp4a.40.2"' in variant and "RESOLUTION" not in variant
+    assert first_variant_decodes(master, tmp_path) > 0
 
 
 def test_a_non_video_upload_is_refused_with_a_code_and_emits_nothing(pipeline, tmp_path,

@@ -9,6 +9,7 @@ always has somewhere to go when its worker is SIGKILLed.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import json
 import os
@@ -31,6 +32,7 @@ from services.shared.settings import CommonSettings
 from services.shared.storage import ObjectStore
 from services.transcode.settings import TranscodeSettings
 from services.transcode.worker import TranscodeWorker, _claim
+from tests.access import admin_headers
 from tests.integration.test_pipeline import CATALOG, INGEST, submit, wait_for_status
 from tests.media import make_clip
 
@@ -44,6 +46,12 @@ METRICS_BASE = int(os.environ["REELFLOW_TRANSCODE_METRICS_PORT"]) + 40
 # --------------------------------------------------------------------------- processes
 
 
+def _stop_with_pytest() -> None:
+    """In the worker, before exec: SIGTERM it when pytest dies, so a killed run never leaves
+    a worker consuming from a later run's stack on the same ports."""
+    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+
+
 class WorkerProcess:
     """One extra `reelflow transcode` process with its own scratch root, metrics port, log.
 
@@ -51,7 +59,8 @@ class WorkerProcess:
     delete the stack worker's live job directory.
     """
 
-    def __init__(self, name: str, index: int, root: Path) -> None:
+    def __init__(self, name: str, index: int, root: Path,
+                 settings: dict[str, str] | None = None) -> None:
         self.name = name
         self.work_dir = root / f"{name}-work"
         self.log = root / f"{name}.log"
@@ -59,12 +68,14 @@ class WorkerProcess:
         env = {**os.environ,
                "REELFLOW_TRANSCODE_METRICS_PORT": str(METRICS_BASE + index),
                "REELFLOW_TRANSCODE_INSTANCE_ID": f"resilience-{name}-{os.getpid()}",
-               "REELFLOW_TRANSCODE_WORK_DIR": str(self.work_dir)}
+               "REELFLOW_TRANSCODE_WORK_DIR": str(self.work_dir),
+               **(settings or {})}
         with self.log.open("ab") as out:
             # Its own session, so stop() signals it without touching pytest's group.
             self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", "transcode"],
                                          env=env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         preexec_fn=_stop_with_pytest)
 
     @property
     def pid(self) -> int:
@@ -144,7 +155,8 @@ def wait_for_encode_progress(video_id: str, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
-        reply = httpx.get(f"{CATALOG}/api/v1/videos/{video_id}", timeout=10)
+        reply = httpx.get(f"{CATALOG}/api/v1/videos/{video_id}", timeout=10,
+                          headers=admin_headers())
         if reply.status_code == 200:
             last = reply.json()
             if (last.get("progress") or {}).get("encode", 0) > 0:
@@ -228,7 +240,8 @@ def test_a_sigkilled_worker_mid_encode_is_taken_over_and_the_catalog_shows_one_s
     assert video["package"] is not None and video["package"]["attempt"] == 1
     packaged = [r["rendition"] for r in video["package"]["renditions"]]
     assert len(packaged) == len(set(packaged)), packaged
-    timeline = httpx.get(f"{CATALOG}/api/v1/videos/{video_id}/events", timeout=10).json()
+    timeline = httpx.get(f"{CATALOG}/api/v1/videos/{video_id}/events", timeout=10,
+                         headers=admin_headers()).json()
     done_entries = [e for e in timeline["events"] if e["topic"] == RENDITION_DONE.name]
     assert sorted(e["attempt"] for e in done_entries) == [1] * len(video["expected_renditions"])
 
@@ -321,7 +334,8 @@ def test_cancelling_a_running_job_stops_ffmpeg_and_removes_its_scratch(
     assert scratch, f"no scratch directory for {video_id} under {roots}"
 
     cancelled_at = time.monotonic()
-    assert httpx.delete(f"{INGEST}/api/v1/videos/{video_id}", timeout=30).status_code in (200,
+    assert httpx.delete(f"{INGEST}/api/v1/videos/{video_id}", timeout=30,
+                        headers=admin_headers()).status_code in (200,
                                                                                          202)
     while ffmpeg_for(video_id) and time.monotonic() - cancelled_at < 10:
         time.sleep(0.1)
