@@ -2,7 +2,8 @@
 
 Nothing is buffered whole, in memory or on disk: the parser is fed the request body as it
 arrives and the file part's bytes are written to `MultipartUpload`, which holds at most
-one 8 MiB part. Small parts (metadata, priority, thumbnail) are kept in memory, bounded.
+two 8 MiB parts (one filling, one uploading). Small parts (metadata, priority, thumbnail)
+are kept in memory, bounded.
 """
 
 from __future__ import annotations

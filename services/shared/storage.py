@@ -7,9 +7,12 @@ event that names it.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,8 +226,9 @@ class ObjectStore:
 class MultipartUpload:
     """Streams bytes into one S3 object in parts while hashing them.
 
-    Only PART_SIZE bytes are ever held in memory. `abort()` leaves nothing behind;
-    `complete()` makes the object exist at once, whole.
+    One part uploads in the background while the next fills, so receiving and sending
+    overlap; at most two parts (2 x PART_SIZE) are ever held in memory. `abort()` leaves
+    nothing behind; `complete()` makes the object exist at once, whole.
     """
 
     def __init__(self, s3: Any, ref: ObjectRef, content_type: str) -> None:
@@ -232,6 +236,8 @@ class MultipartUpload:
         self.ref = ref
         self._buffer = bytearray()
         self._parts: list[dict[str, Any]] = []
+        self._sending: Future[dict[str, Any]] | None = None
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part")
         self._sha = hashlib.sha256()
         self.size = 0
         try:
@@ -239,6 +245,7 @@ class MultipartUpload:
                 Bucket=ref.bucket, Key=ref.key, ContentType=content_type
             )["UploadId"]
         except (BotoCoreError, ClientError) as exc:
+            self._sender.shutdown()
             raise StorageError(f"cannot start upload of {ref.uri}: {exc}") from exc
 
     @property
@@ -253,21 +260,38 @@ class MultipartUpload:
             self._flush()
 
     def _flush(self) -> None:
-        number = len(self._parts) + 1
+        """Hand the buffer to the sender once the previous part is acknowledged."""
+        self._collect()
+        body, number = bytes(self._buffer), len(self._parts) + 1
+        self._buffer.clear()
+        # The span belongs to the request that streams the upload: carry its context over.
+        self._sending = self._sender.submit(contextvars.copy_context().run,
+                                            self._send, body, number)
+
+    def _send(self, body: bytes, number: int) -> dict[str, Any]:
         try:
-            with _transfer("upload part", self.ref, "out", len(self._buffer)):
+            with _transfer("upload part", self.ref, "out", len(body)):
                 etag = self._s3.upload_part(
                     Bucket=self.ref.bucket, Key=self.ref.key, UploadId=self._upload_id,
-                    PartNumber=number, Body=bytes(self._buffer),
+                    PartNumber=number, Body=body,
                 )["ETag"]
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"upload of part {number} of {self.ref.uri} failed: {exc}") from exc
-        self._parts.append({"PartNumber": number, "ETag": etag})
-        self._buffer.clear()
+        return {"PartNumber": number, "ETag": etag}
+
+    def _collect(self) -> None:
+        """Wait for the part in flight; its failure surfaces here (StorageError)."""
+        if self._sending is not None:
+            sending, self._sending = self._sending, None
+            self._parts.append(sending.result())
 
     def complete(self) -> StoredObject:
-        if self._buffer or not self._parts:
-            self._flush()
+        try:
+            if self._buffer or not (self._parts or self._sending):
+                self._flush()
+            self._collect()
+        finally:
+            self._sender.shutdown()
         try:
             self._s3.complete_multipart_upload(
                 Bucket=self.ref.bucket, Key=self.ref.key, UploadId=self._upload_id,
@@ -278,6 +302,10 @@ class MultipartUpload:
         return StoredObject(self.ref, self.size, self.sha256)
 
     def abort(self) -> None:
+        # A part still in flight would otherwise land after the abort and linger.
+        with contextlib.suppress(Exception):
+            self._collect()
+        self._sender.shutdown()
         try:
             self._s3.abort_multipart_upload(
                 Bucket=self.ref.bucket, Key=self.ref.key, UploadId=self._upload_id
