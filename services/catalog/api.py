@@ -29,6 +29,7 @@ from services.catalog.media import media_router
 from services.catalog.paging import BadCursor
 from services.catalog.projection import STATUSES
 from services.catalog.projector import Projector
+from services.catalog.rendering import JsonAnswer
 from services.catalog.settings import CatalogSettings
 from services.shared import keyring as keys
 from services.shared.access import AccessDenied, Caller
@@ -137,16 +138,17 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
                 if k.startswith("meta.") and len(k) > 5}
         if not who.admin:
             if owner not in (None, who.name):
-                return {"items": [], "next_cursor": None, "limit": limit, "sort": sort,
-                        "order": order}
+                return JsonAnswer({"items": [], "next_cursor": None, "limit": limit,
+                                   "sort": sort, "order": order})
             owner = who.name
         filters = queries.VideoFilters(statuses, created_from, created_to, tuple(tag or ()), meta,
                                        q or None, owner)
         async with pool.connection() as conn:
             rows, next_cursor = await queries.list_videos(conn, filters, sort, order, limit,
                                                           cursor)
-        return {"items": [views.video_summary(r, links) for r in rows],
-                "next_cursor": next_cursor, "limit": limit, "sort": sort, "order": order}
+        return JsonAnswer({"items": [views.video_summary(r, links) for r in rows],
+                           "next_cursor": next_cursor, "limit": limit, "sort": sort,
+                           "order": order})
 
     @app.get("/api/v1/videos/{video_id}", summary="One video: state, renditions, playback")
     async def get_video(video_id: uuid.UUID, who: Caller = caller) -> Any:
@@ -154,7 +156,7 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
             video = await queries.get_video(conn, str(video_id))
         if video is None or not who.may_see(video["owner"]):
             return _not_found(f"video {video_id}")
-        return views.video_detail(video, links)
+        return JsonAnswer(views.video_detail(video, links))
 
     @app.get("/api/v1/videos/{video_id}/events", summary="A video's timeline, oldest first")
     async def video_events(video_id: uuid.UUID,
@@ -168,15 +170,16 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
             rows, next_cursor = await queries.timeline(conn, str(video_id), limit, cursor)
             if not rows and not cursor and not await queries.video_known(conn, str(video_id)):
                 return _not_found(f"video {video_id}")
-        return {"video_id": str(video_id), "events": [views.timeline_entry(r) for r in rows],
-                "next_cursor": next_cursor}
+        return JsonAnswer({"video_id": str(video_id),
+                           "events": [views.timeline_entry(r) for r in rows],
+                           "next_cursor": next_cursor})
 
     @app.get("/api/v1/stats", summary="Counts, bytes, processing times, throughput")
     async def stats(who: Caller = caller) -> Any:
         """Over every video for the admin, over the caller's own for a tenant."""
         async with pool.connection() as conn:
             found = await queries.stats(conn, None if who.admin else who.name)
-        return {
+        return JsonAnswer({
             "total_videos": found["total"],
             "by_status": {s: found["by_status"].get(s, 0) for s in STATUSES},
             "input_bytes": found["input_bytes"],
@@ -195,7 +198,7 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
                 "submitted_last_day": found["submitted_last_day"],
             },
             "dead_letters": found["dead_letters"],
-        }
+        })
 
     @app.get("/api/v1/dead-letters", summary="Dead-lettered records, newest first")
     async def list_dead_letters(original_topic: str | None = None,
@@ -206,7 +209,7 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
         filters = queries.DeadLetterFilters(original_topic, error_code, consumer_group, video_id)
         async with pool.connection() as conn:
             rows, next_cursor = await queries.dead_letters(conn, filters, limit, cursor)
-        return {"items": rows, "next_cursor": next_cursor, "limit": limit}
+        return JsonAnswer({"items": rows, "next_cursor": next_cursor, "limit": limit})
 
     @app.get("/api/v1/dead-letters/{dead_letter_id}",
              summary="One dead letter, with the original bytes (base64) and stack trace")
@@ -215,7 +218,7 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
             row = await queries.dead_letter(conn, str(dead_letter_id))
         if row is None:
             return _not_found(f"dead letter {dead_letter_id}")
-        return views.dead_letter_detail(row)
+        return JsonAnswer(views.dead_letter_detail(row))
 
     app.include_router(media_router(s3, settings.common.s3_bucket, settings.media_prefixes))
     _add_page(app)

@@ -1,0 +1,45 @@
+"""API answers rendered straight by the C JSON encoder.
+
+FastAPI passes a returned dict through `jsonable_encoder`, a Python walk of every value,
+before rendering it. For the catalog's answers that walk cost more CPU than the rest of
+the request (measured in-process: about 3 ms for one video's detail, 16 ms for a page of
+50 summaries, against about 1 ms to encode either directly). Endpoints return
+`JsonAnswer(...)` instead: the same JSON as `JSONResponse` (compact, UTF-8, no NaN), with
+the few non-JSON types the read model holds converted as FastAPI would.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, time
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from starlette.responses import Response
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Decimal):  # as FastAPI's decimal_encoder
+        return int(value) if value.as_tuple().exponent >= 0 else float(value)  # type: ignore[operator]
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_encode = json.JSONEncoder(default=_plain, ensure_ascii=False, allow_nan=False,
+                           separators=(",", ":")).encode
+
+
+class JsonAnswer(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _encode(content).encode("utf-8")

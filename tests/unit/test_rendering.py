@@ -1,0 +1,46 @@
+"""The catalog's answers render exactly as FastAPI's default path would have rendered them
+(jsonable_encoder, then JSONResponse), only without the Python walk."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from services.catalog.rendering import JsonAnswer
+
+ANSWER = {
+    "video_id": uuid.UUID("0b5c4a3e-4f39-4c7b-9a43-9d0f3e0c1a2b"),
+    "status": "ready",
+    "title": "Café à Montréal – 東京",
+    "created_at": datetime(2026, 11, 21, 23, 40, 1, 123456, tzinfo=UTC),
+    "day": date(2026, 11, 21),
+    "input_bytes": Decimal("123456789"),
+    "avg_seconds": Decimal("12.5"),
+    "tags": ("e2e", "music"),
+    "renditions": [{"rendition": "720p", "vmaf": 96.73, "bitrate": 1884000, "warning": None,
+                    "ready": True}],
+    "metadata": {"nested": {"list": [1, 2.5, "x", None]}},
+}
+
+
+def test_an_answer_renders_byte_for_byte_like_fastapis_default() -> None:
+    assert JsonAnswer(ANSWER).body == JSONResponse(jsonable_encoder(ANSWER)).body
+    assert JsonAnswer(ANSWER).headers["content-type"] == "application/json"
+
+
+def test_a_non_finite_number_is_refused_as_json_response_refuses_it() -> None:
+    with pytest.raises(ValueError):
+        JSONResponse({"vmaf": math.nan})
+    with pytest.raises(ValueError):
+        JsonAnswer({"vmaf": math.nan})
+
+
+def test_an_unknown_type_is_an_error_not_a_guess() -> None:
+    with pytest.raises(TypeError, match="object is not JSON serializable"):
+        JsonAnswer({"what": object()})
