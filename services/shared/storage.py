@@ -96,7 +96,9 @@ def s3_client(settings: CommonSettings) -> Any:
         aws_secret_access_key=settings.s3_secret_key,
         region_name=settings.s3_region,
         config=Config(
-            s3={"addressing_style": "path"},
+            # No SigV4 payload hash: over plain http botocore would otherwise SHA-256 every
+            # body a second time (we hash every byte ourselves and verify it downstream).
+            s3={"addressing_style": "path", "payload_signing_enabled": False},
             retries={"max_attempts": 3, "mode": "standard"},
             # We hash every byte ourselves (SHA-256 travels in the events); botocore's extra
             # per-part checksums over plain http cost as much CPU again for nothing.
