@@ -1,9 +1,9 @@
 """API answers rendered straight by the C JSON encoder.
 
 FastAPI passes a returned dict through `jsonable_encoder`, a Python walk of every value,
-before rendering it. For the catalog's answers that walk cost more CPU than the rest of
-the request (measured in-process: about 3 ms for one video's detail, 16 ms for a page of
-50 summaries, against about 1 ms to encode either directly). Endpoints return
+before rendering it: on synthetic answers shaped like the catalog's (timed in-process on
+the loaded development machine) about 3 ms for a detail and 16 ms for a page of 50
+summaries, against about 1 ms to encode either directly. Endpoints return
 `JsonAnswer(...)` instead: the same JSON as `JSONResponse` (compact, UTF-8, no NaN), with
 the few non-JSON types the read model holds converted as FastAPI would.
 """
