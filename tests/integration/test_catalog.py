@@ -149,7 +149,8 @@ def publish(settings: CommonSettings, steps: list[Step],
     asyncio.run(_produce(settings.kafka_bootstrap, steps, raw or []))
 
 
-async def _end_offsets(bootstrap: str) -> dict[tuple[str, int], int]:
+async def pipeline_log_ends(bootstrap: str) -> dict[tuple[str, int], int]:
+    """Log-end offset of every partition the catalog projects (shared with the crash test)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
@@ -197,7 +198,7 @@ class World:
     def wait_caught_up(self, timeout: float = 90) -> None:
         """Until the offsets stored in Postgres reach the log ends seen now: a status can
         converge before all of a video's events are in, since order does not matter."""
-        ends = asyncio.run(_end_offsets(self.common.kafka_bootstrap))
+        ends = asyncio.run(pipeline_log_ends(self.common.kafka_bootstrap))
         deadline = time.monotonic() + timeout
         while True:
             stored = self.stored_offsets()

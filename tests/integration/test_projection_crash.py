@@ -31,12 +31,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from psycopg.conninfo import make_conninfo
 
 from schemas import (
     ALL_TOPICS,
-    PIPELINE_TOPICS,
     topic_by_name,
 )
 from services.catalog.rebuild import canonical_dump
@@ -44,6 +43,7 @@ from services.shared.codec import EventCodec
 from services.shared.settings import CommonSettings
 from tests.access import admin_headers
 from tests.integration.quiet import services_paused
+from tests.integration.test_catalog import pipeline_log_ends
 from tests.unit.test_projection import Step, VideoStory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -99,19 +99,8 @@ async def _publish(bootstrap: str, steps: list[Step]) -> None:
         await producer.stop()
 
 
-async def _log_ends(bootstrap: str) -> dict[tuple[str, int], int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t.name, p) for t in PIPELINE_TOPICS for p in range(t.partitions)]
-        return {(tp.topic, tp.partition): o for tp, o in (await consumer.end_offsets(tps)).items()}
-    finally:
-        with contextlib.suppress(asyncio.CancelledError):  # aiokafka #647
-            await consumer.stop()
-
-
 def log_ends(common: CommonSettings) -> dict[tuple[str, int], int]:
-    return asyncio.run(_log_ends(common.kafka_bootstrap))
+    return asyncio.run(pipeline_log_ends(common.kafka_bootstrap))
 
 
 def free_port() -> int:
