@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
-import uvicorn
 from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
@@ -28,7 +27,7 @@ from services.catalog.rebuild import add_parser as add_rebuild
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
 from services.operations.lag import lag_exporter
-from services.shared import telemetry
+from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
 from services.shared.kafka import EventProducer, run_until_signalled
 from services.shared.keyring import Keyring
@@ -81,10 +80,9 @@ async def run(settings: CatalogSettings, role: Role = "all",
     keyring = Keyring(settings.common.kafka_bootstrap, settings.common.admin_key, codec)
     app = create_app(settings, pool, producer, projector, s3_client(settings.common), keyring,
                      role)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_config=None, access_log=False, lifespan="off"))
+    server = serving.server(app, settings.host, settings.port, lifespan="off")
     tasks: list[asyncio.Task[Any]] = [
-        asyncio.create_task(server.serve(), name="http"),
+        asyncio.create_task(serving.serve(server), name="http"),
         asyncio.create_task(stop.wait(), name="stop"),
     ]
     if projector is not None:
@@ -116,7 +114,7 @@ async def run(settings: CatalogSettings, role: Role = "all",
 def _main(args: argparse.Namespace) -> int:
     settings = CatalogSettings()
     telemetry.configure("catalog", settings.common.log_level, settings.common.otel_exporter)
-    asyncio.run(run_until_signalled(lambda stop: run(settings, args.role, stop)))
+    serving.run(run_until_signalled(lambda stop: run(settings, args.role, stop)))
     return 0
 
 
