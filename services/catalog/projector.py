@@ -34,8 +34,9 @@ from services.catalog.settings import CatalogSettings
 from services.catalog.store import BatchOutcome, Item, PartitionKey, ProjectionStore
 from services.shared import telemetry
 from services.shared.codec import EventCodec, UndecodableRecord
+from services.shared.dead_letters import dead_letter_event, dead_letter_headers
 from services.shared.events import derived_event_id
-from services.shared.kafka import EventProducer, dead_letter_event, dead_letter_headers
+from services.shared.producer import EventProducer
 
 log = logging.getLogger(__name__)
 

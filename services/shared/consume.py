@@ -1,4 +1,4 @@
-"""The consume–handle–produce loop every Kafka-driven service runs, and its producer.
+"""The consume-handle-produce loop every Kafka-driven service runs.
 
 Guarantees:
 - Output events are written with acks=all by an idempotent producer, and the input's
@@ -16,31 +16,26 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import (
-    CommitFailedError,
-    IllegalStateError,
-    KafkaError,
-    KafkaTimeoutError,
-)
-from aiokafka.structs import OffsetAndMetadata, RecordMetadata
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import Counter
 
 from schemas import DEAD_LETTER, Topic, topic_by_name
 from services.shared import telemetry
 from services.shared.codec import EventCodec, UndecodableRecord
-from services.shared.events import derived_event_id, now
-from services.shared.metrics import STAGE_SECONDS, LagGauge, observe_emitted
+from services.shared.dead_letters import dead_letter_event, dead_letter_headers
+from services.shared.lifecycle import wait_for_dependency
+from services.shared.metrics import STAGE_SECONDS, LagGauge
 from services.shared.outages import is_outage
+from services.shared.producer import EventProducer
 
 log = logging.getLogger(__name__)
 
@@ -82,203 +77,6 @@ class Handler(Protocol):
     async def failed(self, delivery: Delivery, error: PermanentFailure) -> None:
         """Called once before a record is dead-lettered; emit the failure fact here."""
         ...
-
-
-class EventProducer:
-    """Idempotent, acks=all producer of Reelflow events (key: the topic's key field)."""
-
-    def __init__(self, bootstrap: str, codec: EventCodec, client_id: str) -> None:
-        self.codec = codec
-        self._bootstrap = bootstrap
-        self._client_id = client_id
-        self._started: AIOKafkaProducer | None = None
-        #: Set once a producer was retired after a timed-out publish: the next publish
-        #: starts a fresh one.
-        self._replace = False
-        self._replacing = asyncio.Lock()
-        self._closing: set[asyncio.Task[None]] = set()
-
-    @property
-    def _producer(self) -> AIOKafkaProducer:
-        if self._started is None:
-            raise RuntimeError("EventProducer.start() was not awaited")
-        return self._started
-
-    async def start(self) -> None:
-        # aiokafka binds to the running event loop, so the client is made here, not in
-        # __init__ (which may run before uvicorn starts its loop).
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
-            client_id=self._client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            request_timeout_ms=30000,
-        )
-        try:
-            await producer.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await producer.stop()
-            raise
-        self._started = producer
-
-    async def stop(self) -> None:
-        if self._started is not None:
-            await self._started.stop()
-            self._started = None
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
-
-    async def _ready(self) -> AIOKafkaProducer:
-        if self._started is None and self._replace:
-            async with self._replacing:
-                if self._started is None:
-                    await self.start()
-        return self._producer
-
-    async def healthy(self, timeout_s: float = 3.0) -> bool:
-        """Whether the broker answers a metadata request right now."""
-        try:
-            producer = await asyncio.wait_for(self._ready(), timeout_s)
-            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout_s)
-        except (KafkaError, TimeoutError, OSError):
-            return False
-        return True
-
-    async def publish(self, topic: Topic, event: dict[str, Any],
-                      extra_headers: Iterable[tuple[str, bytes]] = (),
-                      timeout_s: float | None = None) -> RecordMetadata:
-        """Encode and write one event; returns once it is durably on the broker.
-
-        With `timeout_s`, the outcome is definite when this returns or raises: on timeout
-        the producer is retired (see `_retire`), so an event whose publish raised is never
-        written later by the idempotent producer's retries (which would otherwise go on
-        until the broker is back). The caller may then safely undo its side effects
-        (ingest deletes the stored source and answers 503).
-        """
-        if "traceparent" in topic.latest.definition_fields and not event.get("traceparent"):
-            event = {**event, "traceparent": telemetry.current_traceparent()}
-        value = self.codec.encode(topic, event)
-        # The registry's key field (video_id for video topics, key_id for api-keys).
-        key_field = topic.key if topic.key in topic.latest.definition_fields else "video_id"
-        key = str(event[key_field]).encode() if event.get(key_field) else None
-        headers = [*telemetry.trace_headers(), *extra_headers]
-        producer = await self._ready()
-        if timeout_s is None:
-            meta = await producer.send_and_wait(topic.name, value, key=key, headers=headers)
-        else:
-            meta = await self._send_within(producer, topic.name, value, key, headers, timeout_s)
-        observe_emitted(topic.name, event)
-        return meta
-
-    async def _send_within(self, producer: AIOKafkaProducer, topic: str, value: bytes,
-                           key: bytes | None, headers: list[tuple[str, bytes]],
-                           timeout_s: float) -> RecordMetadata:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        # Cancelled while enqueueing (e.g. waiting for metadata), nothing was enqueued.
-        sent = await asyncio.wait_for(producer.send(topic, value, key=key, headers=headers),
-                                      timeout_s)
-        try:
-            return await asyncio.wait_for(asyncio.shield(sent),  # type: ignore[no-any-return]
-                                          max(0.0, deadline - loop.time()))
-        except TimeoutError:
-            await self._retire(producer)
-            return await sent  # type: ignore[no-any-return]  # delivered meanwhile, or failed
-
-    async def _retire(self, producer: AIOKafkaProducer) -> None:
-        """Make every send still held by `producer` definite, then replace it.
-
-        Stops its sender (aiokafka awaits the requests in flight, which either completed
-        or failed to reach the broker), then fails every batch still queued: nothing it
-        held can be written after this. Relies on aiokafka 0.14 internals (the version is
-        pinned). The one case no client can settle is a broker that wrote a batch and
-        died before acknowledging it.
-        """
-        if self._started is producer:
-            self._started, self._replace = None, True
-        task = producer._sender._sender_task
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        producer._message_accumulator.fail_all(
-            KafkaTimeoutError("publish abandoned: the broker did not acknowledge in time"))
-        closing = asyncio.create_task(self._close_quietly(producer))
-        self._closing.add(closing)
-        closing.add_done_callback(self._closing.discard)
-
-    @staticmethod
-    async def _close_quietly(producer: AIOKafkaProducer) -> None:
-        # stop() also collects the failed batches' exceptions; the client is closed even
-        # if it raises on them.
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(producer.stop(), 10)
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(producer.client.close(), 10)
-
-    async def publish_raw(self, topic_name: str, value: bytes | None, key: bytes | None,
-                          headers: list[tuple[str, bytes]]) -> RecordMetadata:
-        producer = await self._ready()
-        return await producer.send_and_wait(topic_name, value, key=key, headers=headers)
-
-
-def dead_letter_event(record: ConsumerRecord[bytes, bytes], group: str, code: str,
-                      error: BaseException, attempts: int, video_id: str | None) -> dict[str, Any]:
-    redrives = 0
-    for key, value in record.headers or ():
-        if key == "reelflow-redrive-count" and value:
-            with contextlib.suppress(ValueError):
-                redrives = int(value.decode())
-    return {
-        # Per group: two groups dead-lettering the same record are two distinct facts.
-        "event_id": derived_event_id(
-            f"{record.topic}/{record.partition}/{record.offset}", group, "dead-lettered",
-            redrives,
-        ),
-        "video_id": video_id,
-        "occurred_at": now(),
-        "original_topic": record.topic,
-        "original_partition": record.partition,
-        "original_offset": record.offset,
-        "original_timestamp": record.timestamp if record.timestamp and record.timestamp > 0
-        else None,
-        "original_key": record.key,
-        "original_value": record.value,
-        "original_headers": [{"key": k, "value": v} for k, v in (record.headers or ())],
-        "consumer_group": group,
-        "error_code": code,
-        "error_class": f"{type(error).__module__}.{type(error).__qualname__}",
-        "error_message": str(error) or repr(error),
-        "stacktrace": "".join(traceback.format_exception(error))[-8000:],
-        "attempts": attempts,
-        "redrive_count": redrives,
-        "traceparent": None,
-    }
-
-
-def dead_letter_headers(record: ConsumerRecord[bytes, bytes], group: str, code: str,
-                        error: BaseException) -> list[tuple[str, bytes]]:
-    """Provenance headers in both Kafka Connect's and Spring Kafka's conventions."""
-    fqcn = f"{type(error).__module__}.{type(error).__qualname__}"
-    message = (str(error) or repr(error))[:2000]
-    pairs = {
-        "__connect.errors.topic": record.topic,
-        "__connect.errors.partition": str(record.partition),
-        "__connect.errors.offset": str(record.offset),
-        "__connect.errors.exception.class.name": fqcn,
-        "__connect.errors.exception.message": message,
-        "kafka_dlt-original-topic": record.topic,
-        "kafka_dlt-original-partition": str(record.partition),
-        "kafka_dlt-original-offset": str(record.offset),
-        "kafka_dlt-original-timestamp": str(record.timestamp),
-        "kafka_dlt-original-consumer-group": group,
-        "kafka_dlt-exception-fqcn": fqcn,
-        "kafka_dlt-exception-message": message,
-        "reelflow-error-code": code,
-    }
-    return [(k, v.encode()) for k, v in pairs.items()]
 
 
 @dataclass
@@ -387,19 +185,8 @@ class ConsumeLoop:
     async def _start_producer(self) -> None:
         """Start the producer, waiting (up to `outage_patience_s`) for a broker that is
         away, so a worker started during a Kafka restart does not just exit."""
-        waited = 0.0
-        while True:
-            try:
-                await self.producer.start()
-                return
-            except KafkaError as exc:
-                with contextlib.suppress(KafkaError):
-                    await self.producer.stop()
-                if waited >= self.settings.outage_patience_s:
-                    raise
-                log.warning("Kafka unavailable at start (%s); retrying in 2 s", exc)
-                await asyncio.sleep(2)
-                waited += 2
+        await wait_for_dependency("Kafka", self.producer.bootstrap, self.producer.start,
+                                  (KafkaError, OSError), self.settings.outage_patience_s)
 
     async def _poll_once(self) -> None:
         self._reap()
@@ -540,14 +327,3 @@ class ConsumeLoop:
             # We lost the partition mid-job; its new owner redoes the work, idempotently.
             log.warning("commit of %s@%d failed (%s); the new owner will redo it",
                         tp, next_offset, exc)
-
-
-async def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run `main(stop_event)`, setting the event on SIGTERM/SIGINT."""
-    import signal
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await main(stop)
