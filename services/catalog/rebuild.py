@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -47,6 +46,7 @@ from services.catalog.settings import CatalogSettings
 from services.catalog.store import PartitionKey
 from services.shared import telemetry
 from services.shared.codec import EventCodec
+from services.shared.consumers import new_consumer, stop_quietly
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,7 @@ class RebuildProjector(Projector):
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         # No group: joining the live group would take partitions from the live projector.
-        return AIOKafkaConsumer(
-            bootstrap_servers=self.settings.common.kafka_bootstrap,
-            enable_auto_commit=False, auto_offset_reset="none",
-            isolation_level="read_committed")
+        return new_consumer(self.settings.common.kafka_bootstrap, auto_offset_reset="none")
 
     async def open(self) -> None:
         await self._connect()
@@ -85,8 +82,7 @@ class RebuildProjector(Projector):
         await self.seek_to_stored(tps)
 
     async def close(self) -> None:
-        with contextlib.suppress(asyncio.CancelledError):  # aiokafka #647
-            await self.consumer.stop()
+        await stop_quietly(self.consumer)
         if self._conn is not None:
             await self._conn.close()
 

@@ -25,12 +25,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 
 from schemas import PIPELINE_TOPICS
+from services.shared.consumers import new_consumer, started
 from services.shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -126,15 +127,9 @@ async def log_end_offsets(bootstrap: str, partitions: Iterable[TopicPartition]
     wanted = list(partitions)
     if not wanted:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
+    # The high watermark, as kafka-consumer-groups.sh reports it.
+    async with started(new_consumer(bootstrap, committed_only=False)) as consumer:
         return dict(await consumer.end_offsets(wanted))
-    finally:
-        # aiokafka #647: a group-less consumer stopped soon after start can raise a stray
-        # CancelledError from its offset-reset task; it is closed all the same.
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer.stop()
 
 
 async def postgres_offsets(dsn: str) -> dict[str, dict[tuple[str, int], int]]:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
@@ -31,11 +31,12 @@ from prometheus_client import Counter
 from schemas import DEAD_LETTER, Topic, topic_by_name
 from services.shared import telemetry
 from services.shared.codec import EventCodec, UndecodableRecord
+from services.shared.consumers import OffsetReset, new_consumer
 from services.shared.dead_letters import dead_letter_event, dead_letter_headers
 from services.shared.lifecycle import wait_for_dependency
 from services.shared.metrics import STAGE_SECONDS, LagGauge
-from services.shared.outages import is_outage
 from services.shared.producer import EventProducer
+from services.shared.retry import RetryPolicy, Tries, decide
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class LoopSettings:
     max_poll_interval_ms: int = 300000
     group_instance_id: str | None = None
     #: Where to start when the group has no committed offset.
-    auto_offset_reset: str = "earliest"
+    auto_offset_reset: OffsetReset = "earliest"
 
 
 @dataclass
@@ -143,17 +144,16 @@ class ConsumeLoop:
         self._stopping = asyncio.Event()
         self._control = {t.name for t in settings.control_topics}
         self._lag = LagGauge(settings.group_id)
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=settings.group_id,
-            group_instance_id=settings.group_instance_id,
-            enable_auto_commit=False,
+        self._retry = RetryPolicy(max_attempts=settings.max_attempts,
+                                  backoff_base_s=settings.backoff_base_s,
+                                  backoff_max_s=settings.backoff_max_s,
+                                  outage_patience_s=settings.outage_patience_s,
+                                  permanent=(PermanentFailure,))
+        self.consumer = new_consumer(
+            bootstrap, group_id=settings.group_id, instance_id=settings.group_instance_id,
             auto_offset_reset=settings.auto_offset_reset,
             session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 4),
-            max_poll_interval_ms=settings.max_poll_interval_ms,
-            isolation_level="read_committed",
-        )
+            max_poll_interval_ms=settings.max_poll_interval_ms)
 
     async def run(self) -> None:
         names = [t.name for t in (*self.settings.topics, *self.settings.control_topics)]
@@ -267,42 +267,38 @@ class ConsumeLoop:
         await self._commit(tp, record.offset + 1)
 
     async def _handle_with_retries(self, delivery: Delivery) -> str:
-        attempt = 0
-        waited = 0.0  # on outages, which spend no attempt
+        tries = Tries()
         while True:
-            attempt += 1
             try:
                 await self.handler.handle(delivery)
                 return "ok"
             except asyncio.CancelledError:
                 raise
-            except PermanentFailure as failure:
-                await self._give_up(delivery, failure, failure, attempt)
+            except Exception as failure:  # the one broad catch: the policy classifies it
+                exc = failure
+            decision = decide(self._retry, tries, exc)
+            if decision.action == "permanent":
+                assert isinstance(exc, PermanentFailure)
+                await self._give_up(delivery, exc, exc, decision.tries.attempts)
                 return "failed"
-            except Exception as exc:  # the one broad catch: anything else is transient
-                if is_outage(exc) and waited < self.settings.outage_patience_s:
-                    attempt -= 1
-                    delay = min(self.settings.backoff_max_s,
-                                max(self.settings.backoff_base_s, waited / 2))
-                    waited += delay
-                    RETRIES.labels(self.settings.group_id, delivery.topic.name).inc()
-                    log.warning("dependency unavailable (%.0f s so far), retrying in %.1fs: %r",
-                                waited - delay, delay, exc)
-                    await asyncio.sleep(delay)
-                    continue
-                if attempt >= self.settings.max_attempts:
-                    exhausted = PermanentFailure(
-                        "retries_exhausted",
-                        f"gave up after {attempt} attempts: {type(exc).__name__}: {exc}",
-                    )
-                    await self._give_up(delivery, exhausted, exc, attempt)
-                    return "failed"
-                delay = min(self.settings.backoff_max_s,
-                            self.settings.backoff_base_s * 2 ** (attempt - 1))
-                RETRIES.labels(self.settings.group_id, delivery.topic.name).inc()
+            if decision.action == "exhausted":
+                attempts = decision.tries.attempts
+                exhausted = PermanentFailure(
+                    "retries_exhausted",
+                    f"gave up after {attempts} attempts: {type(exc).__name__}: {exc}",
+                )
+                await self._give_up(delivery, exhausted, exc, attempts)
+                return "failed"
+            RETRIES.labels(self.settings.group_id, delivery.topic.name).inc()
+            if decision.outage:
+                log.warning("dependency unavailable (%.0f s so far), retrying in %.1fs: %r",
+                            tries.waited_s, decision.delay_s, exc)
+            else:
                 log.warning("transient failure (attempt %d/%d), retrying in %.1fs: %r",
-                            attempt, self.settings.max_attempts, delay, exc)
-                await asyncio.sleep(delay)
+                            decision.tries.attempts, self.settings.max_attempts,
+                            decision.delay_s, exc)
+            tries = decision.tries
+            await asyncio.sleep(decision.delay_s)
 
     async def _give_up(self, delivery: Delivery, failure: PermanentFailure,
                        cause: BaseException, attempts: int) -> None:
