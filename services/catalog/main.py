@@ -22,11 +22,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from schemas import ALL_TOPICS
 from services.catalog.api import Role, create_app
+from services.catalog.lag_exporter import lag_exporter
 from services.catalog.projector import Projector
 from services.catalog.rebuild import add_parser as add_rebuild
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
-from services.operations.lag import lag_exporter
 from services.shared import telemetry
 from services.shared.codec import EventCodec
 from services.shared.keyring import Keyring

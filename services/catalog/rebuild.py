@@ -40,6 +40,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from schemas import ALL_TOPICS, PIPELINE_TOPICS
+from services.catalog import offsets
 from services.catalog.projector import Projector
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
@@ -167,10 +168,7 @@ async def _switch(live_dsn: str, live: str, fresh: str, retired: str, group: str
         await conn.execute("SET LOCAL lock_timeout = '30s'")
         await conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
             sql.SQL(", ").join(sql.Identifier(live, t) for t in READ_MODEL)))
-        cur = await conn.execute(
-            sql.SQL('SELECT topic, "partition", next_offset FROM {} WHERE group_id = %s')
-            .format(sql.Identifier(live, "consumer_offsets")), (group,))
-        live_offsets = {(t, p): o for t, p, o in await cur.fetchall()}
+        live_offsets = await offsets.stored_offsets(conn, group, schema=live)
         await rp.catch_up({k: o for k, o in live_offsets.items() if o > 0}, 120)
         await conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
             sql.Identifier(live), sql.Identifier(retired)))

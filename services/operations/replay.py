@@ -32,8 +32,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from services.operations.lag import describe_groups, postgres_offsets
+from services.catalog import offsets
 from services.shared.consumers import new_consumer, started, stop_quietly
+from services.shared.group_lag import describe_groups
 from services.shared.settings import CommonSettings
 
 #: Exit status when the group is in use (the plan is not applied).
@@ -135,7 +136,7 @@ async def _stored_in_postgres(common: CommonSettings, group: str
                               ) -> dict[tuple[str, int], int] | None:
     """The group's offsets when it is a catalog projector group, else None."""
     try:
-        stored = await postgres_offsets(common.pg_dsn)
+        stored = await offsets.every_group_at(common.pg_dsn)
     except psycopg.OperationalError:
         if group == CATALOG_GROUP:
             raise  # its truth is in Postgres: never fall back to the Kafka mirror
@@ -158,13 +159,8 @@ async def execute(common: CommonSettings, the_plan: Plan) -> None:
     if the_plan.store == "postgres":
         async with (await psycopg.AsyncConnection.connect(common.pg_dsn) as conn,
                     conn.transaction()):
-                for move in the_plan.moves:
-                    await conn.execute(
-                        'INSERT INTO consumer_offsets (group_id, topic, "partition",'
-                        " next_offset) VALUES (%s, %s, %s, %s) ON CONFLICT (group_id, topic,"
-                        ' "partition") DO UPDATE SET next_offset = excluded.next_offset,'
-                        " updated_at = now()",
-                        (the_plan.group, move.topic, move.partition, move.new))
+            await offsets.overwrite(conn, the_plan.group,
+                                    {(m.topic, m.partition): m.new for m in the_plan.moves})
     await _commit_to_kafka(common, the_plan, best_effort=the_plan.store == "postgres")
 
 
