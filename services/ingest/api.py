@@ -44,7 +44,7 @@ from services.ingest.validation import (
 )
 from services.shared import ffmpeg, keyring, telemetry
 from services.shared.events import new_event_id, now
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectRef, ObjectStore, StorageError, StoredObject
 
 log = logging.getLogger(__name__)

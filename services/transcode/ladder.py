@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Protocol
 
-from services.shared.kafka import PermanentFailure
+from services.shared.consume import PermanentFailure
 from services.transcode.profiles import AudioOutput, Profile, Rung, VideoCodec
 
 AUDIO = "audio"
