@@ -24,8 +24,8 @@ from services.catalog.projector import Projector
 from services.catalog.routes import dead_letters, events, health, media, pages, stats, videos
 from services.catalog.settings import CatalogSettings
 from services.shared import keyring as keys
-from services.shared.kafka import EventProducer
 from services.shared.keyring import Keyring
+from services.shared.producer import EventProducer
 
 Role = Literal["all", "api", "projector"]
 

@@ -20,7 +20,7 @@ from services.catalog.projector import Projector
 from services.catalog.settings import CatalogSettings
 from services.catalog.views import MediaLinks
 from services.shared.access import AccessDenied, Caller
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 
 
 def _state(name: str) -> Callable[[Request], Awaitable[Any]]:

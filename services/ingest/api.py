@@ -22,7 +22,7 @@ from services.ingest.routes import health, imports, keys, videos
 from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
 from services.shared import keyring
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 
 HTTP_SECONDS = Histogram("reelflow_ingest_http_request_seconds", "Ingest HTTP latency",

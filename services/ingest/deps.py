@@ -23,7 +23,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
 from services.ingest.submission import Submission
 from services.shared.access import AccessDenied, Caller
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 
 

@@ -10,7 +10,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
 from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 
 

@@ -25,9 +25,11 @@ from services.ingest.ledger import Ledger
 from services.ingest.links import video_links
 from services.ingest.settings import IngestSettings
 from services.ingest.validation import source_info, thumbnail_kind, validate_source
-from services.shared import ffmpeg
 from services.shared.events import new_event_id, now
-from services.shared.kafka import EventProducer
+from services.shared.media import probing
+from services.shared.media.errors import ProbeError
+from services.shared.media.probe_parser import SourceProbe
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectRef, ObjectStore, StorageError, StoredObject
 
 log = logging.getLogger(__name__)
@@ -136,13 +138,13 @@ class Submission:
             log.warning("recording %s in the ledger failed (%s); the consumer will",
                         event["video_id"], exc)
 
-    async def _probe(self, url: str) -> ffmpeg.SourceProbe:
+    async def _probe(self, url: str) -> SourceProbe:
         common = self.settings.common
         try:
-            probe = await ffmpeg.probe(url, common)
+            probe = await probing.probe(url, common)
             if probe.video is not None:
-                await ffmpeg.decode_check(url, common, self.settings.decode_check_frames)
-        except ffmpeg.ProbeError as exc:
+                await probing.decode_check(url, common, self.settings.decode_check_frames)
+        except ProbeError as exc:
             raise Rejection(exc.code, _REFUSALS.get(exc.code, str(exc))) from exc
         return probe
 

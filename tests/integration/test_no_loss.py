@@ -27,7 +27,7 @@ from schemas import VIDEO_CANCELLED, VIDEO_UPLOADED, Topic
 from schemas.registry import DAY_MS
 from services.shared.codec import EventCodec
 from services.shared.events import now
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 from tests.integration.test_ingest import refused
 from tests.integration.test_pipeline import end_offsets, submit, wait_for_status
@@ -39,11 +39,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(tmp_path_factory.mktemp("no-loss") / "clip.mp4", 640, 360, seconds=1.5)
-
-
-@pytest.fixture(scope="module")
-def store(common_settings: Any) -> ObjectStore:
-    return ObjectStore(common_settings)
 
 
 def source_ids(store: ObjectStore) -> set[str]:

@@ -24,8 +24,8 @@ from services.ingest.settings import IngestSettings
 from services.ingest.state import MIGRATIONS, SCHEMA
 from services.ingest.submission import Candidate, Submission
 from services.shared.codec import EventCodec
-from services.shared.kafka import EventProducer
 from services.shared.migrations import migrate
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore, StoredObject
 from tests.integration.test_pipeline import end_offsets
 from tests.media import make_clip
