@@ -33,8 +33,8 @@ from services.catalog.rendering import JsonAnswer
 from services.catalog.settings import CatalogSettings
 from services.shared import keyring as keys
 from services.shared.access import AccessDenied, Caller
-from services.shared.kafka import EventProducer
 from services.shared.keyring import Keyring
+from services.shared.producer import EventProducer
 
 Role = Literal["all", "api", "projector"]
 STATIC_DIR = Path(__file__).resolve().parent / "static"

@@ -32,8 +32,8 @@ from services.shared.access import (
     touch_due,
 )
 from services.shared.events import new_event_id, now
-from services.shared.kafka import EventProducer
 from services.shared.keyring import Keyring
+from services.shared.producer import EventProducer
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

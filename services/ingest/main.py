@@ -12,7 +12,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
 from services.shared import telemetry
 from services.shared.codec import EventCodec
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 
 

@@ -30,7 +30,7 @@ from services.ingest.ledger import Ledger, locked_video, save_attempt
 from services.ingest.settings import IngestSettings
 from services.shared.access import Caller
 from services.shared.events import new_event_id, now
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from services.shared import ffmpeg as media
+from services.shared.media import probing
+from services.shared.media.errors import FfmpegUnsupported, ProbeError
+from services.shared.media.probe_parser import SourceProbe
+from services.shared.media.toolcheck import check_ffmpeg
 from services.shared.settings import CommonSettings
 from services.transcode.encode import EncodeResult, MediaKind, encode_all, sha256_file
 from services.transcode.ladder import LadderPlan, plan_ladder
@@ -69,8 +72,8 @@ def psnr(a: Path, b: Path) -> float:
 
 
 def encode(source: Path, workdir: Path, profile=FAST, progress=None):  # type: ignore[no-untyped-def]
-    async def go() -> tuple[media.SourceProbe, LadderPlan, EncodeResult]:
-        probe = await media.probe(source)
+    async def go() -> tuple[SourceProbe, LadderPlan, EncodeResult]:
+        probe = await probing.probe(source)
         plan = plan_ladder(probe, profile)
         return probe, plan, await encode_all(source, workdir, plan, probe, progress)
     return asyncio.run(go())
@@ -187,7 +190,7 @@ def test_phone_portrait_video_is_encoded_upright(tmp_path):
     rung = result.output("360p")
     assert (rung.width, rung.height) == (360, 640)
     assert (result.output("thumbnails").width, result.output("thumbnails").height) == (360, 640)
-    probe = asyncio.run(media.probe(rung.path))
+    probe = asyncio.run(probing.probe(rung.path))
     assert probe.video is not None and probe.video.rotation == 0
 
 
@@ -226,7 +229,7 @@ def test_cancelling_the_task_stops_ffmpeg_promptly(hd, tmp_path):
     slow = get_profile("default", preset="veryslow")
 
     async def scenario() -> tuple[set[int], float]:
-        probe = await media.probe(source)
+        probe = await probing.probe(source)
         plan = plan_ladder(probe, slow)
         started = asyncio.Event()
         task = asyncio.create_task(
@@ -248,16 +251,16 @@ def test_cancelling_the_task_stops_ffmpeg_promptly(hd, tmp_path):
 
 
 def test_binary_check_and_probe_errors(tmp_path):
-    info = asyncio.run(media.check_ffmpeg(settings()))
+    info = asyncio.run(check_ffmpeg(settings()))
     assert info.major >= 6 and {"libx264", "libx265", "libsvtav1"} <= info.encoders
     assert "libvmaf" in info.filters
-    with pytest.raises(media.FfmpegUnsupported, match="encoder nosuch"):
+    with pytest.raises(FfmpegUnsupported, match="encoder nosuch"):
         info.require(encoders=["nosuch"])
     text = tmp_path / "notes.mp4"
     text.write_text("this is a text file with a video extension\n" * 100)
     for path, code in [(text, "not_media"), (tmp_path / "missing.mp4", "not_found")]:
-        with pytest.raises(media.ProbeError) as caught:
-            asyncio.run(media.probe(path))
+        with pytest.raises(ProbeError) as caught:
+            asyncio.run(probing.probe(path))
         assert caught.value.code == code
     clip = make_clip(tmp_path / "ok.mp4", 320, 240, seconds=1, audio=False)
-    assert asyncio.run(media.decode_check(clip, settings(), frames=5)) == 5
+    assert asyncio.run(probing.decode_check(clip, settings(), frames=5)) == 5

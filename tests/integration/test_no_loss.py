@@ -27,7 +27,7 @@ from schemas import VIDEO_CANCELLED, VIDEO_UPLOADED, Topic
 from schemas.registry import DAY_MS
 from services.shared.codec import EventCodec
 from services.shared.events import now
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 from tests.integration.test_ingest import refused
 from tests.integration.test_pipeline import end_offsets, submit, wait_for_status

@@ -36,7 +36,7 @@ from services.packager.package import RenditionInput
 from services.packager.worker import PUBLISHED_MARKER, package_prefix
 from services.shared.codec import EventCodec
 from services.shared.events import new_event_id, now
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 from tests.access import admin_headers
 from tests.integration.test_package import make_test_ladder
