@@ -1,6 +1,6 @@
 """Everything ingest keeps beyond a request, and its lifecycle: the Postgres pool (schema
 `ingest`, migrated at start), the API-key ring following `api-keys`, and ingest's own
-consumer group projecting `video-uploaded` into its ledger."""
+consumer group projecting `video-uploaded` and the attempts' endings into its ledger."""
 
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ import psycopg
 from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
-from schemas import VIDEO_UPLOADED
 from services.ingest.gate import Gate
 from services.ingest.idempotency import IdempotencyStore
 from services.ingest.keys import KeyAdmin
-from services.ingest.ledger import Ledger, UploadProjection
+from services.ingest.ledger import TOPICS, Ledger, LedgerProjection
 from services.ingest.settings import IngestSettings
 from services.shared.consume import ConsumeLoop, LoopSettings
 from services.shared.keyring import Keyring
@@ -61,9 +60,9 @@ class IngestState:
         await wait_for_dependency("Kafka", producer.bootstrap, producer.start,
                                   (KafkaError, OSError), patience)
         stop = asyncio.Event()
-        loop = ConsumeLoop(LoopSettings(self.settings.group_id, (VIDEO_UPLOADED,)),
+        loop = ConsumeLoop(LoopSettings(self.settings.group_id, TOPICS),
                            self.settings.common.kafka_bootstrap, producer.codec, producer,
-                           UploadProjection(self.ledger))
+                           LedgerProjection(self.ledger))
         tasks = [asyncio.create_task(self.keyring.run(stop), name="keyring"),
                  asyncio.create_task(loop.run(), name="ledger")]
         try:
