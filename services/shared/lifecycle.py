@@ -12,8 +12,8 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,6 +51,29 @@ async def wait_for_dependency(what: str, where: str, attempt: Callable[[], Await
             if waiting:
                 log.info("%s at %s is up", what, where)
             return result
+
+
+async def run_together(jobs: Mapping[str, Coroutine[Any, Any, Any]], stop: asyncio.Event,
+                       on_stop: Callable[[], None] = lambda: None) -> None:
+    """Run `jobs` until `stop` is set or any of them ends; then set `stop` (and call
+    `on_stop`, for a job that watches something else), let every job end, and raise the
+    first failure. One process's parts live and die together: a projector that crashed
+    must not leave its API answering from a model nobody updates."""
+    tasks = [asyncio.create_task(job, name=name) for name, job in jobs.items()]
+    tasks.append(asyncio.create_task(stop.wait(), name="stop"))
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task.exception() is not None:
+                log.error("%s stopped with an error", task.get_name(), exc_info=task.exception())
+    finally:
+        stop.set()
+        on_stop()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)
+                and not isinstance(r, asyncio.CancelledError)]
+    if failures:
+        raise failures[0]
 
 
 async def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
