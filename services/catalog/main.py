@@ -43,6 +43,7 @@ from services.shared.lifecycle import (
     run_together,
     run_until_signalled,
     wait_for_dependency,
+    wait_for_kafka,
 )
 from services.shared.producer import EventProducer
 from services.shared.storage import s3_client
@@ -68,8 +69,8 @@ async def run(settings: CatalogSettings, role: Role = "all",
                               settings.startup_timeout_s)
     codec = EventCodec(ALL_TOPICS)
     producer = EventProducer(common.kafka_bootstrap, codec, settings.group_id)  # emit
-    await wait_for_dependency("Kafka", common.kafka_bootstrap, producer.start,
-                              (KafkaError, OSError), max(1.0, deadline - time.monotonic()))
+    await wait_for_kafka(common.kafka_bootstrap, producer.start,
+                         max(1.0, deadline - time.monotonic()))
     pool = await _api_pool(settings, deadline)
     projector = Projector(settings, codec, producer) if role != "api" else None  # decide
     keyring = Keyring(common.kafka_bootstrap, common.admin_key, codec)

@@ -33,7 +33,7 @@ from services.shared import telemetry
 from services.shared.codec import EventCodec, UndecodableRecord
 from services.shared.consumers import OffsetReset, new_consumer
 from services.shared.dead_letters import dead_letter_event, dead_letter_headers
-from services.shared.lifecycle import wait_for_dependency
+from services.shared.lifecycle import wait_for_kafka
 from services.shared.metrics import STAGE_SECONDS, LagGauge
 from services.shared.producer import EventProducer
 from services.shared.retry import RetryPolicy, Tries, decide
@@ -185,8 +185,8 @@ class ConsumeLoop:
     async def _start_producer(self) -> None:
         """Start the producer, waiting (up to `outage_patience_s`) for a broker that is
         away, so a worker started during a Kafka restart does not just exit."""
-        await wait_for_dependency("Kafka", self.producer.bootstrap, self.producer.start,
-                                  (KafkaError, OSError), self.settings.outage_patience_s)
+        await wait_for_kafka(self.producer.bootstrap, self.producer.start,
+                             self.settings.outage_patience_s)
 
     async def _poll_once(self) -> None:
         self._reap()

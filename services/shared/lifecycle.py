@@ -9,14 +9,20 @@ fails with one clear error rather than looping forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from typing import Any, TypeVar
+
+from aiokafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: The loggers aiokafka reports refused connections on ("Unable connect to ...").
+AIOKAFKA_LOGGERS = ("aiokafka", "aiokafka.conn")
 
 
 class DependencyUnavailable(RuntimeError):
@@ -25,11 +31,26 @@ class DependencyUnavailable(RuntimeError):
 
 async def wait_for_dependency(what: str, where: str, attempt: Callable[[], Awaitable[T]],
                               errors: tuple[type[BaseException], ...],
-                              patience_s: float) -> T:
+                              patience_s: float, hush: tuple[str, ...] = ()) -> T:
     """Return `attempt()`'s result, retrying it on `errors` for up to `patience_s`.
 
     Logs one line when the dependency is not there at the first try and one when it
-    answers, whatever the number of tries in between."""
+    answers, whatever the number of tries in between. What the `hush` loggers say while
+    waiting is only logged at DEBUG (a client library's line per refused connection)."""
+    with _hushed(hush):
+        return await _wait(what, where, attempt, errors, patience_s)
+
+
+async def wait_for_kafka(where: str, attempt: Callable[[], Awaitable[T]],
+                         patience_s: float) -> T:
+    """`wait_for_dependency` for a Kafka client's start, without aiokafka's ERROR line
+    per refused connection (a newcomer's first screen while the broker boots)."""
+    return await wait_for_dependency("Kafka", where, attempt, (KafkaError, OSError),
+                                     patience_s, hush=AIOKAFKA_LOGGERS)
+
+
+async def _wait(what: str, where: str, attempt: Callable[[], Awaitable[T]],
+                errors: tuple[type[BaseException], ...], patience_s: float) -> T:
     deadline = time.monotonic() + patience_s
     delay = 0.25
     waiting = False
@@ -51,6 +72,29 @@ async def wait_for_dependency(what: str, where: str, attempt: Callable[[], Await
             if waiting:
                 log.info("%s at %s is up", what, where)
             return result
+
+
+class _Demoted(logging.Filter):
+    """Passes a record on at DEBUG, under this module's logger, instead of as it came."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        log.debug("(while waiting) %s: %s", record.name, record.getMessage())
+        return False
+
+
+@contextlib.contextmanager
+def _hushed(names: tuple[str, ...]) -> Iterator[None]:
+    # Filters on the loggers themselves: they see only records logged to exactly that
+    # logger, so a library's other loggers (and everything after the wait) are untouched.
+    loggers = [logging.getLogger(n) for n in names]
+    demoted = _Demoted()
+    for logger in loggers:
+        logger.addFilter(demoted)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(demoted)
 
 
 async def run_together(jobs: Mapping[str, Coroutine[Any, Any, Any]], stop: asyncio.Event,
