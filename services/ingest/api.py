@@ -42,8 +42,11 @@ from services.ingest.validation import (
     thumbnail_kind,
     validate_source,
 )
-from services.shared import ffmpeg, keyring, telemetry
+from services.shared import keyring, telemetry
 from services.shared.events import new_event_id, now
+from services.shared.media import probing
+from services.shared.media.errors import ProbeError
+from services.shared.media.probe_parser import SourceProbe
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectRef, ObjectStore, StorageError, StoredObject
 
@@ -276,12 +279,12 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
             log.warning("recording %s in the ledger failed (%s); the consumer will",
                         event["video_id"], exc)
 
-    async def _probe(url: str) -> ffmpeg.SourceProbe:
+    async def _probe(url: str) -> SourceProbe:
         try:
-            probe = await ffmpeg.probe(url, settings.common)
+            probe = await probing.probe(url, settings.common)
             if probe.video is not None:
-                await ffmpeg.decode_check(url, settings.common, settings.decode_check_frames)
-        except ffmpeg.ProbeError as exc:
+                await probing.decode_check(url, settings.common, settings.decode_check_frames)
+        except ProbeError as exc:
             raise Rejection(exc.code, _REFUSALS.get(exc.code, str(exc))) from exc
         return probe
 

@@ -45,7 +45,7 @@ class UnknownRendition(PermanentFailure):
 
 
 class SourceFacts(Protocol):
-    """What planning needs to know; `services.shared.ffmpeg.SourceProbe` has it."""
+    """What planning needs to know; `services.shared.media.probe_parser.SourceProbe` has it."""
 
     @property
     def has_video(self) -> bool: ...

@@ -26,8 +26,8 @@ from schemas import (
 from services.shared import telemetry
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
-from services.shared.ffmpeg import check_ffmpeg
 from services.shared.lifecycle import run_until_signalled
+from services.shared.media.toolcheck import check_ffmpeg
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 from services.transcode.settings import TranscodeSettings

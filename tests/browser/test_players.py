@@ -25,6 +25,7 @@ from services.packager.package import (
     package_renditions,
 )
 from tests.integration.test_package import make_test_ladder
+from tests.tools import require
 
 pytestmark = pytest.mark.browser
 
@@ -42,12 +43,12 @@ TOP_HEIGHT = 720
 
 def missing_prerequisite() -> str | None:
     if not CHROMIUM.exists():
-        return f"no Chromium at {CHROMIUM}"
+        return f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)"
     if shutil.which("node") is None:
-        return "node is not installed"
+        return "node is not installed (Debian package `nodejs`)"
     for needed in [*LIBRARIES.values(), MODULES / "playwright-core/package.json"]:
         if not needed.exists():
-            return f"{needed.relative_to(ROOT)} is missing: run `npm ci` at the repo root"
+            return f"{needed.relative_to(ROOT)} is missing (npm ci at the repo root)"
     return None
 
 
@@ -99,9 +100,7 @@ class PackageRequests(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> PackageResult:
-    reason = missing_prerequisite()
-    if reason:
-        pytest.skip(reason)
+    require(missing_prerequisite())
     inputs = make_test_ladder(tmp_path_factory.mktemp("ladder"), ladder=LADDER)
     vtt = tmp_path_factory.mktemp("text") / "en.vtt"
     vtt.write_text("WEBVTT\n\n00:00.500 --> 00:05.000\nReelflow test subtitle\n")

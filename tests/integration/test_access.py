@@ -199,13 +199,6 @@ def test_a_retried_upload_with_the_same_idempotency_key_is_answered_once(clip, p
             "invalid_idempotency_key")
 
 
-@pytest.fixture(scope="module")
-def store(common_settings: Any) -> Any:
-    from services.shared.storage import ObjectStore
-
-    return ObjectStore(common_settings)
-
-
 def test_a_cancelled_video_reprocessed_ends_ready_with_the_new_attempt_current(clip, pipeline,
                                                                              common_settings):
     key = issue(f"rework-{uuid.uuid4().hex[:6]}")

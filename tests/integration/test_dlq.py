@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,10 +24,11 @@ from services.shared.codec import EventCodec
 from services.shared.storage import s3_client
 from tests.access import admin_headers
 from tests.media import make_clip
+from tests.slot import CATALOG_URL
 
 pytestmark = pytest.mark.integration
 
-CATALOG = f"http://127.0.0.1:{os.environ['REELFLOW_CATALOG_PORT']}"
+CATALOG = CATALOG_URL
 ROOT = Path(__file__).resolve().parents[2]
 codec = EventCodec(ALL_TOPICS)
 

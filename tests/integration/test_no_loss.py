@@ -41,11 +41,6 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(tmp_path_factory.mktemp("no-loss") / "clip.mp4", 640, 360, seconds=1.5)
 
 
-@pytest.fixture(scope="module")
-def store(common_settings: Any) -> ObjectStore:
-    return ObjectStore(common_settings)
-
-
 def source_ids(store: ObjectStore) -> set[str]:
     return {key.split("/")[1] for key in store.list_keys("sources/")}
 

@@ -28,6 +28,7 @@ from services.packager.package import (
     TextTrackInput,
     package_renditions,
 )
+from tests.tools import require
 
 pytestmark = pytest.mark.integration
 
@@ -82,8 +83,8 @@ def make_test_ladder(directory: Path, seconds: int = SECONDS,
 
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[RenditionInput]:
-    if not Path(FFPROBE).exists():
-        pytest.skip("ffprobe is not installed")
+    require(None if Path(FFPROBE).exists() else
+            f"ffprobe is not installed at {FFPROBE} (Debian package `ffmpeg`)")
     return make_test_ladder(tmp_path_factory.mktemp("ladder"))
 
 

@@ -17,7 +17,7 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from schemas import ALL_TOPICS
 from services.shared.settings import CommonSettings
 from services.shared.storage import s3_client
 from services.stack import ComponentStatus, LocalStack, StackSettings
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -182,7 +183,8 @@ def test_a_crashed_component_is_started_again_by_up(running: RunningStack) -> No
     old = pids(running.stack)["postgres"]
     assert old is not None
     running.stack.kill("postgres", signal.SIGKILL)
-    wait_until(lambda: rows(running.stack)["postgres"].state == "stopped")
+    wait_until(lambda: rows(running.stack)["postgres"].state == "stopped",
+               "postgres stopped", every=0.1)
 
     assert running.stack.up(infra_only=True)
     row = rows(running.stack)["postgres"]
@@ -288,9 +290,3 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.1)

@@ -26,7 +26,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from services.shared.settings import CommonSettings
 from tests.media import make_clip
-from tests.reliability.harness import submit_all, wait_terminal, wait_until
+from tests.polling import wait_until
+from tests.reliability.harness import submit_all, wait_terminal
 
 pytestmark = pytest.mark.integration
 

@@ -35,12 +35,13 @@ from services.transcode.worker import TranscodeWorker, _claim
 from tests.access import admin_headers
 from tests.integration.test_pipeline import CATALOG, INGEST, submit, wait_for_status
 from tests.media import make_clip
+from tests.slot import TEST_ENV
 
 pytestmark = pytest.mark.integration
 
 codec = EventCodec(ALL_TOPICS)
 # Extra workers' metrics ports sit just above the stack worker's, inside the slot's range.
-METRICS_BASE = int(os.environ["REELFLOW_TRANSCODE_METRICS_PORT"]) + 40
+METRICS_BASE = int(TEST_ENV["REELFLOW_TRANSCODE_METRICS_PORT"]) + 40
 
 
 # --------------------------------------------------------------------------- processes

@@ -24,8 +24,9 @@ from services.shared.settings import CommonSettings
 from services.shared.storage import ObjectStore
 from tests.integration.test_dlq import publish
 from tests.media import make_clip
+from tests.polling import wait_until
 from tests.reliability import harness
-from tests.reliability.harness import audit, clips, statuses, submit_all, wait_until
+from tests.reliability.harness import audit, clips, statuses, submit_all
 from tests.reliability.summary import Row, record
 
 pytestmark = pytest.mark.integration
