@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 from aiokafka.errors import KafkaError
 
+from services.shared.retry import RetryPolicy, Tries, decide
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -52,12 +54,16 @@ async def wait_for_kafka(where: str, attempt: Callable[[], Awaitable[T]],
 async def _wait(what: str, where: str, attempt: Callable[[], Awaitable[T]],
                 errors: tuple[type[BaseException], ...], patience_s: float) -> T:
     deadline = time.monotonic() + patience_s
-    delay = 0.25
-    waiting = False
+    # Quick first tries (a dependency that is nearly up), then every 2 s until the deadline.
+    policy = RetryPolicy(max_attempts=None, backoff_base_s=0.25, backoff_max_s=2.0,
+                         transient=errors)
+    tries, waiting = Tries(), False
     while True:
         try:
             result = await attempt()
         except errors as exc:
+            decision = decide(policy, tries, exc)
+            tries = decision.tries
             if time.monotonic() >= deadline:
                 raise DependencyUnavailable(
                     f"{what} at {where} still unavailable after {patience_s:.0f} s: {exc}"
@@ -66,8 +72,7 @@ async def _wait(what: str, where: str, attempt: Callable[[], Awaitable[T]],
                 log.info("waiting for %s at %s (up to %.0f s)", what, where, patience_s)
                 waiting = True
             log.debug("%s not ready: %r", what, exc)
-            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, 2.0)
+            await asyncio.sleep(min(decision.delay_s, max(0.0, deadline - time.monotonic())))
         else:
             if waiting:
                 log.info("%s at %s is up", what, where)
