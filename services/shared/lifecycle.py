@@ -39,7 +39,7 @@ async def wait_for_dependency(what: str, where: str, attempt: Callable[[], Await
     Logs one line when the dependency is not there at the first try and one when it
     answers, whatever the number of tries in between. What the `hush` loggers say while
     waiting is only logged at DEBUG (a client library's line per refused connection)."""
-    with _hushed(hush):
+    with hushed(hush):
         return await _wait(what, where, attempt, errors, patience_s)
 
 
@@ -88,7 +88,8 @@ class _Demoted(logging.Filter):
 
 
 @contextlib.contextmanager
-def _hushed(names: tuple[str, ...]) -> Iterator[None]:
+def hushed(names: tuple[str, ...]) -> Iterator[None]:
+    """While inside, what the `names` loggers say goes to DEBUG only."""
     # Filters on the loggers themselves: they see only records logged to exactly that
     # logger, so a library's other loggers (and everything after the wait) are untouched.
     loggers = [logging.getLogger(n) for n in names]

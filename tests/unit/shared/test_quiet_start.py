@@ -61,3 +61,36 @@ def _messages(stderr: str) -> list[tuple[str, str, str]]:
     """(level, logger, message) of every JSON log line."""
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     return [(e["level"], e["logger"], e["msg"]) for e in lines]
+
+
+DEMO_WAIT = """
+import sys
+from pathlib import Path
+from services.demo import show_progress_logs
+from services.shared.settings import CommonSettings
+from services.stack.kafka import StackError
+from services.stack.local import LocalStack
+from services.stack.settings import StackSettings
+
+show_progress_logs()
+common = CommonSettings(kafka_bootstrap=sys.argv[1], state_dir=Path(sys.argv[2]))
+stack = LocalStack(StackSettings(common=common, start_timeout_s=3))
+stack.kafka.process.start(["sleep", "60"])  # "Kafka" runs, but nothing listens yet
+try:
+    stack._wait_healthy(stack.kafka)
+except StackError:
+    print("MARK gave up waiting", file=sys.stderr, flush=True)
+finally:
+    stack.kafka.process.stop(1)
+"""
+
+
+def test_the_demo_console_shows_the_stack_waiting_for_kafka_without_aiokafka_noise(
+        tmp_path: Path) -> None:
+    where = f"127.0.0.1:{_closed_port()}"
+    done = subprocess.run([sys.executable, "-c", DEMO_WAIT, where, str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert "MARK gave up waiting" in done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines.count(f"waiting for kafka at {where}") == 1, done.stderr
+    assert not [line for line in lines if "Unable connect" in line], done.stderr
