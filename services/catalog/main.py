@@ -24,7 +24,6 @@ from collections.abc import Coroutine
 from typing import Any
 
 import psycopg
-import uvicorn
 from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
@@ -35,7 +34,7 @@ from services.catalog.projector import Projector
 from services.catalog.rebuild import add_parser as add_rebuild
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
-from services.shared import telemetry
+from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
 from services.shared.keyring import Keyring
 from services.shared.lifecycle import (
@@ -75,9 +74,8 @@ async def run(settings: CatalogSettings, role: Role = "all",
     projector = Projector(settings, codec, producer) if role != "api" else None  # decide
     keyring = Keyring(common.kafka_bootstrap, common.admin_key, codec)
     app = create_app(settings, pool, producer, projector, s3_client(common), keyring, role)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_config=None, access_log=False, lifespan="off"))
-    jobs: dict[str, Coroutine[Any, Any, Any]] = {"http": server.serve()}
+    server = serving.server(app, settings.host, settings.port, lifespan="off")
+    jobs: dict[str, Coroutine[Any, Any, Any]] = {"http": serving.serve(server)}
     if projector is not None:  # consume every pipeline topic into the read models
         jobs["projector"] = projector.run(stop)
     if role != "projector":  # consume api-keys into the table requests are checked against
@@ -106,7 +104,7 @@ async def _api_pool(settings: CatalogSettings, deadline: float) -> AsyncConnecti
 def _main(args: argparse.Namespace) -> int:
     settings = CatalogSettings()
     telemetry.configure("catalog", settings.common.log_level, settings.common.otel_exporter)
-    asyncio.run(run_until_signalled(lambda stop: run(settings, args.role, stop)))
+    serving.run(run_until_signalled(lambda stop: run(settings, args.role, stop)))
     return 0
 
 
