@@ -40,7 +40,6 @@ from services.ingest.validation import (
     parse_priority,
     source_info,
     thumbnail_kind,
-    validate_source,
 )
 from services.shared import keyring, telemetry
 from services.shared.events import new_event_id, now
@@ -223,7 +222,6 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
         source = created[0]
         size, sha256 = stored.size_bytes, stored.sha256
         probe = await _probe(store.presigned_get(source))
-        validate_source(probe, settings)
         thumbnail_uri = None
         if thumbnail is not None:
             ext, content_type = thumbnail_kind(thumbnail, settings.max_thumbnail_bytes)
@@ -281,9 +279,7 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
 
     async def _probe(url: str) -> SourceProbe:
         try:
-            probe = await probing.probe(url, settings.common)
-            if probe.video is not None:
-                await probing.decode_check(url, settings.common, settings.decode_check_frames)
+            probe = await probing.inspect_source(url, settings.common, settings.source_limits)
         except ProbeError as exc:
             raise Rejection(exc.code, _REFUSALS.get(exc.code, str(exc))) from exc
         return probe
