@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 import psycopg
-import uvicorn
 from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
@@ -27,7 +26,7 @@ from services.catalog.projector import Projector
 from services.catalog.rebuild import add_parser as add_rebuild
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
-from services.shared import telemetry
+from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
 from services.shared.keyring import Keyring
 from services.shared.lifecycle import postgres_address, run_until_signalled, wait_for_dependency
@@ -67,10 +66,9 @@ async def run(settings: CatalogSettings, role: Role = "all",
     keyring = Keyring(settings.common.kafka_bootstrap, settings.common.admin_key, codec)
     app = create_app(settings, pool, producer, projector, s3_client(settings.common), keyring,
                      role)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_config=None, access_log=False, lifespan="off"))
+    server = serving.server(app, settings.host, settings.port, lifespan="off")
     tasks: list[asyncio.Task[Any]] = [
-        asyncio.create_task(server.serve(), name="http"),
+        asyncio.create_task(serving.serve(server), name="http"),
         asyncio.create_task(stop.wait(), name="stop"),
     ]
     if projector is not None:
@@ -102,7 +100,7 @@ async def run(settings: CatalogSettings, role: Role = "all",
 def _main(args: argparse.Namespace) -> int:
     settings = CatalogSettings()
     telemetry.configure("catalog", settings.common.log_level, settings.common.otel_exporter)
-    asyncio.run(run_until_signalled(lambda stop: run(settings, args.role, stop)))
+    serving.run(run_until_signalled(lambda stop: run(settings, args.role, stop)))
     return 0
 
 

@@ -32,11 +32,15 @@ from tests.media import make_clip
 pytestmark = pytest.mark.integration
 
 FAST = get_profile("default", preset="veryfast")
-SETTINGS = CommonSettings()
+
+
+def settings() -> CommonSettings:
+    """Read when a test runs (the session fixture has set the test slot's environment)."""
+    return CommonSettings()
 
 
 def ffmpeg_run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SETTINGS.ffmpeg_path, "-hide_banner", "-nostdin", *args],
+    return subprocess.run([settings().ffmpeg_path, "-hide_banner", "-nostdin", *args],
                           capture_output=True, text=True, timeout=60)
 
 
@@ -46,7 +50,7 @@ def assert_decodes(path: Path) -> None:
 
 
 def keyframe_times(path: Path) -> list[float]:
-    done = subprocess.run([SETTINGS.ffprobe_path, "-v", "error", "-select_streams", "v:0",
+    done = subprocess.run([settings().ffprobe_path, "-v", "error", "-select_streams", "v:0",
                            "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", str(path)],
                           capture_output=True, text=True, timeout=60, check=True)
     return [round(float(line.split(",")[0]), 3) for line in done.stdout.split()
@@ -54,7 +58,7 @@ def keyframe_times(path: Path) -> list[float]:
 
 
 def stream_types(path: Path) -> list[str]:
-    done = subprocess.run([SETTINGS.ffprobe_path, "-v", "error", "-show_entries",
+    done = subprocess.run([settings().ffprobe_path, "-v", "error", "-show_entries",
                            "stream=codec_type", "-of", "csv=p=0", str(path)],
                           capture_output=True, text=True, timeout=60, check=True)
     return done.stdout.split()
@@ -247,7 +251,7 @@ def test_cancelling_the_task_stops_ffmpeg_promptly(hd, tmp_path):
 
 
 def test_binary_check_and_probe_errors(tmp_path):
-    info = asyncio.run(check_ffmpeg(SETTINGS))
+    info = asyncio.run(check_ffmpeg(settings()))
     assert info.major >= 6 and {"libx264", "libx265", "libsvtav1"} <= info.encoders
     assert "libvmaf" in info.filters
     with pytest.raises(FfmpegUnsupported, match="encoder nosuch"):
@@ -259,4 +263,4 @@ def test_binary_check_and_probe_errors(tmp_path):
             asyncio.run(probing.probe(path))
         assert caught.value.code == code
     clip = make_clip(tmp_path / "ok.mp4", 320, 240, seconds=1, audio=False)
-    assert asyncio.run(probing.decode_check(clip, SETTINGS, frames=5)) == 5
+    assert asyncio.run(probing.decode_check(clip, settings(), frames=5)) == 5

@@ -68,6 +68,8 @@ def test_resolution_boundary(width, height, allowed):
 
 def test_portrait_video_is_judged_by_its_short_side():
     assert first_violation(probe(video=video(720, 1280)), LIMITS) is None
+    assert first_violation(probe(video=video(360, 640)), LIMITS) is None
+    assert refusal(probe(video=video(359, 640))).code == "resolution_too_low"
     assert refusal(probe(video=video(300, 1280))).code == "resolution_too_low"
 
 
@@ -90,6 +92,8 @@ def test_duration_must_be_between_one_second_and_a_day():
 
 def test_audio_only_sources_are_accepted():
     assert first_violation(probe(audio=audio()), LIMITS) is None
+    # Still judged by the other rules: validation ran, it did not just skip audio.
+    assert refusal(probe(duration=0.5, audio=audio())).code == "duration_too_short"
 
 
 def test_a_container_without_streams_is_refused():
