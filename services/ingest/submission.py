@@ -1,7 +1,7 @@
 """Accepting a source already stored in `sources/{video_id}/original`: probe it by content,
 judge it by the pipeline's content rules, store its custom thumbnail, publish
-`video-uploaded`, record it in the ledger, and answer. Shared by upload and import, so both refuse the same things the same way; a
-plain class, so a test can submit without HTTP.
+`video-uploaded`, record it in the ledger, and answer. Shared by upload and import, so
+both refuse the same things the same way; a plain class, so a test can submit without HTTP.
 
 A refusal (or any other failure) deletes every object the submission created, so nothing
 is left behind and nothing is referenced; a `202` answer means the event is durable.
