@@ -81,9 +81,13 @@ class LocalStack:
 
     def _wait_healthy(self, component: Component) -> None:
         deadline = time.monotonic() + self.settings.start_timeout_s
+        waiting = False
         while time.monotonic() < deadline:
             if component.healthy():
                 return
+            if not waiting:
+                log.info("waiting for %s at %s", component.name, component.address)
+                waiting = True
             if component.process.pid is None:
                 raise StackError(f"{component.name} exited during start; see "
                                  f"{component.process.log_file}")
