@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
-from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
 from services.ingest.gate import Gate
@@ -22,7 +21,7 @@ from services.ingest.ledger import TOPICS, Ledger, LedgerProjection
 from services.ingest.settings import IngestSettings
 from services.shared.consume import ConsumeLoop, LoopSettings
 from services.shared.keyring import Keyring
-from services.shared.lifecycle import postgres_address, wait_for_dependency
+from services.shared.lifecycle import postgres_address, wait_for_dependency, wait_for_kafka
 from services.shared.migrations import migrate
 from services.shared.producer import EventProducer
 
@@ -57,8 +56,7 @@ class IngestState:
         await wait_for_dependency("Postgres", postgres_address(self.settings.common.pg_dsn),
                                   self._migrate, (psycopg.OperationalError,), patience)
         await self.pool.open(wait=True, timeout=patience)
-        await wait_for_dependency("Kafka", producer.bootstrap, producer.start,
-                                  (KafkaError, OSError), patience)
+        await wait_for_kafka(producer.bootstrap, producer.start, patience)
         stop = asyncio.Event()
         loop = ConsumeLoop(LoopSettings(self.settings.group_id, TOPICS),
                            self.settings.common.kafka_bootstrap, producer.codec, producer,
