@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from schemas.events import VideoUploaded
 from services.shared.kafka import Delivery, PermanentFailure
 
 #: The fields of a `video-uploaded` event that a reprocess repeats.
@@ -36,21 +37,27 @@ ON CONFLICT (video_id) DO UPDATE SET
 """
 
 
-def submission_of(event: dict[str, Any]) -> dict[str, Any]:
-    return {name: event.get(name) for name in SUBMISSION_FIELDS}
+def submission_of(event: VideoUploaded | dict[str, Any]) -> dict[str, Any]:
+    # The record form: nested source facts as objects, lists as lists (JSON's shapes).
+    record = event if isinstance(event, dict) else event.to_record()
+    return {name: record.get(name) for name in SUBMISSION_FIELDS}
 
 
-def _row(event: dict[str, Any]) -> dict[str, Any]:
-    return {"video_id": event["video_id"], "owner": event.get("owner"),
-            "attempt": event.get("attempt", 1),
-            "submission": Jsonb(json.loads(json.dumps(submission_of(event), default=str)))}
+def _row(event: VideoUploaded | dict[str, Any]) -> dict[str, Any]:
+    submission = Jsonb(json.loads(json.dumps(submission_of(event), default=str)))
+    if isinstance(event, dict):
+        # TRANSITION: dict events, removed once every writer builds classes
+        return {"video_id": event["video_id"], "owner": event.get("owner"),
+                "attempt": event.get("attempt", 1), "submission": submission}
+    return {"video_id": event.video_id, "owner": event.owner, "attempt": event.attempt,
+            "submission": submission}
 
 
 class Ledger:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    async def record(self, event: dict[str, Any]) -> None:
+    async def record(self, event: VideoUploaded | dict[str, Any]) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(_UPSERT, _row(event))
 
@@ -71,7 +78,8 @@ async def locked_video(conn: psycopg.AsyncConnection[Any], video_id: str) -> dic
         return await cur.fetchone()
 
 
-async def save_attempt(conn: psycopg.AsyncConnection[Any], event: dict[str, Any]) -> None:
+async def save_attempt(conn: psycopg.AsyncConnection[Any],
+                       event: VideoUploaded | dict[str, Any]) -> None:
     await conn.execute(_UPSERT, _row(event))
 
 
@@ -82,6 +90,7 @@ class UploadProjection:
         self.ledger = ledger
 
     async def handle(self, delivery: Delivery) -> None:
+        assert isinstance(delivery.event, VideoUploaded), delivery.topic.name
         await self.ledger.record(delivery.event)
 
     async def failed(self, delivery: Delivery, error: PermanentFailure) -> None:

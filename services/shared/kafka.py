@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -36,11 +36,14 @@ from aiokafka.structs import OffsetAndMetadata, RecordMetadata
 from prometheus_client import Counter
 
 from schemas import DEAD_LETTER, Topic, topic_by_name
+from schemas.events import Record
 from services.shared import telemetry
 from services.shared.codec import EventCodec, UndecodableRecord
 from services.shared.events import derived_event_id, now
 from services.shared.metrics import STAGE_SECONDS, LagGauge, observe_emitted
 from services.shared.outages import is_outage
+
+E = TypeVar("E", bound=Record)
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +70,14 @@ class PermanentFailure(Exception):
 class Delivery:
     """One decoded record, as a handler sees it."""
 
-    topic: Topic
-    event: dict[str, Any]
+    topic: Topic[Record]
+    #: The typed event (schemas/events.py) of `topic`'s class.
+    event: Record
     record: ConsumerRecord[bytes, bytes]
 
     @property
     def video_id(self) -> str:
-        return str(self.event.get("video_id", ""))
+        return str(getattr(self.event, "video_id", None) or "")
 
 
 class Handler(Protocol):
@@ -146,7 +150,7 @@ class EventProducer:
             return False
         return True
 
-    async def publish(self, topic: Topic, event: dict[str, Any],
+    async def publish(self, topic: Topic[E], event: E | dict[str, Any],
                       extra_headers: Iterable[tuple[str, bytes]] = (),
                       timeout_s: float | None = None) -> RecordMetadata:
         """Encode and write one event; returns once it is durably on the broker.
@@ -157,12 +161,19 @@ class EventProducer:
         until the broker is back). The caller may then safely undo its side effects
         (ingest deletes the stored source and answers 503).
         """
-        if "traceparent" in topic.latest.definition_fields and not event.get("traceparent"):
-            event = {**event, "traceparent": telemetry.current_traceparent()}
-        value = self.codec.encode(topic, event)
         # The registry's key field (video_id for video topics, key_id for api-keys).
         key_field = topic.key if topic.key in topic.latest.definition_fields else "video_id"
-        key = str(event[key_field]).encode() if event.get(key_field) else None
+        if isinstance(event, dict):
+            # TRANSITION: dict events, removed once every writer builds classes
+            if "traceparent" in topic.latest.definition_fields and not event.get("traceparent"):
+                event = {**event, "traceparent": telemetry.current_traceparent()}
+            key_value = event.get(key_field)
+        else:
+            if not getattr(event, "traceparent", None):  # every schema carries one
+                event = event.replace(traceparent=telemetry.current_traceparent())
+            key_value = getattr(event, key_field, None)
+        value = self.codec.encode(topic, event)
+        key = str(key_value).encode() if key_value else None
         headers = [*telemetry.trace_headers(), *extra_headers]
         producer = await self._ready()
         if timeout_s is None:
@@ -466,7 +477,7 @@ class ConsumeLoop:
             token = telemetry.current_video_id.set(delivery.video_id or None)
             try:
                 with telemetry.span_from(f"process {record.topic}", record.headers,
-                                         event.get("traceparent"),
+                                         getattr(event, "traceparent", None),
                                          **{"messaging.kafka.partition": record.partition,
                                             "messaging.kafka.offset": record.offset,
                                             "reelflow.video_id": delivery.video_id}):
