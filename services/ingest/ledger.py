@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from schemas.events import VideoUploaded
-from services.shared.kafka import Delivery, PermanentFailure
+from services.shared.consume import Delivery, PermanentFailure
 
 #: The fields of a `video-uploaded` event that a reprocess repeats.
 SUBMISSION_FIELDS = ("source_uri", "source_sha256", "source_size_bytes", "source_filename",

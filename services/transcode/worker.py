@@ -26,8 +26,11 @@ from schemas import RENDITION_DONE, TRANSCODE_FAILED, TRANSCODE_PROGRESS
 from schemas.events import Artifact, Quality, StageFailed, VideoCancelled, VideoUploaded
 from schemas.layout import rendition_prefix
 from services.shared import telemetry
-from services.shared.ffmpeg import ProbeError, SourceProbe, probe
-from services.shared.kafka import Delivery, EventProducer, PermanentFailure
+from services.shared.consume import Delivery, PermanentFailure
+from services.shared.media.errors import ProbeError
+from services.shared.media.probe_parser import SourceProbe
+from services.shared.media.probing import probe
+from services.shared.producer import EventProducer
 from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
 from services.transcode.encode import EncodedOutput, EncodeResult, encode_all
 from services.transcode.errors import SourceChecksumMismatch, SourceMissing, UndecodableSource

@@ -37,8 +37,13 @@ T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 Step = tuple[str, VideoEvent]
 
 
+#: event_id -> the record a story wrote down, before it was typed (for the schema test).
+WRITTEN: dict[str, dict[str, Any]] = {}
+
+
 def step(topic: Topic[Any], record: dict[str, Any]) -> Step:
     """A story's event, written down as a record and typed as the codec would give it."""
+    WRITTEN[record["event_id"]] = record
     return topic.name, topic.event_type.from_record(record)
 
 
@@ -385,7 +390,26 @@ def test_story_events_are_valid_for_the_schemas() -> None:
     steps = story.happy_path() + [story.failed(1), story.failed(2, stage="packaging"),
                                   story.cancelled(3), (DEAD_LETTER.name, _dead_letter(None))]
     for topic, event in steps:
-        codec.encode(by_name[topic], event)
+        schema = by_name[topic].latest.definition
+        typed = codec.decode(by_name[topic], codec.encode(by_name[topic], event))
+        assert typed == event, topic
+        decoded, written = typed.to_record(), WRITTEN.get(event.event_id, event.to_record())
+        # What the story wrote comes back unchanged; every field it left out has the
+        # schema's default (so the story exercises the fields it means to).
+        assert holds(decoded, written), (topic, written, decoded)
+        defaults = {f["name"]: f["default"] for f in schema["fields"] if f["name"] not in written}
+        assert {name: decoded[name] for name in defaults} == defaults, topic
+
+
+def holds(decoded: Any, written: Any) -> bool:
+    """`decoded` carries every value of `written` (records may gain defaulted fields)."""
+    if isinstance(written, dict):
+        return isinstance(decoded, dict) and all(
+            name in decoded and holds(decoded[name], value) for name, value in written.items())
+    if isinstance(written, list):
+        return (isinstance(decoded, list) and len(decoded) == len(written)
+                and all(holds(d, w) for d, w in zip(decoded, written, strict=True)))
+    return bool(decoded == written)
 
 
 def test_playback_urls_map_s3_uris_of_the_bucket_to_media_paths() -> None:
