@@ -1,6 +1,7 @@
 """The topology, declared once: topic -> schema, key, partitions, retention, writer, readers.
 
-A test (tests/unit/test_topology.py) checks that the services' code agrees with it.
+A test (tests/unit/test_topology.py) checks that the services' code agrees with it: the
+topics each service publishes and the topics each one consumes.
 """
 
 from __future__ import annotations
@@ -123,9 +124,10 @@ PACKAGING_FAILED = Topic(
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared
 # consume loop writes there. Keyed by the original record's key (a video_id by convention).
+# The catalog projects it; the operator tools (`reelflow dlq`) list, show and redrive it.
 DEAD_LETTER = Topic(
     "dead-letter", "dead-letter", "original key", 3, 90 * DAY_MS,
-    writer="any consumer", readers=("catalog",),
+    writer="any consumer", readers=("catalog", "operations"),
     event_type=events.DeadLetter,
 )
 
