@@ -94,7 +94,7 @@ VIDEO_UPLOADED = Topic(
 )
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog"),
+    writer="ingest", readers=("transcode", "catalog", "ingest"),
     event_type=events.VideoCancelled,
 )
 TRANSCODE_PROGRESS = Topic(
@@ -109,17 +109,17 @@ RENDITION_DONE = Topic(
 )
 TRANSCODE_FAILED = Topic(
     "transcode-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="transcode", readers=("catalog",),
+    writer="transcode", readers=("catalog", "ingest"),
     event_type=events.StageFailed,
 )
 VIDEO_TRANSCODED = Topic(
     "video-transcoded", "video-transcoded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="packager", readers=("catalog",),
+    writer="packager", readers=("catalog", "ingest"),
     event_type=events.VideoTranscoded,
 )
 PACKAGING_FAILED = Topic(
     "packaging-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="packager", readers=("catalog",),
+    writer="packager", readers=("catalog", "ingest"),
     event_type=events.StageFailed,
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared

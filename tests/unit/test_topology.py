@@ -1,6 +1,7 @@
 """The topology is declared once, in schemas/registry.py, and the code agrees with it."""
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -20,11 +21,12 @@ SERVICE_FOLDERS = tuple(sorted(p.name for p in SERVICES.iterdir()
 CONSUME_SITES = {"LoopSettings", "subscribe", "TopicPartition"}
 
 
-def _topics_named(node: ast.AST) -> set[str]:
-    """Topic names of the `schemas` constants (a topic or a tuple of them) under `node`."""
+def _topics_named(node: ast.AST, namespace: dict[str, object]) -> set[str]:
+    """Topic names of the constants (a topic or a tuple of them, as the module's namespace
+    or else `schemas` has them) under `node`."""
     found = set()
     for name in (n.id for n in ast.walk(node) if isinstance(n, ast.Name)):
-        value = getattr(schemas, name, None)
+        value = namespace.get(name, getattr(schemas, name, None))
         if isinstance(value, Topic):
             found.add(value.name)
         elif isinstance(value, tuple) and value and all(isinstance(t, Topic) for t in value):
@@ -40,30 +42,36 @@ def _is_site(node: ast.AST) -> bool:
             func.attr if isinstance(func, ast.Attribute) else None) in CONSUME_SITES
 
 
-def consumed_in(tree: ast.AST) -> set[str]:
+def consumed_in(tree: ast.AST, namespace: dict[str, object] | None = None) -> set[str]:
     """Topics a module's consume sites name, directly (`TopicPartition(API_KEYS.name, p)`,
     `LoopSettings(topics=(VIDEO_UPLOADED,))`) or through a comprehension over a constant
     (`[TopicPartition(t.name, p) for t in PIPELINE_TOPICS ...]`)."""
+    namespace = namespace or {}
     found = set()
     for node in ast.walk(tree):
         if _is_site(node):
-            found |= _topics_named(node)
+            found |= _topics_named(node, namespace)
         if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp) and any(
                 _is_site(n) for n in ast.walk(node.elt)):
             for generator in node.generators:
-                found |= _topics_named(generator.iter)
+                found |= _topics_named(generator.iter, namespace)
     return found
 
 
-def _modules(folder: Path) -> dict[Path, ast.AST]:
-    return {path: ast.parse(path.read_text()) for path in folder.rglob("*.py")}
+def _modules(folder: Path) -> list[tuple[ast.AST, dict[str, object]]]:
+    """Each module's syntax tree and its namespace (so `TOPICS = (A, B)` resolves)."""
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        name = ".".join(path.relative_to(SERVICES.parent).with_suffix("").parts)
+        found.append((ast.parse(path.read_text()), vars(importlib.import_module(name))))
+    return found
 
 
 def shared_readers() -> dict[str, set[str]]:
     """Class name -> topics, for the shared classes that consume (e.g. the key ring)."""
     readers: dict[str, set[str]] = {}
-    for tree in _modules(SERVICES / "shared").values():
-        topics = consumed_in(tree)
+    for tree, namespace in _modules(SERVICES / "shared"):
+        topics = consumed_in(tree, namespace)
         if topics:
             for node in getattr(tree, "body", []):
                 if isinstance(node, ast.ClassDef):
@@ -74,8 +82,8 @@ def shared_readers() -> dict[str, set[str]]:
 def consumed_topics(service: str) -> set[str]:
     wrappers = shared_readers()
     found = set()
-    for tree in _modules(SERVICES / service).values():
-        found |= consumed_in(tree)
+    for tree, namespace in _modules(SERVICES / service):
+        found |= consumed_in(tree, namespace)
         for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
             if isinstance(call.func, ast.Name) and call.func.id in wrappers:
                 found |= wrappers[call.func.id]
@@ -116,6 +124,8 @@ def test_the_reader_scan_sees_each_way_of_consuming():
     assert "video-transcoded" in consumed_in(ast.parse(
         "consumer.subscribe([VIDEO_TRANSCODED.name])"))
     assert not consumed_in(ast.parse("producer.publish(VIDEO_TRANSCODED, event)"))
+    assert consumed_in(ast.parse("LoopSettings('g', MINE)"),
+                       {"MINE": (schemas.VIDEO_UPLOADED,)}) == {"video-uploaded"}
 
 
 def test_no_service_spells_a_topic_name_itself():
