@@ -1,7 +1,7 @@
 """The ladder study: VMAF against bitrate for each rung at a few CRF and cap settings, on
 two generated sources, so each rung's cap can sit at the knee of its curve.
 
-    .venv/bin/python -m benchmarks.ladder_study [--seconds 4] [--top 1080] [--uhd 1]
+    .venv/bin/python -m benchmarks.ladder [--seconds 4] [--top 1080] [--uhd 1]
     ./run bench ladder ...
 
 Sources (generated with FFmpeg filters, nothing downloaded), 1080p30:
