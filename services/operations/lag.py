@@ -83,10 +83,12 @@ async def watch(common: CommonSettings, groups: Sequence[str] | None, interval_s
     """Show a frame every `interval_s` s (from the start of the last read), `count` times
     (0: until cancelled)."""
     loop = asyncio.get_running_loop()
-    started = loop.time()
     number = 0
     while True:
         number += 1
+        # From this read's start, so a slow read (a broker outage) delays the next frame
+        # instead of making the ones after it come back to back.
+        next_at = loop.time() + interval_s
         try:
             view = format_table(await report_of(common, groups))
         except KafkaError as exc:
@@ -94,7 +96,7 @@ async def watch(common: CommonSettings, groups: Sequence[str] | None, interval_s
         show(frame(view, number, interval_s, datetime.now(UTC)))
         if count and number >= count:
             return
-        await asyncio.sleep(max(0.0, started + number * interval_s - loop.time()))
+        await asyncio.sleep(max(0.0, next_at - loop.time()))
 
 
 def _watch(args: argparse.Namespace, common: CommonSettings) -> int:

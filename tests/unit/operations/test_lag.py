@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
+from services.operations import lag
 from services.operations.lag import add_parser, frame
+from services.shared.settings import CommonSettings
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -41,3 +45,25 @@ def test_watch_with_json_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     args = parse("--watch", "--json")
     assert args.func(args) == 2
     assert "--watch" in capsys.readouterr().err
+
+
+def test_a_broker_that_stops_answering_shows_in_the_frame_and_the_watch_goes_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    answers: list[Exception | list[object]] = [KafkaConnectionError("refused"), []]
+
+    async def report_of(common: object, groups: object) -> list[object]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(lag, "report_of", report_of)
+    shown: list[str] = []
+    common = CommonSettings(kafka_bootstrap="127.0.0.1:1")
+    asyncio.run(lag.watch(common, None, 0.01, 2, shown.append))
+    assert len(shown) == 2
+    assert shown[0].startswith("reelflow lag --watch: refresh 1,")
+    assert shown[0].endswith("lag: Kafka at 127.0.0.1:1 did not answer: "
+                             "KafkaConnectionError: refused")
+    assert shown[1].startswith("reelflow lag --watch: refresh 2,")
+    assert shown[1].endswith("\n\nno consumer groups")
