@@ -132,6 +132,27 @@ PIPELINE_TOPICS: tuple[Topic, ...] = (
 #: Every topic: what the stack creates and the codec knows.
 ALL_TOPICS: tuple[Topic, ...] = (*PIPELINE_TOPICS, API_KEYS)
 
+# The figures app's state (services/figures): faust tables, each backed by a compacted
+# changelog topic that the app rebuilds the table from at start. Their records are faust's
+# JSON table entries, not events, so they have no Avro schema. A table write goes to the
+# changelog partition of the record that caused it, so each changelog has as many
+# partitions as the topics that feed it (faust refuses a mismatch).
+FIGURES_OWNERS = Topic(
+    "figures-owners-changelog", "", "video_id", VIDEO_PARTITIONS, -1,
+    writer="figures", readers=("figures",), compacted=True,
+)
+FIGURES_WINDOWS = Topic(
+    "figures-windows-changelog", "", "window key", VIDEO_PARTITIONS, -1,
+    writer="figures", readers=("figures",), compacted=True,
+)
+FIGURES_DEAD_LETTERS = Topic(
+    "figures-dead-letters-changelog", "", "window key", DEAD_LETTER.partitions, -1,
+    writer="figures", readers=("figures",), compacted=True,
+)
+CHANGELOG_TOPICS: tuple[Topic, ...] = (FIGURES_OWNERS, FIGURES_WINDOWS, FIGURES_DEAD_LETTERS)
+#: What the local stack creates: every event topic and every changelog.
+STACK_TOPICS: tuple[Topic, ...] = (*ALL_TOPICS, *CHANGELOG_TOPICS)
+
 
 def topic_by_name(name: str) -> Topic:
     for topic in ALL_TOPICS:

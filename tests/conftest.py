@@ -38,6 +38,7 @@ TEST_ENV = {
     "REELFLOW_INGEST_CATALOG_URL": f"http://127.0.0.1:{_port(24000)}",
     "REELFLOW_TRANSCODE_METRICS_PORT": _port(24002),
     "REELFLOW_PACKAGER_METRICS_PORT": _port(24003),
+    "REELFLOW_FIGURES_PORT": _port(24004),
     "REELFLOW_LOG_LEVEL": "INFO",
     "REELFLOW_INGEST_IMPORT_ROOTS": f'["{TEST_STATE / "imports"}"]',
     # The session's admin key (see tests/access.py); a test's own stack may use another.
