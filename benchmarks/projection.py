@@ -122,7 +122,7 @@ async def _project(dsn: str, group: str, targets: dict[tuple[str, int], int],
     from schemas import PIPELINE_TOPICS
     from services.catalog.settings import CatalogSettings
     from services.shared.codec import EventCodec
-    from services.shared.kafka import EventProducer
+    from services.shared.producer import EventProducer
 
     base = CatalogSettings()
     settings = base.model_copy(update={

@@ -204,7 +204,8 @@ async def service_run(clip: Path, sha256: str, label: str, score_quality: bool,
 
 
 async def bare_runs(clip: Path, work: Path, settings) -> tuple[Timing, Timing]:  # type: ignore[no-untyped-def]
-    from services.shared.ffmpeg import ffmpeg_argv, probe
+    from services.shared.media.probing import probe
+    from services.shared.media.process import ffmpeg_argv
     from services.transcode.encode import (
         THUMBNAIL_DIR,
         EncodeResult,

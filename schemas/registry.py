@@ -12,6 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from schemas.events import EVENT_TYPES, Record
+
 SCHEMA_DIR = Path(__file__).resolve().parent
 _VERSION_FILE = re.compile(r"^v(\d+)\.avsc$")
 
@@ -40,6 +42,11 @@ class Topic:
     readers: tuple[str, ...]
     #: `cleanup.policy=compact`: the broker keeps the latest record per key.
     compacted: bool = False
+
+    @property
+    def event_type(self) -> type[Record]:
+        """The class of this topic's events (schemas/events.py)."""
+        return EVENT_TYPES[self.schema]
 
     @property
     def versions(self) -> tuple[SchemaVersion, ...]:

@@ -13,45 +13,28 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
-import uvicorn
 from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
 from schemas import ALL_TOPICS
 from services.catalog.api import Role, create_app
+from services.catalog.lag_exporter import lag_exporter
 from services.catalog.projector import Projector
 from services.catalog.rebuild import add_parser as add_rebuild
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
-from services.operations.lag import lag_exporter
-from services.shared import telemetry
+from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
-from services.shared.kafka import EventProducer, run_until_signalled
 from services.shared.keyring import Keyring
+from services.shared.lifecycle import postgres_address, run_until_signalled, wait_for_dependency
+from services.shared.producer import EventProducer
 from services.shared.storage import s3_client
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 ROLES: tuple[Role, ...] = ("all", "api", "projector")
-
-
-async def _retry_until(deadline: float, what: str, attempt: Callable[[], Awaitable[T]],
-                       errors: tuple[type[BaseException], ...]) -> T:
-    """The stack may still be starting: keep trying until the deadline, then give up."""
-    delay = 0.25
-    while True:
-        try:
-            return await attempt()
-        except errors as exc:
-            if time.monotonic() >= deadline:
-                raise RuntimeError(f"{what} still unavailable: {exc}") from exc
-            log.info("%s not ready (%s); retrying", what, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 3.0)
 
 
 async def _migrate(dsn: str) -> None:
@@ -66,11 +49,13 @@ async def run(settings: CatalogSettings, role: Role = "all",
     """Serve (and/or project) until `stop` is set or the HTTP server exits."""
     stop = stop or asyncio.Event()
     deadline = time.monotonic() + settings.startup_timeout_s
-    await _retry_until(deadline, "postgres", lambda: _migrate(settings.common.pg_dsn),
-                       (psycopg.OperationalError,))
+    await wait_for_dependency("Postgres", postgres_address(settings.common.pg_dsn),
+                              lambda: _migrate(settings.common.pg_dsn),
+                              (psycopg.OperationalError,), settings.startup_timeout_s)
     codec = EventCodec(ALL_TOPICS)
     producer = EventProducer(settings.common.kafka_bootstrap, codec, f"{settings.group_id}")
-    await _retry_until(deadline, "kafka", producer.start, (KafkaError, OSError))
+    await wait_for_dependency("Kafka", settings.common.kafka_bootstrap, producer.start,
+                              (KafkaError, OSError), max(1.0, deadline - time.monotonic()))
     # Autocommit: every API read is one statement or a pipeline of independent ones, so an
     # implicit BEGIN and the pool's ROLLBACK on return would only add two round trips.
     pool = AsyncConnectionPool(settings.common.pg_dsn, min_size=1,
@@ -81,10 +66,9 @@ async def run(settings: CatalogSettings, role: Role = "all",
     keyring = Keyring(settings.common.kafka_bootstrap, settings.common.admin_key, codec)
     app = create_app(settings, pool, producer, projector, s3_client(settings.common), keyring,
                      role)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_config=None, access_log=False, lifespan="off"))
+    server = serving.server(app, settings.host, settings.port, lifespan="off")
     tasks: list[asyncio.Task[Any]] = [
-        asyncio.create_task(server.serve(), name="http"),
+        asyncio.create_task(serving.serve(server), name="http"),
         asyncio.create_task(stop.wait(), name="stop"),
     ]
     if projector is not None:
@@ -116,7 +100,7 @@ async def run(settings: CatalogSettings, role: Role = "all",
 def _main(args: argparse.Namespace) -> int:
     settings = CatalogSettings()
     telemetry.configure("catalog", settings.common.log_level, settings.common.otel_exporter)
-    asyncio.run(run_until_signalled(lambda stop: run(settings, args.role, stop)))
+    serving.run(run_until_signalled(lambda stop: run(settings, args.role, stop)))
     return 0
 
 

@@ -30,7 +30,7 @@ LAG = Gauge("reelflow_catalog_projection_lag_records",
             ["topic", "partition"])
 HTTP_SECONDS = Histogram("reelflow_catalog_http_request_seconds", "HTTP request latency",
                          ["method", "route", "status"])
-# Every consumer group's lag, refreshed every 15 s by `services.operations.lag.lag_exporter`
+# Every consumer group's lag, refreshed every 15 s by `services.catalog.lag_exporter`
 # (Kafka's committed offsets; the catalog's own from Postgres, where it stores them).
 CONSUMER_LAG = Gauge("reelflow_consumer_lag",
                      "Records on the partition the group has not consumed (log end minus "

@@ -23,7 +23,6 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 from aiokafka.structs import OffsetAndMetadata
 
@@ -34,8 +33,10 @@ from services.catalog.settings import CatalogSettings
 from services.catalog.store import BatchOutcome, Item, PartitionKey, ProjectionStore
 from services.shared import telemetry
 from services.shared.codec import EventCodec, UndecodableRecord
-from services.shared.events import derived_event_id
-from services.shared.kafka import EventProducer, dead_letter_event, dead_letter_headers
+from services.shared.consumers import new_consumer
+from services.shared.dead_letters import dead_letter_event, dead_letter_headers
+from services.shared.producer import EventProducer
+from services.shared.retry import RetryPolicy, Tries, decide
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 PROJECTION_FAILED = "projection_failed"
 _TRANSIENT = (psycopg.OperationalError, psycopg.errors.DeadlockDetected,
               psycopg.errors.SerializationFailure, KafkaError, TimeoutError)
+#: Forever, 0.5 s growing to 10 s; outages count like any other transient failure here,
+#: since nothing is given up on anyway.
+RETRY = RetryPolicy(max_attempts=None, backoff_base_s=0.5, backoff_max_s=10.0,
+                    transient=_TRANSIENT)
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -82,22 +87,17 @@ class Projector:
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         settings = self.settings
-        return AIOKafkaConsumer(
-            bootstrap_servers=settings.common.kafka_bootstrap,
-            group_id=settings.group_id,
+        return new_consumer(
+            settings.common.kafka_bootstrap, group_id=settings.group_id,
             client_id=f"{settings.group_id}-projector",
-            enable_auto_commit=False,
             # Every position comes from our own seek; one out of range is handled in
             # `_recover_out_of_range`, never silently reset.
             auto_offset_reset="none",
-            isolation_level="read_committed",
-            session_timeout_ms=10000,
-            heartbeat_interval_ms=2500,
             # Range, not aiokafka's default round robin: partition p of every video topic
             # goes to the same member, and a video's events share p (same key, same
             # partition count), so projectors scaled out touch disjoint video rows instead
             # of queueing on each other's row locks.
-            partition_assignment_strategy=(RangePartitionAssignor,),
+            range_assignment=True,
         )
 
     def lags(self) -> dict[TopicPartition, int]:
@@ -252,16 +252,18 @@ class Projector:
 
     async def _retrying(self, work: Any) -> Any:
         """Retry transient failures (Postgres, or Kafka refusing a dead letter) forever,
-        reconnecting to Postgres as needed: nothing was committed, and the log waits."""
-        delay = 0.5
+        reconnecting to Postgres as needed: nothing was committed, and the log waits.
+        Anything else is raised (the batch is then bisected)."""
+        tries = Tries()
         while True:
             try:
                 return await work()
             except _TRANSIENT as exc:
+                decision = decide(RETRY, tries, exc)
+                tries = decision.tries
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("transient failure (%r); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                log.warning("transient failure (%r); retrying in %.1fs", exc, decision.delay_s)
+                await asyncio.sleep(decision.delay_s)
                 if self._conn is None or self._conn.closed or self._conn.broken:
                     try:
                         await self._connect()
@@ -276,10 +278,9 @@ class Projector:
             code = error.code if isinstance(error, UndecodableRecord) else PROJECTION_FAILED
             key = record.key.decode(errors="replace") if record.key else None
             video_id = (item.event or {}).get("video_id") or key
+            # Its id is per group (see `dead_letter_id`): transcode dead-lettering the same
+            # record is a different fact, which the catalog must not dedupe away.
             event = dead_letter_event(record, group, code, error, 1, video_id)
-            # The shared id names only the record; another group (transcode) dead-lettering
-            # the same record is a different fact, which the catalog must not dedupe away.
-            event["event_id"] = derived_event_id(event["event_id"], group)
             await self.producer.publish(DEAD_LETTER, event,
                                         extra_headers=dead_letter_headers(record, group, code,
                                                                           error))

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -41,12 +40,14 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from schemas import ALL_TOPICS, PIPELINE_TOPICS
+from services.catalog import offsets
 from services.catalog.projector import Projector
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
 from services.catalog.store import PartitionKey
 from services.shared import telemetry
 from services.shared.codec import EventCodec
+from services.shared.consumers import new_consumer, stop_quietly
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,7 @@ class RebuildProjector(Projector):
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         # No group: joining the live group would take partitions from the live projector.
-        return AIOKafkaConsumer(
-            bootstrap_servers=self.settings.common.kafka_bootstrap,
-            enable_auto_commit=False, auto_offset_reset="none",
-            isolation_level="read_committed")
+        return new_consumer(self.settings.common.kafka_bootstrap, auto_offset_reset="none")
 
     async def open(self) -> None:
         await self._connect()
@@ -85,8 +83,7 @@ class RebuildProjector(Projector):
         await self.seek_to_stored(tps)
 
     async def close(self) -> None:
-        with contextlib.suppress(asyncio.CancelledError):  # aiokafka #647
-            await self.consumer.stop()
+        await stop_quietly(self.consumer)
         if self._conn is not None:
             await self._conn.close()
 
@@ -171,10 +168,7 @@ async def _switch(live_dsn: str, live: str, fresh: str, retired: str, group: str
         await conn.execute("SET LOCAL lock_timeout = '30s'")
         await conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
             sql.SQL(", ").join(sql.Identifier(live, t) for t in READ_MODEL)))
-        cur = await conn.execute(
-            sql.SQL('SELECT topic, "partition", next_offset FROM {} WHERE group_id = %s')
-            .format(sql.Identifier(live, "consumer_offsets")), (group,))
-        live_offsets = {(t, p): o for t, p, o in await cur.fetchall()}
+        live_offsets = await offsets.stored_offsets(conn, group, schema=live)
         await rp.catch_up({k: o for k, o in live_offsets.items() if o > 0}, 120)
         await conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
             sql.Identifier(live), sql.Identifier(retired)))

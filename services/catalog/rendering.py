@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 
 def _plain(value: Any) -> Any:
@@ -43,3 +43,8 @@ class JsonAnswer(Response):
 
     def render(self, content: Any) -> bytes:
         return _encode(content).encode("utf-8")
+
+
+def not_found(what: str) -> JSONResponse:
+    """The catalog's one 404 answer: a video, timeline, dead letter or media object."""
+    return JSONResponse({"error": "not_found", "detail": what}, status_code=404)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.layout import PLAYBACK_PREFIXES
 from services.shared.settings import CommonSettings
 
 
@@ -26,7 +27,7 @@ class CatalogSettings(BaseSettings):
     #: URLs relative to this server (`/media/<key>`).
     public_base_url: str = ""
     #: Key prefixes `/media` serves; anything else (e.g. the original uploads) is 404.
-    media_prefixes: tuple[str, ...] = ("packages/", "renditions/")
+    media_prefixes: tuple[str, ...] = PLAYBACK_PREFIXES
     #: Connections the API may hold open to Postgres.
     api_pool_size: int = 10
     #: Seconds between refreshes of the `reelflow_consumer_lag` gauges (every consumer

@@ -30,6 +30,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from schemas import DEAD_LETTER, VIDEO_TRANSCODED
+from services.catalog import offsets
 from services.catalog.jsonb import dumps
 from services.catalog.projection import VideoState, project_event
 from services.catalog.rows import Position, Row
@@ -39,7 +40,7 @@ _VIDEO_JSON = frozenset({"user_metadata", "source_info", "progress", "rendition_
                          "thumbnails"})
 _ROW_JSON = frozenset({"artifacts", "renditions", "details", "original_headers"})
 
-PartitionKey = tuple[str, int]
+PartitionKey = offsets.PartitionKey
 
 
 @dataclass(frozen=True)
@@ -130,19 +131,13 @@ class ProjectionStore:
     async def stored_offsets(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, int]:
         """Next offset to read per partition; partitions never applied are absent."""
         async with self.conn.transaction():
-            cur = await self.conn.execute(
-                'SELECT topic, "partition", next_offset FROM consumer_offsets'
-                " WHERE group_id = %s", (self.group_id,))
-            found = {(t, p): o for t, p, o in await cur.fetchall()}
+            found = await offsets.stored_offsets(self.conn, self.group_id)
         return {key: found[key] for key in partitions if key in found}
 
     async def rewind(self, partition: PartitionKey, next_offset: int) -> None:
         """Move a partition's stored offset back (only for a topic that was recreated)."""
         async with self.conn.transaction():
-            await self.conn.execute(
-                "UPDATE consumer_offsets SET next_offset = %s, updated_at = now()"
-                ' WHERE group_id = %s AND topic = %s AND "partition" = %s',
-                (next_offset, self.group_id, partition[0], partition[1]))
+            await offsets.rewind(self.conn, self.group_id, partition, next_offset)
 
     async def apply(self, items: Sequence[Item], dead_letter: DeadLetterSink) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -159,7 +154,8 @@ class ProjectionStore:
     async def _apply_in_transaction(self, items: Sequence[Item], dead_letter: DeadLetterSink,
                                     outcome: BatchOutcome) -> None:
         async with self.conn.transaction():
-            stored = await self._lock_offsets(sorted({i.partition_key for i in items}))
+            stored = await offsets.lock(self.conn, self.group_id,
+                                        sorted({i.partition_key for i in items}))
             fresh = [i for i in items if i.position.offset >= stored[i.partition_key]]
             outcome.stale = len(items) - len(fresh)
             broken = [i for i in fresh if i.event is None]
@@ -174,21 +170,7 @@ class ProjectionStore:
                 key = item.partition_key
                 outcome.next_offsets[key] = max(outcome.next_offsets.get(key, 0),
                                                 item.position.offset + 1)
-            await self._advance(outcome.next_offsets)
-
-    async def _lock_offsets(self, keys: list[PartitionKey]) -> dict[PartitionKey, int]:
-        topics, partitions = [k[0] for k in keys], [k[1] for k in keys]
-        await self.conn.execute(
-            'INSERT INTO consumer_offsets (group_id, topic, "partition", next_offset)'
-            " SELECT %s, t, p, 0 FROM unnest(%s::text[], %s::int[]) AS k(t, p)"
-            " ON CONFLICT DO NOTHING", (self.group_id, topics, partitions))
-        cur = await self.conn.execute(
-            'SELECT o.topic, o."partition", o.next_offset FROM consumer_offsets o'
-            ' JOIN unnest(%s::text[], %s::int[]) AS k(t, p)'
-            ' ON o.topic = k.t AND o."partition" = k.p'
-            ' WHERE o.group_id = %s ORDER BY o.topic, o."partition" FOR UPDATE OF o',
-            (topics, partitions, self.group_id))
-        return {(t, p): o for t, p, o in await cur.fetchall()}
+            await offsets.advance(self.conn, self.group_id, outcome.next_offsets)
 
     async def _claim(self, items: list[Item]) -> list[Item]:
         """Keep the items whose event_id was never applied (first occurrence in the batch)."""
@@ -303,14 +285,3 @@ class ProjectionStore:
             "UPDATE packages p SET current = true FROM unnest(%s::uuid[], %s::int[])"
             " AS c(video_id, attempt) WHERE p.video_id = c.video_id"
             " AND p.attempt = c.attempt AND NOT p.current", (ids, attempts))
-
-    async def _advance(self, next_offsets: dict[PartitionKey, int]) -> None:
-        if not next_offsets:
-            return
-        keys = sorted(next_offsets)
-        await self.conn.execute(
-            "UPDATE consumer_offsets o SET next_offset = greatest(o.next_offset, k.n),"
-            " updated_at = now() FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS k(t, p, n)"
-            ' WHERE o.group_id = %s AND o.topic = k.t AND o."partition" = k.p',
-            ([k[0] for k in keys], [k[1] for k in keys], [next_offsets[k] for k in keys],
-             self.group_id))

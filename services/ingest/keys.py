@@ -1,4 +1,4 @@
-"""API-key administration (`/api/v1/admin/api-keys`, admin key only) and last-used touches.
+"""API-key administration (routes in `routes.keys`, admin key only) and last-used touches.
 
 Ingest is the one writer of `api-keys`. Every change publishes the key's full state, applied
 to this process's key table as soon as Kafka acknowledged it (other processes, the catalog
@@ -14,26 +14,22 @@ import logging
 import re
 import uuid
 from dataclasses import replace
-from typing import Annotated, Any
 
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, Field
 
 from schemas import API_KEYS
 from services.ingest.errors import Rejection, Unavailable
 from services.shared.access import (
     ADMIN,
-    AccessDenied,
     ApiKey,
-    Caller,
     hash_key,
     new_clear_key,
     touch_due,
 )
 from services.shared.events import new_event_id, now
-from services.shared.kafka import EventProducer
 from services.shared.keyring import Keyring
+from services.shared.producer import EventProducer
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -99,33 +95,3 @@ class KeyAdmin:
                 await self._publish(current)
             except Unavailable as exc:
                 log.warning("last-used of key %s not published: %s", key_id, exc)
-
-
-def admin_router(admin: KeyAdmin, caller: Any) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/admin/api-keys", tags=["admin"])
-
-    async def require_admin(who: Caller = Depends(caller)) -> Caller:  # noqa: B008
-        if not who.admin:
-            raise AccessDenied(403, "admin_only", "only the admin key may manage API keys")
-        return who
-
-    # Dependencies as defaults: the annotations are strings (PEP 563), which FastAPI
-    # resolves in module globals, where a local Annotated alias is not found.
-    admin_only = Depends(require_admin)
-
-    @router.post("", status_code=201, summary="Issue a key; its clear value is shown only now")
-    async def create_key(new: Annotated[NewKey, Body()],
-                         _: Caller = admin_only) -> dict[str, Any]:
-        key, clear = await admin.create(new.name, new.rate_limit_per_hour)
-        return {**key.public(), "api_key": clear}
-
-    @router.get("", summary="Every key: name, active, rate limit, created and last used")
-    async def list_keys(_: Caller = admin_only) -> dict[str, Any]:
-        keys = sorted(admin.keyring.table.by_id.values(), key=lambda k: k.created_at)
-        return {"items": [k.public() for k in keys]}
-
-    @router.delete("/{key_id}", summary="Revoke a key (final)")
-    async def revoke_key(key_id: uuid.UUID, _: Caller = admin_only) -> dict[str, Any]:
-        return (await admin.revoke(str(key_id))).public()
-
-    return router

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from services.shared.kafka import Delivery, PermanentFailure
+from services.shared.consume import Delivery, PermanentFailure
 
 #: The fields of a `video-uploaded` event that a reprocess repeats.
 SUBMISSION_FIELDS = ("source_uri", "source_sha256", "source_size_bytes", "source_filename",

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
-
 from schemas import ALL_TOPICS
 from services.ingest.api import create_app
 from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
-from services.shared import telemetry
+from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 
 
@@ -25,8 +23,8 @@ def build_app(settings: IngestSettings):  # type: ignore[no-untyped-def]
 def run(_: argparse.Namespace) -> int:
     settings = IngestSettings()
     telemetry.configure("ingest", settings.common.log_level, settings.common.otel_exporter)
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
-                log_config=None, access_log=False)
+    serving.run(serving.serve(serving.server(build_app(settings), settings.host,
+                                             settings.port)))
     return 0
 
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
+from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
 from schemas import VIDEO_UPLOADED
@@ -21,9 +21,11 @@ from services.ingest.idempotency import IdempotencyStore
 from services.ingest.keys import KeyAdmin
 from services.ingest.ledger import Ledger, UploadProjection
 from services.ingest.settings import IngestSettings
-from services.shared.kafka import ConsumeLoop, EventProducer, LoopSettings
+from services.shared.consume import ConsumeLoop, LoopSettings
 from services.shared.keyring import Keyring
+from services.shared.lifecycle import postgres_address, wait_for_dependency
 from services.shared.migrations import migrate
+from services.shared.producer import EventProducer
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -45,26 +47,19 @@ class IngestState:
                                                      settings.idempotency_claim_timeout_s))
 
     async def _migrate(self) -> None:
-        deadline = time.monotonic() + self.settings.startup_timeout_s
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                        self.settings.common.pg_dsn) as conn:
-                    applied = await migrate(conn, MIGRATIONS, SCHEMA)
-                if applied:
-                    log.info("applied ingest migrations %s", applied)
-                return
-            except psycopg.OperationalError as exc:
-                if time.monotonic() >= deadline:
-                    raise
-                log.info("postgres not ready (%s); retrying", exc)
-                await asyncio.sleep(1)
+        async with await psycopg.AsyncConnection.connect(self.settings.common.pg_dsn) as conn:
+            applied = await migrate(conn, MIGRATIONS, SCHEMA)
+        if applied:
+            log.info("applied ingest migrations %s", applied)
 
     @asynccontextmanager
     async def running(self, producer: EventProducer) -> AsyncIterator[None]:
-        await self._migrate()
-        await self.pool.open(wait=True, timeout=self.settings.startup_timeout_s)
-        await producer.start()
+        patience = self.settings.startup_timeout_s
+        await wait_for_dependency("Postgres", postgres_address(self.settings.common.pg_dsn),
+                                  self._migrate, (psycopg.OperationalError,), patience)
+        await self.pool.open(wait=True, timeout=patience)
+        await wait_for_dependency("Kafka", producer.bootstrap, producer.start,
+                                  (KafkaError, OSError), patience)
         stop = asyncio.Event()
         loop = ConsumeLoop(LoopSettings(self.settings.group_id, (VIDEO_UPLOADED,)),
                            self.settings.common.kafka_bootstrap, producer.codec, producer,

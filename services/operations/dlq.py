@@ -23,21 +23,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
 
 from schemas import ALL_TOPICS, DEAD_LETTER
 from services.shared.codec import EventCodec, UndecodableRecord
+from services.shared.consumers import new_consumer, started
+from services.shared.producer import EventProducer
 from services.shared.settings import CommonSettings
 
 REDRIVE_COUNT = "reelflow-redrive-count"
@@ -98,19 +100,9 @@ def _decode(record: Any) -> DeadLetter:
     return DeadLetter(record.partition, record.offset, record.timestamp, headers, event, error)
 
 
-@contextlib.asynccontextmanager
-async def _reader(bootstrap: str) -> Any:
+def _reader(bootstrap: str) -> AbstractAsyncContextManager[AIOKafkaConsumer]:
     # No group: an inspection must never move (or create) a consumer group's offsets.
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, isolation_level="read_committed")
-    try:
-        await consumer.start()
-        yield consumer
-    finally:
-        # aiokafka 0.14 can surface the CancelledError of its own internal task when a
-        # group-less consumer stops soon after start.
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer.stop()
+    return started(new_consumer(bootstrap))
 
 
 async def read_dead_letters(bootstrap: str, since_ms: int | None = None) -> list[DeadLetter]:
@@ -183,8 +175,7 @@ class Redriven:
 
 async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> list[Redriven]:
     """Re-publish each letter's original record; returns where each copy landed."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=True, client_id="reelflow-dlq")
+    producer = EventProducer(bootstrap, _CODEC, "reelflow-dlq")
     await producer.start()
     try:
         done = []
@@ -193,13 +184,12 @@ async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> list[Redrive
                 raise ValueError(f"dead-letter {letter.id} cannot be read, so not redriven: "
                                  f"{letter.decode_error}")
             topic, partition, _ = letter.origin
-            known = await producer.partitions_for(topic)
-            meta = await producer.send_and_wait(
-                topic, letter.event["original_value"], key=letter.event["original_key"],
+            meta = await producer.publish_bytes(
+                topic, letter.event["original_value"], letter.event["original_key"],
+                redrive_headers(letter),
                 # The original partition keeps the copy in order with the video's other events,
                 # whatever partitioner the original writer used.
-                partition=partition if partition in known else None,
-                headers=redrive_headers(letter),
+                partition=partition,
             )
             done.append(Redriven(letter, meta.topic, meta.partition, meta.offset))
         return done

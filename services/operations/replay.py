@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from services.operations.lag import describe_groups, postgres_offsets
+from services.catalog import offsets
+from services.shared.consumers import new_consumer, started, stop_quietly
+from services.shared.group_lag import describe_groups
 from services.shared.settings import CommonSettings
 
 #: Exit status when the group is in use (the plan is not applied).
@@ -91,10 +92,7 @@ async def plan(common: CommonSettings, group: str, topic: str, target: Target,
                        if m.offset >= 0}
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=common.kafka_bootstrap,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
+    async with started(new_consumer(common.kafka_bootstrap, committed_only=False)) as consumer:
         known = consumer.partitions_for_topic(topic)
         if not known:
             await consumer._client.force_metadata_update()  # noqa: SLF001 (first look-up)
@@ -114,9 +112,6 @@ async def plan(common: CommonSettings, group: str, topic: str, target: Target,
             millis = int(target.value.timestamp() * 1000)
             found = await consumer.offsets_for_times({tp: millis for tp in tps})
             at_time = {tp: (f.offset if f is not None else None) for tp, f in found.items()}
-    finally:
-        with contextlib.suppress(asyncio.CancelledError):  # aiokafka #647
-            await consumer.stop()
     moves = []
     for tp in tps:
         start, end = starts[tp], ends[tp]
@@ -141,7 +136,7 @@ async def _stored_in_postgres(common: CommonSettings, group: str
                               ) -> dict[tuple[str, int], int] | None:
     """The group's offsets when it is a catalog projector group, else None."""
     try:
-        stored = await postgres_offsets(common.pg_dsn)
+        stored = await offsets.every_group_at(common.pg_dsn)
     except psycopg.OperationalError:
         if group == CATALOG_GROUP:
             raise  # its truth is in Postgres: never fall back to the Kafka mirror
@@ -164,19 +159,14 @@ async def execute(common: CommonSettings, the_plan: Plan) -> None:
     if the_plan.store == "postgres":
         async with (await psycopg.AsyncConnection.connect(common.pg_dsn) as conn,
                     conn.transaction()):
-                for move in the_plan.moves:
-                    await conn.execute(
-                        'INSERT INTO consumer_offsets (group_id, topic, "partition",'
-                        " next_offset) VALUES (%s, %s, %s, %s) ON CONFLICT (group_id, topic,"
-                        ' "partition") DO UPDATE SET next_offset = excluded.next_offset,'
-                        " updated_at = now()",
-                        (the_plan.group, move.topic, move.partition, move.new))
+            await offsets.overwrite(conn, the_plan.group,
+                                    {(m.topic, m.partition): m.new for m in the_plan.moves})
     await _commit_to_kafka(common, the_plan, best_effort=the_plan.store == "postgres")
 
 
 async def _commit_to_kafka(common: CommonSettings, the_plan: Plan, best_effort: bool) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=common.kafka_bootstrap,
-                                group_id=the_plan.group, enable_auto_commit=False)
+    consumer = new_consumer(common.kafka_bootstrap, group_id=the_plan.group,
+                            committed_only=False)
     await consumer.start()
     try:
         tps = [TopicPartition(m.topic, m.partition) for m in the_plan.moves]
@@ -189,8 +179,7 @@ async def _commit_to_kafka(common: CommonSettings, the_plan: Plan, best_effort: 
         if not best_effort:
             raise
     finally:
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer.stop()
+        await stop_quietly(consumer)
 
 
 def format_plan(the_plan: Plan) -> str:

@@ -11,18 +11,22 @@ is written by `playlists` from what `read_track` measures in the boxes:
   the keyframe sample (the layout Apple's segmenter and nginx-vod use for fMP4 trick play).
 
 The one ffmpeg invocation is an argument list from `segment_args` (inputs and outputs only,
-no binary, no global options: the shape `services.shared.ffmpeg.run_ffmpeg` takes). It is run
-by an injectable `FfmpegRunner`; `local_runner` is the synchronous default.
+no binary, no global options: the shape `services.shared.media.process.run_ffmpeg` takes). It
+is run by an injectable `FfmpegRunner`; `blocking_runner` is the synchronous default, and
+like every runner it goes through that one shared wrapper with the configured binary.
 """
 
 from __future__ import annotations
 
 import struct
-import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from services.shared.media.errors import FfmpegError
+from services.shared.media.process import run_blocking
+from services.shared.settings import CommonSettings
 
 INIT_NAME = "init.mp4"
 SEGMENT_TEMPLATE = "seg_$Number%05d$.m4s"  # the dash muxer's template; numbering starts at 1
@@ -117,17 +121,17 @@ def segment_args(sources: Sequence[TrackSource], out_dir: Path,
     return args
 
 
-def local_runner(ffmpeg: str, timeout_s: float = 1800.0) -> FfmpegRunner:
-    """A blocking runner: `ffmpeg` plus the global options the shared wrapper also uses."""
+def blocking_runner(settings: CommonSettings | None = None,
+                    timeout_s: float = 1800.0) -> FfmpegRunner:
+    """A runner for a thread without an event loop: the shared wrapper (configured binary,
+    standard global options, logging, terminate-then-kill) run to completion."""
     def run(args: Sequence[str]) -> None:
-        argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *args]
         try:
-            done = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired as exc:
+            run_blocking(args, settings, name="package", timeout_s=timeout_s)
+        except TimeoutError as exc:
             raise SegmentingFailed(f"ffmpeg timed out after {timeout_s:.0f} s") from exc
-        if done.returncode != 0:
-            tail = done.stderr.decode(errors="replace").strip()[-2000:]
-            raise SegmentingFailed(f"ffmpeg exited {done.returncode}: {tail}")
+        except FfmpegError as exc:
+            raise SegmentingFailed(str(exc)) from exc
 
     return run
 

@@ -14,7 +14,9 @@ from services.packager.settings import PackagerSettings
 from services.packager.worker import PackagerWorker
 from services.shared import telemetry
 from services.shared.codec import EventCodec
-from services.shared.kafka import ConsumeLoop, EventProducer, LoopSettings, run_until_signalled
+from services.shared.consume import ConsumeLoop, LoopSettings
+from services.shared.lifecycle import run_until_signalled
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 
 log = logging.getLogger(__name__)

@@ -151,7 +151,7 @@ def package_renditions(renditions: list[RenditionInput], out_dir: Path, *,
     `cmaf.SegmentingFailed` when ffmpeg fails.
 
     `run_ffmpeg` runs the one ffmpeg command (args without binary or global options);
-    by default a blocking subprocess of imageio-ffmpeg's binary.
+    by default `cmaf.blocking_runner` with the configured ffmpeg (`REELFLOW_FFMPEG`).
     """
     started = time.monotonic()
     rungs = sorted((r for r in renditions if r.media_type == "VIDEO"),
@@ -174,7 +174,7 @@ def package_renditions(renditions: list[RenditionInput], out_dir: Path, *,
         # Stale segments from an earlier run would be measured as ours: insist on a clean dir.
         raise FileExistsError(f"package directory {out_dir} is not empty")
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = run_ffmpeg or cmaf.local_runner(_default_ffmpeg())
+    run = run_ffmpeg or cmaf.blocking_runner()
     tracks = cmaf.cut_tracks(sources, out_dir, segment_seconds, run)
     by_name = {r.name: r for r in rungs}
     video = [_video_rendition(t, by_name[t.name]) for t in tracks if t.kind == "video"]
@@ -195,12 +195,6 @@ def package_renditions(renditions: list[RenditionInput], out_dir: Path, *,
         segment_seconds=segment_seconds,
         total_bytes=sum(f.size_bytes for f in files), files=files, renditions=tuple(packaged),
         skipped=skipped, elapsed_seconds=round(time.monotonic() - started, 3))
-
-
-def _default_ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def _segments(track: cmaf.CutTrack) -> tuple[playlists.Segment, ...]:

@@ -147,14 +147,6 @@ def target_duration(durations_seconds: Sequence[float]) -> int:
     return max(1, max(math.ceil(round(d, 6)) for d in durations_seconds))
 
 
-def segment_spans(rendition: Rendition) -> list[tuple[float, int]]:
-    return [(rendition.seconds(s.duration), s.size_bytes) for s in rendition.segments]
-
-
-def iframe_spans(rendition: Rendition) -> list[tuple[float, int]]:
-    return [(rendition.seconds(f.duration), f.length) for f in rendition.iframes]
-
-
 # --- HLS ---------------------------------------------------------------------------------
 
 

@@ -30,9 +30,10 @@ from services.packager.package import (
 )
 from services.packager.settings import PackagerSettings
 from services.shared import telemetry
+from services.shared.consume import Delivery, PermanentFailure
 from services.shared.events import derived_event_id, millis, now
-from services.shared.ffmpeg import run_ffmpeg
-from services.shared.kafka import Delivery, EventProducer, PermanentFailure
+from services.shared.media.process import run_ffmpeg
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectMissing, ObjectRef, ObjectStore
 
 log = logging.getLogger(__name__)

@@ -1,24 +1,16 @@
 """Small facts about events that every service needs: ids and clocks.
 
-Output events get *deterministic* ids derived from the input event and the output's
-name, so a redone job (after a crash or rebalance) emits byte-identical event ids and
-every consumer's dedupe-by-event-id turns the repeat into a no-op.
+The id rules are part of the contract and live in `schemas.ids`; they are re-exported
+here for the services that import them from their old place.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
-_NAMESPACE = uuid.UUID("6f1d1c52-8a4e-4c53-9d5e-2b7a1f0c9e11")
+from schemas.ids import derived_event_id, new_event_id
 
-
-def new_event_id() -> str:
-    return str(uuid.uuid4())
-
-
-def derived_event_id(cause_event_id: str, *parts: object) -> str:
-    return str(uuid.uuid5(_NAMESPACE, ":".join([cause_event_id, *map(str, parts)])))
+__all__ = ["derived_event_id", "millis", "new_event_id", "now"]
 
 
 def now() -> datetime:

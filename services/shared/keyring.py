@@ -11,7 +11,6 @@ log, a tenant key that is not known yet gets 503 rather than a wrong 401.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,10 +31,15 @@ from services.shared.access import (
     identify,
 )
 from services.shared.codec import EventCodec, UndecodableRecord
+from services.shared.consumers import new_consumer, started
+from services.shared.retry import RetryPolicy, Tries, decide
 
 log = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
+#: Re-read after any Kafka error, every second, for as long as the process runs.
+_RETRY = RetryPolicy(max_attempts=None, backoff_base_s=1.0, backoff_max_s=1.0,
+                     transient=(KafkaError,))
 
 
 class Keyring:
@@ -65,18 +69,18 @@ class Keyring:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the topic until `stop`; after a Kafka error, start over from the beginning."""
+        tries = Tries()
         while not stop.is_set():
             try:
                 await self._follow(stop)
             except KafkaError as exc:
+                decision = decide(_RETRY, tries, exc)
+                tries = decision.tries
                 log.warning("api-keys projection interrupted (%r); re-reading", exc)
-                await asyncio.sleep(1)
+                await asyncio.sleep(decision.delay_s)
 
     async def _follow(self, stop: asyncio.Event) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                    isolation_level="read_committed")
-        await consumer.start()
-        try:
+        async with started(new_consumer(self._bootstrap)) as consumer:
             parts = [TopicPartition(API_KEYS.name, p) for p in range(API_KEYS.partitions)]
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
@@ -89,9 +93,6 @@ class Keyring:
                 if not self.caught_up.is_set() and await _reached(consumer, ends):
                     log.info("api-keys loaded: %d keys", len(self.table.by_id))
                     self.caught_up.set()
-        finally:
-            with contextlib.suppress(asyncio.CancelledError):  # aiokafka #647
-                await consumer.stop()
 
     def _apply_record(self, value: bytes | None) -> None:
         if value is None:

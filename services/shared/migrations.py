@@ -1,8 +1,13 @@
-"""Versioned SQL migrations for a service that owns one Postgres schema.
+"""Versioned SQL migrations, the one runner every service with Postgres state uses.
 
 `NNNN_name.sql` files in a directory are applied in order, all pending ones in one
-transaction under an advisory lock (so processes starting at once neither race nor
-half-apply); `<schema>.schema_migrations` records which versions are in.
+transaction under an advisory lock per schema (so processes starting at once neither race
+nor half-apply); `schema_migrations` in that schema records which versions are in.
+
+Which schema: a service that owns a named schema (ingest) passes it, and it is created if
+needed. Without one, the runner follows the connection's `search_path`, and the files use
+unqualified names: that is how `catalog rebuild` migrates a fresh schema before swapping it
+in, with the same files.
 """
 
 from __future__ import annotations
@@ -37,14 +42,26 @@ def _lock_key(schema: str) -> int:
     return int.from_bytes(hashlib.sha256(f"migrate:{schema}".encode()).digest()[:8], "big") >> 1
 
 
-async def migrate(conn: psycopg.AsyncConnection[Any], directory: Path, schema: str) -> list[int]:
-    """Create `schema` if needed and apply its pending migrations; returns those applied."""
-    table = sql.Identifier(schema, "schema_migrations")
+async def _current_schema(conn: psycopg.AsyncConnection[Any]) -> str:
+    cur = await conn.execute("SELECT current_schema()")
+    row = await cur.fetchone()
+    if not row or not row[0]:
+        raise RuntimeError("no current schema: does the DSN's search_path exist?")
+    return str(row[0])
+
+
+async def migrate(conn: psycopg.AsyncConnection[Any], directory: Path,
+                  schema: str | None = None) -> list[int]:
+    """Apply the pending migrations of `directory` to `schema` (created if needed), or to
+    the connection's current schema when None; returns the versions applied now."""
     applied: list[int] = []
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(schema),))
-        await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-            sql.Identifier(schema)))
+        target = schema if schema is not None else await _current_schema(conn)
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(target),))
+        if schema is not None:
+            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                sql.Identifier(schema)))
+        table = sql.Identifier(target, "schema_migrations")
         await conn.execute(sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (version integer PRIMARY KEY, name text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())").format(table))
@@ -53,8 +70,8 @@ async def migrate(conn: psycopg.AsyncConnection[Any], directory: Path, schema: s
         for version, name, text in pending_files(directory):
             if version in done:
                 continue
-            log.info("applying %s migration %04d_%s", schema, version, name)
-            await conn.execute(text.encode())
+            log.info("applying %s migration %04d_%s", target, version, name)
+            await conn.execute(text.encode())  # file text, not a LiteralString
             await conn.execute(sql.SQL("INSERT INTO {} (version, name) VALUES (%s, %s)")
                                .format(table), (version, name))
             applied.append(version)

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -315,8 +315,3 @@ class MultipartUpload:
         except (BotoCoreError, ClientError) as exc:
             # Nothing references an aborted upload; a leftover is garbage, not data loss.
             log.warning("abort of %s failed: %s", self.ref.uri, exc)
-
-
-def copy_stream(src: IO[bytes], upload: MultipartUpload, chunk: int = 1024 * 1024) -> None:
-    for block in iter(lambda: src.read(chunk), b""):
-        upload.write(block)

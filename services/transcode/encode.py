@@ -28,15 +28,11 @@ from typing import Any
 
 import ffmpeg  # ffmpeg-python: builds the filter graph and argv, runs nothing
 
-from services.shared.ffmpeg import (
-    FfmpegError,
-    FfmpegRun,
-    SourceProbe,
-    check_ffmpeg,
-    extradata_bytes,
-    ffmpeg_argv,
-    probe_output,
-)
+from services.shared.media.errors import FfmpegError
+from services.shared.media.probe_parser import SourceProbe, extradata_bytes
+from services.shared.media.probing import probe_output
+from services.shared.media.process import FfmpegRun, ffmpeg_argv
+from services.shared.media.toolcheck import check_ffmpeg
 from services.shared.settings import CommonSettings
 from services.transcode import ladder
 from services.transcode import thumbnails as thumbs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.shared.kafka import PermanentFailure
+from services.shared.consume import PermanentFailure
 
 
 class SourceMissing(PermanentFailure):

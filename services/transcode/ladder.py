@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Protocol
 
-from services.shared.kafka import PermanentFailure
+from services.shared.consume import PermanentFailure
 from services.transcode.profiles import AudioOutput, Profile, Rung, VideoCodec
 
 AUDIO = "audio"
@@ -45,7 +45,7 @@ class UnknownRendition(PermanentFailure):
 
 
 class SourceFacts(Protocol):
-    """What planning needs to know; `services.shared.ffmpeg.SourceProbe` has it."""
+    """What planning needs to know; `services.shared.media.probe_parser.SourceProbe` has it."""
 
     @property
     def has_video(self) -> bool: ...

@@ -11,8 +11,10 @@ from prometheus_client import start_http_server
 from schemas import ALL_TOPICS, VIDEO_CANCELLED, VIDEO_UPLOADED
 from services.shared import telemetry
 from services.shared.codec import EventCodec
-from services.shared.ffmpeg import check_ffmpeg
-from services.shared.kafka import ConsumeLoop, EventProducer, LoopSettings, run_until_signalled
+from services.shared.consume import ConsumeLoop, LoopSettings
+from services.shared.lifecycle import run_until_signalled
+from services.shared.media.toolcheck import check_ffmpeg
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 from services.transcode.settings import TranscodeSettings
 from services.transcode.worker import TranscodeWorker

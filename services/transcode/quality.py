@@ -25,7 +25,8 @@ from typing import Any
 
 import ffmpeg  # ffmpeg-python: builds the filter graph and argv, runs nothing
 
-from services.shared.ffmpeg import FfmpegRun, SourceProbe, ffmpeg_argv
+from services.shared.media.probe_parser import SourceProbe
+from services.shared.media.process import FfmpegRun, ffmpeg_argv
 from services.shared.settings import CommonSettings
 from services.transcode.encode import EncodeResult, rung_picture, source_picture
 from services.transcode.ladder import LadderPlan

@@ -29,7 +29,7 @@ from typing import Any
 
 import ffmpeg  # ffmpeg-python: builds the filter graph and argv, runs nothing
 
-from services.shared.ffmpeg import run_ffmpeg
+from services.shared.media.process import run_ffmpeg
 from services.shared.settings import CommonSettings
 from services.transcode.profiles import PictureOutputs
 

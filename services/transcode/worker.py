@@ -24,8 +24,11 @@ from typing import Any
 
 from schemas import RENDITION_DONE, TRANSCODE_FAILED, TRANSCODE_PROGRESS, VIDEO_CANCELLED
 from services.shared import telemetry
-from services.shared.ffmpeg import ProbeError, SourceProbe, probe
-from services.shared.kafka import Delivery, EventProducer, PermanentFailure
+from services.shared.consume import Delivery, PermanentFailure
+from services.shared.media.errors import ProbeError
+from services.shared.media.probe_parser import SourceProbe
+from services.shared.media.probing import probe
+from services.shared.producer import EventProducer
 from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
 from services.transcode.encode import EncodedOutput, EncodeResult, encode_all
 from services.transcode.errors import SourceChecksumMismatch, SourceMissing, UndecodableSource

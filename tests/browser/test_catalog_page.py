@@ -20,6 +20,7 @@ import pytest
 from tests.browser.test_players import CHROMIUM, HERE, ROOT, missing_prerequisite
 from tests.integration.test_pipeline import CATALOG, submit, wait_for_status
 from tests.media import make_clip
+from tests.tools import require
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -28,9 +29,7 @@ TITLE = "Catalog page clip"
 
 @pytest.fixture(scope="module")
 def ready_video(pipeline, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    reason = missing_prerequisite()
-    if reason:
-        pytest.skip(reason)
+    require(missing_prerequisite())
     clip = make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", 1280, 720, seconds=6)
     reply = submit(clip, metadata=json.dumps({"title": TITLE}))
     assert reply.status_code == 202, reply.text

@@ -21,6 +21,7 @@ import pytest
 from tests.browser.test_players import PackageRequests, missing_prerequisite, run_players
 from tests.integration.test_pipeline import CATALOG, submit, wait_for_status
 from tests.media import make_clip
+from tests.tools import require
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -35,9 +36,7 @@ def absolute(url: str) -> str:
 
 @pytest.fixture(scope="module")
 def ready_video(pipeline, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    reason = missing_prerequisite()
-    if reason:
-        pytest.skip(reason)
+    require(missing_prerequisite())
     clip = make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", 1280, 720,
                      seconds=CLIP_SECONDS)
     reply = submit(clip, metadata='{"title": "Browser playback"}')

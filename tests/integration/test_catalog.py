@@ -12,7 +12,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import socket
 import threading
 import time
 import uuid
@@ -44,6 +43,7 @@ from services.shared.codec import EventCodec
 from services.shared.settings import CommonSettings
 from tests.access import admin_headers
 from tests.integration.quiet import services_paused
+from tests.ports import free_port
 from tests.unit.test_projection import Step, VideoStory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -53,12 +53,6 @@ RUN = uuid.uuid4().hex[:10]
 TAG = f"catalog-it-{RUN}"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
 GARBAGE = b"\x00\x01 definitely not avro \xff"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PortTaken(Exception):

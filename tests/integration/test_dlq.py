@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -24,11 +23,13 @@ from services.operations.dlq import DeadLetter, read_dead_letters
 from services.shared.codec import EventCodec
 from services.shared.storage import s3_client
 from tests.access import admin_headers
+from tests.integration.test_catalog import pipeline_log_ends
 from tests.media import make_clip
+from tests.slot import CATALOG_URL
 
 pytestmark = pytest.mark.integration
 
-CATALOG = f"http://127.0.0.1:{os.environ['REELFLOW_CATALOG_PORT']}"
+CATALOG = CATALOG_URL
 ROOT = Path(__file__).resolve().parents[2]
 codec = EventCodec(ALL_TOPICS)
 
@@ -129,21 +130,31 @@ def test_a_poison_record_is_listed_shown_redriven_and_returns_once_with_its_coun
     assert headers["reelflow-redriven-from"] == f"dead-letter:{letter.id}".encode()
     assert headers["origin-system"] == b"dlq-test"
 
-    # Nothing redrives on its own: the copy stays dead-lettered, it does not cycle.
-    time.sleep(8)
+    # Nothing redrives on its own: the copy stays dead-lettered, it does not cycle. Proof
+    # without a sleep: a marker record on the same partition (same key), dead-lettered by
+    # transcode after the copy, then the partition holds nothing between copy and marker
+    # or after the marker, and there are still exactly the two dead letters.
+    marker = b"\x00marker:" + key
+    _, marker_offset = publish(bootstrap, marker, key)
+    wait_for_letter(bootstrap, since, lambda d: d.event["original_value"] == marker  # type: ignore[index]
+                    and d.event["consumer_group"] == "transcode")  # type: ignore[index]
+    assert marker_offset == again.event["original_offset"] + 1
+    ends = asyncio.run(pipeline_log_ends(bootstrap))
+    assert ends[(VIDEO_UPLOADED.name, partition)] == marker_offset + 1
     counts = sorted(d.event["redrive_count"] for d in asyncio.run(read_dead_letters(
         bootstrap, since)) if d.event and d.event["original_value"] == garbage
         and d.event["consumer_group"] == "transcode")
     assert counts == [0, 1]
 
     # Bulk redrive of what transcode gave up on: one copy per original record, and a record
-    # already redriven --max-redrives times is left alone. (Scoped to the group: other
-    # groups may dead-letter other tests' records on the same topic meanwhile.)
+    # already redriven --max-redrives times is left alone (the marker is an original record
+    # too). (Scoped to the group: other groups may dead-letter other tests' records on the
+    # same topic meanwhile.)
     iso = datetime.fromtimestamp(since / 1000, UTC).isoformat()
     plan = reelflow("dlq", "redrive", "--topic", VIDEO_UPLOADED.name, "--since", iso,
                     "--group", "transcode", "--max-redrives", "1", "--dry-run").splitlines()
     assert [line.split(" -> ")[1] for line in plan if line.startswith("would redrive")] == [
-        f"video-uploaded/{partition}/{offset}"]
+        f"video-uploaded/{partition}/{offset}", f"video-uploaded/{partition}/{marker_offset}"]
     assert f"skipped {again.id}: already redriven 1 times (--max-redrives 1)" in plan
 
 

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from services.shared import ffmpeg as media
+from services.shared.media import probing
+from services.shared.media.errors import FfmpegUnsupported, ProbeError
+from services.shared.media.probe_parser import SourceProbe
+from services.shared.media.toolcheck import check_ffmpeg
 from services.shared.settings import CommonSettings
 from services.transcode.encode import EncodeResult, MediaKind, encode_all, sha256_file
 from services.transcode.ladder import LadderPlan, plan_ladder
@@ -29,11 +32,15 @@ from tests.media import make_clip
 pytestmark = pytest.mark.integration
 
 FAST = get_profile("default", preset="veryfast")
-SETTINGS = CommonSettings()
+
+
+def settings() -> CommonSettings:
+    """Read when a test runs (the session fixture has set the test slot's environment)."""
+    return CommonSettings()
 
 
 def ffmpeg_run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SETTINGS.ffmpeg_path, "-hide_banner", "-nostdin", *args],
+    return subprocess.run([settings().ffmpeg_path, "-hide_banner", "-nostdin", *args],
                           capture_output=True, text=True, timeout=60)
 
 
@@ -43,7 +50,7 @@ def assert_decodes(path: Path) -> None:
 
 
 def keyframe_times(path: Path) -> list[float]:
-    done = subprocess.run([SETTINGS.ffprobe_path, "-v", "error", "-select_streams", "v:0",
+    done = subprocess.run([settings().ffprobe_path, "-v", "error", "-select_streams", "v:0",
                            "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", str(path)],
                           capture_output=True, text=True, timeout=60, check=True)
     return [round(float(line.split(",")[0]), 3) for line in done.stdout.split()
@@ -51,7 +58,7 @@ def keyframe_times(path: Path) -> list[float]:
 
 
 def stream_types(path: Path) -> list[str]:
-    done = subprocess.run([SETTINGS.ffprobe_path, "-v", "error", "-show_entries",
+    done = subprocess.run([settings().ffprobe_path, "-v", "error", "-show_entries",
                            "stream=codec_type", "-of", "csv=p=0", str(path)],
                           capture_output=True, text=True, timeout=60, check=True)
     return done.stdout.split()
@@ -65,8 +72,8 @@ def psnr(a: Path, b: Path) -> float:
 
 
 def encode(source: Path, workdir: Path, profile=FAST, progress=None):  # type: ignore[no-untyped-def]
-    async def go() -> tuple[media.SourceProbe, LadderPlan, EncodeResult]:
-        probe = await media.probe(source)
+    async def go() -> tuple[SourceProbe, LadderPlan, EncodeResult]:
+        probe = await probing.probe(source)
         plan = plan_ladder(probe, profile)
         return probe, plan, await encode_all(source, workdir, plan, probe, progress)
     return asyncio.run(go())
@@ -183,7 +190,7 @@ def test_phone_portrait_video_is_encoded_upright(tmp_path):
     rung = result.output("360p")
     assert (rung.width, rung.height) == (360, 640)
     assert (result.output("thumbnails").width, result.output("thumbnails").height) == (360, 640)
-    probe = asyncio.run(media.probe(rung.path))
+    probe = asyncio.run(probing.probe(rung.path))
     assert probe.video is not None and probe.video.rotation == 0
 
 
@@ -222,7 +229,7 @@ def test_cancelling_the_task_stops_ffmpeg_promptly(hd, tmp_path):
     slow = get_profile("default", preset="veryslow")
 
     async def scenario() -> tuple[set[int], float]:
-        probe = await media.probe(source)
+        probe = await probing.probe(source)
         plan = plan_ladder(probe, slow)
         started = asyncio.Event()
         task = asyncio.create_task(
@@ -244,16 +251,16 @@ def test_cancelling_the_task_stops_ffmpeg_promptly(hd, tmp_path):
 
 
 def test_binary_check_and_probe_errors(tmp_path):
-    info = asyncio.run(media.check_ffmpeg(SETTINGS))
+    info = asyncio.run(check_ffmpeg(settings()))
     assert info.major >= 6 and {"libx264", "libx265", "libsvtav1"} <= info.encoders
     assert "libvmaf" in info.filters
-    with pytest.raises(media.FfmpegUnsupported, match="encoder nosuch"):
+    with pytest.raises(FfmpegUnsupported, match="encoder nosuch"):
         info.require(encoders=["nosuch"])
     text = tmp_path / "notes.mp4"
     text.write_text("this is a text file with a video extension\n" * 100)
     for path, code in [(text, "not_media"), (tmp_path / "missing.mp4", "not_found")]:
-        with pytest.raises(media.ProbeError) as caught:
-            asyncio.run(media.probe(path))
+        with pytest.raises(ProbeError) as caught:
+            asyncio.run(probing.probe(path))
         assert caught.value.code == code
     clip = make_clip(tmp_path / "ok.mp4", 320, 240, seconds=1, audio=False)
-    assert asyncio.run(media.decode_check(clip, SETTINGS, frames=5)) == 5
+    assert asyncio.run(probing.decode_check(clip, settings(), frames=5)) == 5

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SERVICE = """
 import asyncio
-from services.shared.ffmpeg import FfmpegRun, ffmpeg_argv
+from services.shared.media.process import FfmpegRun, ffmpeg_argv
 
 async def main():
     run = FfmpegRun(ffmpeg_argv(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",

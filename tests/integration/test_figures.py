@@ -23,6 +23,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -41,23 +42,39 @@ from schemas import (
     VIDEO_UPLOADED,
     Topic,
 )
+from schemas.events import (
+    DeadLetter,
+    MediaType,
+    Record,
+    RenditionDone,
+    StageFailed,
+    VideoCancelled,
+    VideoTranscoded,
+    VideoUploaded,
+)
+from schemas.ids import new_event_id
 from services.shared.codec import EventCodec
-from services.shared.events import new_event_id
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 from services.stack.apps import Service
+from tests.slot import TEST_ENV
 
 pytestmark = pytest.mark.integration
 
 GROUP = "figures"
 SOURCES = (VIDEO_UPLOADED, VIDEO_CANCELLED, RENDITION_DONE, TRANSCODE_FAILED,
            VIDEO_TRANSCODED, PACKAGING_FAILED, DEAD_LETTER)
-FIGURES = f"http://127.0.0.1:{os.environ['REELFLOW_FIGURES_PORT']}"
+FIGURES = f"http://127.0.0.1:{TEST_ENV['REELFLOW_FIGURES_PORT']}"
 RUN = uuid.uuid4().hex[:8]
 TENANT_A, TENANT_B = f"acme-{RUN}", f"globex-{RUN}"
 MINUTE = 60_000
 M = (int(time.time() * 1000) // MINUTE - 90) * MINUTE
 WAIT_S = 90
 codec = EventCodec(ALL_TOPICS)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def at(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
 
 
 def windows_of_m() -> dict[str, list[int]]:
@@ -82,58 +99,66 @@ class Published:
 
     def __init__(self) -> None:
         self.videos: dict[str, list[str]] = {TENANT_A: [], TENANT_B: []}
-        self.uploaded_at: dict[str, int] = {}
-        self.uploads: list[dict[str, Any]] = []
-        self.later: list[tuple[Topic, dict[str, Any]]] = []
+        self.uploads: list[VideoUploaded] = []
+        self.later: list[tuple[Topic, Record]] = []
         sizes = {TENANT_A: [1_000, 2_000, 3_000, 4_000, 5_000, 6_000],
                  TENANT_B: [10_000, 20_000, 30_000, 40_000]}
+        uploaded_at: dict[str, int] = {}
         for tenant, tenant_sizes in sizes.items():
             for n, size in enumerate(tenant_sizes):
                 video_id = str(uuid.uuid4())
                 self.videos[tenant].append(video_id)
-                self.uploaded_at[video_id] = M + 1_000 + n
-                self.uploads.append(self._event(video_id, self.uploaded_at[video_id],
-                                                source_uri=f"s3://reelflow/{video_id}",
-                                                source_size_bytes=size, owner=tenant))
+                uploaded_at[video_id] = M + 1_000 + n
+                self.uploads.append(upload(video_id, uploaded_at[video_id], size, tenant))
         a, b = self.videos[TENANT_A], self.videos[TENANT_B]
         # A: four ready (one without latency_ms: it is measured from the upload), one failed
         # in transcode, one cancelled. B: two ready, one failed in each stage.
         self._ready(a[0], 1_200, 500_000)
         self._ready(a[1], 3_400, 600_000)
         self._ready(a[2], 150_000, 700_000)
-        self._ready(a[3], None, 800_000, at=self.uploaded_at[a[3]] + 40_000)
+        self._ready(a[3], None, 800_000, when=uploaded_at[a[3]] + 40_000)
         self._failed(TRANSCODE_FAILED, a[4], "undecodable_source")
-        self.later.append((VIDEO_CANCELLED, self._event(a[5], M + 50_000, reason="test")))
+        self.later.append((VIDEO_CANCELLED, cancel(a[5], M + 50_000)))
         self._ready(b[0], 800, 900_000)
         self._ready(b[1], 99_999, 1_000_000)
         self._failed(PACKAGING_FAILED, b[2], "packaging_error")
         self._failed(TRANSCODE_FAILED, b[3], "undecodable_source")
         for video_id in (a[0], a[0], b[0]):
-            self.later.append((RENDITION_DONE, self._event(
-                video_id, M + 20_000, rendition="360p", expected_renditions=["360p"],
-                uri=f"s3://reelflow/{video_id}/360p.mp4", media_type="VIDEO")))
+            self.later.append((RENDITION_DONE, RenditionDone(
+                event_id=new_event_id(), video_id=video_id, occurred_at=at(M + 20_000),
+                rendition="360p", media_type=MediaType.VIDEO, expected_renditions=("360p",),
+                uri=f"s3://reelflow/{video_id}/360p.mp4")))
         for code in ("not_avro", "not_avro", "corrupt_record"):
-            self.later.append((DEAD_LETTER, {
-                "event_id": new_event_id(), "video_id": None, "occurred_at": M + 30_000,
-                "original_topic": VIDEO_UPLOADED.name, "original_partition": 0,
-                "original_offset": 0, "consumer_group": "catalog", "error_code": code,
-                "error_class": "Test", "error_message": "synthetic"}))
-
-    @staticmethod
-    def _event(video_id: str, at: int, **fields: Any) -> dict[str, Any]:
-        return {"event_id": new_event_id(), "video_id": video_id, "occurred_at": at, **fields}
+            self.later.append((DEAD_LETTER, DeadLetter(
+                event_id=new_event_id(), occurred_at=at(M + 30_000),
+                original_topic=VIDEO_UPLOADED.name, original_partition=0, original_offset=0,
+                consumer_group="catalog", error_code=code, error_class="Test",
+                error_message="synthetic")))
 
     def _ready(self, video_id: str, latency: int | None, total_bytes: int,
-               at: int | None = None) -> None:
-        self.later.append((VIDEO_TRANSCODED, self._event(
-            video_id, at or M + 45_000, package_uri=f"s3://reelflow/{video_id}/p/",
+               when: int | None = None) -> None:
+        self.later.append((VIDEO_TRANSCODED, VideoTranscoded(
+            event_id=new_event_id(), video_id=video_id, occurred_at=at(when or M + 45_000),
+            package_uri=f"s3://reelflow/{video_id}/p/",
             hls_master_uri=f"s3://reelflow/{video_id}/p/master.m3u8",
             total_bytes=total_bytes, latency_ms=latency)))
 
     def _failed(self, topic: Topic, video_id: str, code: str) -> None:
-        self.later.append((topic, self._event(
-            video_id, M + 40_000, stage=topic.name.split("-")[0], error_code=code,
+        self.later.append((topic, StageFailed(
+            event_id=new_event_id(), video_id=video_id, occurred_at=at(M + 40_000),
+            stage=topic.name.split("-")[0], error_code=code,
             error_message="synthetic failure")))
+
+
+def upload(video_id: str, when: int, size: int, tenant: str) -> VideoUploaded:
+    return VideoUploaded(event_id=new_event_id(), video_id=video_id, occurred_at=at(when),
+                         source_uri=f"s3://reelflow/{video_id}", source_size_bytes=size,
+                         owner=tenant)
+
+
+def cancel(video_id: str, when: int) -> VideoCancelled:
+    return VideoCancelled(event_id=new_event_id(), video_id=video_id, occurred_at=at(when),
+                          reason="test")
 
 
 EXPECTED = {
@@ -168,12 +193,12 @@ def assert_figures(got: dict[str, Any], expected: dict[str, Any], where: str) ->
 
 # --- talking to Kafka and to the process ---------------------------------------------------
 
-async def _publish(events: list[tuple[Topic, dict[str, Any]]], raw: bytes | None = None) -> None:
+async def _publish(events: list[tuple[Topic, Record]], raw: bytes | None = None) -> None:
     producer = EventProducer(os.environ["REELFLOW_KAFKA_BOOTSTRAP"], codec, f"figures-it-{RUN}")
     await producer.start()
     try:
         for topic, event in events:
-            await producer.publish(topic, event)
+            await producer.publish(topic, event.to_record())
     finally:
         await producer.stop()
     if raw is not None:  # a record no codec can read, as a foreign producer might write
@@ -185,7 +210,7 @@ async def _publish(events: list[tuple[Topic, dict[str, Any]]], raw: bytes | None
             await plain.stop()
 
 
-def publish(events: list[tuple[Topic, dict[str, Any]]], raw: bytes | None = None) -> None:
+def publish(events: list[tuple[Topic, Record]], raw: bytes | None = None) -> None:
     asyncio.run(_publish(events, raw))
 
 
@@ -345,8 +370,7 @@ def test_figures_count_what_was_published_and_survive_sigkill_without_double_cou
 
     # Marker 1: one more upload for tenant A in minute M.
     marker = str(uuid.uuid4())
-    publish([(VIDEO_UPLOADED, Published._event(marker, M + 55_000, source_uri="s3://x/y",
-                                               source_size_bytes=7, owner=TENANT_A))])
+    publish([(VIDEO_UPLOADED, upload(marker, M + 55_000, 7, TENANT_A))])
     after_marker = wait_for(lambda s: tenant_in_all(s, TENANT_A, "accepted", 7), "marker 1")
     expected = copy.deepcopy(first)
     for by_start in expected.values():
@@ -365,7 +389,7 @@ def test_figures_count_what_was_published_and_survive_sigkill_without_double_cou
     # Marker 2: a cancellation for a tenant-B video, now: seen in the current gauges under B
     # (the owners table came back too), and outside every window of M.
     cancel_at = int(time.time() * 1000)
-    publish([(VIDEO_CANCELLED, Published._event(published.videos[TENANT_B][0], cancel_at))])
+    publish([(VIDEO_CANCELLED, cancel(published.videos[TENANT_B][0], cancel_at))])
     wait_all_committed()  # marker 1, read again, and marker 2 are both processed
     assert windows_snapshot() == expected
     metrics = httpx.get(f"{FIGURES}/metrics", timeout=5).text

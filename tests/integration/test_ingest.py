@@ -33,13 +33,13 @@ from services.ingest.errors import Rejection
 from services.ingest.importer import confine
 from services.shared.storage import ObjectRef, ObjectStore, s3_client
 from tests.access import admin_headers
-from tests.conftest import ROOT
 from tests.integration.test_pipeline import CATALOG, INGEST, end_offsets, submit, wait_for_status
 from tests.media import make_clip
+from tests.slot import ROOT, TEST_ENV
 
 pytestmark = pytest.mark.integration
 
-IMPORT_ROOT = Path(json.loads(os.environ["REELFLOW_INGEST_IMPORT_ROOTS"])[0])
+IMPORT_ROOT = Path(json.loads(TEST_ENV["REELFLOW_INGEST_IMPORT_ROOTS"])[0])
 #: A bucket that is not Reelflow's, standing in for a partner's drop zone.
 PARTNER_BUCKET = "partner-drop"
 SCHEMA_FILE = ROOT / "schemas" / "video-uploaded" / "v1.avsc"
@@ -54,11 +54,6 @@ def import_video(source_uri: str, **extra: Any) -> httpx.Response:
 def import_root(pipeline: object) -> Path:
     IMPORT_ROOT.mkdir(parents=True, exist_ok=True)
     return IMPORT_ROOT
-
-
-@pytest.fixture(scope="module")
-def store(common_settings: Any) -> ObjectStore:
-    return ObjectStore(common_settings)
 
 
 class Unchanged:

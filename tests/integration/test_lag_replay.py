@@ -21,8 +21,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
 from psycopg.conninfo import make_conninfo
 
+from services.catalog.lag_exporter import lag_exporter
 from services.catalog.schema import migrate
-from services.operations.lag import lag_exporter
 from services.operations.replay import Target, plan
 from services.shared.settings import CommonSettings
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
@@ -27,7 +27,7 @@ from schemas import VIDEO_CANCELLED, VIDEO_UPLOADED, Topic
 from schemas.registry import DAY_MS
 from services.shared.codec import EventCodec
 from services.shared.events import now
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 from tests.integration.test_ingest import refused
 from tests.integration.test_pipeline import end_offsets, submit, wait_for_status
@@ -41,20 +41,20 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(tmp_path_factory.mktemp("no-loss") / "clip.mp4", 640, 360, seconds=1.5)
 
 
-@pytest.fixture(scope="module")
-def store(common_settings: Any) -> ObjectStore:
-    return ObjectStore(common_settings)
-
-
 def source_ids(store: ObjectStore) -> set[str]:
     return {key.split("/")[1] for key in store.list_keys("sources/")}
 
 
-def settle_and_count(bootstrap: str, before: int) -> int:
-    """`video-uploaded`'s size once nothing more arrives: long enough for a producer that
-    reconnected to flush anything it still held for an answered request."""
-    time.sleep(10)
-    return end_offsets(bootstrap, VIDEO_UPLOADED) - before
+def final_count(pipeline: Any, bootstrap: str, before: int) -> int:
+    """What `video-uploaded` gained, counted once ingest's producer is closed: a graceful
+    stop flushes anything it still held for an answered request, and a closed producer
+    writes nothing more, so the count is final (no waiting for "long enough"). Ingest is
+    started again before this returns."""
+    pipeline.component("ingest").stop()
+    try:
+        return end_offsets(bootstrap, VIDEO_UPLOADED) - before
+    finally:
+        pipeline.up()
 
 
 def test_kafka_down_means_503_and_nothing_stored_or_emitted(pipeline, clip, store,
@@ -72,7 +72,7 @@ def test_kafka_down_means_503_and_nothing_stored_or_emitted(pipeline, clip, stor
     # Back up: a new upload goes through, and it is the only event written since.
     accepted = submit(clip, metadata='{"title": "after Kafka came back"}')
     assert accepted.status_code == 202, accepted.text
-    assert settle_and_count(bootstrap, uploads) == 1
+    assert final_count(pipeline, bootstrap, uploads) == 1
     assert source_ids(store) - sources == {accepted.json()["video_id"]}
     assert wait_for_status(accepted.json()["video_id"], {"ready", "failed"},
                            timeout=600)["status"] == "ready"
@@ -119,7 +119,7 @@ def test_every_accepted_upload_survives_a_broker_restart(pipeline, clip, store,
     assert all(status in (0, 503) for status, _ in refusals), refusals
     # Exactly the accepted uploads left a source and an event; nothing else did.
     assert source_ids(store) - sources == accepted
-    assert settle_and_count(bootstrap, uploads) == len(accepted)
+    assert final_count(pipeline, bootstrap, uploads) == len(accepted)
     for video_id in sorted(accepted):
         video = wait_for_status(video_id, {"ready", "failed"}, timeout=600)
         assert video["status"] == "ready", video
@@ -164,18 +164,25 @@ def test_a_publish_that_timed_out_is_never_written_once_the_broker_is_back(pipel
             await asyncio.to_thread(pipeline.up, True)
         await ours.publish(topic, event("after"), timeout_s=60)  # a fresh producer inside
         await asyncio.wait_for(control.flush(), 60)
-        await asyncio.sleep(5)
+        # Stopping flushes whatever a producer still holds; once stopped, it can write
+        # nothing more, so the topic's content is final without waiting for anything.
         await ours.stop()
         await control.stop()
-        reader = AIOKafkaConsumer(topic.name, bootstrap_servers=bootstrap,
-                                  auto_offset_reset="earliest", enable_auto_commit=False)
+        reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         await reader.start()
         try:
-            found = await reader.getmany(timeout_ms=5000)
+            partition = TopicPartition(topic.name, 0)
+            reader.assign([partition])
+            await reader.seek_to_beginning(partition)
+            end = (await reader.end_offsets([partition]))[partition]
+            records = []
+            while await reader.position(partition) < end:
+                found = await reader.getmany(partition, timeout_ms=1000)
+                records.extend(found.get(partition, []))
         finally:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader.stop()
-        return [codec.decode(topic, r.value)["reason"] for rs in found.values() for r in rs]
+        return [codec.decode(topic, r.value)["reason"] for r in records]
 
     reasons = asyncio.run(scenario())
     assert "control-ghost" in reasons, reasons  # the hazard is real

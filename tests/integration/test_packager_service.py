@@ -36,14 +36,15 @@ from services.packager.package import RenditionInput
 from services.packager.worker import PUBLISHED_MARKER, package_prefix
 from services.shared.codec import EventCodec
 from services.shared.events import new_event_id, now
-from services.shared.kafka import EventProducer
+from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 from tests.access import admin_headers
 from tests.integration.test_package import make_test_ladder
+from tests.slot import CATALOG_URL
 
 pytestmark = pytest.mark.integration
 
-CATALOG = f"http://127.0.0.1:{os.environ['REELFLOW_CATALOG_PORT']}"
+CATALOG = CATALOG_URL
 codec = EventCodec(ALL_TOPICS)
 # Short clips keep every packaging job to a few seconds; 8 s is still two 4 s segments.
 CLIP_SECONDS = 8
@@ -67,11 +68,6 @@ def ladder_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Renditio
     inputs = make_test_ladder(tmp_path_factory.mktemp("renditions"), seconds=CLIP_SECONDS,
                               ladder=LADDER)
     return {i.name: i for i in inputs}
-
-
-@pytest.fixture(scope="module")
-def store(common_settings) -> ObjectStore:  # type: ignore[no-untyped-def]
-    return ObjectStore(common_settings)
 
 
 class Renditions:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
 import time
 import uuid
@@ -20,11 +19,12 @@ from services.shared.codec import EventCodec
 from services.shared.settings import CommonSettings
 from tests.access import admin_headers
 from tests.media import make_clip
+from tests.slot import CATALOG_URL, INGEST_URL
 
 pytestmark = pytest.mark.integration
 
-INGEST = f"http://127.0.0.1:{os.environ['REELFLOW_INGEST_PORT']}"
-CATALOG = f"http://127.0.0.1:{os.environ['REELFLOW_CATALOG_PORT']}"
+INGEST = INGEST_URL
+CATALOG = CATALOG_URL
 codec = EventCodec(ALL_TOPICS)
 
 

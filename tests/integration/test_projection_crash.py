@@ -16,7 +16,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -44,6 +43,7 @@ from services.shared.settings import CommonSettings
 from tests.access import admin_headers
 from tests.integration.quiet import services_paused
 from tests.integration.test_catalog import pipeline_log_ends
+from tests.ports import free_port
 from tests.unit.test_projection import Step, VideoStory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -101,12 +101,6 @@ async def _publish(bootstrap: str, steps: list[Step]) -> None:
 
 def log_ends(common: CommonSettings) -> dict[tuple[str, int], int]:
     return asyncio.run(pipeline_log_ends(common.kafka_bootstrap))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -26,7 +26,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from services.shared.settings import CommonSettings
 from tests.media import make_clip
-from tests.reliability.harness import submit_all, wait_terminal, wait_until
+from tests.polling import wait_until
+from tests.reliability.harness import submit_all, wait_terminal
 
 pytestmark = pytest.mark.integration
 
@@ -155,7 +156,14 @@ def test_one_trace_covers_ingest_transcode_packager_and_the_catalog_projection(
     assert "ingest upload" in names
     known = {s.span_id for s in trace}
     assert all(s.parent_id in known for s in trace if s.parent_id), "a span's parent is missing"
-    assert {"ffmpeg run", "ffprobe run"} & names, names
+    # The encode itself is traced, not just the probes: transcode's `ffmpeg encode` span
+    # holds an `ffmpeg run` child whose command line encodes H.264.
+    encodes = [s for s in trace if s.name == "ffmpeg encode" and s.service == "transcode"]
+    assert len(encodes) == 1, names
+    runs = [s for s in trace if s.name == "ffmpeg run" and s.parent_id == encodes[0].span_id]
+    assert runs, names
+    assert all("libx264" in str(r.attributes.get("process.command_line")) for r in runs), [
+        r.attributes for r in runs]
     assert any(s.name.startswith("s3 ") and s.service == "ingest" for s in trace), names
     assert any(s.name.startswith("s3 ") and s.service == "transcode" for s in trace), names
     assert any(s.name.startswith("project ") and s.service == "catalog" for s in trace), names

@@ -35,12 +35,13 @@ from services.transcode.worker import TranscodeWorker, _claim
 from tests.access import admin_headers
 from tests.integration.test_pipeline import CATALOG, INGEST, submit, wait_for_status
 from tests.media import make_clip
+from tests.slot import TEST_ENV
 
 pytestmark = pytest.mark.integration
 
 codec = EventCodec(ALL_TOPICS)
 # Extra workers' metrics ports sit just above the stack worker's, inside the slot's range.
-METRICS_BASE = int(os.environ["REELFLOW_TRANSCODE_METRICS_PORT"]) + 40
+METRICS_BASE = int(TEST_ENV["REELFLOW_TRANSCODE_METRICS_PORT"]) + 40
 
 
 # --------------------------------------------------------------------------- processes
@@ -141,14 +142,26 @@ def ffmpeg_for(video_id: str) -> list[tuple[int, int]]:
     return found
 
 
-def wait_for_ffmpeg(video_id: str, timeout: float = 120) -> tuple[int, int]:
+def wait_for_ffmpeg(video_id: str, timeout: float = 120,
+                    under: int | None = None) -> tuple[int, int]:
+    """(pid, parent pid) of the first ffmpeg seen for `video_id` (run by worker `under`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        running = ffmpeg_for(video_id)
+        running = [f for f in ffmpeg_for(video_id) if under is None or f[1] == under]
         if running:
             return running[0]
         time.sleep(0.2)
-    raise AssertionError(f"no ffmpeg ever ran for {video_id}")
+    raise AssertionError(f"no ffmpeg ever ran for {video_id}"
+                         + (f" under worker {under}" if under else ""))
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (state from /proc/<pid>/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def wait_for_encode_progress(video_id: str, timeout: float = 120) -> dict:
@@ -218,16 +231,25 @@ def test_a_sigkilled_worker_mid_encode_is_taken_over_and_the_catalog_shows_one_s
     assert reply.status_code == 202, reply.text
     video_id = reply.json()["video_id"]
 
+    # Mid-encode, observed rather than hoped for: the catalog shows encode progress (ffmpeg
+    # has reported output time), and the encoding ffmpeg is still alive when its worker dies.
+    wait_for_encode_progress(video_id)
     ffmpeg_pid, owner = wait_for_ffmpeg(video_id)
     stack_pid = stack_worker_pid(pipeline)
     assert owner in {stack_pid, extra_worker.pid}, (owner, stack_pid, extra_worker.pid)
-    time.sleep(2)  # surely mid-encode: ffmpeg has written part of every output
+    other = extra_worker.pid if owner == stack_pid else stack_pid
+    assert other is not None and running(other)
     try:
         os.kill(owner, signal.SIGKILL)
         # FfmpegRun puts ffmpeg in its own session so a job can be stopped as a group; the
-        # worker's death therefore leaves it orphaned. Kill it as the host would.
+        # worker's death therefore leaves it orphaned, still encoding: the kill landed
+        # while ffmpeg ran. Kill it as the host would.
+        assert running(ffmpeg_pid), "ffmpeg had already finished when the worker was killed"
         os.killpg(ffmpeg_pid, signal.SIGKILL)
 
+        # The other worker took the job over: ffmpeg runs again for this video, its child.
+        again, _ = wait_for_ffmpeg(video_id, timeout=120, under=other)
+        assert again != ffmpeg_pid
         video = wait_for_status(video_id, {"ready", "failed"}, timeout=230)
     finally:
         if owner == stack_pid:

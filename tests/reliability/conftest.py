@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.harness import wait_until
+from tests.polling import wait_until
 from tests.reliability.summary import ROWS, table
 
 pytestmark = pytest.mark.integration

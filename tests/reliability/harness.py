@@ -11,7 +11,6 @@ exists.
 from __future__ import annotations
 
 import hashlib
-import os
 import posixpath
 import re
 import time
@@ -28,8 +27,9 @@ from services.shared.settings import CommonSettings
 from services.shared.storage import ObjectRef, ObjectStore
 from tests.access import admin_headers
 from tests.media import make_clip
+from tests.slot import INGEST_URL
 
-INGEST = f"http://127.0.0.1:{os.environ['REELFLOW_INGEST_PORT']}"
+INGEST = INGEST_URL
 TERMINAL = {"ready", "failed", "cancelled"}
 
 
@@ -85,16 +85,6 @@ def wait_terminal(common: CommonSettings, ids: list[str], timeout: float) -> dic
         if all(s in TERMINAL for s in seen.values()) or time.monotonic() > deadline:
             return seen
         time.sleep(2)
-
-
-def wait_until(condition: Any, what: str, timeout: float, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 # --------------------------------------------------------------------------- the audit

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from services.shared.settings import CommonSettings
-from tests.reliability.harness import audit, clips, statuses, submit_all, wait_terminal, wait_until
+from tests.polling import wait_until
+from tests.reliability.harness import audit, clips, statuses, submit_all, wait_terminal
 from tests.reliability.summary import Row, record
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,8 @@ import pytest
 
 from services.shared.settings import CommonSettings
 from tests.integration.test_stack import process_tree
-from tests.reliability.harness import audit, clips, submit_all, wait_terminal, wait_until
+from tests.polling import wait_until
+from tests.reliability.harness import audit, clips, submit_all, wait_terminal
 from tests.reliability.summary import Row, record
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ import pytest
 from services.catalog.rebuild import canonical_dump
 from services.shared.settings import CommonSettings
 from tests.integration.test_projection_crash import _nonzero, log_ends
-from tests.reliability.harness import wait_until
+from tests.polling import wait_until
 from tests.reliability.summary import Row, record
 
 pytestmark = pytest.mark.integration

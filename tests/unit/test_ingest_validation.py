@@ -5,7 +5,6 @@ from dataclasses import dataclass
 import pytest
 
 from services.ingest.errors import Rejection
-from services.ingest.settings import IngestSettings
 from services.ingest.validation import (
     parse_metadata,
     parse_priority,
@@ -14,7 +13,17 @@ from services.ingest.validation import (
     validate_source,
 )
 
-LIMITS = IngestSettings()
+
+@dataclass(frozen=True)
+class Limits:
+    """The README's content rules, written down: at least 640x360, 1 s to 24 h."""
+    min_width: int = 640
+    min_height: int = 360
+    min_duration_s: float = 1.0
+    max_duration_s: float = 24 * 3600.0
+
+
+LIMITS = Limits()
 
 
 @dataclass
@@ -56,8 +65,18 @@ def test_a_320x240_video_is_refused_as_too_low_with_its_size_in_the_sentence():
     assert error.detail == "source is 320x240; the minimum is 640x360"
 
 
+def accepted(probe: Probe) -> bool:
+    try:
+        validate_source(probe, LIMITS)
+    except Rejection:
+        return False
+    return True
+
+
 def test_portrait_video_is_judged_by_its_short_side():
-    validate_source(Probe(video=Video(720, 1280)), LIMITS)
+    assert accepted(Probe(video=Video(720, 1280)))
+    assert accepted(Probe(video=Video(360, 640)))
+    assert refusal(Probe(video=Video(359, 640))).code == "resolution_too_low"
     assert refusal(Probe(video=Video(300, 1280))).code == "resolution_too_low"
 
 
@@ -67,7 +86,9 @@ def test_duration_must_be_between_one_second_and_a_day():
 
 
 def test_audio_only_sources_are_accepted():
-    validate_source(Probe(audio=Audio()), LIMITS)
+    assert accepted(Probe(audio=Audio()))
+    # Still judged by the other rules: validation ran, it did not just skip audio.
+    assert refusal(Probe(duration=0.5, audio=Audio())).code == "duration_too_short"
 
 
 def test_a_container_without_streams_is_refused():
@@ -108,4 +129,4 @@ def test_thumbnails_are_recognised_by_their_bytes_not_their_names():
     assert info.value.code == "thumbnail_unsupported"
     with pytest.raises(Rejection) as info:
         thumbnail_kind(b"\xff\xd8\xff" + b"0" * 200, 100)
-    assert info.value.status == 413
+    assert (info.value.code, info.value.status) == ("thumbnail_too_large", 413)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from services.shared.ffmpeg import ProbeError, parse_probe, parse_version
+from services.shared.media.errors import ProbeError
+from services.shared.media.probe_parser import parse_probe
+from services.shared.media.toolcheck import parse_version
 from services.transcode.errors import UnknownProfile
 from services.transcode.ladder import (
     SourceShape,

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.tools import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "compose" / "prometheus"
@@ -72,9 +73,7 @@ def dashboard_panels() -> list[dict]:
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("promtool")
-    if exe is None:
-        pytest.skip("promtool not installed (Debian package `prometheus`; ./run setup adds it)")
+    exe = tool("promtool", "prometheus")
     return subprocess.run([exe, *args], cwd=PROM_DIR, capture_output=True, text=True,
                           timeout=60)
 

@@ -1,0 +1,405 @@
+"""Typed events: one frozen dataclass per schema, mirroring its latest `.avsc` field for field.
+
+Usage (writers build events only through these classes; readers get them from the codec):
+
+    from schemas import TRANSCODE_FAILED
+    from schemas.events import StageFailed
+
+    event = StageFailed.after(upload, stage="transcode", error_code="source_missing",
+                              error_message="the source object is gone")
+    await producer.publish(TRANSCODE_FAILED, event)       # the codec calls event.to_record()
+    data = codec.encode(TRANSCODE_FAILED, event)           # bytes, Avro single-object
+    same = codec.decode(TRANSCODE_FAILED, data)            # a StageFailed again
+    same.video_id, same.attempt                            # attributes, not keys
+
+    VideoUploaded(event_id=new_event_id(), video_id=vid, occurred_at=now(),
+                  source_uri="s3://bucket/sources/…/original")   # keywords only
+
+`Topic.event_type` names the class of a topic's events; `dataclasses.replace(event, ...)`
+makes a changed copy. Types mirror Avro: uuid/string -> str, int/long -> int, double ->
+float, timestamp-millis -> aware `datetime`, nullable -> `X | None`, array -> `tuple[X, ...]`,
+enum -> `StrEnum` (so `event.media_type == "VIDEO"` holds), record -> a nested class.
+Defaults equal the `.avsc` defaults; fields without one are required.
+`to_record()` is the dict fastavro writes; `from_record(dict)` accepts what fastavro reads
+(nested records become their classes too). tests/unit/test_events.py proves each class
+matches its schema. A new schema version means: add the field here with its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum, StrEnum
+from typing import Any, ClassVar, Self
+
+from schemas.ids import derived_event_id
+
+_Convert = Callable[[Any], Any]
+
+
+class Record:
+    """Conversion between a dataclass and the dict fastavro writes and reads.
+
+    Per class, the conversions are worked out once from its type hints, so decoding many
+    events costs one dict comprehension each, not a walk over type hints.
+    """
+
+    __slots__ = ()
+    _readers: ClassVar[tuple[tuple[str, _Convert | None], ...]]
+    _writers: ClassVar[tuple[tuple[str, _Convert | None], ...]]
+
+    @classmethod
+    def _plan(cls) -> None:
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        cls._readers = tuple((n, _reader(hints[n])) for n in names)
+        cls._writers = tuple((n, _writer(hints[n])) for n in names)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Self:
+        """The event from a decoded record; a field the record lacks takes its default."""
+        if "_readers" not in cls.__dict__:
+            cls._plan()
+        values = {}
+        for name, convert in cls._readers:
+            if name in record:
+                value = record[name]
+                values[name] = value if convert is None or value is None else convert(value)
+        return cls(**values)
+
+    def to_record(self) -> dict[str, Any]:
+        """The dict fastavro writes with the schema (enums as symbols, tuples as lists)."""
+        cls = type(self)
+        if "_writers" not in cls.__dict__:
+            cls._plan()
+        out = {}
+        for name, convert in cls._writers:
+            value = getattr(self, name)
+            out[name] = value if convert is None or value is None else convert(value)
+        return out
+
+
+def _reader(hint: Any) -> _Convert | None:
+    """How a value fastavro read becomes a value of `hint` (None: as it is)."""
+    if isinstance(hint, types.UnionType):
+        (inner,) = (a for a in typing.get_args(hint) if a is not type(None))
+        return _reader(inner)  # None itself never reaches a converter
+    if typing.get_origin(hint) is tuple:
+        item = _reader(typing.get_args(hint)[0])
+        if item is None:
+            return tuple
+        return lambda values: tuple(item(v) for v in values)
+    if isinstance(hint, type) and issubclass(hint, Record):
+        return hint.from_record
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint
+    if hint is datetime:
+        return _moment
+    return None
+
+
+def _writer(hint: Any) -> _Convert | None:
+    if isinstance(hint, types.UnionType):
+        (inner,) = (a for a in typing.get_args(hint) if a is not type(None))
+        return _writer(inner)
+    if typing.get_origin(hint) is tuple:
+        item = _writer(typing.get_args(hint)[0])
+        if item is None:
+            return list
+        return lambda values: [item(v) for v in values]
+    if isinstance(hint, type) and issubclass(hint, Record):
+        return lambda value: value.to_record()
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return lambda value: value.value
+    return None
+
+
+def _moment(value: Any) -> datetime:
+    """fastavro reads timestamp-millis as an aware datetime; a raw int is epoch millis."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+
+
+# -- video-uploaded ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VideoStreamInfo(Record):
+    codec: str
+    width: int
+    height: int
+    fps: float | None = None
+    bitrate: int | None = None
+    pix_fmt: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AudioStreamInfo(Record):
+    codec: str
+    channels: int | None = None
+    sample_rate: int | None = None
+    bitrate: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SourceInfo(Record):
+    """What probing the source found."""
+
+    container: str
+    duration_seconds: float
+    bitrate: int | None = None
+    video: VideoStreamInfo | None = None
+    audio: AudioStreamInfo | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VideoUploaded(Record):
+    """A source video is durably stored and asks to be processed."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    source_uri: str
+    attempt: int = 1
+    source_sha256: str | None = None
+    source_size_bytes: int | None = None
+    source_filename: str | None = None
+    source_info: SourceInfo | None = None
+    user_metadata_json: str = "{}"
+    profile: str | None = None
+    renditions: tuple[str, ...] | None = None
+    priority: int = 5
+    owner: str | None = None
+    custom_thumbnail_uri: str | None = None
+    origin: str = "upstream"
+    traceparent: str | None = None
+
+
+# -- video-cancelled --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VideoCancelled(Record):
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    reason: str = ""
+    requested_by: str | None = None
+    traceparent: str | None = None
+
+
+# -- transcode-progress -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TranscodeProgress(Record):
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    attempt: int = 1
+    stage: str
+    percent: float
+    traceparent: str | None = None
+
+
+# -- rendition-done ---------------------------------------------------------------------
+
+
+class MediaType(StrEnum):
+    VIDEO = "VIDEO"
+    AUDIO = "AUDIO"
+    IMAGES = "IMAGES"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Quality(Record):
+    vmaf: float | None = None
+    psnr: float | None = None
+    ssim: float | None = None
+    vmaf_floor: float | None = None
+    below_floor: bool = False
+    frames_scored: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Artifact(Record):
+    """A further file of an output (thumbnails, sprite, storyboard)."""
+
+    name: str
+    uri: str
+    content_type: str
+    size_bytes: int = 0
+    sha256: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RenditionDone(Record):
+    """One output of a transcode attempt is durably stored."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    attempt: int = 1
+    rendition: str
+    media_type: MediaType
+    expected_renditions: tuple[str, ...]
+    uri: str
+    container: str = "mp4"
+    codecs: str = ""
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    frame_rate: float | None = None
+    keyframe_interval_seconds: float | None = None
+    bitrate: int = 0
+    size_bytes: int = 0
+    sha256: str = ""
+    duration_seconds: float = 0.0
+    encode_seconds: float = 0.0
+    profile: str = "default"
+    quality: Quality | None = None
+    artifacts: tuple[Artifact, ...] = ()
+    source_size_bytes: int | None = None
+    source_filename: str | None = None
+    user_metadata_json: str = "{}"
+    uploaded_at: datetime | None = None
+    traceparent: str | None = None
+
+
+# -- stage-failed (transcode-failed, packaging-failed) ----------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StageFailed(Record):
+    """A stage gave up on a video attempt for good."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    attempt: int = 1
+    stage: str
+    error_code: str
+    error_message: str
+    traceparent: str | None = None
+
+    @classmethod
+    def after(cls, cause: VideoUploaded | RenditionDone, *, stage: str, error_code: str,
+              error_message: str, at: datetime | None = None) -> StageFailed:
+        """The failure of the attempt `cause` started or fed. Its id derives from the cause,
+        so a stage that gives up twice on the same input emits the same event."""
+        return cls(event_id=derived_event_id(cause.event_id, "failed"),
+                   video_id=cause.video_id, occurred_at=at or datetime.now(UTC),
+                   attempt=cause.attempt, stage=stage, error_code=error_code,
+                   error_message=error_message)
+
+
+# -- video-transcoded -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PackagedRendition(Record):
+    rendition: str
+    media_type: str
+    width: int | None = None
+    height: int | None = None
+    bandwidth: int = 0
+    codecs: str = ""
+    playlist_uri: str | None = None
+    download_uri: str | None = None
+    segment_count: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VideoTranscoded(Record):
+    """A video attempt is packaged and playable."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    attempt: int = 1
+    package_uri: str
+    hls_master_uri: str
+    dash_manifest_uri: str | None = None
+    metadata_uri: str | None = None
+    duration_seconds: float = 0.0
+    total_bytes: int = 0
+    latency_ms: int | None = None
+    renditions: tuple[PackagedRendition, ...] = ()
+    traceparent: str | None = None
+
+
+# -- dead-letter ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Header(Record):
+    key: str
+    value: bytes | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeadLetter(Record):
+    """A record that could not be decoded, or whose processing failed for good."""
+
+    event_id: str
+    video_id: str | None = None
+    occurred_at: datetime
+    original_topic: str
+    original_partition: int
+    original_offset: int
+    original_timestamp: datetime | None = None
+    original_key: bytes | None = None
+    original_value: bytes | None = None
+    original_headers: tuple[Header, ...] = ()
+    consumer_group: str
+    error_code: str
+    error_class: str
+    error_message: str
+    stacktrace: str = ""
+    attempts: int = 1
+    redrive_count: int = 0
+    traceparent: str | None = None
+
+
+# -- api-key ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApiKeyState(Record):
+    """The full state of one API key after a change; never the clear key."""
+
+    event_id: str
+    occurred_at: datetime
+    key_id: str
+    name: str
+    key_sha256: str
+    active: bool
+    rate_limit_per_hour: int = 100
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+    traceparent: str | None = None
+
+
+Event = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
+         | VideoTranscoded | DeadLetter | ApiKeyState)
+
+#: Schema folder name -> the class of its events (what `Topic.event_type` looks up).
+EVENT_TYPES: dict[str, type[Record]] = {
+    "video-uploaded": VideoUploaded,
+    "video-cancelled": VideoCancelled,
+    "transcode-progress": TranscodeProgress,
+    "rendition-done": RenditionDone,
+    "stage-failed": StageFailed,
+    "video-transcoded": VideoTranscoded,
+    "dead-letter": DeadLetter,
+    "api-key": ApiKeyState,
+}

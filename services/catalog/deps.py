@@ -1,0 +1,50 @@
+"""FastAPI dependencies of the catalog API: what routes read from the application's state
+(`create_app` puts it there): settings, the Postgres pool, the producer (for health), the
+projector (when this process runs one), S3, the media links and the caller.
+
+Reads are authenticated and scoped, not metered: the hourly limit guards what costs
+(uploads and transcodes), and the page alone polls ~1,800 times an hour. The aliases are
+module-level, so FastAPI resolves them from the routes' globals even though annotations
+are strings (PEP 563); all are async, since FastAPI runs a plain `def` in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from psycopg_pool import AsyncConnectionPool
+
+from services.catalog.projector import Projector
+from services.catalog.settings import CatalogSettings
+from services.catalog.views import MediaLinks
+from services.shared.access import AccessDenied, Caller
+from services.shared.producer import EventProducer
+
+
+def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    async def read(request: Request) -> Any:
+        return getattr(request.app.state, name)
+    return read
+
+
+async def _caller(request: Request) -> Caller:
+    caller: Caller = await request.app.state.caller(request)  # keyring.caller_of's
+    return caller
+
+
+async def _admin(who: Annotated[Caller, Depends(_caller)]) -> Caller:
+    if not who.admin:
+        raise AccessDenied(403, "admin_only", "dead letters are visible to the admin only")
+    return who
+
+
+Settings = Annotated[CatalogSettings, Depends(_state("settings"))]
+Pool = Annotated[AsyncConnectionPool, Depends(_state("pool"))]
+Producer = Annotated[EventProducer, Depends(_state("producer"))]
+ProjectorDep = Annotated[Projector | None, Depends(_state("projector"))]
+S3 = Annotated[Any, Depends(_state("s3"))]
+Links = Annotated[MediaLinks, Depends(_state("links"))]
+Who = Annotated[Caller, Depends(_caller)]
+Admin = Annotated[Caller, Depends(_admin)]

@@ -1,0 +1,67 @@
+"""`GET /api/v1/videos` (filters, text search, cursor paging) and `GET /api/v1/videos/{id}`.
+A tenant sees only its own videos (another tenant's is 404); the admin sees all."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.catalog import queries, views
+from services.catalog.deps import Links, Pool, Who
+from services.catalog.projection import STATUSES
+from services.catalog.rendering import JsonAnswer, not_found
+
+router = APIRouter(prefix="/api/v1/videos", tags=["videos"])
+
+
+@router.get("", summary="List videos (filters, text search, cursor paging)")
+async def list_videos(
+    request: Request,
+    pool: Pool,
+    links: Links,
+    who: Who,
+    status: Annotated[list[str] | None, Query(description="repeat or comma-separate")] = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    tag: Annotated[list[str] | None, Query(description="all must be present")] = None,
+    q: Annotated[str | None, Query(description="text search: title + description")] = None,
+    owner: str | None = None,
+    sort: Literal["created_at", "completed_at", "priority"] = "created_at",
+    order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> Any:
+    """Also filters by user metadata: `meta.<key>=<value>` (JSONB containment)."""
+    statuses = tuple(s for value in status or () for s in value.split(",") if s)
+    unknown = set(statuses) - set(STATUSES)
+    if unknown:
+        return JSONResponse({"error": "bad_status", "detail": sorted(unknown),
+                             "allowed": list(STATUSES)}, status_code=422)
+    meta = {k[5:]: v for k, v in request.query_params.multi_items()
+            if k.startswith("meta.") and len(k) > 5}
+    if not who.admin:
+        if owner not in (None, who.name):
+            return JsonAnswer({"items": [], "next_cursor": None, "limit": limit,
+                               "sort": sort, "order": order})
+        owner = who.name
+    filters = queries.VideoFilters(statuses, created_from, created_to, tuple(tag or ()), meta,
+                                   q or None, owner)
+    async with pool.connection() as conn:
+        rows, next_cursor = await queries.list_videos(conn, filters, sort, order, limit,
+                                                      cursor)
+    return JsonAnswer({"items": [views.video_summary(r, links) for r in rows],
+                       "next_cursor": next_cursor, "limit": limit, "sort": sort,
+                       "order": order})
+
+
+@router.get("/{video_id}", summary="One video: state, renditions, playback")
+async def get_video(video_id: uuid.UUID, pool: Pool, links: Links, who: Who) -> Any:
+    async with pool.connection() as conn:
+        video = await queries.get_video(conn, str(video_id))
+    if video is None or not who.may_see(video["owner"]):
+        return not_found(f"video {video_id}")
+    return JsonAnswer(views.video_detail(video, links))

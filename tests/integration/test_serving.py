@@ -1,0 +1,39 @@
+"""The running ingest and catalog processes (the local stack's, each its own process) both
+serve on uvloop with httptools: each says so in its log when its server starts. The
+catalog once ran its server inside a plain `asyncio.run()`, on the default loop."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_STATE
+
+pytestmark = pytest.mark.integration
+
+
+def _serving_lines(component: str) -> list[dict[str, Any]]:
+    lines = []
+    for raw in (TEST_STATE / "logs" / f"{component}.log").read_text().splitlines():
+        try:
+            entry = json.loads(raw)
+        except json.JSONDecodeError:
+            continue  # a line of some library's own, not ours
+        if isinstance(entry, dict) and str(entry.get("msg", "")).startswith("serving http://"):
+            lines.append(entry)
+    return lines
+
+
+@pytest.mark.parametrize("component, port", [("ingest", "REELFLOW_INGEST_PORT"),
+                                             ("catalog", "REELFLOW_CATALOG_PORT")])
+def test_each_api_process_serves_on_uvloop_with_httptools(pipeline, component, port):
+    address = f"http://127.0.0.1:{os.environ[port]}"
+    assert httpx.get(f"{address}/health", timeout=30).status_code == 200
+    lines = _serving_lines(component)
+    assert lines, f"{component} logged no serving line"
+    assert lines[-1]["msg"] == (f"serving {address} on event loop uvloop.Loop, "
+                                "http httptools")
