@@ -84,11 +84,11 @@ VIDEO_PARTITIONS = 6
 
 VIDEO_UPLOADED = Topic(
     "video-uploaded", "video-uploaded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog", "ingest"),
+    writer="ingest", readers=("transcode", "catalog", "ingest", "figures"),
 )
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog"),
+    writer="ingest", readers=("transcode", "catalog", "figures"),
 )
 TRANSCODE_PROGRESS = Topic(
     "transcode-progress", "transcode-progress", "video_id", VIDEO_PARTITIONS, 7 * DAY_MS,
@@ -96,25 +96,25 @@ TRANSCODE_PROGRESS = Topic(
 )
 RENDITION_DONE = Topic(
     "rendition-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="transcode", readers=("packager", "catalog"),
+    writer="transcode", readers=("packager", "catalog", "figures"),
 )
 TRANSCODE_FAILED = Topic(
     "transcode-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="transcode", readers=("catalog",),
+    writer="transcode", readers=("catalog", "figures"),
 )
 VIDEO_TRANSCODED = Topic(
     "video-transcoded", "video-transcoded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="packager", readers=("catalog",),
+    writer="packager", readers=("catalog", "figures"),
 )
 PACKAGING_FAILED = Topic(
     "packaging-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="packager", readers=("catalog",),
+    writer="packager", readers=("catalog", "figures"),
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared
 # consume loop writes there. Keyed by the original record's key (a video_id by convention).
 DEAD_LETTER = Topic(
     "dead-letter", "dead-letter", "original key", 3, 90 * DAY_MS,
-    writer="any consumer", readers=("catalog",),
+    writer="any consumer", readers=("catalog", "figures"),
 )
 
 # API keys: one full-state snapshot per change, keyed by key_id, on a compacted topic (the

@@ -26,7 +26,7 @@ from services.figures.export import UNDECODABLE
 from services.figures.figures import Contribution, Owner, Slice, absorb
 from services.figures.observe import VIDEO_TOPICS, contribution, owner_of, video_id_of
 from services.figures.settings import FiguresSettings
-from services.figures.windows import SCHEMES, WindowKey, scheme_named
+from services.figures.windows import SCHEMES, WindowKey, expired_keys
 from services.shared.codec import EventCodec, UndecodableRecord
 
 log = logging.getLogger(__name__)
@@ -128,10 +128,8 @@ class FiguresApp:
         if time.monotonic() - last < self.settings.sweep_interval_s:
             return
         self._swept[(table.name, partition)] = time.monotonic()
-        for text in list(table.keys()):
-            key = WindowKey.parse(text)
-            if key.partition == partition and scheme_named(key.scheme).expired(key.start, now):
-                del table[text]
+        for text in expired_keys(list(table.keys()), partition, now):
+            del table[text]
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ every process and after every restart.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 MINUTE_MS = 60_000
@@ -51,13 +52,6 @@ HOPPING_60M = Scheme("60m", HOUR_MS, 5 * MINUTE_MS, keep_ms=24 * HOUR_MS)
 SCHEMES: tuple[Scheme, ...] = (TUMBLING_1M, HOPPING_5M, HOPPING_60M)
 
 
-def scheme_named(name: str) -> Scheme:
-    for scheme in SCHEMES:
-        if scheme.name == name:
-            return scheme
-    raise KeyError(name)
-
-
 @dataclass(frozen=True)
 class WindowKey:
     """A table key: one window of one scheme, for one tenant, from one source partition.
@@ -78,3 +72,14 @@ class WindowKey:
     def parse(text: str) -> WindowKey:
         scheme, start, partition, tenant = text.split("|", 3)  # a tenant may contain "|"
         return WindowKey(scheme, int(start), int(partition), tenant)
+
+
+def expired_keys(keys: Iterable[str], partition: int, now_ms: int) -> list[str]:
+    """The keys of `partition` whose windows are expired at `now_ms` (to delete them)."""
+    schemes = {s.name: s for s in SCHEMES}
+    found = []
+    for text in keys:
+        key = WindowKey.parse(text)
+        if key.partition == partition and schemes[key.scheme].expired(key.start, now_ms):
+            found.append(text)
+    return found

@@ -30,12 +30,15 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas import (
     ALL_TOPICS,
+    CHANGELOG_TOPICS,
     DEAD_LETTER,
     PACKAGING_FAILED,
     RENDITION_DONE,
+    STACK_TOPICS,
     TRANSCODE_FAILED,
     VIDEO_CANCELLED,
     VIDEO_TRANSCODED,
@@ -395,6 +398,34 @@ def test_figures_count_what_was_published_and_survive_sigkill_without_double_cou
     metrics = httpx.get(f"{FIGURES}/metrics", timeout=5).text
     assert metric(metrics, "reelflow_figures_videos_cancelled", window="5m",
                   tenant=TENANT_B) == 1.0
+
+
+def test_the_changelogs_are_the_registrys_and_faust_made_no_topic_of_its_own(
+        figures: FiguresProcess) -> None:
+    async def described() -> tuple[set[str], dict[str, dict[str, str]], dict[str, int]]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=os.environ["REELFLOW_KAFKA_BOOTSTRAP"])
+        await admin.start()
+        try:
+            names = set(await admin.list_topics())
+            answers = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, t.name) for t in CHANGELOG_TOPICS])
+            configs = {r["resource_name"]: {c["config_names"]: c["config_value"]
+                                            for c in r["config_entries"]}
+                       for answer in answers for r in answer.to_object()["resources"]}
+            topics = await admin.describe_topics([t.name for t in CHANGELOG_TOPICS])
+            partitions = {d["topic"]: len(d["partitions"]) for d in topics}
+        finally:
+            await admin.close()
+        return names, configs, partitions
+
+    names, configs, partitions = asyncio.run(described())
+    # faust names what it creates after the app id (`figures-__assignor-__leader`,
+    # `figures-<table>-changelog`); other tests may add topics of their own.
+    assert {n for n in names if n.startswith(GROUP)} == {t.name for t in CHANGELOG_TOPICS}
+    assert {t.name for t in STACK_TOPICS} <= names
+    for topic in CHANGELOG_TOPICS:
+        assert configs[topic.name]["cleanup.policy"] == "compact", topic.name
+        assert partitions[topic.name] == topic.partitions, topic.name
 
 
 def first_and_five(snapshot: dict[str, dict[int, Any]]) -> list[Any]:

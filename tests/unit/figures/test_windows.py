@@ -9,6 +9,7 @@ from services.figures.windows import (
     TUMBLING_1M,
     Scheme,
     WindowKey,
+    expired_keys,
 )
 
 T = 1_796_160_000_000 + 3 * MINUTE_MS + 30_000  # 30 s into a minute, 3 min past an hour mark
@@ -58,3 +59,11 @@ def test_a_window_key_round_trips_even_when_the_tenant_contains_the_separator():
     key = WindowKey("5m", 1_796_160_000_000, 4, "team|blue")
     assert key.text() == "5m|1796160000000|4|team|blue"
     assert WindowKey.parse(key.text()) == key
+
+
+def test_the_sweep_picks_only_its_partitions_expired_windows():
+    now = T + 3 * 3600_000
+    old_1m = WindowKey("1m", T - 30_000, 2, "a").text()  # ended 3 h ago, kept 2 h: expired
+    old_60m = WindowKey("60m", T - T % (5 * MINUTE_MS), 2, "a").text()  # kept 24 h: not
+    elsewhere = WindowKey("1m", T - 30_000, 3, "a").text()  # another partition's
+    assert expired_keys([old_1m, old_60m, elsewhere], 2, now) == [old_1m]
