@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Reelflow needs on a fresh Debian machine, idempotently and cached:
-#   Debian packages (PostgreSQL, ffprobe, Chromium + chromedriver, promtool, wrk), the virtualenv
-#   (.venv, from pyproject.toml), the Kafka broker jars (Maven Central, via
+#   Debian packages (PostgreSQL, ffprobe, Chromium + chromedriver, Prometheus + promtool, wrk),
+#   the virtualenv (.venv, from pyproject.toml), the Kafka broker jars (Maven Central, via
 #   compose/kafka/pom.xml) and the npm players (hls.js, Shaka Player, playwright-core).
 # A second run with nothing changed takes a second or two.
 set -euo pipefail
@@ -15,7 +15,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
-command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)  # promtool: alert rule tests
+# prometheus: the local stack runs it; promtool (same package): alert rule tests
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)  # out-of-process HTTP load (benchmarks/api.py)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" != 0 ]; then

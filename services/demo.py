@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import subprocess
 import time
 from pathlib import Path
@@ -60,11 +61,20 @@ def follow(video_id: str, catalog_url: str, timeout_s: float,
     raise SystemExit(f"{video_id} did not finish within {timeout_s:.0f} s; last: {video}")
 
 
+def show_progress_logs() -> None:
+    """The stack's progress lines ("starting kafka", "waiting for kafka at …") on the
+    console; libraries only from WARNING up (httpx logs every poll at INFO)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for chatty in ("httpx", "aiokafka"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
 def run(args: argparse.Namespace) -> int:
     from services.catalog.settings import CatalogSettings
     from services.ingest.settings import IngestSettings
     from services.stack import LocalStack, StackSettings
 
+    show_progress_logs()
     stack = LocalStack(StackSettings())
     started = stack.up(infra_only=False)
     ingest = IngestSettings()

@@ -4,6 +4,13 @@
 `all` (the default) runs the HTTP API and the projector in one asyncio loop; `api` and
 `projector` split them for scaling (a projector-only process still serves `/health` and
 `/metrics` on the catalog port). Migrations are applied at start, whatever the role.
+
+  consume  every pipeline topic (`schemas.PIPELINE_TOPICS`, dead-letter included), and
+           api-keys for the API's key table
+  decide   Projector: fold each batch into the Postgres read models, effectively once
+           (the offsets are stored in the batch's transaction)
+  emit     dead-letter only (records it cannot decode or project); the HTTP API serves
+           the read models
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import psycopg
@@ -29,7 +37,13 @@ from services.catalog.settings import CatalogSettings
 from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
 from services.shared.keyring import Keyring
-from services.shared.lifecycle import postgres_address, run_until_signalled, wait_for_dependency
+from services.shared.lifecycle import (
+    postgres_address,
+    run_together,
+    run_until_signalled,
+    wait_for_dependency,
+    wait_for_kafka,
+)
 from services.shared.producer import EventProducer
 from services.shared.storage import s3_client
 
@@ -46,55 +60,45 @@ async def _migrate(dsn: str) -> None:
 
 async def run(settings: CatalogSettings, role: Role = "all",
               stop: asyncio.Event | None = None) -> None:
-    """Serve (and/or project) until `stop` is set or the HTTP server exits."""
+    """Serve (and/or project) until `stop` is set or one of the process's parts exits."""
     stop = stop or asyncio.Event()
-    deadline = time.monotonic() + settings.startup_timeout_s
-    await wait_for_dependency("Postgres", postgres_address(settings.common.pg_dsn),
-                              lambda: _migrate(settings.common.pg_dsn),
-                              (psycopg.OperationalError,), settings.startup_timeout_s)
+    common, deadline = settings.common, time.monotonic() + settings.startup_timeout_s
+    await wait_for_dependency("Postgres", postgres_address(common.pg_dsn),
+                              lambda: _migrate(common.pg_dsn), (psycopg.OperationalError,),
+                              settings.startup_timeout_s)
     codec = EventCodec(ALL_TOPICS)
-    producer = EventProducer(settings.common.kafka_bootstrap, codec, f"{settings.group_id}")
-    await wait_for_dependency("Kafka", settings.common.kafka_bootstrap, producer.start,
-                              (KafkaError, OSError), max(1.0, deadline - time.monotonic()))
+    producer = EventProducer(common.kafka_bootstrap, codec, settings.group_id)  # emit
+    await wait_for_kafka(common.kafka_bootstrap, producer.start,
+                         max(1.0, deadline - time.monotonic()))
+    pool = await _api_pool(settings, deadline)
+    projector = Projector(settings, codec, producer) if role != "api" else None  # decide
+    keyring = Keyring(common.kafka_bootstrap, common.admin_key, codec)
+    app = create_app(settings, pool, producer, projector, s3_client(common), keyring, role)
+    server = serving.server(app, settings.host, settings.port, lifespan="off")
+    jobs: dict[str, Coroutine[Any, Any, Any]] = {"http": serving.serve(server)}
+    if projector is not None:  # consume every pipeline topic into the read models
+        jobs["projector"] = projector.run(stop)
+    if role != "projector":  # consume api-keys into the table requests are checked against
+        jobs["keyring"] = keyring.run(stop)
+    if settings.lag_refresh_s > 0:
+        jobs["lag"] = lag_exporter(common, stop, settings.lag_refresh_s)
+    log.info("catalog (%s) on http://%s:%d", role, settings.host, settings.port)
+    try:
+        await run_together(jobs, stop, on_stop=lambda: setattr(server, "should_exit", True))
+    finally:
+        await pool.close()
+        with contextlib.suppress(KafkaError):
+            await producer.stop()
+
+
+async def _api_pool(settings: CatalogSettings, deadline: float) -> AsyncConnectionPool:
     # Autocommit: every API read is one statement or a pipeline of independent ones, so an
     # implicit BEGIN and the pool's ROLLBACK on return would only add two round trips.
     pool = AsyncConnectionPool(settings.common.pg_dsn, min_size=1,
                                max_size=settings.api_pool_size, open=False,
                                kwargs={"autocommit": True})
     await pool.open(wait=True, timeout=max(1.0, deadline - time.monotonic()))
-    projector = Projector(settings, codec, producer) if role != "api" else None
-    keyring = Keyring(settings.common.kafka_bootstrap, settings.common.admin_key, codec)
-    app = create_app(settings, pool, producer, projector, s3_client(settings.common), keyring,
-                     role)
-    server = serving.server(app, settings.host, settings.port, lifespan="off")
-    tasks: list[asyncio.Task[Any]] = [
-        asyncio.create_task(serving.serve(server), name="http"),
-        asyncio.create_task(stop.wait(), name="stop"),
-    ]
-    if projector is not None:
-        tasks.append(asyncio.create_task(projector.run(stop), name="projector"))
-    if role != "projector":
-        tasks.append(asyncio.create_task(keyring.run(stop), name="keyring"))
-    if settings.lag_refresh_s > 0:
-        tasks.append(asyncio.create_task(
-            lag_exporter(settings.common, stop, settings.lag_refresh_s), name="lag"))
-    log.info("catalog (%s) on http://%s:%d", role, settings.host, settings.port)
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task.exception() is not None:
-                log.error("%s stopped with an error", task.get_name(), exc_info=task.exception())
-    finally:
-        stop.set()
-        server.should_exit = True
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        await pool.close()
-        with contextlib.suppress(KafkaError):
-            await producer.stop()
-    failures = [r for r in results if isinstance(r, BaseException)
-                and not isinstance(r, asyncio.CancelledError)]
-    if failures:
-        raise failures[0]
+    return pool
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -1,15 +1,21 @@
-"""Ingest's projection of `video-uploaded` in its own Postgres schema (`ingest.videos`):
-who owns each video, its highest attempt and the latest submission, so a reprocess can
-repeat a submission with attempt + 1.
+"""Ingest's projection of the event log in its own Postgres schema (`ingest`): who owns
+each video, its highest attempt and the latest submission (`videos`, from `video-uploaded`),
+so a reprocess can repeat a submission with attempt + 1; and how attempts ended
+(`outcomes`, from `video-transcoded`, `transcode-failed` and `packaging-failed`; and
+`cancellations`, from `video-cancelled`), so a cancel knows whether there is still
+something to cancel.
 
-Fed twice, idempotently: by ingest's own consumer group on `video-uploaded` (which also
-sees upstream publishers' events), and synchronously by the requests that publish, so a
-reprocess right after an upload finds the video. The attempt only moves forward.
+Fed twice, idempotently: by ingest's own consumer group on those topics (which also sees
+upstream publishers' events), and synchronously by the requests that publish, so a
+reprocess or cancel right after an upload or cancel finds it. Every fact only moves
+forward: the attempt, the latest cancellation, ready over failed.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -17,6 +23,13 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from schemas import (
+    PACKAGING_FAILED,
+    TRANSCODE_FAILED,
+    VIDEO_CANCELLED,
+    VIDEO_TRANSCODED,
+    VIDEO_UPLOADED,
+)
 from services.shared.consume import Delivery, PermanentFailure
 
 #: The fields of a `video-uploaded` event that a reprocess repeats.
@@ -25,15 +38,43 @@ SUBMISSION_FIELDS = ("source_uri", "source_sha256", "source_size_bytes", "source
                      "custom_thumbnail_uri")
 
 _UPSERT = """
-INSERT INTO ingest.videos AS v (video_id, owner, attempt, submission)
-VALUES (%(video_id)s, %(owner)s, %(attempt)s, %(submission)s)
+INSERT INTO ingest.videos AS v (video_id, owner, attempt, submission, attempt_started_at)
+VALUES (%(video_id)s, %(owner)s, %(attempt)s, %(submission)s, %(occurred_at)s)
 ON CONFLICT (video_id) DO UPDATE SET
     owner = CASE WHEN excluded.attempt >= v.attempt THEN excluded.owner ELSE v.owner END,
     submission = CASE WHEN excluded.attempt >= v.attempt THEN excluded.submission
                       ELSE v.submission END,
+    attempt_started_at = CASE WHEN excluded.attempt >= v.attempt
+                              THEN excluded.attempt_started_at ELSE v.attempt_started_at END,
     attempt = greatest(v.attempt, excluded.attempt),
     updated_at = now()
 """
+_OUTCOME = """
+INSERT INTO ingest.outcomes AS o (video_id, attempt, status, occurred_at)
+VALUES (%s, %s, %s, %s)
+ON CONFLICT (video_id, attempt) DO UPDATE SET
+    status = CASE WHEN excluded.status = 'ready' THEN 'ready' ELSE o.status END,
+    occurred_at = CASE WHEN excluded.status = 'ready' AND o.status <> 'ready'
+                       THEN excluded.occurred_at ELSE o.occurred_at END
+"""
+_CANCELLATION = """
+INSERT INTO ingest.cancellations AS c (video_id, cancelled_at) VALUES (%s, %s)
+ON CONFLICT (video_id) DO UPDATE SET cancelled_at = greatest(c.cancelled_at,
+                                                             excluded.cancelled_at)
+"""
+_STANDING = """
+SELECT v.owner, v.attempt, v.attempt_started_at, o.status, c.cancelled_at
+FROM ingest.videos v
+LEFT JOIN ingest.outcomes o ON o.video_id = v.video_id AND o.attempt = v.attempt
+LEFT JOIN ingest.cancellations c ON c.video_id = v.video_id
+WHERE v.video_id = %s
+"""
+#: The topics whose events end an attempt, and the outcome each records.
+OUTCOMES = {VIDEO_TRANSCODED.name: "ready", TRANSCODE_FAILED.name: "failed",
+            PACKAGING_FAILED.name: "failed"}
+#: Everything the ledger projects.
+TOPICS = (VIDEO_UPLOADED, VIDEO_CANCELLED, VIDEO_TRANSCODED, TRANSCODE_FAILED,
+          PACKAGING_FAILED)
 
 
 def submission_of(event: dict[str, Any]) -> dict[str, Any]:
@@ -42,8 +83,20 @@ def submission_of(event: dict[str, Any]) -> dict[str, Any]:
 
 def _row(event: dict[str, Any]) -> dict[str, Any]:
     return {"video_id": event["video_id"], "owner": event.get("owner"),
-            "attempt": event.get("attempt", 1),
+            "attempt": event.get("attempt", 1), "occurred_at": event.get("occurred_at"),
             "submission": Jsonb(json.loads(json.dumps(submission_of(event), default=str)))}
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a known video stands, for a cancel: its owner and current attempt, how that
+    attempt ended (if it did) and the latest cancellation of the video."""
+
+    owner: str | None
+    attempt: int
+    attempt_started_at: datetime | None
+    outcome: str | None
+    cancelled_at: datetime | None
 
 
 class Ledger:
@@ -54,13 +107,21 @@ class Ledger:
         async with self.pool.connection() as conn:
             await conn.execute(_UPSERT, _row(event))
 
-    async def owner_of(self, video_id: str) -> tuple[bool, str | None]:
-        """(known, owner) of a video."""
+    async def record_outcome(self, video_id: str, attempt: int, status: str,
+                             occurred_at: datetime) -> None:
         async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT owner FROM ingest.videos WHERE video_id = %s",
-                                     (video_id,))
+            await conn.execute(_OUTCOME, (video_id, attempt, status, occurred_at))
+
+    async def record_cancellation(self, video_id: str, cancelled_at: datetime) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(_CANCELLATION, (video_id, cancelled_at))
+
+    async def standing(self, video_id: str) -> Standing | None:
+        """None for a video ingest has never seen on `video-uploaded`."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_STANDING, (video_id,))
             row = await cur.fetchone()
-        return (row is not None, row[0] if row else None)
+        return None if row is None else Standing(*row)
 
 
 async def locked_video(conn: psycopg.AsyncConnection[Any], video_id: str) -> dict[str, Any] | None:
@@ -75,14 +136,21 @@ async def save_attempt(conn: psycopg.AsyncConnection[Any], event: dict[str, Any]
     await conn.execute(_UPSERT, _row(event))
 
 
-class UploadProjection:
-    """The consume-loop handler of ingest's own group on `video-uploaded`."""
+class LedgerProjection:
+    """The consume-loop handler of ingest's own group on the ledger's `TOPICS`."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
     async def handle(self, delivery: Delivery) -> None:
-        await self.ledger.record(delivery.event)
+        event, topic = delivery.event, delivery.topic.name
+        if topic == VIDEO_UPLOADED.name:
+            await self.ledger.record(event)
+        elif topic == VIDEO_CANCELLED.name:
+            await self.ledger.record_cancellation(event["video_id"], event["occurred_at"])
+        else:
+            await self.ledger.record_outcome(event["video_id"], event.get("attempt", 1),
+                                             OUTCOMES[topic], event["occurred_at"])
 
     async def failed(self, delivery: Delivery, error: PermanentFailure) -> None:
         return None

@@ -2,11 +2,14 @@
 the body rules and the work, without HTTP (the routes are in `routes.videos`).
 
 A tenant may only act on its own videos (another tenant's video is 404, as if unknown);
-the admin key may act on any. Reprocess repeats the latest submission as a new
-`video-uploaded` with attempt = highest attempt + 1 (allocated under the video's row lock,
-so concurrent reprocesses never share a number) and origin `reprocess`, optionally with
-another profile or rendition subset. Cancelled videos may be reprocessed: cancelling stops
-an attempt, it does not retire the video.
+the admin key may act on any video ingest knows (from its ledger: an unknown one is 404).
+Only a running attempt can be cancelled: one that ended ready, failed or cancelled is 409.
+
+Reprocess repeats the latest submission as a new `video-uploaded` with attempt = highest
+attempt + 1 (allocated under the video's row lock, so concurrent reprocesses never share a
+number) and origin `reprocess`, optionally with another profile or rendition subset.
+Cancelled videos may be reprocessed: cancelling stops an attempt, it does not retire the
+video.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from schemas import VIDEO_CANCELLED, VIDEO_UPLOADED
 from services.ingest.errors import Rejection, Unavailable
-from services.ingest.ledger import Ledger, locked_video, save_attempt
+from services.ingest.ledger import Ledger, Standing, locked_video, save_attempt
 from services.ingest.links import video_links
 from services.ingest.settings import IngestSettings
 from services.shared.access import Caller
@@ -63,6 +66,18 @@ def parse_rework(raw: bytes) -> dict[str, Any]:
     return changes
 
 
+def ending(standing: Standing) -> str | None:
+    """How the video's current attempt ended (`ready`, `failed`, `cancelled`), or None
+    while it runs. A cancellation carries no attempt: it ends the attempts submitted
+    before it (as transcode and the catalog judge it), not a reprocess submitted after."""
+    if standing.outcome is not None:
+        return standing.outcome
+    cancelled, started = standing.cancelled_at, standing.attempt_started_at
+    if cancelled is not None and (started is None or cancelled >= started):
+        return "cancelled"
+    return None
+
+
 class Rework:
     """Cancel and reprocess, without HTTP: the routes add the caller's key and
     Idempotency-Key around these."""
@@ -75,11 +90,23 @@ class Rework:
         self.ledger = ledger
 
     async def cancel(self, caller: Caller, video_id: str, reason: str) -> dict[str, Any]:
-        await self._owned(caller, video_id)
-        cancelled = {"event_id": new_event_id(), "video_id": video_id, "occurred_at": now(),
+        """Cancel the video's running attempt: 404 for a video that is unknown (or not the
+        caller's), 409 when its current attempt already ended; neither emits anything."""
+        standing = await self._standing(caller, video_id)
+        ended = ending(standing)
+        if ended is not None:
+            raise Rejection("video_not_cancellable", f"video {video_id} is already {ended}; "
+                            "only a video still being processed can be cancelled", 409)
+        at = now()
+        cancelled = {"event_id": new_event_id(), "video_id": video_id, "occurred_at": at,
                      "reason": reason, "requested_by": caller.name}
         await _acknowledged(self.producer.publish(
             VIDEO_CANCELLED, cancelled, timeout_s=self.settings.publish_timeout_s))
+        try:  # now, so a second cancel right behind this one is refused; else the consumer
+            await self.ledger.record_cancellation(video_id, at)
+        except (psycopg.Error, TimeoutError) as exc:
+            log.warning("recording the cancel of %s failed (%s); the consumer will",
+                        video_id, exc)
         return {"video_id": video_id, "status": "cancelling",
                 "links": video_links(self.settings.catalog_url, video_id)}
 
@@ -110,15 +137,14 @@ class Rework:
                 "profile": event.get("profile"), "renditions": event.get("renditions"),
                 "links": video_links(self.settings.catalog_url, video_id)}
 
-    async def _owned(self, caller: Caller, video_id: str) -> None:
+    async def _standing(self, caller: Caller, video_id: str) -> Standing:
         try:
-            known, owner = await self.ledger.owner_of(video_id)
+            standing = await self.ledger.standing(video_id)
         except psycopg.Error as exc:
             raise Unavailable(f"ingest's database is unavailable ({exc}); retry later") from exc
-        # The admin may cancel a video ingest has not seen yet (an upstream publisher's).
-        if not caller.admin and not (known and owner == caller.name):
+        if standing is None or not caller.may_see(standing.owner):
             raise Rejection("video_not_found", f"no video {video_id} of yours", 404)
-
+        return standing
 
 async def _acknowledged(sending: Awaitable[Any]) -> None:
     try:

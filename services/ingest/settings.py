@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.shared.settings import CommonSettings
+from services.shared.settings import CommonSettings, SourceLimits
 
 
 class IngestSettings(BaseSettings):
@@ -20,12 +20,6 @@ class IngestSettings(BaseSettings):
     max_upload_bytes: int = 20 * 1024**3
     #: Largest custom thumbnail.
     max_thumbnail_bytes: int = 5 * 1024**2
-    min_width: int = 640
-    min_height: int = 360
-    min_duration_s: float = 1.0
-    max_duration_s: float = 24 * 3600.0
-    #: Frames that must decode for the corruption check.
-    decode_check_frames: int = 5
     #: Seconds to wait for Kafka to acknowledge an event before answering 503.
     publish_timeout_s: float = 15.0
     #: Server directories `POST /api/v1/videos/import` may read from (JSON list). Empty
@@ -44,3 +38,5 @@ class IngestSettings(BaseSettings):
     startup_timeout_s: float = 60.0
 
     common: CommonSettings = Field(default_factory=CommonSettings)
+    #: The content rules (`REELFLOW_SOURCE_*`), shared with transcode.
+    source_limits: SourceLimits = Field(default_factory=SourceLimits)

@@ -1,6 +1,6 @@
 """Everything ingest keeps beyond a request, and its lifecycle: the Postgres pool (schema
 `ingest`, migrated at start), the API-key ring following `api-keys`, and ingest's own
-consumer group projecting `video-uploaded` into its ledger."""
+consumer group projecting `video-uploaded` and the attempts' endings into its ledger."""
 
 from __future__ import annotations
 
@@ -12,18 +12,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
-from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
-from schemas import VIDEO_UPLOADED
 from services.ingest.gate import Gate
 from services.ingest.idempotency import IdempotencyStore
 from services.ingest.keys import KeyAdmin
-from services.ingest.ledger import Ledger, UploadProjection
+from services.ingest.ledger import TOPICS, Ledger, LedgerProjection
 from services.ingest.settings import IngestSettings
 from services.shared.consume import ConsumeLoop, LoopSettings
 from services.shared.keyring import Keyring
-from services.shared.lifecycle import postgres_address, wait_for_dependency
+from services.shared.lifecycle import postgres_address, wait_for_dependency, wait_for_kafka
 from services.shared.migrations import migrate
 from services.shared.producer import EventProducer
 
@@ -58,12 +56,11 @@ class IngestState:
         await wait_for_dependency("Postgres", postgres_address(self.settings.common.pg_dsn),
                                   self._migrate, (psycopg.OperationalError,), patience)
         await self.pool.open(wait=True, timeout=patience)
-        await wait_for_dependency("Kafka", producer.bootstrap, producer.start,
-                                  (KafkaError, OSError), patience)
+        await wait_for_kafka(producer.bootstrap, producer.start, patience)
         stop = asyncio.Event()
-        loop = ConsumeLoop(LoopSettings(self.settings.group_id, (VIDEO_UPLOADED,)),
+        loop = ConsumeLoop(LoopSettings(self.settings.group_id, TOPICS),
                            self.settings.common.kafka_bootstrap, producer.codec, producer,
-                           UploadProjection(self.ledger))
+                           LedgerProjection(self.ledger))
         tasks = [asyncio.create_task(self.keyring.run(stop), name="keyring"),
                  asyncio.create_task(loop.run(), name="ledger")]
         try:

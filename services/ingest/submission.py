@@ -1,7 +1,7 @@
 """Accepting a source already stored in `sources/{video_id}/original`: probe it by content,
-validate it, store its custom thumbnail, publish `video-uploaded`, record it in the ledger,
-and answer. Shared by upload and import, so both refuse the same things the same way; a
-plain class, so a test can submit without HTTP.
+judge it by the pipeline's content rules, store its custom thumbnail, publish
+`video-uploaded`, record it in the ledger, and answer. Shared by upload and import, so
+both refuse the same things the same way; a plain class, so a test can submit without HTTP.
 
 A refusal (or any other failure) deletes every object the submission created, so nothing
 is left behind and nothing is referenced; a `202` answer means the event is durable.
@@ -24,7 +24,7 @@ from services.ingest.errors import Rejection, Unavailable
 from services.ingest.ledger import Ledger
 from services.ingest.links import video_links
 from services.ingest.settings import IngestSettings
-from services.ingest.validation import source_info, thumbnail_kind, validate_source
+from services.ingest.validation import source_info, thumbnail_kind
 from services.shared.events import new_event_id, now
 from services.shared.media import probing
 from services.shared.media.errors import ProbeError
@@ -84,7 +84,6 @@ class Submission:
 
     async def _accept(self, c: Candidate, created: list[ObjectRef]) -> dict[str, Any]:
         probe = await self._probe(self.store.presigned_get(c.source))
-        validate_source(probe, self.settings)
         thumbnail_uri = None
         if c.thumbnail is not None:
             ext, content_type = thumbnail_kind(c.thumbnail, self.settings.max_thumbnail_bytes)
@@ -139,11 +138,11 @@ class Submission:
                         event["video_id"], exc)
 
     async def _probe(self, url: str) -> SourceProbe:
-        common = self.settings.common
+        """The pipeline's content rules (`services.shared.media.rules`), as transcode applies
+        them too, refused early with their codes."""
         try:
-            probe = await probing.probe(url, common)
-            if probe.video is not None:
-                await probing.decode_check(url, common, self.settings.decode_check_frames)
+            probe = await probing.inspect_source(url, self.settings.common,
+                                                 self.settings.source_limits)
         except ProbeError as exc:
             raise Rejection(exc.code, _REFUSALS.get(exc.code, str(exc))) from exc
         return probe

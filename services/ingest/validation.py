@@ -1,82 +1,13 @@
-"""Pure validation rules for a probed source. Content decides, never the file name."""
+"""Pure validation of what an upload carries besides the source (metadata, priority, a
+custom thumbnail) and the `SourceInfo` a probed source becomes. The source's own content
+rules are the pipeline's, shared with transcode: `services.shared.media.rules`."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from services.ingest.errors import Rejection
-
-
-# Read-only members (properties), so the probe's frozen dataclasses satisfy them.
-class VideoFacts(Protocol):
-    @property
-    def codec(self) -> str: ...
-    @property
-    def width(self) -> int: ...
-    @property
-    def height(self) -> int: ...
-    @property
-    def fps(self) -> float | None: ...
-    @property
-    def bitrate(self) -> int | None: ...
-    @property
-    def pix_fmt(self) -> str | None: ...
-
-
-class AudioFacts(Protocol):
-    @property
-    def codec(self) -> str: ...
-    @property
-    def channels(self) -> int | None: ...
-    @property
-    def sample_rate(self) -> int | None: ...
-    @property
-    def bitrate(self) -> int | None: ...
-
-
-class ProbeFacts(Protocol):
-    @property
-    def container(self) -> str: ...
-    @property
-    def duration(self) -> float: ...
-    @property
-    def bitrate(self) -> int | None: ...
-    @property
-    def video(self) -> VideoFacts | None: ...
-    @property
-    def audio(self) -> AudioFacts | None: ...
-
-
-class Limits(Protocol):
-    min_width: int
-    min_height: int
-    min_duration_s: float
-    max_duration_s: float
-
-
-def validate_source(probe: ProbeFacts, limits: Limits) -> None:
-    """Raise a coded Rejection when the source cannot become a Reelflow video."""
-    if probe.video is None and probe.audio is None:
-        raise Rejection("no_streams",
-                        f"the {probe.container} file has no video or audio stream")
-    if probe.duration < limits.min_duration_s:
-        raise Rejection("duration_too_short",
-                        f"source lasts {probe.duration:.2f} s; the minimum is "
-                        f"{limits.min_duration_s:g} s")
-    if probe.duration > limits.max_duration_s:
-        raise Rejection("duration_too_long",
-                        f"source lasts {probe.duration:.0f} s; the maximum is "
-                        f"{limits.max_duration_s:.0f} s")
-    if probe.video is not None:
-        # Judge by the short and long side so portrait videos are treated like landscape.
-        long_side = max(probe.video.width, probe.video.height)
-        short_side = min(probe.video.width, probe.video.height)
-        if long_side < limits.min_width or short_side < limits.min_height:
-            raise Rejection(
-                "resolution_too_low",
-                f"source is {probe.video.width}x{probe.video.height}; the minimum is "
-                f"{limits.min_width}x{limits.min_height}",
-            )
+from services.shared.media.rules import ProbeFacts
 
 
 def source_info(probe: ProbeFacts) -> dict[str, Any]:

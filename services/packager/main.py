@@ -1,4 +1,11 @@
-"""`reelflow packager`: run the packager as its own process."""
+"""`reelflow packager`: run the packager as its own process.
+
+  consume  rendition-done (one per rendition a transcode worker uploaded)
+  decide   PackagerWorker: once a video's whole ladder is in, package it as CMAF with
+           HLS and DASH manifests, and write its metadata
+  emit     video-transcoded (the package is ready), packaging-failed (and dead-letter, as
+           every consumer may)
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ import shutil
 
 from prometheus_client import start_http_server
 
-from schemas import ALL_TOPICS, RENDITION_DONE
+from schemas import ALL_TOPICS, PACKAGING_FAILED, RENDITION_DONE, VIDEO_TRANSCODED
 from services.packager.settings import PackagerSettings
 from services.packager.worker import PackagerWorker
 from services.shared import telemetry
@@ -21,21 +28,23 @@ from services.shared.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
+CONSUMES = (RENDITION_DONE,)
+EMITS = (VIDEO_TRANSCODED, PACKAGING_FAILED)
+
 
 async def serve(settings: PackagerSettings, stop: asyncio.Event) -> None:
     # Scratch space of a crashed run holds nothing anyone references.
     shutil.rmtree(settings.job_root, ignore_errors=True)
-    codec = EventCodec(ALL_TOPICS)
-    producer = EventProducer(settings.common.kafka_bootstrap, codec, "packager")
-    worker = PackagerWorker(settings, producer, ObjectStore(settings.common))
-    loop = ConsumeLoop(
-        LoopSettings(group_id=settings.group_id, topics=(RENDITION_DONE,),
-                     max_attempts=settings.max_attempts,
-                     backoff_base_s=settings.backoff_base_s,
-                     group_instance_id=settings.instance_id or None),
-        settings.common.kafka_bootstrap, codec, producer, worker,
-        commit_floor=worker.commit_floor, on_revoked=worker.partitions_revoked,
-    )
+    bootstrap = settings.common.kafka_bootstrap
+    producer = EventProducer(bootstrap, EventCodec(ALL_TOPICS), "packager")  # emit
+    worker = PackagerWorker(settings, producer, ObjectStore(settings.common))  # decide
+    consume = LoopSettings(
+        group_id=settings.group_id, topics=CONSUMES, max_attempts=settings.max_attempts,
+        backoff_base_s=settings.backoff_base_s, group_instance_id=settings.instance_id or None)
+    # The worker holds a video's renditions until its ladder is complete: its commit floor
+    # keeps the group's offset at the first record it still needs, so a restart re-reads them.
+    loop = ConsumeLoop(consume, bootstrap, producer.codec, producer, worker,
+                       commit_floor=worker.commit_floor, on_revoked=worker.partitions_revoked)
     await loop.run_until(stop)
 
 

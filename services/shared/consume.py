@@ -33,7 +33,7 @@ from services.shared import telemetry
 from services.shared.codec import EventCodec, UndecodableRecord
 from services.shared.consumers import OffsetReset, new_consumer
 from services.shared.dead_letters import dead_letter_event, dead_letter_headers
-from services.shared.lifecycle import wait_for_dependency
+from services.shared.lifecycle import wait_for_kafka
 from services.shared.metrics import STAGE_SECONDS, LagGauge
 from services.shared.producer import EventProducer
 from services.shared.retry import RetryPolicy, Tries, decide
@@ -185,8 +185,8 @@ class ConsumeLoop:
     async def _start_producer(self) -> None:
         """Start the producer, waiting (up to `outage_patience_s`) for a broker that is
         away, so a worker started during a Kafka restart does not just exit."""
-        await wait_for_dependency("Kafka", self.producer.bootstrap, self.producer.start,
-                                  (KafkaError, OSError), self.settings.outage_patience_s)
+        await wait_for_kafka(self.producer.bootstrap, self.producer.start,
+                             self.settings.outage_patience_s)
 
     async def _poll_once(self) -> None:
         self._reap()
@@ -311,7 +311,7 @@ class ConsumeLoop:
                            error: BaseException, attempts: int, video_id: str | None) -> None:
         event = dead_letter_event(record, self.settings.group_id, code, error, attempts, video_id)
         headers = dead_letter_headers(record, self.settings.group_id, code, error)
-        await self.producer.publish(DEAD_LETTER, event, extra_headers=headers)
+        await self.producer.publish(DEAD_LETTER, event.to_record(), extra_headers=headers)
         DEAD_LETTERS.labels(self.settings.group_id, record.topic, code).inc()
 
     async def _commit(self, tp: TopicPartition, next_offset: int) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import traceback
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import ConsumerRecord
 
+from schemas.events import DeadLetter, Header
 from services.shared.events import derived_event_id, now
 
 #: Header a redrive sets on the copy it republishes (see `operations.dlq`).
@@ -37,30 +39,29 @@ def error_class(error: BaseException) -> str:
 
 
 def dead_letter_event(record: ConsumerRecord[bytes, bytes], group: str, code: str,
-                      error: BaseException, attempts: int, video_id: str | None) -> dict[str, Any]:
+                      error: BaseException, attempts: int, video_id: str | None) -> DeadLetter:
     redrives = redrive_count(record.headers)
-    return {
-        "event_id": dead_letter_id(record.topic, record.partition, record.offset, group,
-                                   redrives),
-        "video_id": video_id,
-        "occurred_at": now(),
-        "original_topic": record.topic,
-        "original_partition": record.partition,
-        "original_offset": record.offset,
-        "original_timestamp": record.timestamp if record.timestamp and record.timestamp > 0
+    stamp = record.timestamp
+    return DeadLetter(
+        event_id=dead_letter_id(record.topic, record.partition, record.offset, group, redrives),
+        video_id=video_id,
+        occurred_at=now(),
+        original_topic=record.topic,
+        original_partition=record.partition,
+        original_offset=record.offset,
+        original_timestamp=datetime.fromtimestamp(stamp / 1000, UTC) if stamp and stamp > 0
         else None,
-        "original_key": record.key,
-        "original_value": record.value,
-        "original_headers": [{"key": k, "value": v} for k, v in (record.headers or ())],
-        "consumer_group": group,
-        "error_code": code,
-        "error_class": error_class(error),
-        "error_message": str(error) or repr(error),
-        "stacktrace": "".join(traceback.format_exception(error))[-8000:],
-        "attempts": attempts,
-        "redrive_count": redrives,
-        "traceparent": None,
-    }
+        original_key=record.key,
+        original_value=record.value,
+        original_headers=tuple(Header(key=k, value=v) for k, v in (record.headers or ())),
+        consumer_group=group,
+        error_code=code,
+        error_class=error_class(error),
+        error_message=str(error) or repr(error),
+        stacktrace="".join(traceback.format_exception(error))[-8000:],
+        attempts=attempts,
+        redrive_count=redrives,
+    )
 
 
 def dead_letter_headers(record: ConsumerRecord[bytes, bytes], group: str, code: str,

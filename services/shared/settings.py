@@ -15,6 +15,24 @@ from typing import Literal
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class SourceLimits(BaseSettings):
+    """What a source must be to become a Reelflow video: environment `REELFLOW_SOURCE_*`.
+
+    Read by ingest (refusal at upload and import) and by transcode (every source, whichever
+    way it came in), so both judge by the same numbers (`services.shared.media.rules`).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="REELFLOW_SOURCE_", extra="ignore")
+
+    #: Minimum long side and short side of the picture (portrait is judged like landscape).
+    min_width: int = 640
+    min_height: int = 360
+    min_duration_s: float = 1.0
+    max_duration_s: float = 24 * 3600.0
+    #: Leading video frames that must decode for the corruption check.
+    decode_check_frames: int = 5
+
+
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REELFLOW_", extra="ignore")
 

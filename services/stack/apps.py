@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-import httpx
-
 from services.stack.admin_key import ensure_admin_key
+from services.stack.probe import answers
 from services.stack.process import ManagedProcess
 from services.stack.settings import StackSettings
 
@@ -15,7 +14,8 @@ from services.stack.settings import StackSettings
 class Service:
     def __init__(self, name: str, settings: StackSettings, health_port_env: str | None,
                  default_port: int | None, command: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 metrics: tuple[str, int] | None = None) -> None:
         self.name = name
         self.command = command or name
         self.env = env or {}
@@ -23,12 +23,26 @@ class Service:
         self.process = ManagedProcess(name, settings.state_dir)
         self._port_env = health_port_env
         self._default_port = default_port
+        # (variable, default) of a /metrics port of its own; without one, the HTTP port
+        # serves /metrics, so a new HTTP service is scraped by Prometheus as it is.
+        self._metrics = metrics
+
+    def _setting(self, name: str, default: int) -> int:
+        # The service's own env wins, as it does when start() hands it over.
+        return int(self.env.get(name, os.environ.get(name, default)))
 
     @property
     def port(self) -> int | None:
         if self._port_env is None:
             return None
-        return int(os.environ.get(self._port_env, self._default_port or 0))
+        return self._setting(self._port_env, self._default_port or 0)
+
+    @property
+    def metrics_port(self) -> int | None:
+        """Where the service serves Prometheus's /metrics (None: nowhere)."""
+        if self._metrics is None:
+            return self.port
+        return self._setting(*self._metrics) or None
 
     @property
     def address(self) -> str:
@@ -46,10 +60,7 @@ class Service:
             return False
         if self.port is None:
             return True  # a pure consumer: alive is all the stack can tell
-        try:
-            return httpx.get(f"{self.address}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers(f"{self.address}/health")
 
     def stop(self) -> None:
         self.process.stop(self.settings.stop_grace_s)
@@ -67,8 +78,10 @@ def services(settings: StackSettings) -> list[Service]:
     return [
         Service("catalog", settings, "REELFLOW_CATALOG_PORT", 8000),
         Service("ingest", settings, "REELFLOW_INGEST_PORT", 8001),
-        Service("transcode", settings, None, None),
+        Service("transcode", settings, None, None,
+                metrics=("REELFLOW_TRANSCODE_METRICS_PORT", 8002)),
         *extra_workers,
-        Service("packager", settings, None, None),
+        Service("packager", settings, None, None,
+                metrics=("REELFLOW_PACKAGER_METRICS_PORT", 8003)),
         Service("figures", settings, "REELFLOW_FIGURES_PORT", 8004),
     ]

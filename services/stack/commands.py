@@ -55,12 +55,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     sub = parser.add_subparsers(dest="stack_command", required=True)
     p_up = sub.add_parser("up", help="start what is not running; wait until healthy")
     p_up.add_argument("--infra-only", action="store_true",
-                      help="only Kafka, PostgreSQL and S3, not the four services")
+                      help="only Kafka, PostgreSQL and S3, not the services "
+                      "and Prometheus")
     p_up.add_argument("--timeout", type=float, default=0.0, help="seconds per component")
     p_up.set_defaults(func=up)
     sub.add_parser("status", help="what runs, where, and its log").set_defaults(func=status)
-    sub.add_parser("down", help="stop everything (services first)").set_defaults(func=down)
+    sub.add_parser("down", help="stop everything (Prometheus and the services first)"
+                   ).set_defaults(func=down)
     p_restart = sub.add_parser("restart", help="restart one component")
     p_restart.add_argument("component", choices=["kafka", "postgres", "s3", "ingest",
-                                                 "transcode", "packager", "catalog"])
+                                                 "transcode", "packager", "catalog",
+                                                 "prometheus"])
     p_restart.set_defaults(func=restart)

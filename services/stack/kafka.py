@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas import STACK_TOPICS
+from services.shared.lifecycle import AIOKAFKA_LOGGERS, hushed
 from services.stack.process import ManagedProcess
 from services.stack.settings import KAFKA_POM, StackSettings
 
@@ -94,7 +95,8 @@ class Kafka:
     def healthy(self) -> bool:
         if self.process.pid is None:
             return False
-        return asyncio.run(self._topics_ready(create=False))
+        with hushed(AIOKAFKA_LOGGERS):  # a refused connection here just means "not yet"
+            return asyncio.run(self._topics_ready(create=False))
 
     def create_topics(self) -> None:
         if not asyncio.run(self._topics_ready(create=True)):

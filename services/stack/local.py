@@ -12,6 +12,7 @@ from services.stack.apps import services
 from services.stack.kafka import Kafka, StackError
 from services.stack.postgres import Postgres
 from services.stack.process import ManagedProcess
+from services.stack.prometheus import Prometheus
 from services.stack.seaweed import Seaweed
 from services.stack.settings import StackSettings
 
@@ -48,14 +49,22 @@ class LocalStack:
         self.postgres = Postgres(self.settings)
         self.s3 = Seaweed(self.settings)
         self.infra: list[Component] = [self.kafka, self.postgres, self.s3]
-        self.apps: list[Component] = list(services(self.settings))
+        app_services = services(self.settings)
+        self.apps: list[Component] = list(app_services)
+        # Started with the services it scrapes, after them; stopped first.
+        self.prometheus = Prometheus(self.settings, app_services)
+        self.monitoring: list[Component] = [self.prometheus]
+
+    @property
+    def components(self) -> list[Component]:
+        return [*self.infra, *self.apps, *self.monitoring]
 
     def component(self, name: str) -> Component:
-        for item in (*self.infra, *self.apps):
+        for item in self.components:
             if item.name == name:
                 return item
         raise KeyError(f"no component {name!r}; known: "
-                       f"{', '.join(c.name for c in (*self.infra, *self.apps))}")
+                       f"{', '.join(c.name for c in self.components)}")
 
     def up(self, infra_only: bool = False) -> bool:
         """Start whatever is not running and wait until all is healthy.
@@ -68,6 +77,7 @@ class LocalStack:
         self.s3.create_bucket()
         if not infra_only:
             started = self._start_all(self.apps) or started
+            started = self._start_all(self.monitoring) or started
         return started
 
     def _start_all(self, components: list[Component]) -> bool:
@@ -81,9 +91,13 @@ class LocalStack:
 
     def _wait_healthy(self, component: Component) -> None:
         deadline = time.monotonic() + self.settings.start_timeout_s
+        waiting = False
         while time.monotonic() < deadline:
             if component.healthy():
                 return
+            if not waiting:
+                log.info("waiting for %s at %s", component.name, component.address)
+                waiting = True
             if component.process.pid is None:
                 raise StackError(f"{component.name} exited during start; see "
                                  f"{component.process.log_file}")
@@ -93,7 +107,7 @@ class LocalStack:
 
     def down(self) -> None:
         # Services first, so nothing writes into infrastructure that is going away.
-        for component in (*self.apps, *reversed(self.infra)):
+        for component in (*self.monitoring, *self.apps, *reversed(self.infra)):
             component.stop()
 
     def restart(self, name: str) -> None:
@@ -107,7 +121,7 @@ class LocalStack:
 
     def status(self) -> list[ComponentStatus]:
         rows = []
-        for component in (*self.infra, *self.apps):
+        for component in self.components:
             pid = component.process.pid
             state = "stopped" if pid is None else ("healthy" if component.healthy()
                                                    else "unhealthy")

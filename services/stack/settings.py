@@ -31,6 +31,10 @@ class StackSettings(BaseSettings):
     weed_master_port: int = 19333
     weed_volume_port: int = 18080
     weed_filer_port: int = 18888
+    #: Prometheus's UI and HTTP API (127.0.0.1 only).
+    prometheus_port: int = 19090
+    #: Seconds between two scrapes of each service (compose's Prometheus also uses 15).
+    prometheus_scrape_interval_s: int = Field(default=15, ge=1)
     #: Seconds to wait for a component to become healthy.
     start_timeout_s: float = 120.0
     #: Seconds between SIGTERM and SIGKILL on stop.

@@ -20,6 +20,11 @@ class UndecodableSource(PermanentFailure):
         super().__init__("undecodable_source", message)
 
 
+class SourceRefused(PermanentFailure):
+    """The source breaks a content rule (`services.shared.media.rules`): the video fails
+    with the rule's own code, the one ingest refuses an upload with."""
+
+
 class UnknownProfile(PermanentFailure):
     def __init__(self, message: str) -> None:
         super().__init__("unknown_profile", message)

@@ -1,4 +1,11 @@
-"""`reelflow transcode`: run one transcode worker process (scale out with more of them)."""
+"""`reelflow transcode`: one transcode worker process (scale out with more of them).
+
+  consume  video-uploaded (a source to encode), video-cancelled (stop that video's job)
+  decide   TranscodeWorker: check the source, encode the ladder, upload each rendition
+  emit     transcode-progress while encoding, rendition-done per rendition uploaded,
+           transcode-failed when the source cannot be used (and dead-letter, as every
+           consumer may)
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,14 @@ import logging
 
 from prometheus_client import start_http_server
 
-from schemas import ALL_TOPICS, VIDEO_CANCELLED, VIDEO_UPLOADED
+from schemas import (
+    ALL_TOPICS,
+    RENDITION_DONE,
+    TRANSCODE_FAILED,
+    TRANSCODE_PROGRESS,
+    VIDEO_CANCELLED,
+    VIDEO_UPLOADED,
+)
 from services.shared import telemetry
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
@@ -21,25 +35,26 @@ from services.transcode.worker import TranscodeWorker
 
 log = logging.getLogger(__name__)
 
+CONSUMES = (VIDEO_UPLOADED,)
+#: Handled at once, even while every job slot is busy.
+CONTROL = (VIDEO_CANCELLED,)
+EMITS = (TRANSCODE_PROGRESS, RENDITION_DONE, TRANSCODE_FAILED)
+
 
 async def serve(settings: TranscodeSettings, stop: asyncio.Event) -> None:
     info = await check_ffmpeg(settings.common)
     log.info("ffmpeg %s at %s", info.version, info.path)
-    codec = EventCodec(ALL_TOPICS)
-    producer = EventProducer(settings.common.kafka_bootstrap, codec, "transcode")
-    worker = TranscodeWorker(settings, producer, ObjectStore(settings.common))
-    worker.sweep()
-    loop = ConsumeLoop(
-        LoopSettings(group_id=settings.group_id, topics=(VIDEO_UPLOADED,),
-                     control_topics=(VIDEO_CANCELLED,), concurrency=settings.concurrency,
-                     max_attempts=settings.max_attempts,
-                     backoff_base_s=settings.backoff_base_s,
-                     session_timeout_ms=settings.session_timeout_ms,
-                     max_poll_interval_ms=settings.max_poll_interval_ms,
-                     group_instance_id=settings.instance_id or None),
-        settings.common.kafka_bootstrap, codec, producer, worker,
-    )
-    await loop.run_until(stop)
+    bootstrap = settings.common.kafka_bootstrap
+    producer = EventProducer(bootstrap, EventCodec(ALL_TOPICS), "transcode")  # emit
+    worker = TranscodeWorker(settings, producer, ObjectStore(settings.common))  # decide
+    worker.sweep()  # scratch space of a crashed run
+    consume = LoopSettings(
+        group_id=settings.group_id, topics=CONSUMES, control_topics=CONTROL,
+        concurrency=settings.concurrency, max_attempts=settings.max_attempts,
+        backoff_base_s=settings.backoff_base_s, session_timeout_ms=settings.session_timeout_ms,
+        max_poll_interval_ms=settings.max_poll_interval_ms,
+        group_instance_id=settings.instance_id or None)
+    await ConsumeLoop(consume, bootstrap, producer.codec, producer, worker).run_until(stop)
 
 
 def run(_: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.shared.settings import CommonSettings
+from services.shared.settings import CommonSettings, SourceLimits
 
 
 class TranscodeSettings(BaseSettings):
@@ -39,6 +39,9 @@ class TranscodeSettings(BaseSettings):
     instance_id: str = ""
 
     common: CommonSettings = Field(default_factory=CommonSettings)
+    #: The content rules (`REELFLOW_SOURCE_*`), shared with ingest: every source is judged
+    #: by them, also one an upstream service published without going through ingest.
+    source_limits: SourceLimits = Field(default_factory=SourceLimits)
 
     @property
     def job_root(self) -> Path:

@@ -27,11 +27,17 @@ from services.shared import telemetry
 from services.shared.consume import Delivery, PermanentFailure
 from services.shared.media.errors import ProbeError
 from services.shared.media.probe_parser import SourceProbe
-from services.shared.media.probing import probe
+from services.shared.media.probing import inspect_source
+from services.shared.media.rules import RULE_CODES
 from services.shared.producer import EventProducer
 from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
 from services.transcode.encode import EncodedOutput, EncodeResult, encode_all
-from services.transcode.errors import SourceChecksumMismatch, SourceMissing, UndecodableSource
+from services.transcode.errors import (
+    SourceChecksumMismatch,
+    SourceMissing,
+    SourceRefused,
+    UndecodableSource,
+)
 from services.transcode.handlers import (
     StoredArtifact,
     StoredOutput,
@@ -169,13 +175,14 @@ class TranscodeWorker:
         return local
 
     async def _probe(self, source: Path) -> SourceProbe:
+        """The pipeline's content rules, for every source: one published by an upstream
+        service never met ingest's checks."""
         try:
-            facts = await probe(source, self.settings.common)
+            return await inspect_source(source, self.settings.common, self.settings.source_limits)
         except ProbeError as exc:
+            if exc.code in RULE_CODES:
+                raise SourceRefused(exc.code, exc.message) from exc
             raise UndecodableSource(f"the source is not usable media: {exc}") from exc
-        if not facts.has_video and not facts.has_audio:
-            raise UndecodableSource("the source has neither a video nor an audio stream")
-        return facts
 
     def _upload(self, upload: dict[str, Any], result: EncodeResult,
                 quality: QualityReport | None) -> list[StoredOutput]:

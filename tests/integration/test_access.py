@@ -25,7 +25,7 @@ from schemas import API_KEYS, VIDEO_UPLOADED
 from services.shared.codec import EventCodec
 from services.shared.events import now
 from tests.access import API_KEY_HEADER, admin_headers
-from tests.integration.test_ingest import Unchanged, refused
+from tests.integration.test_ingest import refused
 from tests.integration.test_pipeline import CATALOG, INGEST, end_offsets, submit, wait_for_status
 from tests.media import make_clip
 
@@ -59,15 +59,6 @@ def issue(name: str, rate_limit: int | None = None) -> dict[str, Any]:
                                  headers=headers(key["api_key"])).status_code == 200,
                f"the catalog accepts key {key['key_id']}")
     return key
-
-
-@pytest.fixture
-def unchanged(pipeline: Any, common_settings: Any) -> Any:
-    from services.shared.storage import ObjectStore
-
-    snapshot = Unchanged(ObjectStore(common_settings), common_settings.kafka_bootstrap)
-    yield snapshot
-    snapshot.check()
 
 
 @pytest.fixture(scope="module")

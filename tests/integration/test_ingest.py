@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,9 @@ from aiokafka import AIOKafkaProducer
 from schemas import VIDEO_UPLOADED
 from services.ingest.errors import Rejection
 from services.ingest.importer import confine
-from services.shared.storage import ObjectRef, ObjectStore, s3_client
+from services.shared.storage import ObjectRef, s3_client
 from tests.access import admin_headers
-from tests.integration.test_pipeline import CATALOG, INGEST, end_offsets, submit, wait_for_status
+from tests.integration.test_pipeline import CATALOG, INGEST, submit, wait_for_status
 from tests.media import make_clip
 from tests.slot import ROOT, TEST_ENV
 
@@ -54,27 +53,6 @@ def import_video(source_uri: str, **extra: Any) -> httpx.Response:
 def import_root(pipeline: object) -> Path:
     IMPORT_ROOT.mkdir(parents=True, exist_ok=True)
     return IMPORT_ROOT
-
-
-class Unchanged:
-    """Snapshot of what a refusal must not change: keys under `sources/`, `video-uploaded`."""
-
-    def __init__(self, store: ObjectStore, bootstrap: str) -> None:
-        self.store = store
-        self.bootstrap = bootstrap
-        self.sources = set(store.list_keys("sources/"))
-        self.offsets = end_offsets(bootstrap, VIDEO_UPLOADED.name)
-
-    def check(self) -> None:
-        assert set(self.store.list_keys("sources/")) == self.sources
-        assert end_offsets(self.bootstrap, VIDEO_UPLOADED.name) == self.offsets
-
-
-@pytest.fixture
-def unchanged(pipeline: object, store: ObjectStore, common_settings: Any) -> Iterator[Unchanged]:
-    snapshot = Unchanged(store, common_settings.kafka_bootstrap)
-    yield snapshot
-    snapshot.check()
 
 
 def refused(reply: httpx.Response, status: int, code: str) -> str:

@@ -157,12 +157,12 @@ def test_one_trace_covers_ingest_transcode_packager_and_the_catalog_projection(
     known = {s.span_id for s in trace}
     assert all(s.parent_id in known for s in trace if s.parent_id), "a span's parent is missing"
     # The encode itself is traced, not just the probes: transcode's `ffmpeg encode` span
-    # holds an `ffmpeg run` child whose command line encodes H.264.
+    # holds an `ffmpeg run` child whose command line encodes H.264 (beside it, the
+    # thumbnail runs).
     encodes = [s for s in trace if s.name == "ffmpeg encode" and s.service == "transcode"]
     assert len(encodes) == 1, names
     runs = [s for s in trace if s.name == "ffmpeg run" and s.parent_id == encodes[0].span_id]
-    assert runs, names
-    assert all("libx264" in str(r.attributes.get("process.command_line")) for r in runs), [
+    assert any("libx264" in str(r.attributes.get("process.command_line")) for r in runs), [
         r.attributes for r in runs]
     assert any(s.name.startswith("s3 ") and s.service == "ingest" for s in trace), names
     assert any(s.name.startswith("s3 ") and s.service == "transcode" for s in trace), names

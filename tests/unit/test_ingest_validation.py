@@ -1,6 +1,6 @@
-"""Ingest refuses sources by their content, with a code and a sentence saying what was wrong."""
-
-from dataclasses import dataclass
+"""Ingest refuses what comes with a source (metadata, priority, thumbnails) with a code and a
+sentence saying what was wrong; the source's own content rules are tested with them, in
+tests/unit/shared/media/test_rules.py."""
 
 import pytest
 
@@ -10,93 +10,16 @@ from services.ingest.validation import (
     parse_priority,
     source_info,
     thumbnail_kind,
-    validate_source,
 )
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The README's content rules, written down: at least 640x360, 1 s to 24 h."""
-    min_width: int = 640
-    min_height: int = 360
-    min_duration_s: float = 1.0
-    max_duration_s: float = 24 * 3600.0
-
-
-LIMITS = Limits()
-
-
-@dataclass
-class Video:
-    width: int
-    height: int
-    codec: str = "h264"
-    fps: float | None = 25.0
-    bitrate: int | None = None
-    pix_fmt: str | None = "yuv420p"
-
-
-@dataclass
-class Audio:
-    codec: str = "aac"
-    channels: int | None = 2
-    sample_rate: int | None = 48000
-    bitrate: int | None = 128000
-
-
-@dataclass
-class Probe:
-    duration: float = 10.0
-    video: Video | None = None
-    audio: Audio | None = None
-    container: str = "mov,mp4,m4a,3gp,3g2,mj2"
-    bitrate: int | None = None
-
-
-def refusal(probe: Probe) -> Rejection:
-    with pytest.raises(Rejection) as info:
-        validate_source(probe, LIMITS)
-    return info.value
-
-
-def test_a_320x240_video_is_refused_as_too_low_with_its_size_in_the_sentence():
-    error = refusal(Probe(video=Video(320, 240)))
-    assert error.code == "resolution_too_low"
-    assert error.detail == "source is 320x240; the minimum is 640x360"
-
-
-def accepted(probe: Probe) -> bool:
-    try:
-        validate_source(probe, LIMITS)
-    except Rejection:
-        return False
-    return True
-
-
-def test_portrait_video_is_judged_by_its_short_side():
-    assert accepted(Probe(video=Video(720, 1280)))
-    assert accepted(Probe(video=Video(360, 640)))
-    assert refusal(Probe(video=Video(359, 640))).code == "resolution_too_low"
-    assert refusal(Probe(video=Video(300, 1280))).code == "resolution_too_low"
-
-
-def test_duration_must_be_between_one_second_and_a_day():
-    assert refusal(Probe(duration=0.5, video=Video(1280, 720))).code == "duration_too_short"
-    assert refusal(Probe(duration=90000, video=Video(1280, 720))).code == "duration_too_long"
-
-
-def test_audio_only_sources_are_accepted():
-    assert accepted(Probe(audio=Audio()))
-    # Still judged by the other rules: validation ran, it did not just skip audio.
-    assert refusal(Probe(duration=0.5, audio=Audio())).code == "duration_too_short"
-
-
-def test_a_container_without_streams_is_refused():
-    assert refusal(Probe()).code == "no_streams"
+from services.shared.media.probe_parser import AudioStream, SourceProbe, VideoStream
 
 
 def test_source_info_carries_the_probed_facts():
-    info = source_info(Probe(video=Video(1920, 1080), audio=Audio()))
+    info = source_info(SourceProbe(
+        container="mov,mp4,m4a,3gp,3g2,mj2", duration=10.0, bitrate=None,
+        video=VideoStream(index=0, codec="h264", width=1920, height=1080, fps=25.0,
+                          bitrate=None, pix_fmt="yuv420p"),
+        audio=AudioStream(index=1, codec="aac", channels=2, sample_rate=48000, bitrate=128000)))
     assert info["video"]["width"] == 1920 and info["audio"]["sample_rate"] == 48000
 
 
@@ -129,4 +52,4 @@ def test_thumbnails_are_recognised_by_their_bytes_not_their_names():
     assert info.value.code == "thumbnail_unsupported"
     with pytest.raises(Rejection) as info:
         thumbnail_kind(b"\xff\xd8\xff" + b"0" * 200, 100)
-    assert (info.value.code, info.value.status) == ("thumbnail_too_large", 413)
+    assert info.value.status == 413

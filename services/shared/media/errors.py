@@ -38,7 +38,8 @@ class ProbeError(FfmpegError):
 
     `not_found` (no such file), `not_media` (ffprobe cannot read it, or it is a still
     image), `no_streams` (no audio or video stream), `no_duration` (no usable duration),
-    `undecodable` (probes, but frames do not decode).
+    `undecodable` (probes, but frames do not decode), and the content rules' codes
+    (`rules.RULE_CODES`: e.g. `resolution_too_low`) from `probing.inspect_source`.
     """
 
     def __init__(self, code: str, message: str, **kwargs: Any) -> None:

@@ -1,4 +1,4 @@
-"""Probing and decode-checking a source through the one runner.
+"""Probing, decode-checking and judging a source, through the one runner.
 
 Every message names the input by a label ("the source"), never by its path or URL: they
 reach uploaders, failure events and the catalog.
@@ -13,7 +13,8 @@ from services.shared.media.errors import FfmpegError, ProbeError, is_url, scrub
 from services.shared.media.fields import to_int
 from services.shared.media.probe_parser import SourceProbe, parse_probe
 from services.shared.media.process import FfmpegRun, ffmpeg_argv, run_ffprobe_json
-from services.shared.settings import CommonSettings
+from services.shared.media.rules import first_violation
+from services.shared.settings import CommonSettings, SourceLimits
 
 #: How messages name the input being probed.
 SOURCE_LABEL = "the source"
@@ -76,3 +77,17 @@ async def decode_check(path_or_url: str | Path, settings: CommonSettings | None 
         raise ProbeError("undecodable", f"no frame of {label} decodes",
                          stderr_tail=run.scrubbed_stderr())
     return decoded
+
+
+async def inspect_source(path_or_url: str | Path, settings: CommonSettings | None,
+                         limits: SourceLimits, *, label: str = SOURCE_LABEL) -> SourceProbe:
+    """Probe, decode-check and judge a source by the content rules: what ingest does before
+    accepting a source and transcode before encoding one. Raises `ProbeError` with the code
+    of the first thing wrong: a probe's, `undecodable`, or a broken rule's (`rules`)."""
+    facts = await probe(path_or_url, settings, label=label)
+    if facts.video is not None:
+        await decode_check(path_or_url, settings, limits.decode_check_frames, label=label)
+    violation = first_violation(facts, limits)
+    if violation is not None:
+        raise ProbeError(violation.code, violation.message)
+    return facts

@@ -1,6 +1,7 @@
 """The one dead-letter id rule, checked against uuid5 computed here, not by the code."""
 
 import uuid
+from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
 
@@ -35,11 +36,14 @@ def test_a_redriven_copy_failing_again_is_a_new_fact() -> None:
 def test_the_event_uses_the_rule_with_the_redrive_count_from_the_headers() -> None:
     event = dead_letter_event(_record([("reelflow-redrive-count", b"2")]), "catalog",
                               "undecodable", ValueError("bad magic"), 1, "vid")
-    assert event["event_id"] == str(uuid.uuid5(
+    assert event.event_id == str(uuid.uuid5(
         NAMESPACE, "video-uploaded/3/41:catalog:dead-lettered:2"))
-    assert event["redrive_count"] == 2
-    assert event["error_class"] == "builtins.ValueError"
-    assert event["original_value"] == b"\x00junk"
+    assert event.redrive_count == 2
+    assert event.error_class == "builtins.ValueError"
+    assert event.original_value == b"\x00junk"
+    assert event.original_timestamp == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert [(h.key, h.value) for h in event.original_headers] == [
+        ("reelflow-redrive-count", b"2")]
 
 
 def test_headers_follow_kafka_connect_and_spring_conventions() -> None:

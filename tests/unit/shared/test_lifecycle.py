@@ -47,3 +47,46 @@ def test_other_errors_are_not_waited_out() -> None:
 def test_postgres_address_names_no_password() -> None:
     where = postgres_address("host=db port=5433 dbname=reelflow user=u password=secret")
     assert where == "db:5433/reelflow"
+
+
+def test_run_together_stops_every_part_when_one_fails_and_raises_its_error() -> None:
+    from services.shared.lifecycle import run_together
+
+    ended: list[str] = []
+    watched: list[str] = []
+
+    async def follower(stop: asyncio.Event) -> None:
+        await stop.wait()
+        ended.append("follower")
+
+    async def crasher() -> None:
+        await asyncio.sleep(0.01)
+        raise RuntimeError("projector crashed")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        await run_together({"keyring": follower(stop), "projector": crasher()}, stop,
+                           on_stop=lambda: watched.append("http told to exit"))
+
+    with pytest.raises(RuntimeError, match="projector crashed"):
+        asyncio.run(main())
+    assert ended == ["follower"] and watched == ["http told to exit"]
+
+
+def test_run_together_ends_cleanly_when_stop_is_set() -> None:
+    from services.shared.lifecycle import run_together
+
+    told: list[str] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def server() -> None:
+            while not told:  # like uvicorn: exits once should_exit is set
+                await asyncio.sleep(0.01)
+
+        asyncio.get_running_loop().call_later(0.05, stop.set)
+        await run_together({"http": server()}, stop, on_stop=lambda: told.append("exit"))
+
+    asyncio.run(main())
+    assert told == ["exit"]
