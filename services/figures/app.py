@@ -21,6 +21,7 @@ from faust.types import EventT, StreamT, TableT
 
 import schemas
 from schemas import DEAD_LETTER, VIDEO_UPLOADED, Topic, topic_by_name
+from schemas.registry import Changelog
 from services.figures import view
 from services.figures.export import UNDECODABLE
 from services.figures.figures import Contribution, Owner, Slice, absorb
@@ -68,7 +69,7 @@ class FiguresApp:
         return self.app.topic(*(t.name for t in topics), key_serializer="raw",
                               value_serializer="raw")
 
-    def _table(self, name: str, changelog: Topic) -> TableT:
+    def _table(self, name: str, changelog: Changelog) -> TableT:
         return self.app.Table(
             # key_type str and value_type dict: faust keeps both as JSON in the changelog.
             name, partitions=changelog.partitions, key_type=str, value_type=dict,
