@@ -1,18 +1,20 @@
 """The topology, declared once: topic -> schema, key, partitions, retention, writer, readers.
 
-A test (tests/unit/test_topology.py) checks that the services' code agrees with it.
+A test (tests/unit/test_topology.py) checks that the services' code agrees with it: the
+topics each service publishes and the topics each one consumes.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from schemas.events import EVENT_TYPES, Record
+from schemas import events
+from schemas.events import Record
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 _VERSION_FILE = re.compile(r"^v(\d+)\.avsc$")
@@ -31,8 +33,14 @@ class SchemaVersion:
         return frozenset(f["name"] for f in self.definition["fields"])
 
 
+E = TypeVar("E", bound=Record, covariant=True)
+
+
 @dataclass(frozen=True)
-class Topic:
+class Topic(Generic[E]):
+    """One topic. Generic in its event class, so `codec.decode(RENDITION_DONE, data)` is
+    known to be a `RenditionDone`."""
+
     name: str
     schema: str
     key: str
@@ -42,11 +50,8 @@ class Topic:
     readers: tuple[str, ...]
     #: `cleanup.policy=compact`: the broker keeps the latest record per key.
     compacted: bool = False
-
-    @property
-    def event_type(self) -> type[Record]:
-        """The class of this topic's events (schemas/events.py)."""
-        return EVENT_TYPES[self.schema]
+    #: The class of this topic's events (schemas/events.py); the codec builds and checks it.
+    event_type: type[E] = field(kw_only=True)
 
     @property
     def versions(self) -> tuple[SchemaVersion, ...]:
@@ -85,36 +90,45 @@ VIDEO_PARTITIONS = 6
 VIDEO_UPLOADED = Topic(
     "video-uploaded", "video-uploaded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="ingest", readers=("transcode", "catalog", "ingest"),
+    event_type=events.VideoUploaded,
 )
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="ingest", readers=("transcode", "catalog", "ingest"),
+    event_type=events.VideoCancelled,
 )
 TRANSCODE_PROGRESS = Topic(
     "transcode-progress", "transcode-progress", "video_id", VIDEO_PARTITIONS, 7 * DAY_MS,
     writer="transcode", readers=("catalog",),
+    event_type=events.TranscodeProgress,
 )
 RENDITION_DONE = Topic(
     "rendition-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="transcode", readers=("packager", "catalog"),
+    event_type=events.RenditionDone,
 )
 TRANSCODE_FAILED = Topic(
     "transcode-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="transcode", readers=("catalog", "ingest"),
+    event_type=events.StageFailed,
 )
 VIDEO_TRANSCODED = Topic(
     "video-transcoded", "video-transcoded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="packager", readers=("catalog", "ingest"),
+    event_type=events.VideoTranscoded,
 )
 PACKAGING_FAILED = Topic(
     "packaging-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="packager", readers=("catalog", "ingest"),
+    event_type=events.StageFailed,
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared
 # consume loop writes there. Keyed by the original record's key (a video_id by convention).
+# The catalog projects it; the operator tools (`reelflow dlq`) list, show and redrive it.
 DEAD_LETTER = Topic(
     "dead-letter", "dead-letter", "original key", 3, 90 * DAY_MS,
-    writer="any consumer", readers=("catalog",),
+    writer="any consumer", readers=("catalog", "operations"),
+    event_type=events.DeadLetter,
 )
 
 # API keys: one full-state snapshot per change, keyed by key_id, on a compacted topic (the
@@ -123,10 +137,11 @@ DEAD_LETTER = Topic(
 API_KEYS = Topic(
     "api-keys", "api-key", "key_id", 1, -1,
     writer="ingest", readers=("ingest", "catalog"), compacted=True,
+    event_type=events.ApiKeyState,
 )
 
 #: The video pipeline's topics and dead-letter: what the catalog projects into Postgres.
-PIPELINE_TOPICS: tuple[Topic, ...] = (
+PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     VIDEO_UPLOADED,
     VIDEO_CANCELLED,
     TRANSCODE_PROGRESS,
@@ -137,10 +152,10 @@ PIPELINE_TOPICS: tuple[Topic, ...] = (
     DEAD_LETTER,
 )
 #: Every topic: what the stack creates and the codec knows.
-ALL_TOPICS: tuple[Topic, ...] = (*PIPELINE_TOPICS, API_KEYS)
+ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS)
 
 
-def topic_by_name(name: str) -> Topic:
+def topic_by_name(name: str) -> Topic[Record]:
     for topic in ALL_TOPICS:
         if topic.name == name:
             return topic

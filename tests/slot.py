@@ -40,12 +40,12 @@ def environment(slot: int) -> dict[str, str]:
         "REELFLOW_STACK_WEED_MASTER_PORT": port(21334),
         "REELFLOW_STACK_WEED_VOLUME_PORT": port(21080),
         "REELFLOW_STACK_WEED_FILER_PORT": port(21888),
+        "REELFLOW_STACK_PROMETHEUS_PORT": port(24090),
         "REELFLOW_INGEST_PORT": port(24001),
         "REELFLOW_CATALOG_PORT": port(24000),
         "REELFLOW_INGEST_CATALOG_URL": f"http://127.0.0.1:{port(24000)}",
         "REELFLOW_TRANSCODE_METRICS_PORT": port(24002),
         "REELFLOW_PACKAGER_METRICS_PORT": port(24003),
-        "REELFLOW_STACK_PROMETHEUS_PORT": port(24090),
         "REELFLOW_LOG_LEVEL": "INFO",
         "REELFLOW_INGEST_IMPORT_ROOTS": f'["{state / "imports"}"]',
         # The session's admin key (see tests/access.py); a test's own stack may use another.

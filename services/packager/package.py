@@ -15,8 +15,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
 
+from schemas import events
+from schemas.events import RenditionDone
 from services.packager import cmaf, playlists
 
 log = logging.getLogger(__name__)
@@ -63,12 +64,10 @@ class RenditionInput:
     bitrate: int = 0
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any], path: Path) -> RenditionInput:
-        return cls(name=str(event["rendition"]), path=path,
-                   media_type=str(event.get("media_type") or "VIDEO"),
-                   codecs=str(event.get("codecs") or ""), width=event.get("width"),
-                   height=event.get("height"), frame_rate=event.get("frame_rate"),
-                   bitrate=int(event.get("bitrate") or 0))
+    def from_event(cls, event: RenditionDone, path: Path) -> RenditionInput:
+        return cls(name=event.rendition, path=path, media_type=str(event.media_type),
+                   codecs=event.codecs, width=event.width, height=event.height,
+                   frame_rate=event.frame_rate, bitrate=event.bitrate)
 
 
 @dataclass(frozen=True)
@@ -124,17 +123,18 @@ class PackageResult:
     elapsed_seconds: float
 
     def event_renditions(self, package_uri: str,
-                         download_uris: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-        """`PackagedRendition` records for `video-transcoded` (package_uri: the s3:// prefix)."""
+                         download_uris: Mapping[str, str] | None = None,
+                         ) -> tuple[events.PackagedRendition, ...]:
+        """The renditions `video-transcoded` lists (package_uri: the s3:// prefix)."""
         prefix = package_uri.rstrip("/")
         downloads = download_uris or {}
-        return [{
-            "rendition": r.rendition, "media_type": r.media_type, "width": r.width,
-            "height": r.height, "bandwidth": r.variant_bandwidth, "codecs": r.codecs,
-            "playlist_uri": f"{prefix}/{r.playlist_path}",
-            "download_uri": downloads.get(r.source if r.media_type == "AUDIO" else r.rendition),
-            "segment_count": r.segment_count,
-        } for r in self.renditions]
+        return tuple(events.PackagedRendition(
+            rendition=r.rendition, media_type=r.media_type, width=r.width,
+            height=r.height, bandwidth=r.variant_bandwidth, codecs=r.codecs,
+            playlist_uri=f"{prefix}/{r.playlist_path}",
+            download_uri=downloads.get(r.source if r.media_type == "AUDIO" else r.rendition),
+            segment_count=r.segment_count,
+        ) for r in self.renditions)
 
 
 def content_type(path: str | Path) -> str:

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -29,6 +29,7 @@ from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import Counter
 
 from schemas import DEAD_LETTER, Topic, topic_by_name
+from schemas.events import Record
 from services.shared import telemetry
 from services.shared.codec import EventCodec, UndecodableRecord
 from services.shared.consumers import OffsetReset, new_consumer
@@ -64,13 +65,14 @@ class PermanentFailure(Exception):
 class Delivery:
     """One decoded record, as a handler sees it."""
 
-    topic: Topic
-    event: dict[str, Any]
+    topic: Topic[Record]
+    #: The typed event (schemas/events.py) of `topic`'s class.
+    event: Record
     record: ConsumerRecord[bytes, bytes]
 
     @property
     def video_id(self) -> str:
-        return str(self.event.get("video_id", ""))
+        return str(getattr(self.event, "video_id", None) or "")
 
 
 class Handler(Protocol):
@@ -254,7 +256,7 @@ class ConsumeLoop:
             token = telemetry.current_video_id.set(delivery.video_id or None)
             try:
                 with telemetry.span_from(f"process {record.topic}", record.headers,
-                                         event.get("traceparent"),
+                                         getattr(event, "traceparent", None),
                                          **{"messaging.kafka.partition": record.partition,
                                             "messaging.kafka.offset": record.offset,
                                             "reelflow.video_id": delivery.video_id}):
