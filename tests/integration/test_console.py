@@ -38,6 +38,7 @@ SAMPLE_S = float(TEST_ENV["REELFLOW_CATALOG_CONSOLE_SAMPLE_S"])
 #: The class `kafka-consumer-groups.sh` runs in Kafka 4.x (the tools jar).
 GROUP_COMMAND = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 POISON_KEY = b"console-test-poison"
+POISON_VALUE = b"not avro at all"
 
 
 def console(path: str) -> dict[str, Any]:
@@ -148,8 +149,11 @@ def test_a_stopped_group_turns_stop_keeps_its_lag_then_ok_after_restart(
         assert stopped["members"] == [] and stopped["partitions"], stopped
         assert stopped["rule"].startswith("STOP")
         # Work arrives while nobody consumes: one record it cannot decode (it will
-        # dead-letter it on restart, which the actions test redrives).
-        partition = asyncio.run(_publish_poison(common_settings.kafka_bootstrap))
+        # dead-letter it on restart, which the actions test redrives), on a partition the
+        # group committed on (Kafka reports no lag where a group never committed).
+        partition = next(p["partition"] for p in stopped["partitions"]
+                         if p["topic"] == "rendition-done" and p["current_offset"] is not None)
+        asyncio.run(_publish_poison(common_settings.kafka_bootstrap, partition))
         lagging = wait_until(
             lambda: (lambda g: g if g and g["total_lag"] >= 1 else None)(
                 by_name(console("groups")).get("packager")),
@@ -168,25 +172,34 @@ def test_a_stopped_group_turns_stop_keeps_its_lag_then_ok_after_restart(
     assert ok["members"], ok
 
 
-async def _publish_poison(bootstrap: str) -> int:
+async def _publish_poison(bootstrap: str, partition: int) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        meta = await producer.send_and_wait("rendition-done", b"not avro at all",
-                                            key=POISON_KEY)
-        return int(meta.partition)
+        await producer.send_and_wait("rendition-done", POISON_VALUE, key=POISON_KEY,
+                                     partition=partition)
     finally:
         await producer.stop()
 
 
 def test_redrive_a_dead_letter_and_plan_a_replay(
         worked_clip: dict[str, Any], common_settings: CommonSettings) -> None:
-    letters = wait_until(lambda: [d for d in httpx.get(
-        f"{CATALOG}/api/v1/dead-letters", params={"original_topic": "rendition-done",
-                                                  "consumer_group": "packager"},
-        headers=admin_headers(), timeout=10).json()["items"]], "a packager dead letter",
-        timeout=60)
-    letter = letters[0]
+    def poison_letter() -> dict[str, Any] | None:
+        listed = httpx.get(f"{CATALOG}/api/v1/dead-letters", headers=admin_headers(),
+                           params={"original_topic": "rendition-done",
+                                   "consumer_group": "packager", "limit": 500},
+                           timeout=10).json()["items"]
+        for item in listed:
+            detail: dict[str, Any] = httpx.get(f"{CATALOG}/api/v1/dead-letters/{item['id']}",
+                                               headers=admin_headers(), timeout=10).json()
+            if detail["original_key_text"] == POISON_KEY.decode() and not detail[
+                    "redrive_count"]:
+                return detail
+        return None
+
+    # The record the stopped-group test left on rendition-done, dead-lettered by the packager.
+    letter = wait_until(poison_letter, "the packager's dead letter of the poison record",
+                        timeout=60)
     reply = httpx.post(f"{CATALOG}/api/v1/console/dead-letters/{letter['id']}/redrive",
                        headers=admin_headers(), timeout=30)
     assert reply.status_code == 200, reply.text
@@ -195,9 +208,8 @@ def test_redrive_a_dead_letter_and_plan_a_replay(
                                                   letter["original_partition"])
     copy = asyncio.run(_read_at(common_settings.kafka_bootstrap, done["topic"],
                                 done["partition"], done["offset"]))
-    detail = httpx.get(f"{CATALOG}/api/v1/dead-letters/{letter['id']}",
-                       headers=admin_headers(), timeout=10).json()
-    assert copy.value == base64.b64decode(detail["original_value"])
+    assert copy.key == POISON_KEY and copy.value == POISON_VALUE
+    assert base64.b64decode(letter["original_value_base64"]) == POISON_VALUE
     assert dict(copy.headers)["reelflow-redrive-count"] == b"1"
 
     # Replay: the dry run plans without writing; executing against a live group is refused.
