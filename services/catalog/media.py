@@ -3,8 +3,9 @@ serves, their headers, the one range it honours. Playback objects go from S3 to 
 
 Serves byte ranges (206 + Content-Range, which MP4 seeking and some players need), the
 right Content-Type per extension whatever the object was stored with, CORS for players
-on other origins, and cache lifetimes by kind: manifests briefly, everything else for a
-year, since every object is immutable under its attempt-scoped key.
+on other origins, and cache lifetimes by kind: manifests for a minute (a manifest may be
+revised, e.g. for captions), everything else for a year, since segments, downloads and
+thumbnails are immutable under their attempt-scoped keys.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from schemas import layout
 
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -31,9 +34,13 @@ CONTENT_TYPES = {
     ".json": "application/json",
 }
 MANIFESTS = frozenset({".m3u8", ".mpd"})
-MANIFEST_CACHE = "public, max-age=5"
+#: A VOD package is attempt-scoped and complete before any event names it, so its
+#: manifests do not change while a viewer watches (a new attempt gets new URLs). But they
+#: are not immutable: a manifest may get a new revision under the same key (captions will
+#: add tracks to an attempt's master playlist), so players and CDNs may keep one a minute
+#: and then ask again. The README states this value; a test reads it from there.
+MANIFEST_CACHE = "public, max-age=60"
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
-_CUSTOM_THUMBNAIL = re.compile(r"^sources/[0-9a-f-]{36}/thumbnail\.(jpg|jpeg|png|webp)$")
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -50,7 +57,7 @@ def servable(key: str, prefixes: tuple[str, ...]) -> bool:
     """Playback objects only: the original uploads (`sources/`) stay private."""
     if ".." in key.split("/"):
         return False
-    return key.startswith(prefixes) or bool(_CUSTOM_THUMBNAIL.match(key))
+    return key.startswith(prefixes) or layout.is_custom_thumbnail(key)
 
 
 def single_range(header: str | None) -> str | None:

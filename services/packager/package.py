@@ -9,6 +9,7 @@ there is none, the audio of the lowest rung) becomes the one audio group. Other 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,8 @@ from pathlib import Path, PurePosixPath
 from schemas import events
 from schemas.events import RenditionDone
 from services.packager import cmaf, playlists
+
+log = logging.getLogger(__name__)
 
 AUDIO_RENDITION = "audio"
 
@@ -172,7 +175,9 @@ def package_renditions(renditions: list[RenditionInput], out_dir: Path, *,
 
     if out_dir.exists() and any(out_dir.iterdir()):
         # Stale segments from an earlier run would be measured as ours: insist on a clean dir.
-        raise FileExistsError(f"package directory {out_dir} is not empty")
+        # The path for the operator's log; the message may become a failure reason.
+        log.error("package directory %s is not empty", out_dir)
+        raise FileExistsError("the package directory is not empty")
     out_dir.mkdir(parents=True, exist_ok=True)
     run = run_ffmpeg or cmaf.blocking_runner()
     tracks = cmaf.cut_tracks(sources, out_dir, segment_seconds, run)

@@ -35,6 +35,7 @@ from services.shared.codec import EventCodec, UndecodableRecord
 from services.shared.consumers import OffsetReset, new_consumer
 from services.shared.dead_letters import dead_letter_event, dead_letter_headers
 from services.shared.lifecycle import wait_for_kafka
+from services.shared.locations import scrub
 from services.shared.metrics import STAGE_SECONDS, LagGauge
 from services.shared.producer import EventProducer
 from services.shared.retry import RetryPolicy, Tries, decide
@@ -285,9 +286,11 @@ class ConsumeLoop:
                 return "failed"
             if decision.action == "exhausted":
                 attempts = decision.tries.attempts
+                # Any exception's own text (an OSError's path, a client's endpoint URL)
+                # becomes the failure reason users read: scrubbed of server locations.
                 exhausted = PermanentFailure(
                     "retries_exhausted",
-                    f"gave up after {attempts} attempts: {type(exc).__name__}: {exc}",
+                    f"gave up after {attempts} attempts: {type(exc).__name__}: {scrub(str(exc))}",
                 )
                 await self._give_up(delivery, exhausted, exc, attempts)
                 return "failed"

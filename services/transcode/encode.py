@@ -112,13 +112,28 @@ class EncodeJob:
 
 
 def source_picture(stream: Any, probe: SourceProbe, plan: LadderPlan) -> Any:
-    """Decoded source video as every branch sees it: progressive, constant frame rate.
+    """Decoded source video as every branch sees it: progressive, constant frame rate, SDR.
 
     (ffmpeg has already applied the display rotation before the graph.)
     """
     if probe.video is not None and probe.video.interlaced:
         stream = stream.filter("bwdif", mode="send_frame")
-    return stream.filter("fps", fps=str(plan.frame_rate))
+    stream = stream.filter("fps", fps=str(plan.frame_rate))
+    if plan.tone_map_from:
+        stream = tone_mapped(stream)
+    return stream
+
+
+def tone_mapped(stream: Any) -> Any:
+    """HDR (PQ or HLG, as tagged on the frames) to SDR BT.709, on purpose (see
+    `ladder.TONE_MAPPED`): linear light (100 cd/m2 = SDR white), BT.709 primaries, Hable's
+    curve (rolls highlights off instead of clipping them), desaturation off. The peak is
+    taken as 1000 cd/m2, the usual HDR10 mastering peak and HLG's reference display: many
+    uploads carry no mastering metadata, and ffmpeg would then assume 10,000 and darken
+    everything; brighter highlights clip."""
+    return (stream.filter("zscale", t="linear", npl=100).filter("format", "gbrpf32le")
+            .filter("zscale", p="bt709").filter("tonemap", tonemap="hable", desat=0, peak=10)
+            .filter("zscale", t="bt709", m="bt709", r="tv").filter("format", "yuv420p"))
 
 
 def rung_picture(stream: Any, target: VideoTarget) -> Any:
@@ -144,19 +159,19 @@ def _video_options(profile: Profile, target: VideoTarget, plan: LadderPlan) -> d
     if profile.codec is VideoCodec.H264:
         # x264 clamps keyint_min to keyint/2+1; with scene cuts off it never matters.
         options["sc_threshold"] = 0
-        if rung.level:
-            options["level:v"] = rung.level
+        if target.level:
+            options["level:v"] = target.level
     elif profile.codec is VideoCodec.HEVC:
         params = ["scenecut=0", "open-gop=0", "log-level=error"]
-        if rung.level:
-            params.append(f"level-idc={rung.level}")
+        if target.level:
+            params.append(f"level-idc={target.level}")
         # Forced frames must be IDR (closed GOP), or a CRA would start each segment.
         options.update({"x265-params": ":".join(params), "forced-idr": 1})
     elif profile.codec is VideoCodec.AV1:
         # +cgop: SVT-AV1 key frames (closed GOP) instead of open-GOP forward keys.
         options.update({"flags:v": "+cgop", "svtav1-params": "scd=0"})
-        if rung.level:
-            options["level:v"] = rung.level
+        if target.level:
+            options["level:v"] = target.level
     if profile.tag:
         options["tag:v"] = profile.tag
     return options

@@ -58,6 +58,8 @@ class SourceFacts(Protocol):
     def display_height(self) -> int | None: ...
     @property
     def frame_rate(self) -> Fraction | None: ...
+    @property
+    def color_transfer(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class SourceShape:
     display_height: int | None
     has_audio: bool = True
     frame_rate: Fraction | None = Fraction(25)
+    color_transfer: str | None = None
 
     @property
     def has_video(self) -> bool:
@@ -79,6 +82,8 @@ class VideoTarget:
     rung: Rung
     width: int
     height: int
+    #: The codec level to signal at the plan's frame rate (`Rung.level_for`).
+    level: str | None = None
 
     @property
     def name(self) -> str:
@@ -98,6 +103,9 @@ class LadderPlan:
     gop_frames: int | None
     #: Requested rungs left out because the source is too small for them.
     skipped: tuple[str, ...] = field(default=())
+    #: The HDR transfer (`smpte2084` PQ, `arib-std-b67` HLG) tone-mapped to SDR BT.709;
+    #: None for SDR sources. See `TONE_MAPPED`.
+    tone_map_from: str | None = None
 
     @property
     def outputs(self) -> list[str]:
@@ -110,6 +118,21 @@ class LadderPlan:
     @property
     def keyframe_interval_s(self) -> float | None:
         return self.profile.keyframe_interval_s if self.videos else None
+
+
+#: HDR transfer characteristics (ffprobe's `color_transfer`) whose pictures are tone-mapped.
+#: Decision: every rung of every profile is SDR BT.709, 8-bit 4:2:0. An HDR source is
+#: tone-mapped on purpose (zscale + tonemap hable in `encode.source_picture`) rather than
+#: carried as 10-bit HDR: one picture then serves every output (rungs, thumbnails, the
+#: VMAF reference: libvmaf's v0.6.1 model is trained on SDR), every browser and device
+#: decodes the package, and the manifests need no VIDEO-RANGE. A 10-bit SDR source is
+#: dithered to 8 bits by the scaler, as before; an HDR ladder would be a profile of its own.
+TONE_MAPPED = frozenset({"smpte2084", "arib-std-b67"})
+
+
+def tone_map_from(transfer: str | None) -> str | None:
+    """The transfer to tone-map from, or None when the source is SDR (or untagged)."""
+    return transfer if transfer in TONE_MAPPED else None
 
 
 def output_frame_rate(source: Fraction | None, cap: float) -> Fraction:
@@ -161,21 +184,22 @@ def plan_ladder(source: SourceFacts, profile: Profile,
     videos: list[VideoTarget] = []
     skipped: list[str] = []
     width, height = source.display_width, source.display_height
+    rate = None
     if source.has_video and width and height:
+        rate = output_frame_rate(source.frame_rate, profile.max_frame_rate)
         for rung in wanted:
             size = fit(width, height, rung)
             if size is None:
                 skipped.append(rung.name)
             else:
-                videos.append(VideoTarget(rung, *size))
+                videos.append(VideoTarget(rung, *size, level=rung.level_for(float(rate))))
         if not videos:
             # Too small for every wanted rung: the profile's largest rung that fits, else
             # its lowest at the source's own size. Never upscaled, never picture-less.
             fallback = next((r for r in reversed(profile.rungs) if fit(width, height, r)),
                             profile.rungs[0])
             size = fit(width, height, fallback) or (_even(width, width), _even(height, height))
-            videos.append(VideoTarget(fallback, *size))
-    rate = output_frame_rate(source.frame_rate, profile.max_frame_rate) if videos else None
+            videos.append(VideoTarget(fallback, *size, level=fallback.level_for(float(rate))))
     return LadderPlan(
         profile=profile,
         videos=tuple(videos),
@@ -185,6 +209,7 @@ def plan_ladder(source: SourceFacts, profile: Profile,
         frame_rate=rate,
         gop_frames=gop_frames(rate, profile.keyframe_interval_s) if rate else None,
         skipped=tuple(skipped),
+        tone_map_from=tone_map_from(source.color_transfer) if videos else None,
     )
 
 
@@ -253,14 +278,15 @@ def mp4a(profile_name: str | None) -> str:
     return f"mp4a.40.{_AAC_OBJECT_TYPES.get((profile_name or 'lc').lower(), 2)}"
 
 
-def expected_video_codec(profile: Profile, rung: Rung) -> str | None:
-    """The codec string a rung should come out with, from its profile/level settings.
+def expected_video_codec(profile: Profile, rung: Rung, frame_rate: float = 30) -> str | None:
+    """The codec string a rung should come out with at `frame_rate`, from its settings.
 
     Only H.264 can be told in advance (x265 and SVT-AV1 choose constraint flags and levels
     themselves); the encode reports the real string from the written file either way.
     """
-    if profile.codec is not VideoCodec.H264 or not rung.profile or not rung.level:
+    rung_level = rung.level_for(frame_rate)
+    if profile.codec is not VideoCodec.H264 or not rung.profile or not rung_level:
         return None
-    level = round(float(rung.level) * 10)
+    level = round(float(rung_level) * 10)
     return avc1(_H264_PROFILE_IDC[rung.profile], _H264_CONSTRAINTS.get(rung.profile, 0), level)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
+from typing import TypedDict
 
 from services.transcode.errors import UnknownProfile
 
@@ -38,6 +39,12 @@ class Rung:
     #: AAC muxed into this rung's MP4 so the progressive download has sound.
     audio_kbps: int
     audio_rate: int
+    #: The level above 30 fps, where `level` is too low for 60 fps (None: `level` serves).
+    level_hfr: str | None = None
+
+    def level_for(self, frame_rate: float) -> str | None:
+        """The level to signal at `frame_rate` (frames per second of the output)."""
+        return self.level_hfr if self.level_hfr and frame_rate > 30.5 else self.level
 
 
 @dataclass(frozen=True)
@@ -88,8 +95,30 @@ class Profile:
         raise KeyError(name)
 
 
-_AAC_LOW = {"audio_kbps": 96, "audio_rate": 44100}
-_AAC = {"audio_kbps": 128, "audio_rate": 48000}
+class _RungAudio(TypedDict):
+    audio_kbps: int
+    audio_rate: int
+
+
+_AAC_LOW: _RungAudio = {"audio_kbps": 96, "audio_rate": 44100}
+_AAC: _RungAudio = {"audio_kbps": 128, "audio_rate": 48000}
+
+# Every profile has the same rung names and boxes (Apple's HLS authoring spec spans 416x234
+# to 3840x2160; 426x240 is the 16:9 box at 240 lines). A source gets the rungs it reaches,
+# never upscaled (ladder.fit); a caller may ask for a subset by name.
+#
+# H.264 stops at 1080p. 1080p60 needs High@4.2, which every H.264 decoder of the last decade
+# has; 1440p and 2160p need levels 5.1/5.2, which many of the devices that need H.264 at all
+# (older TVs, set-top boxes, phones without HEVC) do not decode, and at those sizes H.264
+# spends about 40 % more bits than HEVC or AV1 for the same VMAF. The 1440p and 2160p rungs
+# are therefore only in the `hevc` and `av1` profiles.
+#
+# Levels are chosen per frame rate where 60 fps needs a higher one (`level_hfr`): a 1080p60
+# stream signalled as 4.1 would promise a decoder less than it has to do. The codec strings
+# in events and manifests are still read from the written files, never from these.
+#
+# Caps (`maxrate_kbps`, with a 2x VBV buffer) are the knees of the ladder study
+# (`./run bench ladder`, figures in the README): past them bitrate buys under a VMAF point.
 
 DEFAULT = Profile(
     name="default",
@@ -97,12 +126,17 @@ DEFAULT = Profile(
     encoder="libx264",
     preset="medium",
     rungs=(
-        Rung("360p", 640, 360, crf=23, profile="main", level="3.1", maxrate_kbps=1200, **_AAC_LOW),
-        Rung("720p", 1280, 720, crf=22, profile="high", level="4.0", maxrate_kbps=4500, **_AAC),
-        # The seed ladder stops at 720p; this 1080p rung (CRF 21, High@4.1, AAC 128k/48k) is
-        # our choice, one CRF step finer per rung like the two it extends.
-        Rung("1080p", 1920, 1080, crf=21, profile="high", level="4.1", maxrate_kbps=8000,
-             **_AAC),
+        Rung("240p", 426, 240, crf=23, profile="main", level="3.0", maxrate_kbps=300,
+             **_AAC_LOW),
+        Rung("360p", 640, 360, crf=23, profile="main", level="3.1", maxrate_kbps=600,
+             **_AAC_LOW),
+        Rung("480p", 854, 480, crf=23, profile="main", level="3.1", maxrate_kbps=1000,
+             **_AAC_LOW),
+        Rung("720p", 1280, 720, crf=22, profile="high", level="4.0", maxrate_kbps=2500, **_AAC),
+        # The seed ladder stops at 720p; 1080p (CRF 21, High@4.1, 4.2 above 30 fps) is our
+        # choice, one CRF step finer per rung like the two it extends.
+        Rung("1080p", 1920, 1080, crf=21, profile="high", level="4.1", level_hfr="4.2",
+             maxrate_kbps=4500, **_AAC),
     ),
 )
 
@@ -112,12 +146,22 @@ HEVC = Profile(
     encoder="libx265",
     preset="medium",
     tag="hvc1",
-    # x265's CRF scale sits about 5 above x264's for the same look.
+    # x265's CRF scale sits about 5 above x264's for the same look. Main tier levels: 2.1
+    # covers 240p60, 3.1 480p60, 4 720p60, 4.1 1080p60, 5 1440p60 and 2160p30, 5.1 2160p60.
     rungs=(
-        Rung("360p", 640, 360, crf=28, profile="main", level="3.1", maxrate_kbps=800, **_AAC_LOW),
-        Rung("720p", 1280, 720, crf=27, profile="main", level="4", maxrate_kbps=3000, **_AAC),
-        Rung("1080p", 1920, 1080, crf=26, profile="main", level="4.1", maxrate_kbps=5500,
+        Rung("240p", 426, 240, crf=28, profile="main", level="2.1", maxrate_kbps=200,
+             **_AAC_LOW),
+        Rung("360p", 640, 360, crf=28, profile="main", level="3.1", maxrate_kbps=400,
+             **_AAC_LOW),
+        Rung("480p", 854, 480, crf=28, profile="main", level="3.1", maxrate_kbps=700,
+             **_AAC_LOW),
+        Rung("720p", 1280, 720, crf=27, profile="main", level="4", maxrate_kbps=1700, **_AAC),
+        Rung("1080p", 1920, 1080, crf=26, profile="main", level="4.1", maxrate_kbps=3000,
              **_AAC),
+        Rung("1440p", 2560, 1440, crf=26, profile="main", level="5", maxrate_kbps=6000,
+             **_AAC),
+        Rung("2160p", 3840, 2160, crf=25, profile="main", level="5", level_hfr="5.1",
+             maxrate_kbps=12000, **_AAC),
     ),
 )
 
@@ -129,9 +173,14 @@ AV1 = Profile(
     # No maxrate: SVT-AV1's capped CRF depends on the library version; plain CRF is
     # predictable. Levels are left to the encoder (it signals the one the stream meets).
     rungs=(
+        Rung("240p", 426, 240, crf=37, profile="main", level=None, maxrate_kbps=None,
+             **_AAC_LOW),
         Rung("360p", 640, 360, crf=36, profile="main", level=None, maxrate_kbps=None, **_AAC_LOW),
+        Rung("480p", 854, 480, crf=35, profile="main", level=None, maxrate_kbps=None, **_AAC_LOW),
         Rung("720p", 1280, 720, crf=34, profile="main", level=None, maxrate_kbps=None, **_AAC),
         Rung("1080p", 1920, 1080, crf=32, profile="main", level=None, maxrate_kbps=None, **_AAC),
+        Rung("1440p", 2560, 1440, crf=31, profile="main", level=None, maxrate_kbps=None, **_AAC),
+        Rung("2160p", 3840, 2160, crf=30, profile="main", level=None, maxrate_kbps=None, **_AAC),
     ),
 )
 

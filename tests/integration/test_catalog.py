@@ -446,7 +446,7 @@ def test_media_streams_playback_objects_with_types_ranges_cors_and_caching(
     reply = httpx.get(world.api + urls["hls"])
     assert reply.status_code == 200 and reply.text == master
     assert reply.headers["content-type"].startswith("application/vnd.apple.mpegurl")
-    assert reply.headers["cache-control"] == "public, max-age=5"
+    assert reply.headers["cache-control"] == "public, max-age=60"
     assert reply.headers["access-control-allow-origin"] == "*"
 
     mp4 = next(m["url"] for m in urls["mp4"] if m["rendition"] == "720p")

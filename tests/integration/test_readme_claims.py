@@ -74,9 +74,7 @@ class IngestProcess:
 
     def _healthy(self) -> bool:
         assert self.proc.poll() is None, self.log.read_text()[-3000:]
-        with contextlib.suppress(httpx.HTTPError):
-            return httpx.get(f"{self.url}/health", timeout=5).status_code == 200
-        return False
+        return _healthy(self.url)
 
     def kill(self) -> None:
         """SIGKILL: the process dies mid-request, leaving whatever it held behind."""

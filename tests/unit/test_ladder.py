@@ -38,27 +38,35 @@ def sizes(width: int, height: int, **kwargs: object) -> list[tuple[str, int, int
 
 
 @pytest.mark.parametrize(("width", "height", "expected"), [
-    (640, 360, [("360p", 640, 360)]),
-    (1280, 720, [("360p", 640, 360), ("720p", 1280, 720)]),
-    (1920, 1080, [("360p", 640, 360), ("720p", 1280, 720), ("1080p", 1920, 1080)]),
-    (3840, 2160, [("360p", 640, 360), ("720p", 1280, 720), ("1080p", 1920, 1080)]),
-    (1000, 600, [("360p", 600, 360)]),
+    (640, 360, [("240p", 426, 240), ("360p", 640, 360)]),
+    (1280, 720, [("240p", 426, 240), ("360p", 640, 360), ("480p", 854, 480),
+                 ("720p", 1280, 720)]),
+    (1920, 1080, [("240p", 426, 240), ("360p", 640, 360), ("480p", 854, 480),
+                  ("720p", 1280, 720), ("1080p", 1920, 1080)]),
+    # H.264 stops at 1080p (the hevc and av1 profiles go on to 2160p).
+    (3840, 2160, [("240p", 426, 240), ("360p", 640, 360), ("480p", 854, 480),
+                  ("720p", 1280, 720), ("1080p", 1920, 1080)]),
+    (1000, 600, [("240p", 400, 240), ("360p", 600, 360), ("480p", 800, 480)]),
 ])
 def test_each_size_class_gets_its_rungs(width, height, expected):
     assert sizes(width, height) == expected
 
 
 def test_portrait_is_judged_by_short_and_long_side():
-    assert sizes(720, 1280) == [("360p", 360, 640), ("720p", 720, 1280)]
-    assert sizes(1080, 1920) == [("360p", 360, 640), ("720p", 720, 1280),
-                                 ("1080p", 1080, 1920)]
+    assert sizes(720, 1280) == [("240p", 240, 426), ("360p", 360, 640), ("480p", 480, 854),
+                                ("720p", 720, 1280)]
+    assert sizes(1080, 1920) == [("240p", 240, 426), ("360p", 360, 640), ("480p", 480, 854),
+                                 ("720p", 720, 1280), ("1080p", 1080, 1920)]
 
 
 def test_non_16_9_sources_keep_their_aspect():
     # 4:3 scales by the short side; scope is bounded by the long side (level-safe).
-    assert sizes(960, 720) == [("360p", 480, 360), ("720p", 960, 720)]
-    assert sizes(1920, 800) == [("360p", 640, 266), ("720p", 1280, 534), ("1080p", 1920, 800)]
-    assert sizes(720, 720) == [("360p", 360, 360), ("720p", 720, 720)]
+    assert sizes(960, 720) == [("240p", 320, 240), ("360p", 480, 360), ("480p", 640, 480),
+                               ("720p", 960, 720)]
+    assert sizes(1920, 800) == [("240p", 426, 178), ("360p", 640, 266), ("480p", 854, 356),
+                                ("720p", 1280, 534), ("1080p", 1920, 800)]
+    assert sizes(720, 720) == [("240p", 240, 240), ("360p", 360, 360), ("480p", 480, 480),
+                               ("720p", 720, 720)]
 
 
 @pytest.mark.parametrize(("width", "height"), [(1281, 721), (641, 361), (1921, 1081),
@@ -72,17 +80,19 @@ def test_odd_sizes_give_even_dimensions_never_above_the_source(width, height):
 def test_never_upscales_and_tiny_sources_get_one_rung_at_their_own_size():
     assert fit(639, 359, DEFAULT.rung("360p")) is None
     assert fit(640, 200, DEFAULT.rung("360p")) == (640, 200)
-    assert sizes(639, 359) == [("360p", 638, 358)]
-    assert sizes(320, 240) == [("360p", 320, 240)]
+    assert sizes(639, 359) == [("240p", 426, 240)]
+    assert sizes(320, 240) == [("240p", 320, 240)]
+    assert sizes(425, 239) == [("240p", 424, 238)]
     for width, height in [(1279, 719), (1919, 1079), (500, 2000), (4000, 300)]:
         for _, w, h in sizes(width, height):
             assert w <= width and h <= height
-    assert [n for n, _, _ in sizes(1279, 719)] == ["360p"]
+    assert [n for n, _, _ in sizes(1279, 719)] == ["240p", "360p", "480p"]
 
 
 def test_outputs_list_every_rendition_for_a_video_with_audio():
     plan = plan_ladder(SourceShape(1920, 1080), DEFAULT)
-    assert plan.outputs == ["360p", "720p", "1080p", "audio", "mp3", "thumbnails"]
+    assert plan.outputs == ["240p", "360p", "480p", "720p", "1080p", "audio", "mp3",
+                            "thumbnails"]
     assert plan.keyframe_interval_s == 2.0
     assert plan.frame_rate == 25 and plan.gop_frames == 50
 
@@ -98,7 +108,7 @@ def test_audio_only_source_gets_audio_outputs_only():
 
 def test_source_without_audio_gets_no_mp3_and_no_audio_rendition():
     plan = plan_ladder(SourceShape(1280, 720, has_audio=False), DEFAULT)
-    assert plan.outputs == ["360p", "720p", "thumbnails"]
+    assert plan.outputs == ["240p", "360p", "480p", "720p", "thumbnails"]
     assert plan.audio is None and plan.mp3 is None
 
 
@@ -131,13 +141,16 @@ def test_profiles_are_named_and_overridable():
     for profile in PROFILES.values():
         assert profile.keyframe_interval_s == 2.0 and profile.vmaf_floor == 90.0
         assert (profile.mp3.kbps, profile.mp3.rate) == (192, 48000)
-        assert [r.name for r in profile.rungs] == ["360p", "720p", "1080p"]
+        assert [r.name for r in profile.rungs][:5] == ["240p", "360p", "480p", "720p", "1080p"]
+    assert [r.name for r in DEFAULT.rungs] == ["240p", "360p", "480p", "720p", "1080p"]
+    for name in ("hevc", "av1"):
+        assert [r.name for r in get_profile(name).rungs][5:] == ["1440p", "2160p"]
     assert get_profile("hevc").tag == "hvc1" and get_profile("hevc").encoder == "libx265"
     assert get_profile("av1").encoder == "libsvtav1"
 
 
 def test_default_profile_rungs_match_the_seed():
-    r360, r720, r1080 = DEFAULT.rungs
+    r360, r720, r1080 = (DEFAULT.rung(n) for n in ("360p", "720p", "1080p"))
     assert (r360.crf, r360.profile, r360.level, r360.audio_kbps, r360.audio_rate) == \
         (23, "main", "3.1", 96, 44100)
     assert (r720.crf, r720.profile, r720.level, r720.audio_kbps, r720.audio_rate) == \
@@ -153,7 +166,7 @@ def test_unknown_profile_error():
 
 def test_codec_strings():
     assert [expected_video_codec(DEFAULT, r) for r in DEFAULT.rungs] == \
-        ["avc1.4d401f", "avc1.640028", "avc1.640029"]
+        ["avc1.4d401e", "avc1.4d401f", "avc1.4d401f", "avc1.640028", "avc1.640029"]
     assert expected_video_codec(get_profile("hevc"), get_profile("hevc").rungs[0]) is None
     assert avc1_from_config(bytes.fromhex("0164001effe1001a")) == "avc1.64001e"
     assert avc1_from_config(bytes.fromhex("014d401f")) == "avc1.4d401f"
@@ -201,14 +214,16 @@ def test_a_rotated_phone_video_plans_as_portrait():
     assert probe.video is not None and probe.video.rotation == 90
     assert (probe.display_width, probe.display_height) == (1080, 1920)
     plan = plan_ladder(probe, DEFAULT)
-    assert [(v.width, v.height) for v in plan.videos] == [(360, 640), (720, 1280), (1080, 1920)]
+    assert [(v.width, v.height) for v in plan.videos] == [(240, 426), (360, 640), (480, 854),
+                                                          (720, 1280), (1080, 1920)]
     assert plan.frame_rate == Fraction(30000, 1001) and plan.gop_frames == 60
 
 
 def test_anamorphic_source_is_planned_at_its_display_size():
     probe = parse_probe(_probe_json(width=720, height=576, sample_aspect_ratio="16:15"))
     assert (probe.display_width, probe.display_height) == (768, 576)
-    assert [(v.width, v.height) for v in plan_ladder(probe, DEFAULT).videos] == [(480, 360)]
+    assert [(v.width, v.height) for v in plan_ladder(probe, DEFAULT).videos] == \
+        [(320, 240), (480, 360), (640, 480)]
 
 
 def test_probe_parsing_picks_real_streams_and_codes_failures():

@@ -437,8 +437,8 @@ def test_playback_urls_map_s3_uris_of_the_bucket_to_media_paths() -> None:
 
 
 @pytest.mark.parametrize(("key", "ctype", "cache"), [
-    ("packages/v/1/master.m3u8", "application/vnd.apple.mpegurl", "public, max-age=5"),
-    ("packages/v/1/manifest.mpd", "application/dash+xml", "public, max-age=5"),
+    ("packages/v/1/master.m3u8", "application/vnd.apple.mpegurl", "public, max-age=60"),
+    ("packages/v/1/manifest.mpd", "application/dash+xml", "public, max-age=60"),
     ("packages/v/1/720p/seg_0001.m4s", "video/iso.segment", "public, max-age=31536000, immutable"),
     ("packages/v/1/720p/init.mp4", "video/mp4", "public, max-age=31536000, immutable"),
     ("packages/v/1/audio/seg_1.m4a", "audio/mp4", "public, max-age=31536000, immutable"),

@@ -43,6 +43,8 @@ class VideoStream:
     level: int | None = None
     #: Coded as fields (tt/bb/tb/bt), so it must be deinterlaced before scaling.
     interlaced: bool = False
+    #: Transfer characteristic as tagged (`bt709`, `smpte2084` for PQ, `arib-std-b67` HLG).
+    color_transfer: str | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -98,6 +100,10 @@ class SourceProbe:
     @property
     def frame_rate(self) -> Fraction | None:
         return self.video.frame_rate if self.video else None
+
+    @property
+    def color_transfer(self) -> str | None:
+        return self.video.color_transfer if self.video else None
 
     @property
     def video_duration(self) -> float:
@@ -158,6 +164,7 @@ def video_stream(stream: Json) -> VideoStream:
         sample_aspect_ratio=to_ratio(stream.get("sample_aspect_ratio")),
         duration=to_float(stream.get("duration")), profile=stream.get("profile"),
         level=to_int(stream.get("level")), interlaced=stream.get("field_order") in _INTERLACED,
+        color_transfer=stream.get("color_transfer"),
     )
 
 
