@@ -201,7 +201,7 @@ async def _publish(events: list[tuple[Topic, Record]], raw: bytes | None = None)
     await producer.start()
     try:
         for topic, event in events:
-            await producer.publish(topic, event.to_record())
+            await producer.publish(topic, event)
     finally:
         await producer.stop()
     if raw is not None:  # a record no codec can read, as a foreign producer might write
