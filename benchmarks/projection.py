@@ -164,14 +164,14 @@ async def bench(events: int, batch: int, profile: Path | None, processes: int) -
     videos = math.ceil(events / events_per_video()) + 64
     steps = list(itertools.islice(interleaved(videos), events))
     started = time.perf_counter()
-    records = [(topic, event["video_id"].encode(), codec.encode(topic_by_name(topic), event))
+    records = [(topic, event.video_id.encode(), codec.encode(topic_by_name(topic), event))
                for topic, event in steps]
     encode_s = time.perf_counter() - started
     by_topic: dict[str, int] = {}
     for topic, _ in steps:
         by_topic[topic] = by_topic.get(topic, 0) + 1
     mean_bytes = statistics.fmean(len(v) for _, _, v in records)
-    print(f"{len(records):,} events of {len({e['video_id'] for _, e in steps}):,} videos, "
+    print(f"{len(records):,} events of {len({e.video_id for _, e in steps}):,} videos, "
           f"{mean_bytes:.0f} bytes each on average; by topic: "
           + ", ".join(f"{t} {n:,}" for t, n in sorted(by_topic.items())))
     print(f"encode (EventCodec): {len(records) / encode_s:,.0f} events/s")

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from benchmarks.stories import story_steps
+from benchmarks.stories import Step, story_steps
 from services.catalog.projection import VideoState, project_event
 from services.catalog.rows import Position
 from services.catalog.store import VIDEO_COLUMNS, row_params, video_params
@@ -28,7 +28,7 @@ CHUNK = 2000
 Rows = dict[str, tuple[tuple[str, ...], list[list[Any]]]]
 
 
-def fold(steps: list[tuple[str, dict[str, Any]]], into: Rows) -> VideoState:
+def fold(steps: list[Step], into: Rows) -> VideoState:
     """One video's row; its insert-only rows (renditions, packages) are added to `into`
     as COPY values, under their table with their column names."""
     state: VideoState | None = None

@@ -16,7 +16,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from schemas import (
     RENDITION_DONE,
@@ -25,9 +25,13 @@ from schemas import (
     VIDEO_CANCELLED,
     VIDEO_TRANSCODED,
     VIDEO_UPLOADED,
+    topic_by_name,
 )
+from schemas.events import VideoEvent
 
-Step = tuple[str, dict[str, Any]]
+#: (topic, event) as a story writes it down, and as the benchmarks get it (typed).
+Draft = tuple[str, dict[str, Any]]
+Step = tuple[str, VideoEvent]
 
 WORDS = ("sunset", "harbour", "city", "night", "drone", "forest", "river", "market", "concert",
          "lecture", "recipe", "football", "mountain", "snow", "garden", "train", "bridge",
@@ -65,7 +69,7 @@ class Story:
                            "category": rng.choice(CATEGORIES), "year": rng.randint(2015, 2026),
                            "camera": rng.choice(("a7s", "gh6", "phone", "fx3"))})
 
-    def uploaded(self, at: float) -> Step:
+    def uploaded(self, at: float) -> Draft:
         duration = round(self.rng.uniform(5, 1800), 2)
         event = {**self._base(at),
                  "source_uri": f"s3://reelflow/sources/{self.video_id}/original",
@@ -84,10 +88,10 @@ class Story:
                  "origin": "upload" if self.attempt == 1 else "reprocess"}
         return VIDEO_UPLOADED.name, event
 
-    def progress(self, stage: str, percent: float, at: float) -> Step:
+    def progress(self, stage: str, percent: float, at: float) -> Draft:
         return TRANSCODE_PROGRESS.name, {**self._base(at), "stage": stage, "percent": percent}
 
-    def rendition(self, name: str, at: float) -> Step:
+    def rendition(self, name: str, at: float) -> Draft:
         prefix = f"s3://reelflow/renditions/{self.video_id}/{self.attempt}"
         event = {**self._base(at), "rendition": name, "expected_renditions": EXPECTED,
                  "uploaded_at": self.t0, "sha256": f"{self.rng.getrandbits(256):064x}",
@@ -119,7 +123,7 @@ class Story:
                                       "below_floor": False, "frames_scored": 255}})
         return RENDITION_DONE.name, event
 
-    def transcoded(self, at: float) -> Step:
+    def transcoded(self, at: float) -> Draft:
         prefix = f"s3://reelflow/packages/{self.video_id}/{self.attempt}"
         return VIDEO_TRANSCODED.name, {
             **self._base(at), "package_uri": prefix, "hls_master_uri": f"{prefix}/master.m3u8",
@@ -132,18 +136,18 @@ class Story:
                             "download_uri": f"{prefix}/{r}.mp4", "segment_count": 11}
                            for r, w, h in LADDER]}
 
-    def failed(self, at: float) -> Step:
+    def failed(self, at: float) -> Draft:
         return TRANSCODE_FAILED.name, {**self._base(at), "stage": "transcode",
                                        "error_code": "undecodable_source",
                                        "error_message": "ffmpeg could not decode frame 12"}
 
-    def cancelled(self, at: float) -> Step:
+    def cancelled(self, at: float) -> Draft:
         event = self._base(at)
         del event["attempt"]
         return VIDEO_CANCELLED.name, {**event, "reason": "uploaded by mistake",
                                       "requested_by": "alice"}
 
-    def happy_path(self) -> list[Step]:
+    def happy_path(self) -> list[Draft]:
         return [self.uploaded(0), self.progress("verify", 100, 1),
                 *(self.progress("encode", p, 2 + p / 10) for p in (20, 40, 60, 80)),
                 self.rendition("mp3", 4), self.rendition("thumbnails", 5),
@@ -154,6 +158,11 @@ class Story:
 
 def story_steps(rng: random.Random, t0: datetime, kind: int) -> list[Step]:
     """One video's events; `kind` (0-19) picks the outcome with the mix described above."""
+    return [(topic, cast(VideoEvent, topic_by_name(topic).event_type.from_record(event)))
+            for topic, event in _drafts(rng, t0, kind)]
+
+
+def _drafts(rng: random.Random, t0: datetime, kind: int) -> list[Draft]:
     story = Story(rng, t0)
     if kind in (0, 10):
         return [story.uploaded(0), story.progress("verify", 100, 1),

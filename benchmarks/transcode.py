@@ -35,6 +35,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".reelflow-bench"
@@ -144,10 +145,11 @@ class Worker:
 
 
 async def service_run(clip: Path, sha256: str, label: str, score_quality: bool,
-                      settings) -> tuple[Timing, list[dict]]:  # type: ignore[no-untyped-def]
+                      settings) -> tuple[Timing, list[Any]]:  # type: ignore[no-untyped-def]
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     from schemas import ALL_TOPICS, RENDITION_DONE, VIDEO_UPLOADED
+    from schemas.events import RenditionDone, VideoUploaded
     from services.shared.codec import EventCodec
     from services.shared.storage import ObjectStore
 
@@ -168,23 +170,23 @@ async def service_run(clip: Path, sha256: str, label: str, score_quality: bool,
         consumer.assign(parts)
         await consumer.seek_to_end(*parts)
         await producer.start()
-        event = {"event_id": str(uuid.uuid4()), "video_id": video_id,
-                 "occurred_at": datetime.now(UTC), "source_uri": ref.uri,
-                 "source_sha256": sha256, "source_size_bytes": clip.stat().st_size}
+        event = VideoUploaded(event_id=str(uuid.uuid4()), video_id=video_id,
+                              occurred_at=datetime.now(UTC), source_uri=ref.uri,
+                              source_sha256=sha256, source_size_bytes=clip.stat().st_size)
         cpu_before = process_cpu(worker.proc.pid)
         published = time.time()
         await producer.send_and_wait(VIDEO_UPLOADED.name, codec.encode(VIDEO_UPLOADED, event),
                                      key=video_id.encode())
-        done: dict[str, dict] = {}
+        done: dict[str, RenditionDone] = {}
         last_ms = 0
         while True:
             for records in (await consumer.getmany(timeout_ms=1000)).values():
                 for record in records:
                     fact = codec.decode(RENDITION_DONE, record.value)
-                    if str(fact["video_id"]) == video_id:
-                        done[fact["rendition"]] = fact
+                    if fact.video_id == video_id:
+                        done[fact.rendition] = fact
                         last_ms = max(last_ms, record.timestamp)
-            if done and set(next(iter(done.values()))["expected_renditions"]) <= set(done):
+            if done and set(next(iter(done.values())).expected_renditions) <= set(done):
                 break
             if worker.proc.poll() is not None:
                 raise RuntimeError(f"worker died: {worker.log.read_text()[-2000:]}")
@@ -296,8 +298,8 @@ def main() -> int:
                                              settings))
         print("b: bare encode and scoring ...", flush=True)
         b, b_score = asyncio.run(bare_runs(clip, work, settings))
-        mp3 = next((f for f in facts if f["rendition"] == "mp3"), None)
-        mp3_kbps = round(mp3["bitrate"] / 1000) if mp3 else 128
+        mp3 = next((f for f in facts if f.rendition == "mp3"), None)
+        mp3_kbps = round(mp3.bitrate / 1000) if mp3 else 128
         print("c: seed chain ...", flush=True)
         c = seed_chain(settings.ffmpeg_path, clip, work, options.seconds, mp3_kbps)
     finally:
@@ -319,13 +321,13 @@ def main() -> int:
         print(f"{name:<48}{num.wall_s / den.wall_s:>6.2f}{num.cpu_s / den.cpu_s:>7.2f}")
     print()
     print("quality from the service's rendition-done events (scoring on):")
-    for fact in sorted(facts, key=lambda f: (f.get("height") or 0, f["rendition"])):
-        quality = fact.get("quality")
-        if fact["media_type"] == "VIDEO" and quality:
-            print(f"  {fact['rendition']:>6}  {fact['width']}x{fact['height']}  "
-                  f"{fact['bitrate'] / 1000:>7.0f} kb/s  VMAF {quality['vmaf']:.2f}  "
-                  f"PSNR {quality['psnr']:.2f}  SSIM {quality['ssim']:.4f}  "
-                  f"({quality['frames_scored']} frames)")
+    for fact in sorted(facts, key=lambda f: (f.height or 0, f.rendition)):
+        quality = fact.quality
+        if fact.media_type == "VIDEO" and quality:
+            print(f"  {fact.rendition:>6}  {fact.width}x{fact.height}  "
+                  f"{fact.bitrate / 1000:>7.0f} kb/s  VMAF {quality.vmaf:.2f}  "
+                  f"PSNR {quality.psnr:.2f}  SSIM {quality.ssim:.4f}  "
+                  f"({quality.frames_scored} frames)")
     print("\nseed chain outputs were not scored (c is a cost baseline only).")
     return 0
 

@@ -15,7 +15,7 @@ Usage (writers build events only through these classes; readers get them from th
     VideoUploaded(event_id=new_event_id(), video_id=vid, occurred_at=now(),
                   source_uri="s3://bucket/sources/…/original")   # keywords only
 
-`Topic.event_type` names the class of a topic's events; `dataclasses.replace(event, ...)`
+`Topic.event_type` names the class of a topic's events; `event.replace(field=value)`
 makes a changed copy. Types mirror Avro: uuid/string -> str, int/long -> int, double ->
 float, timestamp-millis -> aware `datetime`, nullable -> `X | None`, array -> `tuple[X, ...]`,
 enum -> `StrEnum` (so `event.media_type == "VIDEO"` holds), record -> a nested class.
@@ -70,6 +70,10 @@ class Record:
                 value = record[name]
                 values[name] = value if convert is None or value is None else convert(value)
         return cls(**values)
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with `changes` (`dataclasses.replace`, typed for any event)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
     def to_record(self) -> dict[str, Any]:
         """The dict fastavro writes with the schema (enums as symbols, tuples as lists)."""
@@ -389,8 +393,11 @@ class ApiKeyState(Record):
     traceparent: str | None = None
 
 
-Event = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
-         | VideoTranscoded | DeadLetter | ApiKeyState)
+#: The events of one video's life (each carries its `video_id`).
+VideoEvent = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
+              | VideoTranscoded)
+#: Every event class.
+Event = VideoEvent | DeadLetter | ApiKeyState
 
 #: Schema folder name -> the class of its events (what `Topic.event_type` looks up).
 EVENT_TYPES: dict[str, type[Record]] = {

@@ -1,18 +1,20 @@
 """The topology, declared once: topic -> schema, key, partitions, retention, writer, readers.
 
-A test (tests/unit/test_topology.py) checks that the services' code agrees with it.
+A test (tests/unit/test_topology.py) checks that the services' code agrees with it: the
+topics each service publishes and the topics each one consumes.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from schemas.events import EVENT_TYPES, Record
+from schemas import events
+from schemas.events import Record
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 _VERSION_FILE = re.compile(r"^v(\d+)\.avsc$")
@@ -31,8 +33,14 @@ class SchemaVersion:
         return frozenset(f["name"] for f in self.definition["fields"])
 
 
+E = TypeVar("E", bound=Record, covariant=True)
+
+
 @dataclass(frozen=True)
-class Topic:
+class Topic(Generic[E]):
+    """One topic. Generic in its event class, so `codec.decode(RENDITION_DONE, data)` is
+    known to be a `RenditionDone`."""
+
     name: str
     schema: str
     key: str
@@ -42,11 +50,8 @@ class Topic:
     readers: tuple[str, ...]
     #: `cleanup.policy=compact`: the broker keeps the latest record per key.
     compacted: bool = False
-
-    @property
-    def event_type(self) -> type[Record]:
-        """The class of this topic's events (schemas/events.py)."""
-        return EVENT_TYPES[self.schema]
+    #: The class of this topic's events (schemas/events.py); the codec builds and checks it.
+    event_type: type[E] = field(kw_only=True)
 
     @property
     def versions(self) -> tuple[SchemaVersion, ...]:
@@ -84,37 +89,46 @@ VIDEO_PARTITIONS = 6
 
 VIDEO_UPLOADED = Topic(
     "video-uploaded", "video-uploaded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog", "ingest"),
+    writer="ingest", readers=("transcode", "catalog", "ingest", "figures"),
+    event_type=events.VideoUploaded,
 )
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog", "ingest"),
+    writer="ingest", readers=("transcode", "catalog", "ingest", "figures"),
+    event_type=events.VideoCancelled,
 )
 TRANSCODE_PROGRESS = Topic(
     "transcode-progress", "transcode-progress", "video_id", VIDEO_PARTITIONS, 7 * DAY_MS,
     writer="transcode", readers=("catalog",),
+    event_type=events.TranscodeProgress,
 )
 RENDITION_DONE = Topic(
     "rendition-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="transcode", readers=("packager", "catalog"),
+    writer="transcode", readers=("packager", "catalog", "figures"),
+    event_type=events.RenditionDone,
 )
 TRANSCODE_FAILED = Topic(
     "transcode-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="transcode", readers=("catalog", "ingest"),
+    writer="transcode", readers=("catalog", "ingest", "figures"),
+    event_type=events.StageFailed,
 )
 VIDEO_TRANSCODED = Topic(
     "video-transcoded", "video-transcoded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="packager", readers=("catalog", "ingest"),
+    writer="packager", readers=("catalog", "ingest", "figures"),
+    event_type=events.VideoTranscoded,
 )
 PACKAGING_FAILED = Topic(
     "packaging-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="packager", readers=("catalog", "ingest"),
+    writer="packager", readers=("catalog", "ingest", "figures"),
+    event_type=events.StageFailed,
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared
 # consume loop writes there. Keyed by the original record's key (a video_id by convention).
+# The catalog projects it; the operator tools (`reelflow dlq`) list, show and redrive it.
 DEAD_LETTER = Topic(
     "dead-letter", "dead-letter", "original key", 3, 90 * DAY_MS,
-    writer="any consumer", readers=("catalog",),
+    writer="any consumer", readers=("catalog", "operations", "figures"),
+    event_type=events.DeadLetter,
 )
 
 # API keys: one full-state snapshot per change, keyed by key_id, on a compacted topic (the
@@ -123,10 +137,11 @@ DEAD_LETTER = Topic(
 API_KEYS = Topic(
     "api-keys", "api-key", "key_id", 1, -1,
     writer="ingest", readers=("ingest", "catalog"), compacted=True,
+    event_type=events.ApiKeyState,
 )
 
 #: The video pipeline's topics and dead-letter: what the catalog projects into Postgres.
-PIPELINE_TOPICS: tuple[Topic, ...] = (
+PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     VIDEO_UPLOADED,
     VIDEO_CANCELLED,
     TRANSCODE_PROGRESS,
@@ -137,10 +152,42 @@ PIPELINE_TOPICS: tuple[Topic, ...] = (
     DEAD_LETTER,
 )
 #: Every topic: what the stack creates and the codec knows.
-ALL_TOPICS: tuple[Topic, ...] = (*PIPELINE_TOPICS, API_KEYS)
+ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS)
+
+@dataclass(frozen=True)
+class Changelog:
+    """A compacted topic that backs a stream app's state table: the app rebuilds the table
+    from it at start. Its records are the app's own table entries (faust writes JSON), not
+    events, so it has no Avro schema and no event class."""
+
+    name: str
+    key: str
+    partitions: int
+    writer: str
+    readers: tuple[str, ...]
+    compacted: bool = True
+
+    def config(self) -> dict[str, str]:
+        return {"retention.ms": "-1", "min.insync.replicas": "1", "cleanup.policy": "compact"}
 
 
-def topic_by_name(name: str) -> Topic:
+# The figures app's tables (services/figures). A table write goes to the changelog partition
+# of the record that caused it, so each changelog has as many partitions as the topics that
+# feed it (faust refuses a mismatch).
+FIGURES_OWNERS = Changelog("figures-owners-changelog", "video_id", VIDEO_PARTITIONS,
+                           writer="figures", readers=("figures",))
+FIGURES_WINDOWS = Changelog("figures-windows-changelog", "window key", VIDEO_PARTITIONS,
+                            writer="figures", readers=("figures",))
+FIGURES_DEAD_LETTERS = Changelog("figures-dead-letters-changelog", "window key",
+                                 DEAD_LETTER.partitions, writer="figures",
+                                 readers=("figures",))
+CHANGELOG_TOPICS: tuple[Changelog, ...] = (FIGURES_OWNERS, FIGURES_WINDOWS,
+                                           FIGURES_DEAD_LETTERS)
+#: What the local stack creates: every event topic and every changelog.
+STACK_TOPICS: tuple[Topic[Record] | Changelog, ...] = (*ALL_TOPICS, *CHANGELOG_TOPICS)
+
+
+def topic_by_name(name: str) -> Topic[Record]:
     for topic in ALL_TOPICS:
         if topic.name == name:
             return topic

@@ -9,6 +9,9 @@ nothing, except dead letters to `dead-letter` for records it cannot decode.
 
 Modules, top-down: `main` (process entry, `--role api|projector|all`), `projector`
 (Kafka shell), `store` (one transaction per batch), `projection` / `rows` (pure rules),
-`api` / `queries` / `paging` / `views` (HTTP read side), `media` (S3 playback), `metrics`,
+`api` (the application), `routes/` (one router per resource: `videos`, `events`,
+`stats`, `dead_letters`, `media`, `pages`, `health`), `deps` (what routes read from the
+application state), `queries` / `paging` / `views` / `rendering` (the read side's pure
+parts and SQL), `media` (the playback header and range rules), `metrics`,
 `schema` (the `migrations/*.sql` applied at start), `jsonb`, `settings`.
 """

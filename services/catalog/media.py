@@ -16,6 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from schemas import layout
+
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".mpd": "application/dash+xml",
@@ -39,7 +41,6 @@ MANIFESTS = frozenset({".m3u8", ".mpd"})
 #: and then ask again. The README states this value; a test reads it from there.
 MANIFEST_CACHE = "public, max-age=60"
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
-_CUSTOM_THUMBNAIL = re.compile(r"^sources/[0-9a-f-]{36}/thumbnail\.(jpg|jpeg|png|webp)$")
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -56,7 +57,7 @@ def servable(key: str, prefixes: tuple[str, ...]) -> bool:
     """Playback objects only: the original uploads (`sources/`) stay private."""
     if ".." in key.split("/"):
         return False
-    return key.startswith(prefixes) or bool(_CUSTOM_THUMBNAIL.match(key))
+    return key.startswith(prefixes) or layout.is_custom_thumbnail(key)
 
 
 def single_range(header: str | None) -> str | None:

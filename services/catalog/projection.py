@@ -30,19 +30,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas import (
-    DEAD_LETTER,
-    PACKAGING_FAILED,
-    RENDITION_DONE,
-    TRANSCODE_FAILED,
-    TRANSCODE_PROGRESS,
-    VIDEO_CANCELLED,
-    VIDEO_TRANSCODED,
-    VIDEO_UPLOADED,
+from schemas.events import (
+    ApiKeyState,
+    DeadLetter,
+    Event,
+    Record,
+    RenditionDone,
+    StageFailed,
+    TranscodeProgress,
+    VideoCancelled,
+    VideoTranscoded,
+    VideoUploaded,
 )
 from services.catalog.rows import (
     THUMBNAILS_RENDITION,
-    Event,
     Position,
     Row,
     dead_letter_rows,
@@ -125,25 +126,24 @@ class Projection:
 def project_event(state: VideoState | None, topic: str, event: Event,
                   position: Position) -> Projection:
     """Apply one decoded event of `topic` to the video's current row (None if new)."""
-    if topic == DEAD_LETTER.name:
+    if isinstance(event, DeadLetter):
         return Projection(state, dead_letter_rows(event, position))
-    when: datetime = event["occurred_at"]
-    video = state.copy() if state else VideoState(str(event["video_id"]), "uploaded", 0, when,
-                                                   when)
+    assert not isinstance(event, ApiKeyState), topic  # not a video's event
+    when = event.occurred_at
+    video = state.copy() if state else VideoState(event.video_id, "uploaded", 0, when, when)
     video.created_at = min(video.created_at, when)
     video.updated_at = max(video.updated_at, when)
-    attempt = event.get("attempt")
-    if attempt is not None:
-        _enter_attempt(video, attempt, when)
-    _MERGES[topic](video, event)
+    if not isinstance(event, VideoCancelled):  # a cancellation carries no attempt
+        _enter_attempt(video, event.attempt, when)
+    _MERGES[type(event)](video, event)
     derive(video)
-    return Projection(video, (timeline_row(topic, event, position), *_rows_for(topic, event)))
+    return Projection(video, (timeline_row(topic, event, position), *_rows_for(event)))
 
 
-def _rows_for(topic: str, event: Event) -> tuple[Row, ...]:
-    if topic == RENDITION_DONE.name:
+def _rows_for(event: Event) -> tuple[Row, ...]:
+    if isinstance(event, RenditionDone):
         return (rendition_row(event),)
-    if topic == VIDEO_TRANSCODED.name:
+    if isinstance(event, VideoTranscoded):
         return (package_row(event),)
     return ()
 
@@ -173,84 +173,85 @@ def parse_user_metadata(text: str | None) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _uploaded(v: VideoState, event: Event) -> None:
-    if event["attempt"] == v.attempt:
-        v.uploaded_at = _earliest(v.uploaded_at, event["occurred_at"])
-    if event["attempt"] < (v.metadata_attempt or 0):
+def _uploaded(v: VideoState, event: VideoUploaded) -> None:
+    if event.attempt == v.attempt:
+        v.uploaded_at = _earliest(v.uploaded_at, event.occurred_at)
+    if event.attempt < (v.metadata_attempt or 0):
         return  # a newer attempt's submission already supplied these fields
-    info = event.get("source_info")
-    v.metadata_attempt = event["attempt"]
-    v.owner, v.priority = event.get("owner"), event.get("priority", 5)
-    v.profile, v.origin = event.get("profile"), event.get("origin")
-    v.requested_renditions = event.get("renditions")
-    v.user_metadata = parse_user_metadata(event.get("user_metadata_json"))
-    v.source_uri, v.source_sha256 = event["source_uri"], event.get("source_sha256")
-    v.source_size_bytes = event.get("source_size_bytes")
-    v.source_filename, v.source_info = event.get("source_filename"), info
-    v.duration_seconds = info["duration_seconds"] if info else None
-    v.custom_thumbnail_uri = event.get("custom_thumbnail_uri")
+    info = event.source_info
+    v.metadata_attempt = event.attempt
+    v.owner, v.priority = event.owner, event.priority
+    v.profile, v.origin = event.profile, event.origin
+    v.requested_renditions = list(event.renditions) if event.renditions is not None else None
+    v.user_metadata = parse_user_metadata(event.user_metadata_json)
+    v.source_uri, v.source_sha256 = event.source_uri, event.source_sha256
+    v.source_size_bytes = event.source_size_bytes
+    v.source_filename = event.source_filename
+    v.source_info = info.to_record() if info else None
+    v.duration_seconds = info.duration_seconds if info else None
+    v.custom_thumbnail_uri = event.custom_thumbnail_uri
 
 
-def _cancelled(v: VideoState, event: Event) -> None:
-    when = event["occurred_at"]
+def _cancelled(v: VideoState, event: VideoCancelled) -> None:
+    when = event.occurred_at
     if v.cancelled_at is not None and when <= v.cancelled_at:
         return  # the latest cancellation is the one that can still apply
-    v.cancelled_at, v.cancel_reason = when, event.get("reason") or None
-    v.cancelled_by = event.get("requested_by")
+    v.cancelled_at, v.cancel_reason = when, event.reason or None
+    v.cancelled_by = event.requested_by
 
 
-def _progress(v: VideoState, event: Event) -> None:
-    if event["attempt"] != v.attempt:
+def _progress(v: VideoState, event: TranscodeProgress) -> None:
+    if event.attempt != v.attempt:
         return
-    stage, percent = str(event["stage"]), float(event["percent"])
+    stage, percent = event.stage, event.percent
     if math.isfinite(percent):  # NaN would poison max() and is not JSON
         v.progress = {**v.progress, stage: max(percent, v.progress.get(stage, 0.0))}
-    v.transcoding_at = _earliest(v.transcoding_at, event["occurred_at"])
+    v.transcoding_at = _earliest(v.transcoding_at, event.occurred_at)
 
 
-def _rendition_done(v: VideoState, event: Event) -> None:
-    if event["rendition"] == THUMBNAILS_RENDITION and (
-            event["attempt"] >= (v.thumbnails_attempt or 0)):
-        v.thumbnails, v.thumbnails_attempt = thumbnails_of(event), event["attempt"]
-    if event["attempt"] != v.attempt:
+def _rendition_done(v: VideoState, event: RenditionDone) -> None:
+    if event.rendition == THUMBNAILS_RENDITION and (
+            event.attempt >= (v.thumbnails_attempt or 0)):
+        v.thumbnails, v.thumbnails_attempt = thumbnails_of(event), event.attempt
+    if event.attempt != v.attempt:
         return
-    when = event["occurred_at"]
+    when = event.occurred_at
     ms = int(when.timestamp() * 1000)
-    name = str(event["rendition"])
+    name = event.rendition
     v.rendition_times = {**v.rendition_times, name: min(ms, v.rendition_times.get(name, ms))}
     v.expected_renditions = sorted({*(v.expected_renditions or ()),
-                                    *event["expected_renditions"]})
+                                    *event.expected_renditions})
     v.transcoding_at = _earliest(v.transcoding_at, when)
-    if event.get("uploaded_at") is not None:
+    if event.uploaded_at is not None:
         # The same fact video-uploaded states; known here even when that event is not yet.
-        v.uploaded_at = _earliest(v.uploaded_at, event["uploaded_at"])
+        v.uploaded_at = _earliest(v.uploaded_at, event.uploaded_at)
 
 
-def _failed(v: VideoState, event: Event) -> None:
-    if event["attempt"] != v.attempt:
+def _failed(v: VideoState, event: StageFailed) -> None:
+    if event.attempt != v.attempt:
         return
-    when = event["occurred_at"]
+    when = event.occurred_at
     if v.failed_at is not None and v.failed_at <= when:
         return  # the first failure of the attempt is the reason
-    v.failed_at, v.error_stage = when, event["stage"]
-    v.error_code, v.error_message = event["error_code"], event["error_message"]
+    v.failed_at, v.error_stage = when, event.stage
+    v.error_code, v.error_message = event.error_code, event.error_message
 
 
-def _transcoded(v: VideoState, event: Event) -> None:
-    if event["attempt"] >= (v.current_package_attempt or 0):
-        v.current_package_attempt = event["attempt"]
-    if event["attempt"] == v.attempt:
-        v.ready_at = _earliest(v.ready_at, event["occurred_at"])
+def _transcoded(v: VideoState, event: VideoTranscoded) -> None:
+    if event.attempt >= (v.current_package_attempt or 0):
+        v.current_package_attempt = event.attempt
+    if event.attempt == v.attempt:
+        v.ready_at = _earliest(v.ready_at, event.occurred_at)
 
 
-_MERGES: dict[str, Callable[[VideoState, Event], None]] = {
-    VIDEO_UPLOADED.name: _uploaded,
-    VIDEO_CANCELLED.name: _cancelled,
-    TRANSCODE_PROGRESS.name: _progress,
-    RENDITION_DONE.name: _rendition_done,
-    TRANSCODE_FAILED.name: _failed,
-    PACKAGING_FAILED.name: _failed,
-    VIDEO_TRANSCODED.name: _transcoded,
+#: Per event class (transcode-failed and packaging-failed share StageFailed and its rule).
+_MERGES: dict[type[Record], Callable[[VideoState, Any], None]] = {
+    VideoUploaded: _uploaded,
+    VideoCancelled: _cancelled,
+    TranscodeProgress: _progress,
+    RenditionDone: _rendition_done,
+    StageFailed: _failed,
+    VideoTranscoded: _transcoded,
 }
 
 

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -27,6 +27,7 @@ from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRa
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas import DEAD_LETTER, PIPELINE_TOPICS, topic_by_name
+from schemas.events import Event
 from services.catalog import metrics
 from services.catalog.rows import Position
 from services.catalog.settings import CatalogSettings
@@ -216,7 +217,8 @@ class Projector:
     def _decode(self, record: ConsumerRecord[bytes, bytes]) -> Item:
         position = Position(record.topic, record.partition, record.offset)
         try:
-            event = self.codec.decode(topic_by_name(record.topic), record.value)
+            # Every topic's class is one of the Event union (schemas/events.py).
+            event = cast(Event, self.codec.decode(topic_by_name(record.topic), record.value))
         except UndecodableRecord as exc:
             log.warning("undecodable record %s/%d@%d: %s", record.topic, record.partition,
                         record.offset, exc)
@@ -277,7 +279,7 @@ class Projector:
             assert record is not None and error is not None
             code = error.code if isinstance(error, UndecodableRecord) else PROJECTION_FAILED
             key = record.key.decode(errors="replace") if record.key else None
-            video_id = (item.event or {}).get("video_id") or key
+            video_id = getattr(item.event, "video_id", None) or key
             # Its id is per group (see `dead_letter_id`): transcode dead-lettering the same
             # record is a different fact, which the catalog must not dedupe away.
             event = dead_letter_event(record, group, code, error, 1, video_id)

@@ -29,7 +29,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from schemas import DEAD_LETTER, VIDEO_TRANSCODED
+from schemas import VIDEO_TRANSCODED
+from schemas.events import ApiKeyState, DeadLetter, Event
 from services.catalog import offsets
 from services.catalog.jsonb import dumps
 from services.catalog.projection import VideoState, project_event
@@ -48,7 +49,7 @@ class Item:
     """One consumed record: decoded (`event`) or not (`error` says why)."""
 
     position: Position
-    event: dict[str, Any] | None
+    event: Event | None
     record: Any = None
     error: BaseException | None = None
 
@@ -177,7 +178,7 @@ class ProjectionStore:
         first: dict[str, Item] = {}
         for item in items:
             assert item.event is not None
-            first.setdefault(str(item.event["event_id"]), item)
+            first.setdefault(item.event.event_id, item)
         if not first:
             return []
         ids = list(first)
@@ -196,8 +197,9 @@ class ProjectionStore:
         return [item for event_id, item in first.items() if event_id in claimed]
 
     async def _project(self, items: list[Item]) -> bool:
-        video_ids = sorted({str(i.event["video_id"]) for i in items
-                            if i.event is not None and i.position.topic != DEAD_LETTER.name})
+        video_ids = sorted({i.event.video_id for i in items
+                            if i.event is not None and not isinstance(i.event, DeadLetter)
+                            and not isinstance(i.event, ApiKeyState)})
         states = await self._lock_videos(video_ids)
         before = {vid: s.status if s else None for vid, s in states.items()}
         rows: list[Row] = []
@@ -205,10 +207,11 @@ class ProjectionStore:
         for item in items:
             assert item.event is not None
             topic = item.position.topic
-            if topic == DEAD_LETTER.name:
+            if isinstance(item.event, DeadLetter):
                 rows.extend(project_event(None, topic, item.event, item.position).rows)
                 continue
-            vid = str(item.event["video_id"])
+            assert not isinstance(item.event, ApiKeyState), topic
+            vid = item.event.video_id
             projection = project_event(states[vid], topic, item.event, item.position)
             states[vid] = projection.video
             rows.extend(projection.rows)

@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 from pydantic import BaseModel, Field
 
 from schemas import API_KEYS
+from schemas.events import ApiKeyState
 from services.ingest.errors import Rejection, Unavailable
 from services.shared.access import (
     ADMIN,
@@ -51,7 +52,8 @@ class KeyAdmin:
         self._touches: set[asyncio.Task[None]] = set()
 
     async def _publish(self, state: ApiKey) -> ApiKey:
-        event = {"event_id": new_event_id(), "occurred_at": now(), **state.snapshot()}
+        event = ApiKeyState(event_id=new_event_id(), occurred_at=now(),
+                            **state.snapshot()).to_record()
         try:
             await self.producer.publish(API_KEYS, event, timeout_s=self.publish_timeout_s)
         except (KafkaError, TimeoutError) as exc:

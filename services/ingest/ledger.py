@@ -30,6 +30,7 @@ from schemas import (
     VIDEO_TRANSCODED,
     VIDEO_UPLOADED,
 )
+from schemas.events import StageFailed, VideoCancelled, VideoTranscoded, VideoUploaded
 from services.shared.consume import Delivery, PermanentFailure
 
 #: The fields of a `video-uploaded` event that a reprocess repeats.
@@ -77,14 +78,21 @@ TOPICS = (VIDEO_UPLOADED, VIDEO_CANCELLED, VIDEO_TRANSCODED, TRANSCODE_FAILED,
           PACKAGING_FAILED)
 
 
-def submission_of(event: dict[str, Any]) -> dict[str, Any]:
-    return {name: event.get(name) for name in SUBMISSION_FIELDS}
+def submission_of(event: VideoUploaded | dict[str, Any]) -> dict[str, Any]:
+    # The record form: nested source facts as objects, lists as lists (JSON's shapes).
+    record = event if isinstance(event, dict) else event.to_record()
+    return {name: record.get(name) for name in SUBMISSION_FIELDS}
 
 
-def _row(event: dict[str, Any]) -> dict[str, Any]:
-    return {"video_id": event["video_id"], "owner": event.get("owner"),
-            "attempt": event.get("attempt", 1), "occurred_at": event.get("occurred_at"),
-            "submission": Jsonb(json.loads(json.dumps(submission_of(event), default=str)))}
+def _row(event: VideoUploaded | dict[str, Any]) -> dict[str, Any]:
+    submission = Jsonb(json.loads(json.dumps(submission_of(event), default=str)))
+    if isinstance(event, dict):
+        # TRANSITION: dict events, removed once every writer builds classes
+        return {"video_id": event["video_id"], "owner": event.get("owner"),
+                "attempt": event.get("attempt", 1), "occurred_at": event.get("occurred_at"),
+                "submission": submission}
+    return {"video_id": event.video_id, "owner": event.owner, "attempt": event.attempt,
+            "occurred_at": event.occurred_at, "submission": submission}
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,7 @@ class Ledger:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    async def record(self, event: dict[str, Any]) -> None:
+    async def record(self, event: VideoUploaded | dict[str, Any]) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(_UPSERT, _row(event))
 
@@ -132,7 +140,8 @@ async def locked_video(conn: psycopg.AsyncConnection[Any], video_id: str) -> dic
         return await cur.fetchone()
 
 
-async def save_attempt(conn: psycopg.AsyncConnection[Any], event: dict[str, Any]) -> None:
+async def save_attempt(conn: psycopg.AsyncConnection[Any],
+                       event: VideoUploaded | dict[str, Any]) -> None:
     await conn.execute(_UPSERT, _row(event))
 
 
@@ -144,13 +153,14 @@ class LedgerProjection:
 
     async def handle(self, delivery: Delivery) -> None:
         event, topic = delivery.event, delivery.topic.name
-        if topic == VIDEO_UPLOADED.name:
+        if isinstance(event, VideoUploaded):
             await self.ledger.record(event)
-        elif topic == VIDEO_CANCELLED.name:
-            await self.ledger.record_cancellation(event["video_id"], event["occurred_at"])
+        elif isinstance(event, VideoCancelled):
+            await self.ledger.record_cancellation(event.video_id, event.occurred_at)
         else:
-            await self.ledger.record_outcome(event["video_id"], event.get("attempt", 1),
-                                             OUTCOMES[topic], event["occurred_at"])
+            assert isinstance(event, VideoTranscoded | StageFailed), topic
+            await self.ledger.record_outcome(event.video_id, event.attempt, OUTCOMES[topic],
+                                             event.occurred_at)
 
     async def failed(self, delivery: Delivery, error: PermanentFailure) -> None:
         return None

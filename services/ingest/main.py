@@ -1,10 +1,20 @@
-"""`reelflow ingest`: run the ingest HTTP API as its own process."""
+"""`reelflow ingest`: run the ingest HTTP API as its own process.
+
+  consume  api-keys (its key ring); video-uploaded, video-cancelled, video-transcoded,
+           transcode-failed, packaging-failed (its ledger: who owns a video, its attempts
+           and how they ended)
+  decide   routes/ over Submission (upload, import: probe, validate), Rework (cancel,
+           reprocess) and KeyAdmin, behind the gate (X-API-Key, Idempotency-Key)
+  emit     video-uploaded per accepted source or reprocess, video-cancelled per cancel,
+           api-keys per key change (and dead-letter, as every consumer may)
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from schemas import ALL_TOPICS
+from schemas import ALL_TOPICS, API_KEYS, VIDEO_CANCELLED, VIDEO_UPLOADED
+from services.ingest import ledger
 from services.ingest.api import create_app
 from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
@@ -12,6 +22,9 @@ from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
+
+CONSUMES = (API_KEYS, *ledger.TOPICS)
+EMITS = (VIDEO_UPLOADED, VIDEO_CANCELLED, API_KEYS)
 
 
 def build_app(settings: IngestSettings):  # type: ignore[no-untyped-def]

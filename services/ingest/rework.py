@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
 from schemas import VIDEO_CANCELLED, VIDEO_UPLOADED
+from schemas.events import VideoCancelled, VideoUploaded
 from services.ingest.errors import Rejection, Unavailable
 from services.ingest.ledger import Ledger, Standing, locked_video, save_attempt
 from services.ingest.links import video_links
@@ -98,8 +99,8 @@ class Rework:
             raise Rejection("video_not_cancellable", f"video {video_id} is already {ended}; "
                             "only a video still being processed can be cancelled", 409)
         at = now()
-        cancelled = {"event_id": new_event_id(), "video_id": video_id, "occurred_at": at,
-                     "reason": reason, "requested_by": caller.name}
+        cancelled = VideoCancelled(event_id=new_event_id(), video_id=video_id, occurred_at=at,
+                                   reason=reason, requested_by=caller.name).to_record()
         await _acknowledged(self.producer.publish(
             VIDEO_CANCELLED, cancelled, timeout_s=self.settings.publish_timeout_s))
         try:  # now, so a second cancel right behind this one is refused; else the consumer
@@ -119,10 +120,13 @@ class Rework:
                 row = await locked_video(conn, video_id)
                 if row is None or not caller.may_see(row["owner"]):
                     raise Rejection("video_not_found", f"no video {video_id} of yours", 404)
-                event = {**row["submission"], **changes, "event_id": new_event_id(),
-                         "video_id": video_id, "occurred_at": now(),
-                         "attempt": row["attempt"] + 1, "owner": row["owner"],
-                         "origin": "reprocess"}
+                # Through the class, so a submission the ledger kept is checked field by
+                # field against the schema before it is published again.
+                event = VideoUploaded.from_record({
+                    **row["submission"], **changes, "event_id": new_event_id(),
+                    "video_id": video_id, "occurred_at": now(),
+                    "attempt": row["attempt"] + 1, "owner": row["owner"],
+                    "origin": "reprocess"}).to_record()
                 await _acknowledged(self.producer.publish(
                     VIDEO_UPLOADED, event, timeout_s=self.settings.publish_timeout_s))
                 published = True

@@ -19,7 +19,8 @@ import psycopg
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
-from schemas import VIDEO_UPLOADED
+from schemas import VIDEO_UPLOADED, layout
+from schemas.events import SourceInfo, VideoUploaded
 from services.ingest.errors import Rejection, Unavailable
 from services.ingest.ledger import Ledger
 from services.ingest.links import video_links
@@ -87,27 +88,19 @@ class Submission:
         thumbnail_uri = None
         if c.thumbnail is not None:
             ext, content_type = thumbnail_kind(c.thumbnail, self.settings.max_thumbnail_bytes)
-            ref = self.store.ref(f"sources/{c.video_id}/thumbnail.{ext}")
+            ref = self.store.ref(layout.thumbnail_key(c.video_id, ext))
             created.append(ref)
             await asyncio.to_thread(self.store.put_bytes, c.thumbnail, ref, content_type)
             thumbnail_uri = ref.uri
         size, sha256 = c.stored.size_bytes, c.stored.sha256
-        event = {
-            "event_id": new_event_id(),
-            "video_id": c.video_id,
-            "occurred_at": now(),
-            "source_uri": c.source.uri,
-            "attempt": 1,
-            "source_sha256": sha256,
-            "source_size_bytes": size,
-            "source_filename": c.filename,
-            "source_info": source_info(probe),
-            "user_metadata_json": json.dumps(c.metadata),
-            "priority": c.priority,
-            "custom_thumbnail_uri": thumbnail_uri,
-            "origin": c.origin,
-            "owner": c.owner,
-        }
+        event = VideoUploaded(
+            event_id=new_event_id(), video_id=c.video_id, occurred_at=now(),
+            source_uri=c.source.uri, attempt=1, source_sha256=sha256,
+            source_size_bytes=size, source_filename=c.filename,
+            source_info=SourceInfo.from_record(source_info(probe)),
+            user_metadata_json=json.dumps(c.metadata), priority=c.priority,
+            custom_thumbnail_uri=thumbnail_uri, origin=c.origin, owner=c.owner,
+        ).to_record()
         try:
             await self.producer.publish(VIDEO_UPLOADED, event,
                                         timeout_s=self.settings.publish_timeout_s)

@@ -36,7 +36,7 @@ from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
 
-from schemas import ALL_TOPICS, DEAD_LETTER
+from schemas import ALL_TOPICS, DEAD_LETTER, events
 from services.shared.codec import EventCodec, UndecodableRecord
 from services.shared.consumers import new_consumer, started
 from services.shared.producer import EventProducer
@@ -55,7 +55,7 @@ class DeadLetter:
     offset: int
     timestamp_ms: int
     headers: tuple[tuple[str, bytes], ...]
-    event: dict[str, Any] | None
+    event: events.DeadLetter | None
     #: Why `event` is None: someone wrote a record the dead-letter schema cannot read.
     decode_error: str | None = None
 
@@ -72,7 +72,7 @@ class DeadLetter:
         if self.event is None:
             return None
         e = self.event
-        return e["original_topic"], e["original_partition"], e["original_offset"]
+        return e.original_topic, e.original_partition, e.original_offset
 
 
 def parse_id(text: str) -> tuple[int, int]:
@@ -93,7 +93,7 @@ def parse_since(text: str) -> int:
 def _decode(record: Any) -> DeadLetter:
     headers = tuple((k, v or b"") for k, v in (record.headers or ()))
     try:
-        event: dict[str, Any] | None = _CODEC.decode(DEAD_LETTER, record.value)
+        event: events.DeadLetter | None = _CODEC.decode(DEAD_LETTER, record.value)
         error = None
     except UndecodableRecord as exc:
         event, error = None, str(exc)
@@ -158,9 +158,9 @@ async def read_dead_letter(bootstrap: str, partition: int, offset: int) -> DeadL
 def redrive_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
     """The original headers, with this redrive's provenance replacing any earlier one."""
     assert letter.event is not None
-    kept = [(h["key"], h["value"] or b"") for h in letter.event["original_headers"]
-            if h["key"] not in (REDRIVE_COUNT, REDRIVEN_FROM)]
-    count = int(letter.event.get("redrive_count") or 0) + 1
+    kept = [(h.key, h.value or b"") for h in letter.event.original_headers
+            if h.key not in (REDRIVE_COUNT, REDRIVEN_FROM)]
+    count = letter.event.redrive_count + 1
     return [*kept, (REDRIVE_COUNT, str(count).encode()),
             (REDRIVEN_FROM, f"{DEAD_LETTER.name}:{letter.id}".encode())]
 
@@ -185,7 +185,7 @@ async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> list[Redrive
                                  f"{letter.decode_error}")
             topic, partition, _ = letter.origin
             meta = await producer.publish_bytes(
-                topic, letter.event["original_value"], letter.event["original_key"],
+                topic, letter.event.original_value, letter.event.original_key,
                 redrive_headers(letter),
                 # The original partition keeps the copy in order with the video's other events,
                 # whatever partitioner the original writer used.
@@ -204,11 +204,11 @@ def select_for_redrive(letters: Iterable[DeadLetter], topic: str, group: str | N
     chosen: dict[tuple[str, int, int], DeadLetter] = {}
     skipped = []
     for letter in letters:
-        if letter.event is None or letter.event["original_topic"] != topic:
+        if letter.event is None or letter.event.original_topic != topic:
             continue
-        if group is not None and letter.event["consumer_group"] != group:
+        if group is not None and letter.event.consumer_group != group:
             continue
-        if letter.event.get("redrive_count", 0) >= max_redrives:
+        if letter.event.redrive_count >= max_redrives:
             skipped.append(letter)
             continue
         assert letter.origin is not None
@@ -224,18 +224,18 @@ def _console() -> Console:
 
 
 def _summary(letter: DeadLetter) -> dict[str, Any]:
-    e = letter.event or {}
+    e = letter.event
     return {
         "id": letter.id,
         "time": letter.time.isoformat(timespec="seconds"),
-        "original_topic": e.get("original_topic"),
-        "original_partition": e.get("original_partition"),
-        "original_offset": e.get("original_offset"),
-        "group": e.get("consumer_group"),
-        "error_code": e.get("error_code", "unreadable"),
-        "redrive_count": e.get("redrive_count"),
-        "video_id": e.get("video_id"),
-        "message": e.get("error_message", letter.decode_error),
+        "original_topic": e.original_topic if e else None,
+        "original_partition": e.original_partition if e else None,
+        "original_offset": e.original_offset if e else None,
+        "group": e.consumer_group if e else None,
+        "error_code": e.error_code if e else "unreadable",
+        "redrive_count": e.redrive_count if e else None,
+        "video_id": e.video_id if e else None,
+        "message": e.error_message if e else letter.decode_error,
     }
 
 
@@ -262,7 +262,8 @@ def _show_value(value: bytes | None) -> str:
 def _list(args: argparse.Namespace) -> int:
     letters = asyncio.run(read_dead_letters(CommonSettings().kafka_bootstrap))
     letters = [d for d in letters if (args.topic is None or (d.origin or ("",))[0] == args.topic)
-               and (args.group is None or (d.event or {}).get("consumer_group") == args.group)]
+               and (args.group is None or (d.event is not None
+                                           and d.event.consumer_group == args.group))]
     letters.sort(key=lambda d: (d.timestamp_ms, d.partition, d.offset))
     letters = letters[-args.limit:] if args.limit else letters
     if args.json:
@@ -291,22 +292,22 @@ def _show(args: argparse.Namespace) -> int:
         out.print(f"[red]unreadable:[/] {letter.decode_error}")
         return 1
     e = letter.event
-    for name, value in e.items():
+    for name, value in e.to_record().items():
         if name in ("original_value", "original_key", "original_headers", "stacktrace"):
             continue
         out.print(f"  {name:<20} {value}", markup=False, highlight=False)
-    out.print(f"  {'original_key':<20} {_show_value(e['original_key'])}", markup=False)
+    out.print(f"  {'original_key':<20} {_show_value(e.original_key)}", markup=False)
     out.print("[bold]original headers[/]")
-    for h in e["original_headers"]:
-        out.print(f"  {h['key']} = {_show_value(h['value'])}", markup=False, highlight=False)
+    for h in e.original_headers:
+        out.print(f"  {h.key} = {_show_value(h.value)}", markup=False, highlight=False)
     out.print("[bold]dead-letter headers[/]")
     for key, value in letter.headers:
         out.print(f"  {key} = {_show_value(value)}", markup=False, highlight=False)
-    original = e["original_value"] or b""
+    original = e.original_value or b""
     out.print(f"[bold]original value[/] ({len(original)} bytes)")
     out.print(hexdump(original), markup=False, highlight=False)
     out.print("[bold]stacktrace[/]")
-    out.print(e.get("stacktrace") or "(none)", markup=False, highlight=False)
+    out.print(e.stacktrace or "(none)", markup=False, highlight=False)
     return 0
 
 
@@ -327,7 +328,7 @@ def _redrive(args: argparse.Namespace) -> int:
             asyncio.run(read_dead_letters(bootstrap, since)), args.topic, args.group,
             args.max_redrives)
     for letter in skipped:
-        count = (letter.event or {}).get("redrive_count")
+        count = letter.event.redrive_count if letter.event else None
         print(f"skipped {letter.id}: already redriven {count} times"
               f" (--max-redrives {args.max_redrives})")
     if args.dry_run:

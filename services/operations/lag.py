@@ -1,4 +1,4 @@
-"""`reelflow lag [--group G] [--json]`: how far behind each consumer group is.
+"""`reelflow lag [--group G] [--json] [--watch]`: how far behind each consumer group is.
 
 Per group, topic and partition: the committed offset, the log-end offset and the lag, laid
 out like `kafka-consumer-groups.sh --describe` (`-` where the group committed nothing), and
@@ -10,6 +10,10 @@ Postgres the Postgres figures are the ones reported (SOURCE `postgres`).
 
 The figures come from `shared.group_lag`, the Postgres offsets from `catalog.offsets`; the
 catalog process exports the same figures as Prometheus gauges (`catalog.lag_exporter`).
+
+`--watch` reads them again every `--interval` seconds until Ctrl-C (or `--count` frames): in
+a terminal the view is redrawn in place, piped each frame follows the last. A broker that
+stops answering is shown in the frame, and the watch goes on.
 """
 
 from __future__ import annotations
@@ -18,9 +22,13 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
 
 from services.catalog.offsets import every_group_or_nothing
 from services.shared.group_lag import GroupLag, collect
@@ -60,18 +68,83 @@ def format_table(report: Sequence[GroupLag]) -> str:
     return "\n\n".join(blocks) if blocks else "no consumer groups"
 
 
+def unreachable(common: CommonSettings, exc: KafkaError) -> str:
+    return f"lag: Kafka at {common.kafka_bootstrap} did not answer: {exc}"
+
+
+def frame(view: str, number: int, interval_s: float, taken_at: datetime) -> str:
+    """One refresh of `--watch`: a heading saying when it was read, then the view."""
+    return (f"reelflow lag --watch: refresh {number}, every {interval_s:g} s, "
+            f"{taken_at:%H:%M:%S} UTC (Ctrl-C stops)\n\n{view}")
+
+
+async def watch(common: CommonSettings, groups: Sequence[str] | None, interval_s: float,
+                count: int, show: Callable[[str], None]) -> None:
+    """Show a frame every `interval_s` s (from the start of the last read), `count` times
+    (0: until cancelled)."""
+    loop = asyncio.get_running_loop()
+    number = 0
+    while True:
+        number += 1
+        # From this read's start, so a slow read (a broker outage) delays the next frame
+        # instead of making the ones after it come back to back.
+        next_at = loop.time() + interval_s
+        try:
+            view = format_table(await report_of(common, groups))
+        except KafkaError as exc:
+            view = unreachable(common, exc)
+        show(frame(view, number, interval_s, datetime.now(UTC)))
+        if count and number >= count:
+            return
+        await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+
+def _watch(args: argparse.Namespace, common: CommonSettings) -> int:
+    console = Console()
+    try:
+        if console.is_terminal:
+            with Live(console=console, auto_refresh=False) as live:
+                asyncio.run(watch(common, args.group or None, args.interval, args.count,
+                                  lambda text: live.update(Text(text), refresh=True)))
+        else:
+            asyncio.run(watch(common, args.group or None, args.interval, args.count,
+                              lambda text: print(text, end="\n\n", flush=True)))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a watch ends
+    return 0
+
+
 def _main(args: argparse.Namespace) -> int:
     common = CommonSettings()
+    if args.watch:
+        if args.json:
+            print("lag: --watch shows the table; --json is for one document", file=sys.stderr)
+            return 2
+        return _watch(args, common)
     try:
         report = asyncio.run(report_of(common, args.group or None))
     except KafkaError as exc:
-        print(f"lag: Kafka at {common.kafka_bootstrap} did not answer: {exc}", file=sys.stderr)
+        print(unreachable(common, exc), file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps([g.as_json() for g in report], indent=2))
     else:
         print(format_table(report))
     return 0
+
+
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return seconds
+
+
+def _frames(value: str) -> int:
+    count = int(value)
+    if count < 0:
+        raise argparse.ArgumentTypeError("must be 0 (never stop) or more")
+    return count
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -81,4 +154,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--group", action="append",
                         help="only this group (repeatable; default: every group)")
     parser.add_argument("--json", action="store_true", help="one JSON document")
+    parser.add_argument("--watch", action="store_true",
+                        help="refresh the view live until Ctrl-C")
+    parser.add_argument("--interval", type=_seconds, default=2.0,
+                        help="seconds between refreshes of --watch (default 2)")
+    parser.add_argument("--count", type=_frames, default=0,
+                        help="with --watch: stop after this many refreshes (default: never)")
     parser.set_defaults(func=_main)

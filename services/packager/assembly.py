@@ -9,7 +9,8 @@ machine it re-reads exactly what it needs to rebuild every open set.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from schemas.events import RenditionDone
 
 PartitionKey = tuple[str, int]  # (topic, partition)
 
@@ -21,7 +22,7 @@ class RenditionSet:
     expected: frozenset[str]
     partition: PartitionKey
     first_offset: int
-    received: dict[str, dict[str, Any]] = field(default_factory=dict)
+    received: dict[str, RenditionDone] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -38,14 +39,14 @@ class Assembler:
     newest_attempt: dict[str, int] = field(default_factory=dict)
     completed: set[tuple[str, int]] = field(default_factory=set)
 
-    def add(self, event: dict[str, Any], partition: PartitionKey,
+    def add(self, event: RenditionDone, partition: PartitionKey,
             offset: int) -> RenditionSet | None:
         """Record one rendition-done; returns the set while it is complete and not yet closed.
 
         The set stays open (holding the commit floor) until `close()`, so a retried
         delivery after a failed packaging attempt gets the complete set again.
         """
-        video_id, attempt = str(event["video_id"]), int(event["attempt"])
+        video_id, attempt = event.video_id, event.attempt
         key = (video_id, attempt)
         if key in self.completed or attempt < self.newest_attempt.get(video_id, 0):
             return None  # a duplicate of finished work, or a superseded attempt
@@ -55,10 +56,10 @@ class Assembler:
                 del self.open_sets[stale]
         current = self.open_sets.get(key)
         if current is None:
-            current = RenditionSet(video_id, attempt, frozenset(event["expected_renditions"]),
+            current = RenditionSet(video_id, attempt, frozenset(event.expected_renditions),
                                    partition, offset)
             self.open_sets[key] = current
-        current.received.setdefault(str(event["rendition"]), event)
+        current.received.setdefault(event.rendition, event)
         return current if current.complete else None
 
     def close(self, video_id: str, attempt: int) -> None:

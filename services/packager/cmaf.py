@@ -240,7 +240,8 @@ def read_segment(path: Path, header: TrackHeader) -> CutSegment:
             fragments[-1] = Fragment(last.offset, end - last.offset, last.decode_time,
                                      last.duration, last.starts_with_sync, last.first_sample_end)
     if not fragments:
-        raise SegmentingFailed(f"{path}: no movie fragment")
+        # The rendition and file names, never the job directory: failure reasons reach users.
+        raise SegmentingFailed(f"{path.parent.name}/{path.name}: no movie fragment")
     return CutSegment(path, len(data), fragments[0].decode_time,
                       sum(f.duration for f in fragments), tuple(fragments))
 

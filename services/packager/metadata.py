@@ -15,23 +15,25 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.events import MediaType, RenditionDone, VideoUploaded
 from services.packager.package import PackagedRendition, PackageResult
 
 _THUMB_POSITION = re.compile(r"(\d{1,3})(?:\.\w+)?$")
 
 
 def build_metadata(*, video_id: str, attempt: int,
-                   rendition_events: Mapping[str, Mapping[str, Any]],
+                   rendition_events: Mapping[str, RenditionDone],
                    package: PackageResult, package_prefix: str, completed_at: datetime,
-                   upload: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                   upload: VideoUploaded | None = None) -> dict[str, Any]:
     """The metadata document. `rendition_events`: the attempt's `rendition-done` events by
     rendition name; `package_prefix`: the package's key prefix (no bucket, no slash at the
     end); `upload`: the `video-uploaded` event when the caller has it (source facts, user
     metadata), else those sections come from what `rendition-done` repeats.
     """
     events = dict(rendition_events)
-    any_event = next(iter(events.values()), {})
-    created_at = _instant(any_event.get("uploaded_at") or (upload or {}).get("occurred_at"))
+    any_event = next(iter(events.values()), None)
+    created_at = _instant((any_event.uploaded_at if any_event else None)
+                          or (upload.occurred_at if upload else None))
     completed = _instant(completed_at)
     packaged = {r.rendition: r for r in package.renditions}
     source = _source(upload, any_event)
@@ -68,23 +70,21 @@ def metadata_json(document: Mapping[str, Any]) -> bytes:
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def _output(event: Mapping[str, Any], packaged: PackagedRendition | None,
+def _output(event: RenditionDone, packaged: PackagedRendition | None,
             package_prefix: str) -> dict[str, Any]:
-    media_type = event.get("media_type", "VIDEO")
-    out: dict[str, Any] = {"path": _key(event.get("uri", "")),
-                           "size_bytes": event.get("size_bytes", 0)}
-    if media_type == "IMAGES":
+    out: dict[str, Any] = {"path": _key(event.uri), "size_bytes": event.size_bytes}
+    if event.media_type is MediaType.IMAGES:
         return _thumbnails(event)
-    if event.get("width") and event.get("height"):
-        out["resolution"] = f"{event['width']}x{event['height']}"
-    out["bitrate"] = event.get("bitrate", 0)
-    if event.get("codecs"):
-        out["codecs"] = event["codecs"]
-    if media_type == "AUDIO":
-        out["duration_seconds"] = event.get("duration_seconds", 0.0)
+    if event.width and event.height:
+        out["resolution"] = f"{event.width}x{event.height}"
+    out["bitrate"] = event.bitrate
+    if event.codecs:
+        out["codecs"] = event.codecs
+    if event.media_type is MediaType.AUDIO:
+        out["duration_seconds"] = event.duration_seconds
         if packaged and packaged.sample_rate:
             out["sample_rate"] = packaged.sample_rate
-    out["processing_time_seconds"] = event.get("encode_seconds", 0.0)
+    out["processing_time_seconds"] = event.encode_seconds
     if packaged is not None:
         out["segments"] = {
             "count": packaged.segment_count,
@@ -100,81 +100,85 @@ def _output(event: Mapping[str, Any], packaged: PackagedRendition | None,
     return out
 
 
-def _thumbnails(event: Mapping[str, Any]) -> dict[str, Any]:
+def _thumbnails(event: RenditionDone) -> dict[str, Any]:
     generated = []
-    for artifact in event.get("artifacts") or []:
-        entry: dict[str, Any] = {"name": artifact["name"], "path": _key(artifact["uri"]),
-                                 "size_bytes": artifact.get("size_bytes", 0)}
-        position = _THUMB_POSITION.search(artifact["name"])
+    for artifact in event.artifacts:
+        entry: dict[str, Any] = {"name": artifact.name, "path": _key(artifact.uri),
+                                 "size_bytes": artifact.size_bytes}
+        position = _THUMB_POSITION.search(artifact.name)
         if position and int(position.group(1)) <= 100:
             entry["position_percent"] = int(position.group(1))
         generated.append(entry)
-    return {"primary": {"path": _key(event.get("uri", "")),
-                        "size_bytes": event.get("size_bytes", 0)},
+    return {"primary": {"path": _key(event.uri), "size_bytes": event.size_bytes},
             "auto_generated": generated}
 
 
-def _source(upload: Mapping[str, Any] | None, event: Mapping[str, Any]) -> dict[str, Any]:
-    upload = upload or {}
-    info = upload.get("source_info") or {}
-    video, audio = info.get("video") or {}, info.get("audio") or {}
+def _source(upload: VideoUploaded | None, event: RenditionDone | None) -> dict[str, Any]:
+    info = upload.source_info if upload else None
+    video = info.video if info else None
+    audio = info.audio if info else None
     source: dict[str, Any] = {
-        "filename": upload.get("source_filename"),
-        "path": _key(upload["source_uri"]) if upload.get("source_uri") else None,
-        "size_bytes": upload.get("source_size_bytes") or event.get("source_size_bytes"),
-        "format": info.get("container"),
-        "codec": video.get("codec"),
-        "width": video.get("width"),
-        "height": video.get("height"),
-        "duration_seconds": info.get("duration_seconds"),
-        "bitrate": info.get("bitrate"),
-        "fps": video.get("fps"),
-        "audio_codec": audio.get("codec"),
-        "audio_bitrate": audio.get("bitrate"),
-        "audio_sample_rate": audio.get("sample_rate"),
+        "filename": upload.source_filename if upload else None,
+        "path": _key(upload.source_uri) if upload and upload.source_uri else None,
+        "size_bytes": (upload.source_size_bytes if upload else None)
+        or (event.source_size_bytes if event else None),
+        "format": info.container if info else None,
+        "codec": video.codec if video else None,
+        "width": video.width if video else None,
+        "height": video.height if video else None,
+        "duration_seconds": info.duration_seconds if info else None,
+        "bitrate": info.bitrate if info else None,
+        "fps": video.fps if video else None,
+        "audio_codec": audio.codec if audio else None,
+        "audio_bitrate": audio.bitrate if audio else None,
+        "audio_sample_rate": audio.sample_rate if audio else None,
     }
-    if video.get("width") and video.get("height"):
-        source["resolution"] = f"{video['width']}x{video['height']}"
+    if video and video.width and video.height:
+        source["resolution"] = f"{video.width}x{video.height}"
     return {k: v for k, v in source.items() if v is not None}
 
 
-def _user_metadata(upload: Mapping[str, Any] | None) -> dict[str, Any]:
+def _user_metadata(upload: VideoUploaded | None) -> dict[str, Any]:
     try:
-        value = json.loads((upload or {}).get("user_metadata_json") or "{}")
+        value = json.loads((upload.user_metadata_json if upload else None) or "{}")
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
 
 
-def _compression(events: Mapping[str, Mapping[str, Any]],
+def _compression(events: Mapping[str, RenditionDone],
                  source_bytes: int | None) -> dict[str, float]:
     """Source size over each rung's size; `total_saved_percent` compares the top rung."""
     rungs = {n: e for n, e in events.items()
-             if e.get("media_type", "VIDEO") == "VIDEO" and e.get("size_bytes")}
+             if e.media_type is MediaType.VIDEO and e.size_bytes}
     if not source_bytes or not rungs:
         return {}
-    ratios: dict[str, float] = {n: round(source_bytes / e["size_bytes"], 2)
+    ratios: dict[str, float] = {n: round(source_bytes / e.size_bytes, 2)
                                 for n, e in sorted(rungs.items(), key=lambda kv:
                                                    _ladder_order(kv[1]))}
     top = max(rungs.values(), key=_ladder_order)
-    ratios["total_saved_percent"] = round(100 * (1 - top["size_bytes"] / source_bytes), 1)
+    ratios["total_saved_percent"] = round(100 * (1 - top.size_bytes / source_bytes), 1)
     return ratios
 
 
-def _quality(events: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+def _quality(events: Mapping[str, RenditionDone]) -> dict[str, dict[str, float]]:
     metrics = {}
     for name, event in sorted(events.items(), key=lambda kv: _ladder_order(kv[1])):
-        quality = event.get("quality") or {}
-        scores = {k: quality[k] for k in ("vmaf", "psnr", "ssim") if quality.get(k) is not None}
+        quality = event.quality
+        if quality is None:
+            continue
+        scores = {k: v for k, v in (("vmaf", quality.vmaf), ("psnr", quality.psnr),
+                                    ("ssim", quality.ssim)) if v is not None}
         if scores:
             metrics[name] = scores
     return metrics
 
 
-def _ladder_order(event: Mapping[str, Any]) -> tuple[int, int, str]:
-    kinds = {"VIDEO": 0, "AUDIO": 1, "IMAGES": 2}
-    return (kinds.get(event.get("media_type", "VIDEO"), 3), event.get("height") or 0,
-            str(event.get("rendition", "")))
+_KINDS = {MediaType.VIDEO: 0, MediaType.AUDIO: 1, MediaType.IMAGES: 2}
+
+
+def _ladder_order(event: RenditionDone) -> tuple[int, int, str]:
+    return (_KINDS.get(event.media_type, 3), event.height or 0, event.rendition)
 
 
 def _key(uri: str) -> str:

@@ -9,14 +9,18 @@ there is none, the audio of the lowest rung) becomes the one audio group. Other 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
 
+from schemas import events
+from schemas.events import RenditionDone
 from services.packager import cmaf, playlists
+
+log = logging.getLogger(__name__)
 
 AUDIO_RENDITION = "audio"
 
@@ -60,12 +64,10 @@ class RenditionInput:
     bitrate: int = 0
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any], path: Path) -> RenditionInput:
-        return cls(name=str(event["rendition"]), path=path,
-                   media_type=str(event.get("media_type") or "VIDEO"),
-                   codecs=str(event.get("codecs") or ""), width=event.get("width"),
-                   height=event.get("height"), frame_rate=event.get("frame_rate"),
-                   bitrate=int(event.get("bitrate") or 0))
+    def from_event(cls, event: RenditionDone, path: Path) -> RenditionInput:
+        return cls(name=event.rendition, path=path, media_type=str(event.media_type),
+                   codecs=event.codecs, width=event.width, height=event.height,
+                   frame_rate=event.frame_rate, bitrate=event.bitrate)
 
 
 @dataclass(frozen=True)
@@ -121,17 +123,18 @@ class PackageResult:
     elapsed_seconds: float
 
     def event_renditions(self, package_uri: str,
-                         download_uris: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-        """`PackagedRendition` records for `video-transcoded` (package_uri: the s3:// prefix)."""
+                         download_uris: Mapping[str, str] | None = None,
+                         ) -> tuple[events.PackagedRendition, ...]:
+        """The renditions `video-transcoded` lists (package_uri: the s3:// prefix)."""
         prefix = package_uri.rstrip("/")
         downloads = download_uris or {}
-        return [{
-            "rendition": r.rendition, "media_type": r.media_type, "width": r.width,
-            "height": r.height, "bandwidth": r.variant_bandwidth, "codecs": r.codecs,
-            "playlist_uri": f"{prefix}/{r.playlist_path}",
-            "download_uri": downloads.get(r.source if r.media_type == "AUDIO" else r.rendition),
-            "segment_count": r.segment_count,
-        } for r in self.renditions]
+        return tuple(events.PackagedRendition(
+            rendition=r.rendition, media_type=r.media_type, width=r.width,
+            height=r.height, bandwidth=r.variant_bandwidth, codecs=r.codecs,
+            playlist_uri=f"{prefix}/{r.playlist_path}",
+            download_uri=downloads.get(r.source if r.media_type == "AUDIO" else r.rendition),
+            segment_count=r.segment_count,
+        ) for r in self.renditions)
 
 
 def content_type(path: str | Path) -> str:
@@ -172,7 +175,9 @@ def package_renditions(renditions: list[RenditionInput], out_dir: Path, *,
 
     if out_dir.exists() and any(out_dir.iterdir()):
         # Stale segments from an earlier run would be measured as ours: insist on a clean dir.
-        raise FileExistsError(f"package directory {out_dir} is not empty")
+        # The path for the operator's log; the message may become a failure reason.
+        log.error("package directory %s is not empty", out_dir)
+        raise FileExistsError("the package directory is not empty")
     out_dir.mkdir(parents=True, exist_ok=True)
     run = run_ffmpeg or cmaf.blocking_runner()
     tracks = cmaf.cut_tracks(sources, out_dir, segment_seconds, run)

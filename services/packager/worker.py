@@ -18,6 +18,8 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from schemas import PACKAGING_FAILED, VIDEO_TRANSCODED
+from schemas.events import MediaType, RenditionDone, StageFailed, VideoTranscoded
+from schemas.layout import METADATA_FILE, package_prefix, published_marker_key
 from services.packager.assembly import Assembler, RenditionSet
 from services.packager.metadata import build_metadata, metadata_json
 from services.packager.package import (
@@ -38,13 +40,6 @@ from services.shared.storage import ObjectMissing, ObjectRef, ObjectStore
 
 log = logging.getLogger(__name__)
 
-PUBLISHED_MARKER = "_published"
-
-
-def package_prefix(video_id: str, attempt: int) -> str:
-    return f"packages/{video_id}/{attempt}"
-
-
 class PackagerWorker:
     def __init__(self, settings: PackagerSettings, producer: EventProducer,
                  store: ObjectStore) -> None:
@@ -56,6 +51,7 @@ class PackagerWorker:
     # -- consume loop hooks -------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
         record = delivery.record
+        assert isinstance(delivery.event, RenditionDone), delivery.topic.name
         ready = self.assembler.add(delivery.event, (record.topic, record.partition),
                                    record.offset)
         if ready is None:
@@ -65,13 +61,10 @@ class PackagerWorker:
 
     async def failed(self, delivery: Delivery, error: PermanentFailure) -> None:
         event = delivery.event
-        await self.producer.publish(PACKAGING_FAILED, {
-            "event_id": derived_event_id(str(event["event_id"]), "failed"),
-            "video_id": event["video_id"], "occurred_at": now(),
-            "attempt": event["attempt"], "stage": "packaging",
-            "error_code": error.code, "error_message": error.message,
-        })
-        self.assembler.close(str(event["video_id"]), int(event["attempt"]))
+        assert isinstance(event, RenditionDone), delivery.topic.name
+        await self.producer.publish(PACKAGING_FAILED, StageFailed.after(
+            event, stage="packaging", error_code=error.code, error_message=error.message))
+        self.assembler.close(event.video_id, event.attempt)
 
     def commit_floor(self, tp: TopicPartition, next_offset: int) -> int:
         return self.assembler.commit_floor((tp.topic, tp.partition), next_offset)
@@ -83,7 +76,7 @@ class PackagerWorker:
     # -- packaging ----------------------------------------------------------------------
     async def _publish_package(self, ready: RenditionSet) -> None:
         prefix = package_prefix(ready.video_id, ready.attempt)
-        marker = self.store.ref(f"{prefix}/{PUBLISHED_MARKER}")
+        marker = self.store.ref(published_marker_key(ready.video_id, ready.attempt))
         if await asyncio.to_thread(self.store.head, marker) is not None:
             log.info("package %s already published; nothing to do", prefix)
             return
@@ -102,17 +95,17 @@ class PackagerWorker:
             shutil.rmtree(job_dir, ignore_errors=True)
 
     def _package(self, ready: RenditionSet, job_dir: Path, prefix: str,
-                 loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+                 loop: asyncio.AbstractEventLoop) -> VideoTranscoded:
         inputs = []
         for name, event in sorted(ready.received.items()):
             # Only the rungs and the AAC audio rendition are cut into segments; the MP3 and
             # the pictures are downloads the package merely lists.
-            if event["media_type"] != "VIDEO" and name != "audio":
+            if event.media_type is not MediaType.VIDEO and name != "audio":
                 continue
-            local = job_dir / "in" / Path(ObjectRef.parse(event["uri"]).key).name
+            local = job_dir / "in" / Path(ObjectRef.parse(event.uri).key).name
             local.parent.mkdir(parents=True, exist_ok=True)
             try:
-                self.store.download(ObjectRef.parse(event["uri"]), local, event["sha256"] or None)
+                self.store.download(ObjectRef.parse(event.uri), local, event.sha256 or None)
             except ObjectMissing as exc:
                 raise PermanentFailure("rendition_missing", str(exc)) from exc
             inputs.append(RenditionInput.from_event(event, local))
@@ -142,32 +135,31 @@ class PackagerWorker:
                                 packaged.content_type, packaged.cache_control)
 
     def _transcoded_event(self, ready: RenditionSet, result: PackageResult,
-                          prefix: str) -> dict[str, Any]:
+                          prefix: str) -> VideoTranscoded:
         completed = now()
-        downloads = {name: e["uri"] for name, e in ready.received.items()
-                     if e["media_type"] != "IMAGES"}
+        downloads = {name: e.uri for name, e in ready.received.items()
+                     if e.media_type is not MediaType.IMAGES}
         document = build_metadata(
             video_id=ready.video_id, attempt=ready.attempt, rendition_events=ready.received,
             package=result, package_prefix=prefix, completed_at=completed)
-        metadata_ref = self.store.ref(f"{prefix}/metadata.json")
+        metadata_ref = self.store.ref(f"{prefix}/{METADATA_FILE}")
         self.store.put_bytes(metadata_json(document), metadata_ref,
-                             content_type("metadata.json"), cache_control("metadata.json"))
+                             content_type(METADATA_FILE), cache_control(METADATA_FILE))
         package_uri = self.store.ref(prefix).uri
         any_event = next(iter(ready.received.values()))
-        uploaded_at = any_event.get("uploaded_at")
+        uploaded_at = any_event.uploaded_at
         latency = millis(completed) - millis(uploaded_at) if uploaded_at else None
-        return {
-            "event_id": derived_event_id(f"{ready.video_id}/{ready.attempt}", "transcoded"),
-            "video_id": ready.video_id,
-            "occurred_at": completed,
-            "attempt": ready.attempt,
-            "package_uri": package_uri,
-            "hls_master_uri": f"{package_uri}/{result.master_playlist}",
-            "dash_manifest_uri": f"{package_uri}/{result.dash_manifest}",
-            "metadata_uri": metadata_ref.uri,
-            "duration_seconds": result.duration_seconds,
-            "total_bytes": result.total_bytes + sum(
-                int(e.get("size_bytes") or 0) for e in ready.received.values()),
-            "latency_ms": latency,
-            "renditions": result.event_renditions(package_uri, downloads),
-        }
+        return VideoTranscoded(
+            event_id=derived_event_id(f"{ready.video_id}/{ready.attempt}", "transcoded"),
+            video_id=ready.video_id,
+            occurred_at=completed,
+            attempt=ready.attempt,
+            package_uri=package_uri,
+            hls_master_uri=f"{package_uri}/{result.master_playlist}",
+            dash_manifest_uri=f"{package_uri}/{result.dash_manifest}",
+            metadata_uri=metadata_ref.uri,
+            duration_seconds=result.duration_seconds,
+            total_bytes=result.total_bytes + sum(e.size_bytes for e in ready.received.values()),
+            latency_ms=latency,
+            renditions=result.event_renditions(package_uri, downloads),
+        )

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from schemas.events import ApiKeyState
+
 #: Tenant name of the admin key (the `owner` of videos it submits).
 ADMIN = "admin"
 #: Prefix of generated keys, so a leaked one is recognisable in logs and scanners.
@@ -56,10 +58,10 @@ class ApiKey:
     last_used_at: datetime | None = None
 
     @classmethod
-    def from_event(cls, event: dict[str, Any]) -> ApiKey:
-        return cls(event["key_id"], event["name"], event["key_sha256"], event["active"],
-                   event.get("rate_limit_per_hour", 100), event["created_at"],
-                   event.get("revoked_at"), event.get("last_used_at"))
+    def from_event(cls, event: ApiKeyState) -> ApiKey:
+        return cls(event.key_id, event.name, event.key_sha256, event.active,
+                   event.rate_limit_per_hour, event.created_at, event.revoked_at,
+                   event.last_used_at)
 
     def snapshot(self) -> dict[str, Any]:
         """The event fields of this state (the caller adds event_id and occurred_at)."""
@@ -93,8 +95,8 @@ class KeyTable:
     by_id: dict[str, ApiKey] = field(default_factory=dict)
     _by_hash: dict[str, str] = field(default_factory=dict)
 
-    def apply(self, event: dict[str, Any]) -> ApiKey:
-        key = merge(self.by_id.get(event["key_id"]), ApiKey.from_event(event))
+    def apply(self, event: ApiKeyState) -> ApiKey:
+        key = merge(self.by_id.get(event.key_id), ApiKey.from_event(event))
         self.by_id[key.key_id] = key
         self._by_hash[key.key_sha256] = key.key_id
         return key

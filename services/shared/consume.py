@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -29,11 +29,13 @@ from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import Counter
 
 from schemas import DEAD_LETTER, Topic, topic_by_name
+from schemas.events import Record
 from services.shared import telemetry
 from services.shared.codec import EventCodec, UndecodableRecord
 from services.shared.consumers import OffsetReset, new_consumer
 from services.shared.dead_letters import dead_letter_event, dead_letter_headers
 from services.shared.lifecycle import wait_for_kafka
+from services.shared.locations import scrub
 from services.shared.metrics import STAGE_SECONDS, LagGauge
 from services.shared.producer import EventProducer
 from services.shared.retry import RetryPolicy, Tries, decide
@@ -63,13 +65,14 @@ class PermanentFailure(Exception):
 class Delivery:
     """One decoded record, as a handler sees it."""
 
-    topic: Topic
-    event: dict[str, Any]
+    topic: Topic[Record]
+    #: The typed event (schemas/events.py) of `topic`'s class.
+    event: Record
     record: ConsumerRecord[bytes, bytes]
 
     @property
     def video_id(self) -> str:
-        return str(self.event.get("video_id", ""))
+        return str(getattr(self.event, "video_id", None) or "")
 
 
 class Handler(Protocol):
@@ -253,7 +256,7 @@ class ConsumeLoop:
             token = telemetry.current_video_id.set(delivery.video_id or None)
             try:
                 with telemetry.span_from(f"process {record.topic}", record.headers,
-                                         event.get("traceparent"),
+                                         getattr(event, "traceparent", None),
                                          **{"messaging.kafka.partition": record.partition,
                                             "messaging.kafka.offset": record.offset,
                                             "reelflow.video_id": delivery.video_id}):
@@ -283,9 +286,11 @@ class ConsumeLoop:
                 return "failed"
             if decision.action == "exhausted":
                 attempts = decision.tries.attempts
+                # Any exception's own text (an OSError's path, a client's endpoint URL)
+                # becomes the failure reason users read: scrubbed of server locations.
                 exhausted = PermanentFailure(
                     "retries_exhausted",
-                    f"gave up after {attempts} attempts: {type(exc).__name__}: {exc}",
+                    f"gave up after {attempts} attempts: {type(exc).__name__}: {scrub(str(exc))}",
                 )
                 await self._give_up(delivery, exhausted, exc, attempts)
                 return "failed"

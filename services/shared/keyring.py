@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from schemas import API_KEYS
+from schemas.events import ApiKeyState
 from services.shared.access import (
     AccessDenied,
     ApiKey,
@@ -102,8 +103,11 @@ class Keyring:
         except UndecodableRecord as exc:
             log.error("skipping an undecodable api-keys record: %s", exc)
 
-    def apply(self, event: dict[str, Any]) -> ApiKey:
+    def apply(self, event: ApiKeyState | dict[str, Any]) -> ApiKey:
         """Apply a snapshot this process just published (its writer sees it at once)."""
+        if isinstance(event, dict):
+            # TRANSITION: dict events, removed once every writer builds classes
+            event = ApiKeyState.from_record(event)
         return self.table.apply(event)
 
 

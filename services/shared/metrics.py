@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
 from schemas import RENDITION_DONE
+from schemas.events import RenditionDone
 
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -33,18 +33,16 @@ CONSUMER_LAG = Gauge("reelflow_consumer_partition_lag",
                      " partition this process owns", ["group", "topic", "partition"])
 
 
-def observe_emitted(topic: str, event: dict[str, Any]) -> None:
+def observe_emitted(topic: str, event: object) -> None:
     """Metrics carried by an event this process is about to publish."""
-    if topic != RENDITION_DONE.name:
+    if topic != RENDITION_DONE.name or not isinstance(event, RenditionDone):
         return
-    rendition = str(event.get("rendition", ""))
-    if event.get("encode_seconds"):
-        RENDITION_SECONDS.labels(rendition).observe(float(event["encode_seconds"]))
-    quality = event.get("quality") or {}
-    if quality.get("vmaf") is not None:
-        VMAF.labels(rendition).observe(float(quality["vmaf"]))
-    if quality.get("below_floor"):
-        BELOW_FLOOR.labels(rendition).inc()
+    if event.encode_seconds:
+        RENDITION_SECONDS.labels(event.rendition).observe(event.encode_seconds)
+    if event.quality is not None and event.quality.vmaf is not None:
+        VMAF.labels(event.rendition).observe(event.quality.vmaf)
+    if event.quality is not None and event.quality.below_floor:
+        BELOW_FLOOR.labels(event.rendition).inc()
 
 
 class LagGauge:

@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
 from schemas import Topic
+from schemas.events import Record
 from services.shared import producer_retirement, telemetry
 from services.shared.codec import EventCodec
 from services.shared.metrics import observe_emitted
+
+E = TypeVar("E", bound=Record)
 
 
 class EventProducer:
@@ -84,7 +87,7 @@ class EventProducer:
             return False
         return True
 
-    async def publish(self, topic: Topic, event: dict[str, Any],
+    async def publish(self, topic: Topic[E], event: E | dict[str, Any],
                       extra_headers: Iterable[tuple[str, bytes]] = (),
                       timeout_s: float | None = None) -> RecordMetadata:
         """Encode and write one event; returns once it is durably on the broker.
@@ -95,12 +98,19 @@ class EventProducer:
         until the broker is back). The caller may then safely undo its side effects
         (ingest deletes the stored source and answers 503).
         """
-        if "traceparent" in topic.latest.definition_fields and not event.get("traceparent"):
-            event = {**event, "traceparent": telemetry.current_traceparent()}
-        value = self.codec.encode(topic, event)
         # The registry's key field (video_id for video topics, key_id for api-keys).
         key_field = topic.key if topic.key in topic.latest.definition_fields else "video_id"
-        key = str(event[key_field]).encode() if event.get(key_field) else None
+        if isinstance(event, dict):
+            # TRANSITION: dict events, removed once every writer builds classes
+            if "traceparent" in topic.latest.definition_fields and not event.get("traceparent"):
+                event = {**event, "traceparent": telemetry.current_traceparent()}
+            key_value = event.get(key_field)
+        else:
+            if not getattr(event, "traceparent", None):  # every schema carries one
+                event = event.replace(traceparent=telemetry.current_traceparent())
+            key_value = getattr(event, key_field, None)
+        value = self.codec.encode(topic, event)
+        key = str(key_value).encode() if key_value else None
         headers = [*telemetry.trace_headers(), *extra_headers]
         producer = await self._ready()
         if timeout_s is None:

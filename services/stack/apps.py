@@ -1,4 +1,4 @@
-"""The four Reelflow services as supervised processes: `reelflow <name>` each."""
+"""The Reelflow services as supervised processes: `reelflow <name>` each."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from services.stack.probe import answers
 from services.stack.process import ManagedProcess
 from services.stack.settings import StackSettings
 
+#: (variable, default) of the services whose /metrics has a port of its own; every other
+#: service serves /metrics on its HTTP port, so a new HTTP service is scraped as it is.
+METRICS_PORTS = {"transcode": ("REELFLOW_TRANSCODE_METRICS_PORT", 8002),
+                 "packager": ("REELFLOW_PACKAGER_METRICS_PORT", 8003)}
+
 
 class Service:
     def __init__(self, name: str, settings: StackSettings, health_port_env: str | None,
                  default_port: int | None, command: str | None = None,
-                 env: dict[str, str] | None = None,
-                 metrics: tuple[str, int] | None = None) -> None:
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
         self.command = command or name
         self.env = env or {}
@@ -23,9 +27,6 @@ class Service:
         self.process = ManagedProcess(name, settings.state_dir)
         self._port_env = health_port_env
         self._default_port = default_port
-        # (variable, default) of a /metrics port of its own; without one, the HTTP port
-        # serves /metrics, so a new HTTP service is scraped by Prometheus as it is.
-        self._metrics = metrics
 
     def _setting(self, name: str, default: int) -> int:
         # The service's own env wins, as it does when start() hands it over.
@@ -40,9 +41,10 @@ class Service:
     @property
     def metrics_port(self) -> int | None:
         """Where the service serves Prometheus's /metrics (None: nowhere)."""
-        if self._metrics is None:
+        own = METRICS_PORTS.get(self.command)
+        if own is None:
             return self.port
-        return self._setting(*self._metrics) or None
+        return self._setting(*own) or None
 
     @property
     def address(self) -> str:
@@ -78,9 +80,8 @@ def services(settings: StackSettings) -> list[Service]:
     return [
         Service("catalog", settings, "REELFLOW_CATALOG_PORT", 8000),
         Service("ingest", settings, "REELFLOW_INGEST_PORT", 8001),
-        Service("transcode", settings, None, None,
-                metrics=("REELFLOW_TRANSCODE_METRICS_PORT", 8002)),
+        Service("transcode", settings, None, None),
         *extra_workers,
-        Service("packager", settings, None, None,
-                metrics=("REELFLOW_PACKAGER_METRICS_PORT", 8003)),
+        Service("packager", settings, None, None),
+        Service("figures", settings, "REELFLOW_FIGURES_PORT", 8004),
     ]

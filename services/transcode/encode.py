@@ -17,7 +17,6 @@ configuration -> RFC 6381 string, duration) and hashes it.
 from __future__ import annotations
 
 import asyncio
-import enum
 import hashlib
 import logging
 import time
@@ -28,6 +27,8 @@ from typing import Any
 
 import ffmpeg  # ffmpeg-python: builds the filter graph and argv, runs nothing
 
+# The kinds of output are rendition-done's media types.
+from schemas.events import MediaType as MediaKind
 from services.shared.media.errors import FfmpegError
 from services.shared.media.probe_parser import SourceProbe, extradata_bytes
 from services.shared.media.probing import probe_output
@@ -46,12 +47,6 @@ log = logging.getLogger(__name__)
 #: encoder's loss and not a resampling difference.
 SCALER = "bicubic"
 THUMBNAIL_DIR = "thumbnails"
-
-
-class MediaKind(enum.StrEnum):
-    VIDEO = "VIDEO"
-    AUDIO = "AUDIO"
-    IMAGES = "IMAGES"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ plan's `outputs` is what `rendition-done.expected_renditions` lists.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Protocol
@@ -168,7 +169,7 @@ def fit(width: int, height: int, rung: Rung) -> tuple[int, int] | None:
 
 
 def plan_ladder(source: SourceFacts, profile: Profile,
-                requested: list[str] | None = None) -> LadderPlan:
+                requested: Collection[str] | None = None) -> LadderPlan:
     """Plan every output of one source. `requested` limits the rungs (None: all that fit);
     it may also name `audio`, `mp3`, `thumbnails`, which are produced whenever possible."""
     known = {r.name for r in profile.rungs}

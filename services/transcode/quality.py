@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import ffmpeg  # ffmpeg-python: builds the filter graph and argv, runs nothing
 
+from schemas.events import Quality
 from services.shared.media.probe_parser import SourceProbe
 from services.shared.media.process import FfmpegRun, ffmpeg_argv
 from services.shared.settings import CommonSettings
@@ -54,11 +54,11 @@ class QualityScore:
     def below_floor(self) -> bool:
         return self.vmaf is not None and self.vmaf < self.vmaf_floor
 
-    def as_record(self) -> dict[str, Any]:
+    def as_event(self) -> Quality:
         """The `Quality` record of `rendition-done`."""
-        return {"vmaf": self.vmaf, "psnr": self.psnr, "ssim": self.ssim,
-                "vmaf_floor": self.vmaf_floor, "below_floor": self.below_floor,
-                "frames_scored": self.frames_scored}
+        return Quality(vmaf=self.vmaf, psnr=self.psnr, ssim=self.ssim,
+                       vmaf_floor=self.vmaf_floor, below_floor=self.below_floor,
+                       frames_scored=self.frames_scored)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from schemas import RENDITION_DONE, TRANSCODE_FAILED, TRANSCODE_PROGRESS, VIDEO_CANCELLED
+from schemas import RENDITION_DONE, TRANSCODE_FAILED, TRANSCODE_PROGRESS
+from schemas.events import Artifact, Quality, StageFailed, VideoCancelled, VideoUploaded
+from schemas.layout import rendition_prefix
 from services.shared import telemetry
 from services.shared.consume import Delivery, PermanentFailure
 from services.shared.media.errors import ProbeError
@@ -39,10 +41,7 @@ from services.transcode.errors import (
     UndecodableSource,
 )
 from services.transcode.handlers import (
-    StoredArtifact,
     StoredOutput,
-    attempt_prefix,
-    failure_event,
     progress_event,
     rendition_done_events,
 )
@@ -66,13 +65,14 @@ class TranscodeWorker:
 
     # -- consume loop hooks -------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
-        if delivery.topic == VIDEO_CANCELLED:
+        if isinstance(delivery.event, VideoCancelled):
             self._cancel(delivery.event)
             return
         upload = delivery.event
-        cancelled_at = self._cancelled.get(delivery.video_id)
-        if cancelled_at is not None and upload["occurred_at"] <= cancelled_at:
-            log.info("skipping attempt %s: the video was cancelled", upload["attempt"])
+        assert isinstance(upload, VideoUploaded), delivery.topic.name
+        cancelled_at = self._cancelled.get(upload.video_id)
+        if cancelled_at is not None and upload.occurred_at <= cancelled_at:
+            log.info("skipping attempt %s: the video was cancelled", upload.attempt)
             return
         job = asyncio.create_task(self._transcode(upload))
         self._running[delivery.video_id] = job
@@ -84,19 +84,20 @@ class TranscodeWorker:
                 await asyncio.gather(job, return_exceptions=True)
                 raise
             log.info("attempt %s cancelled; ffmpeg stopped and scratch removed",
-                     upload["attempt"])
+                     upload.attempt)
         finally:
             self._running.pop(delivery.video_id, None)
 
     async def failed(self, delivery: Delivery, error: PermanentFailure) -> None:
-        if delivery.topic == VIDEO_CANCELLED:
+        if not isinstance(delivery.event, VideoUploaded):
             return
-        await self.producer.publish(TRANSCODE_FAILED,
-                                    failure_event(delivery.event, error.code, error.message))
+        await self.producer.publish(TRANSCODE_FAILED, StageFailed.after(
+            delivery.event, stage="transcode", error_code=error.code,
+            error_message=error.message))
 
-    def _cancel(self, event: dict[str, Any]) -> None:
-        video_id = str(event["video_id"])
-        self._cancelled[video_id] = event["occurred_at"]
+    def _cancel(self, event: VideoCancelled) -> None:
+        video_id = event.video_id
+        self._cancelled[video_id] = event.occurred_at
         job = self._running.get(video_id)
         if job is not None and not job.done():
             log.info("cancelling the running job of %s", video_id)
@@ -123,8 +124,8 @@ class TranscodeWorker:
         root.mkdir(parents=True, exist_ok=True)
 
     # -- the job ------------------------------------------------------------------------
-    async def _transcode(self, upload: dict[str, Any]) -> None:
-        job_dir = self.settings.job_root / f"{upload['video_id']}-{upload['attempt']}"
+    async def _transcode(self, upload: VideoUploaded) -> None:
+        job_dir = self.settings.job_root / f"{upload.video_id}-{upload.attempt}"
         shutil.rmtree(job_dir, ignore_errors=True)
         job_dir.mkdir(parents=True)
         owner = _claim(job_dir)
@@ -133,8 +134,8 @@ class TranscodeWorker:
             with tracer.start_as_current_span("fetch source"):
                 source = await self._fetch_source(upload, job_dir)
             facts = await self._probe(source)
-            profile = get_profile(upload.get("profile") or self.settings.default_profile)
-            plan = plan_ladder(facts, profile, upload.get("renditions"))
+            profile = get_profile(upload.profile or self.settings.default_profile)
+            plan = plan_ladder(facts, profile, upload.renditions)
             report = _ProgressReporter(self, upload)
             with tracer.start_as_current_span("ffmpeg encode",
                                               attributes={"reelflow.outputs": plan.outputs}):
@@ -160,14 +161,14 @@ class TranscodeWorker:
             shutil.rmtree(job_dir, ignore_errors=True)
             owner.close()
 
-    async def _fetch_source(self, upload: dict[str, Any], job_dir: Path) -> Path:
+    async def _fetch_source(self, upload: VideoUploaded, job_dir: Path) -> Path:
         try:
-            ref = ObjectRef.parse(upload["source_uri"])
+            ref = ObjectRef.parse(upload.source_uri)
         except ValueError as exc:
             raise SourceMissing(str(exc)) from exc
         local = job_dir / "source"
         try:
-            await asyncio.to_thread(self.store.download, ref, local, upload.get("source_sha256"))
+            await asyncio.to_thread(self.store.download, ref, local, upload.source_sha256)
         except ObjectMissing as exc:
             raise SourceMissing(str(exc)) from exc
         except ChecksumMismatch as exc:
@@ -184,9 +185,9 @@ class TranscodeWorker:
                 raise SourceRefused(exc.code, exc.message) from exc
             raise UndecodableSource(f"the source is not usable media: {exc}") from exc
 
-    def _upload(self, upload: dict[str, Any], result: EncodeResult,
+    def _upload(self, upload: VideoUploaded, result: EncodeResult,
                 quality: QualityReport | None) -> list[StoredOutput]:
-        prefix = attempt_prefix(str(upload["video_id"]), int(upload["attempt"]))
+        prefix = rendition_prefix(upload.video_id, upload.attempt)
         stored = []
         for output in result.outputs:
             ref = self.store.ref(f"{prefix}/{output.path.name}")
@@ -195,8 +196,8 @@ class TranscodeWorker:
             artifacts = tuple(self._upload_artifact(prefix, a) for a in output.artifacts)
             score = quality.scores.get(output.name) if quality else None
             stored.append(_stored(output, ref.uri, artifacts,
-                                  score.as_record() if score else None))
-        custom = upload.get("custom_thumbnail_uri")
+                                  score.as_event() if score else None))
+        custom = upload.custom_thumbnail_uri
         if custom:
             stored = [self._with_custom_thumbnail(prefix, o, custom)
                       if o.media_type == "IMAGES" else o for o in stored]
@@ -217,16 +218,17 @@ class TranscodeWorker:
         content_type = str(head.get("ContentType") or "image/jpeg")
         size = int(head.get("ContentLength") or 0)
         digest = hashlib.sha256(self.store.stream(target)["Body"].read()).hexdigest()
-        artifact = StoredArtifact(name, target.uri, content_type, size, digest)
+        artifact = Artifact(name=name, uri=target.uri, content_type=content_type,
+                            size_bytes=size, sha256=digest)
         return dataclasses.replace(pictures, uri=target.uri, size_bytes=size, sha256=digest,
                                    artifacts=(artifact, *pictures.artifacts))
 
-    def _upload_artifact(self, prefix: str, artifact: Any) -> StoredArtifact:
+    def _upload_artifact(self, prefix: str, artifact: Any) -> Artifact:
         ref = self.store.ref(f"{prefix}/thumbnails/{artifact.path.name}")
         obj = self.store.put_file(artifact.path, ref, artifact.content_type,
                                   "public, max-age=31536000, immutable")
-        return StoredArtifact(artifact.name, ref.uri, artifact.content_type, obj.size_bytes,
-                              obj.sha256)
+        return Artifact(name=artifact.name, uri=ref.uri, content_type=artifact.content_type,
+                        size_bytes=obj.size_bytes, sha256=obj.sha256)
 
 
 #: Held (flock) by the worker running the job in this directory; see `TranscodeWorker.sweep`.
@@ -255,10 +257,10 @@ def _owned_by_live_worker(path: Path) -> bool:
     return False
 
 
-def _stored(output: EncodedOutput, uri: str, artifacts: tuple[StoredArtifact, ...],
-            quality: dict[str, Any] | None) -> StoredOutput:
+def _stored(output: EncodedOutput, uri: str, artifacts: tuple[Artifact, ...],
+            quality: Quality | None) -> StoredOutput:
     return StoredOutput(
-        rendition=output.name, media_type=str(output.media_type), uri=uri,
+        rendition=output.name, media_type=output.media_type, uri=uri,
         container=output.container, codecs=output.codecs, video_codec=output.video_codec,
         audio_codec=output.audio_codec, width=output.width, height=output.height,
         frame_rate=output.frame_rate, bitrate=output.bitrate, size_bytes=output.size_bytes,
@@ -270,7 +272,7 @@ def _stored(output: EncodedOutput, uri: str, artifacts: tuple[StoredArtifact, ..
 class _ProgressReporter:
     """Turns ffmpeg's progress callbacks into throttled `transcode-progress` events."""
 
-    def __init__(self, worker: TranscodeWorker, upload: dict[str, Any]) -> None:
+    def __init__(self, worker: TranscodeWorker, upload: VideoUploaded) -> None:
         self._worker = worker
         self._upload = upload
         self._last = 0.0

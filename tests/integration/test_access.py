@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas import API_KEYS, VIDEO_UPLOADED
+from schemas.events import VideoUploaded
 from services.shared.codec import EventCodec
 from services.shared.events import now
 from tests.access import API_KEY_HEADER, admin_headers
@@ -236,9 +237,10 @@ def test_concurrent_reprocesses_of_an_upstream_video_get_distinct_attempts(pipel
                                                                          common_settings):
     """Ingest's own consumer group projects upstream publishers' events too."""
     video_id = str(uuid.uuid4())
-    event = {"event_id": str(uuid.uuid4()), "video_id": video_id, "occurred_at": now(),
-             "source_uri": f"s3://{common_settings.s3_bucket}/upstream/{video_id}/missing",
-             "attempt": 1, "origin": "upstream"}
+    event = VideoUploaded(
+        event_id=str(uuid.uuid4()), video_id=video_id, occurred_at=now(),
+        source_uri=f"s3://{common_settings.s3_bucket}/upstream/{video_id}/missing",
+        attempt=1, origin="upstream")
 
     async def publish() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=common_settings.kafka_bootstrap,

@@ -131,7 +131,7 @@ async def _produce(bootstrap: str, steps: list[Step],
     try:
         for topic, event in steps:
             await producer.send_and_wait(topic, codec.encode(topic_by_name(topic), event),
-                                         key=str(event["video_id"]).encode())
+                                         key=event.video_id.encode())
         for topic, key, value in raw:
             await producer.send_and_wait(topic, value, key=key)
     finally:

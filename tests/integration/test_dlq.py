@@ -19,6 +19,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas import ALL_TOPICS, VIDEO_UPLOADED
+from schemas.events import VideoUploaded
 from services.operations.dlq import DeadLetter, read_dead_letters
 from services.shared.codec import EventCodec
 from services.shared.storage import s3_client
@@ -93,13 +94,13 @@ def test_a_poison_record_is_listed_shown_redriven_and_returns_once_with_its_coun
     partition, offset = publish(bootstrap, garbage, key, [("origin-system", b"dlq-test")])
 
     def transcode_gave_up(count: int) -> Callable[[DeadLetter], bool]:
-        return lambda d: (d.event["original_value"] == garbage  # type: ignore[index]
-                          and d.event["consumer_group"] == "transcode"  # type: ignore[index]
-                          and d.event["redrive_count"] == count)  # type: ignore[index]
+        return lambda d: (d.event.original_value == garbage  # type: ignore[union-attr]
+                          and d.event.consumer_group == "transcode"  # type: ignore[union-attr]
+                          and d.event.redrive_count == count)  # type: ignore[union-attr]
 
     letter = wait_for_letter(bootstrap, since, transcode_gave_up(0))
     assert letter.origin == (VIDEO_UPLOADED.name, partition, offset)
-    assert letter.event is not None and letter.event["error_code"] == "not_avro"
+    assert letter.event is not None and letter.event.error_code == "not_avro"
 
     table = reelflow("dlq", "list", "--limit", "0")
     assert letter.id in table and f"video-uploaded/{partition}@{offset}" in table
@@ -121,11 +122,11 @@ def test_a_poison_record_is_listed_shown_redriven_and_returns_once_with_its_coun
 
     again = wait_for_letter(bootstrap, since, transcode_gave_up(1))
     assert again.event is not None
-    assert again.event["original_topic"] == VIDEO_UPLOADED.name
-    assert again.event["original_partition"] == partition  # kept in order with its video
-    assert again.event["original_offset"] > offset
-    assert again.event["original_key"] == key
-    headers = {h["key"]: h["value"] for h in again.event["original_headers"]}
+    assert again.event.original_topic == VIDEO_UPLOADED.name
+    assert again.event.original_partition == partition  # kept in order with its video
+    assert again.event.original_offset > offset
+    assert again.event.original_key == key
+    headers = {h.key: h.value for h in again.event.original_headers}
     assert headers["reelflow-redrive-count"] == b"1"
     assert headers["reelflow-redriven-from"] == f"dead-letter:{letter.id}".encode()
     assert headers["origin-system"] == b"dlq-test"
@@ -136,14 +137,14 @@ def test_a_poison_record_is_listed_shown_redriven_and_returns_once_with_its_coun
     # or after the marker, and there are still exactly the two dead letters.
     marker = b"\x00marker:" + key
     _, marker_offset = publish(bootstrap, marker, key)
-    wait_for_letter(bootstrap, since, lambda d: d.event["original_value"] == marker  # type: ignore[index]
-                    and d.event["consumer_group"] == "transcode")  # type: ignore[index]
-    assert marker_offset == again.event["original_offset"] + 1
+    wait_for_letter(bootstrap, since, lambda d: d.event.original_value == marker  # type: ignore[union-attr]
+                    and d.event.consumer_group == "transcode")  # type: ignore[union-attr]
+    assert marker_offset == again.event.original_offset + 1
     ends = asyncio.run(pipeline_log_ends(bootstrap))
     assert ends[(VIDEO_UPLOADED.name, partition)] == marker_offset + 1
-    counts = sorted(d.event["redrive_count"] for d in asyncio.run(read_dead_letters(
-        bootstrap, since)) if d.event and d.event["original_value"] == garbage
-        and d.event["consumer_group"] == "transcode")
+    counts = sorted(d.event.redrive_count for d in asyncio.run(read_dead_letters(
+        bootstrap, since)) if d.event and d.event.original_value == garbage
+        and d.event.consumer_group == "transcode")
     assert counts == [0, 1]
 
     # Bulk redrive of what transcode gave up on: one copy per original record, and a record
@@ -164,18 +165,18 @@ def test_redriving_after_the_missing_source_is_uploaded_reprocesses_the_video(
     since = int(time.time() * 1000) - 1000
     video_id = str(uuid.uuid4())
     key = f"sources/{video_id}/original"
-    event = {"event_id": str(uuid.uuid4()), "video_id": video_id,
-             "occurred_at": datetime.now(UTC),
-             "source_uri": f"s3://{common_settings.s3_bucket}/{key}",
-             "user_metadata_json": json.dumps({"title": "Redrive me"})}
+    event = VideoUploaded(event_id=str(uuid.uuid4()), video_id=video_id,
+                          occurred_at=datetime.now(UTC),
+                          source_uri=f"s3://{common_settings.s3_bucket}/{key}",
+                          user_metadata_json=json.dumps({"title": "Redrive me"}))
     publish(bootstrap, codec.encode(VIDEO_UPLOADED, event), video_id.encode())
 
     failed = wait_for(lambda: (v := video(video_id)).get("status") == "failed" and v,
                       "the catalog to show the video failed", timeout=180)
     assert failed["error"]["code"] == "source_missing", failed
-    letter = wait_for_letter(bootstrap, since, lambda d: d.event["video_id"] == video_id
-                             and d.event["consumer_group"] == "transcode")
-    assert letter.event is not None and letter.event["error_code"] == "source_missing"
+    letter = wait_for_letter(bootstrap, since, lambda d: d.event.video_id == video_id
+                             and d.event.consumer_group == "transcode")
+    assert letter.event is not None and letter.event.error_code == "source_missing"
 
     # The cause is fixed (the upstream system stores the object), then the record redriven.
     clip = make_clip(tmp_path / "late.mp4", 640, 360, seconds=3)

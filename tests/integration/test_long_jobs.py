@@ -25,6 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 from schemas import RENDITION_DONE, VIDEO_UPLOADED
+from schemas.events import VideoUploaded
 from services.operations.replay import Target, execute, plan
 from services.shared.storage import ObjectStore
 from tests.integration.quiet import services_paused
@@ -61,13 +62,13 @@ def _wait_settled(workers: list[WorkerProcess], quiet_s: float = 5, timeout: flo
     raise AssertionError(f"the group never settled: {last}")
 
 
-async def _publish(bootstrap: str, event: dict) -> tuple[int, int]:
+async def _publish(bootstrap: str, event: VideoUploaded) -> tuple[int, int]:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         meta = await producer.send_and_wait(VIDEO_UPLOADED.name,
                                             codec.encode(VIDEO_UPLOADED, event),
-                                            key=event["video_id"].encode())
+                                            key=event.video_id.encode())
         return meta.partition, meta.offset
     finally:
         await producer.stop()
@@ -108,11 +109,11 @@ def test_a_job_many_times_longer_than_max_poll_interval_runs_once_without_a_reba
             before = [_assignments(w) for w in workers]
 
             started = time.monotonic()
-            partition, offset = asyncio.run(_publish(bootstrap, {
-                "event_id": str(uuid.uuid4()), "video_id": video_id,
-                "occurred_at": datetime.now(UTC), "source_uri": source.uri,
-                "source_sha256": hashlib.sha256(data).hexdigest(),
-                "user_metadata_json": json.dumps({"title": "longer than max.poll"})}))
+            partition, offset = asyncio.run(_publish(bootstrap, VideoUploaded(
+                event_id=str(uuid.uuid4()), video_id=video_id,
+                occurred_at=datetime.now(UTC), source_uri=source.uri,
+                source_sha256=hashlib.sha256(data).hexdigest(),
+                user_metadata_json=json.dumps({"title": "longer than max.poll"}))))
             _, owner_pid = wait_for_ffmpeg(video_id)
             owner = next(w for w in workers if w.pid == owner_pid)
             other = next(w for w in workers if w is not owner)
@@ -137,10 +138,10 @@ def test_a_job_many_times_longer_than_max_poll_interval_runs_once_without_a_reba
 
     # Committed after the outputs: every rendition-done is already on the topic, once each.
     done = read_topic(bootstrap, RENDITION_DONE.name,
-                      lambda r: (lambda e: e if str(e["video_id"]) == video_id else None)(
+                      lambda r: (lambda e: e if e.video_id == video_id else None)(
                           codec.decode(RENDITION_DONE, r.value)),
                       lambda kept: False, timeout=8)
-    names = [e["rendition"] for e in done]
+    names = [e.rendition for e in done]
     assert {"360p", "720p", "1080p"} <= set(names), names
     assert len(names) == len(set(names)), f"a rendition was produced twice: {names}"
-    assert {e["attempt"] for e in done} == {1}
+    assert {e.attempt for e in done} == {1}

@@ -24,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from schemas import VIDEO_CANCELLED, VIDEO_UPLOADED, Topic
+from schemas.events import VideoCancelled
 from schemas.registry import DAY_MS
 from services.shared.codec import EventCodec
 from services.shared.events import now
@@ -132,12 +133,13 @@ def test_a_publish_that_timed_out_is_never_written_once_the_broker_is_back(pipel
     with a timeout retires what it held, so a send it reported as failed never lands."""
     bootstrap = common_settings.kafka_bootstrap
     topic = Topic(f"test-no-ghost-{uuid.uuid4().hex[:8]}", VIDEO_CANCELLED.schema, "video_id",
-                  1, DAY_MS, writer="test", readers=("test",))
+                  1, DAY_MS, writer="test", readers=("test",),
+                  event_type=VIDEO_CANCELLED.event_type)
     codec = EventCodec((topic,))
 
-    def event(reason: str) -> dict[str, Any]:
-        return {"event_id": str(uuid.uuid4()), "video_id": str(uuid.uuid4()),
-                "occurred_at": now(), "reason": reason}
+    def event(reason: str) -> VideoCancelled:
+        return VideoCancelled(event_id=str(uuid.uuid4()), video_id=str(uuid.uuid4()),
+                              occurred_at=now(), reason=reason)
 
     async def scenario() -> list[str]:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -182,7 +184,7 @@ def test_a_publish_that_timed_out_is_never_written_once_the_broker_is_back(pipel
         finally:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader.stop()
-        return [codec.decode(topic, r.value)["reason"] for r in records]
+        return [codec.decode(topic, r.value).reason for r in records]
 
     reasons = asyncio.run(scenario())
     assert "control-ghost" in reasons, reasons  # the hazard is real

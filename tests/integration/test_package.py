@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from schemas.events import MediaType, Quality, RenditionDone
 from services.packager import playlists
 from services.packager.metadata import build_metadata, metadata_json
 from services.packager.package import (
@@ -293,13 +294,16 @@ def test_subtitles_are_placed_and_referenced(packaged: PackageResult) -> None:
 
 def test_metadata_document_describes_the_package(packaged: PackageResult,
                                                  ladder: list[RenditionInput]) -> None:
-    events = {r.name: {"rendition": r.name, "media_type": r.media_type, "width": r.width,
-                       "height": r.height, "bitrate": r.bitrate, "codecs": r.codecs,
-                       "uri": f"s3://reelflow/renditions/v1/1/{r.path.name}",
-                       "size_bytes": r.path.stat().st_size, "encode_seconds": 1.5,
-                       "duration_seconds": float(SECONDS), "source_size_bytes": 10_000_000,
-                       "uploaded_at": datetime(2025, 11, 18, 14, 30, 22, tzinfo=UTC),
-                       "quality": {"vmaf": 93.1, "psnr": None, "ssim": 0.97}}
+    events = {r.name: RenditionDone(
+        event_id=f"e-{r.name}", video_id="v1", occurred_at=datetime(2025, 11, 18, tzinfo=UTC),
+        expected_renditions=tuple(x.name for x in ladder),
+        rendition=r.name, media_type=MediaType(r.media_type), width=r.width,
+        height=r.height, bitrate=r.bitrate, codecs=r.codecs,
+        uri=f"s3://reelflow/renditions/v1/1/{r.path.name}",
+        size_bytes=r.path.stat().st_size, encode_seconds=1.5,
+        duration_seconds=float(SECONDS), source_size_bytes=10_000_000,
+        uploaded_at=datetime(2025, 11, 18, 14, 30, 22, tzinfo=UTC),
+        quality=Quality(vmaf=93.1, psnr=None, ssim=0.97))
               for r in ladder}
     doc = build_metadata(video_id="v1", attempt=1, rendition_events=events, package=packaged,
                          package_prefix="packages/v1/1",

@@ -32,8 +32,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from schemas import ALL_TOPICS, RENDITION_DONE, VIDEO_TRANSCODED
+from schemas.events import MediaType, RenditionDone, VideoTranscoded
+from schemas.layout import PUBLISHED_MARKER, package_prefix
 from services.packager.package import RenditionInput
-from services.packager.worker import PUBLISHED_MARKER, package_prefix
 from services.shared.codec import EventCodec
 from services.shared.events import new_event_id, now
 from services.shared.producer import EventProducer
@@ -91,26 +92,26 @@ class Renditions:
         return stored
 
     def event(self, video_id: str, attempt: int, rendition: StoredRendition,
-              expected: Iterable[str], event_id: str | None = None) -> dict[str, Any]:
+              expected: Iterable[str], event_id: str | None = None) -> RenditionDone:
         source = rendition.input
         video = source.media_type == "VIDEO"
-        return {
-            "event_id": event_id or new_event_id(), "video_id": video_id, "occurred_at": now(),
-            "attempt": attempt, "rendition": source.name, "media_type": source.media_type,
-            "expected_renditions": sorted(expected), "uri": rendition.uri,
-            "container": "mp4" if video else "m4a", "codecs": source.codecs,
-            "video_codec": "h264" if video else None, "audio_codec": "aac",
-            "width": source.width, "height": source.height, "frame_rate": source.frame_rate,
-            "keyframe_interval_seconds": 2.0 if video else None, "bitrate": source.bitrate,
-            "size_bytes": rendition.size_bytes, "sha256": rendition.sha256,
-            "duration_seconds": float(CLIP_SECONDS), "encode_seconds": 1.0,
-            "profile": "default", "quality": None, "artifacts": [],
-            "source_size_bytes": None, "source_filename": "packager-test.mp4",
-            "user_metadata_json": '{"title": "packager service test"}',
-            "uploaded_at": now(), "traceparent": None,
-        }
+        return RenditionDone(
+            event_id=event_id or new_event_id(), video_id=video_id, occurred_at=now(),
+            attempt=attempt, rendition=source.name, media_type=MediaType(source.media_type),
+            expected_renditions=tuple(sorted(expected)), uri=rendition.uri,
+            container="mp4" if video else "m4a", codecs=source.codecs,
+            video_codec="h264" if video else None, audio_codec="aac",
+            width=source.width, height=source.height, frame_rate=source.frame_rate,
+            keyframe_interval_seconds=2.0 if video else None, bitrate=source.bitrate,
+            size_bytes=rendition.size_bytes, sha256=rendition.sha256,
+            duration_seconds=float(CLIP_SECONDS), encode_seconds=1.0,
+            profile="default", quality=None, artifacts=(),
+            source_size_bytes=None, source_filename="packager-test.mp4",
+            user_metadata_json='{"title": "packager service test"}',
+            uploaded_at=now(), traceparent=None,
+        )
 
-    def publish(self, events: list[dict[str, Any]]) -> None:
+    def publish(self, events: list[RenditionDone]) -> None:
         async def send() -> None:
             producer = EventProducer(self.bootstrap, codec, "packager-service-test")
             await producer.start()
@@ -133,10 +134,10 @@ def renditions(ladder_files, store, common_settings) -> Renditions:  # type: ign
 
 
 # -- reading the outcome back ---------------------------------------------------------------
-def read_topic(bootstrap: str, video_id: str) -> list[dict[str, Any]]:
+def read_topic(bootstrap: str, video_id: str) -> list[VideoTranscoded]:
     """Every `video-transcoded` of `video_id` on the log, from the beginning to its end now."""
 
-    async def read() -> list[dict[str, Any]]:
+    async def read() -> list[VideoTranscoded]:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                     isolation_level="read_committed")
         await consumer.start()
@@ -160,10 +161,10 @@ def read_topic(bootstrap: str, video_id: str) -> list[dict[str, Any]]:
 
 
 def wait_transcoded(bootstrap: str, video_id: str, attempt: int,
-                    timeout: float = PACKAGED_WITHIN_S) -> list[dict[str, Any]]:
+                    timeout: float = PACKAGED_WITHIN_S) -> list[VideoTranscoded]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        events = [e for e in read_topic(bootstrap, video_id) if e["attempt"] == attempt]
+        events = [e for e in read_topic(bootstrap, video_id) if e.attempt == attempt]
         if events:
             return events
         time.sleep(1)
@@ -254,8 +255,8 @@ def test_an_open_set_survives_a_sigkill_of_the_packager(pipeline, renditions, st
     done = wait_transcoded(bootstrap, video, 1)
     assert len(done) == 1, done
     event = done[0]
-    assert event["package_uri"].endswith(f"/packages/{video}/1")
-    assert {r["rendition"] for r in event["renditions"]} >= {"360p", "720p", "audio"}
+    assert event.package_uri.endswith(f"/packages/{video}/1")
+    assert {r.rendition for r in event.renditions} >= {"360p", "720p", "audio"}
     keys = package_keys(store, video, 1)
     assert f"packages/{video}/1/master.m3u8" in keys and f"packages/{video}/1/manifest.mpd" in keys
     assert f"packages/{video}/1/{PUBLISHED_MARKER}" in keys
@@ -323,8 +324,8 @@ def test_a_new_attempt_gets_its_own_package_which_turns_current_when_complete(
 
     renditions.send(video, 2, again, ["720p"], expected=FULL_SET)
     (second,) = wait_transcoded(bootstrap, video, 2)
-    assert second["package_uri"].endswith(f"/packages/{video}/2")
-    assert second["event_id"] != wait_transcoded(bootstrap, video, 1)[0]["event_id"]
+    assert second.package_uri.endswith(f"/packages/{video}/2")
+    assert second.event_id != wait_transcoded(bootstrap, video, 1)[0].event_id
     assert f"packages/{video}/2/master.m3u8" in package_keys(store, video, 2)
     assert f"packages/{video}/1/master.m3u8" in package_keys(store, video, 1), \
         "the older package must stay for whoever is still playing it"

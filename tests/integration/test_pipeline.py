@@ -196,10 +196,10 @@ def test_garbage_on_video_uploaded_is_dead_lettered_and_the_pipeline_keeps_going
                 for records in (await consumer.getmany(timeout_ms=1000)).values():
                     for record in records:
                         event = codec.decode(DEAD_LETTER, record.value)
-                        where = (event["original_partition"], event["original_offset"])
+                        where = (event.original_partition, event.original_offset)
                         # Every group reading the topic dead-letters it; we follow transcode's.
-                        if (event["original_topic"] == VIDEO_UPLOADED.name and where in poison
-                                and event["consumer_group"] == "transcode"):
+                        if (event.original_topic == VIDEO_UPLOADED.name and where in poison
+                                and event.consumer_group == "transcode"):
                             found[where] = {"event": event, "headers": dict(record.headers)}
             assert found.keys() == poison, f"dead-lettered {sorted(found)} of {sorted(poison)}"
             return list(found.values())
@@ -207,9 +207,9 @@ def test_garbage_on_video_uploaded_is_dead_lettered_and_the_pipeline_keeps_going
             await consumer.stop()
 
     for found in asyncio.run(find_dead_letters()):
-        assert found["event"]["original_value"] == garbage
-        assert found["event"]["original_key"] == key
-        assert found["event"]["error_code"] == "not_avro"
-        assert found["event"]["consumer_group"] == "transcode"
+        assert found["event"].original_value == garbage
+        assert found["event"].original_key == key
+        assert found["event"].error_code == "not_avro"
+        assert found["event"].consumer_group == "transcode"
         assert found["headers"]["kafka_dlt-original-topic"] == VIDEO_UPLOADED.name.encode()
     assert wait_for_status(reply.json()["video_id"], {"ready", "failed"})["status"] == "ready"

@@ -92,7 +92,7 @@ async def _publish(bootstrap: str, steps: list[Step]) -> None:
     await producer.start()
     try:
         sent = [await producer.send(topic, codec.encode(topic_by_name(topic), event),
-                                    key=str(event["video_id"]).encode())
+                                    key=event.video_id.encode())
                 for topic, event in steps]
         await asyncio.gather(*sent)
     finally:

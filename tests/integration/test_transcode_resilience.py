@@ -27,6 +27,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import ALL_TOPICS, DEAD_LETTER, RENDITION_DONE, VIDEO_UPLOADED
+from schemas.events import VideoUploaded
 from services.shared.codec import EventCodec
 from services.shared.settings import CommonSettings
 from services.shared.storage import ObjectStore
@@ -205,7 +206,7 @@ def read_topic(bootstrap: str, topic: str, keep, until, timeout: float = 60) -> 
     return asyncio.run(read())
 
 
-def publish_upload(bootstrap: str, event: dict) -> bytes:
+def publish_upload(bootstrap: str, event: VideoUploaded) -> bytes:
     value = codec.encode(VIDEO_UPLOADED, event)
 
     async def send() -> None:
@@ -213,7 +214,7 @@ def publish_upload(bootstrap: str, event: dict) -> bytes:
         await producer.start()
         try:
             await producer.send_and_wait(VIDEO_UPLOADED.name, value,
-                                         key=event["video_id"].encode())
+                                         key=event.video_id.encode())
         finally:
             await producer.stop()
 
@@ -271,13 +272,13 @@ def test_a_sigkilled_worker_mid_encode_is_taken_over_and_the_catalog_shows_one_s
     expected = set(video["expected_renditions"])
     done = read_topic(
         common_settings.kafka_bootstrap, RENDITION_DONE.name,
-        lambda r: (lambda e: e if str(e["video_id"]) == video_id else None)(
+        lambda r: (lambda e: e if e.video_id == video_id else None)(
             codec.decode(RENDITION_DONE, r.value)),
-        lambda kept: {e["rendition"] for e in kept} >= expected)
+        lambda kept: {e.rendition for e in kept} >= expected)
     ids: dict[str, set[str]] = {}
     for event in done:
-        assert event["attempt"] == 1
-        ids.setdefault(event["rendition"], set()).add(str(event["event_id"]))
+        assert event.attempt == 1
+        ids.setdefault(event.rendition, set()).add(event.event_id)
     assert set(ids) == expected
     assert all(len(v) == 1 for v in ids.values()), ids
     assert not ffmpeg_for(video_id)
@@ -301,10 +302,10 @@ def keyframe_times(url: str, tmp: Path) -> list[float]:
     return [round(float(line.split(",")[0]), 2) for line in result.stdout.split()]
 
 
-def _upload_event(video_id: str, uri: str, sha256: str | None) -> dict:
-    return {"event_id": str(uuid.uuid4()), "video_id": video_id,
-            "occurred_at": datetime.now(UTC), "source_uri": uri, "source_sha256": sha256,
-            "user_metadata_json": json.dumps({"title": "broken on purpose"})}
+def _upload_event(video_id: str, uri: str, sha256: str | None) -> VideoUploaded:
+    return VideoUploaded(event_id=str(uuid.uuid4()), video_id=video_id,
+                         occurred_at=datetime.now(UTC), source_uri=uri, source_sha256=sha256,
+                         user_metadata_json=json.dumps({"title": "broken on purpose"}))
 
 
 @pytest.mark.parametrize("case, code", [("truncated", "undecodable_source"),
@@ -333,14 +334,14 @@ def test_a_bad_source_fails_with_its_code_and_is_dead_lettered_with_the_original
 
     letters = read_topic(
         common_settings.kafka_bootstrap, DEAD_LETTER.name,
-        lambda r: (lambda e: e if e["video_id"] == video_id
-                   and e["consumer_group"] == "transcode" else None)(
+        lambda r: (lambda e: e if e.video_id == video_id
+                   and e.consumer_group == "transcode" else None)(
             codec.decode(DEAD_LETTER, r.value)),
         lambda kept: bool(kept))
     assert len(letters) == 1, letters
-    assert letters[0]["original_value"] == value
-    assert letters[0]["original_topic"] == VIDEO_UPLOADED.name
-    assert letters[0]["error_code"] == code
+    assert letters[0].original_value == value
+    assert letters[0].original_topic == VIDEO_UPLOADED.name
+    assert letters[0].error_code == code
 
 
 def test_cancelling_a_running_job_stops_ffmpeg_and_removes_its_scratch(

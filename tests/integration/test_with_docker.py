@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from schemas import ALL_TOPICS, VIDEO_UPLOADED
+from schemas.events import VideoUploaded
 from services.shared.codec import EventCodec
 from services.shared.events import now
 
@@ -34,16 +35,16 @@ def test_an_event_round_trips_through_the_official_kafka_image():
     from testcontainers.kafka import KafkaContainer
 
     codec = EventCodec(ALL_TOPICS)
-    event = {"event_id": str(uuid.uuid4()), "video_id": str(uuid.uuid4()), "occurred_at": now(),
-             "source_uri": "s3://bucket/key.mp4"}
+    event = VideoUploaded(event_id=str(uuid.uuid4()), video_id=str(uuid.uuid4()),
+                          occurred_at=now(), source_uri="s3://bucket/key.mp4")
     with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka:
         bootstrap = kafka.get_bootstrap_server()
 
-        async def round_trip() -> dict:
+        async def round_trip() -> VideoUploaded:
             producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
             await producer.start()
             await producer.send_and_wait(VIDEO_UPLOADED.name, codec.encode(VIDEO_UPLOADED, event),
-                                         key=event["video_id"].encode())
+                                         key=event.video_id.encode())
             await producer.stop()
             consumer = AIOKafkaConsumer(VIDEO_UPLOADED.name, bootstrap_servers=bootstrap,
                                         auto_offset_reset="earliest")
@@ -54,4 +55,4 @@ def test_an_event_round_trips_through_the_official_kafka_image():
             finally:
                 await consumer.stop()
 
-        assert asyncio.run(round_trip())["video_id"] == event["video_id"]
+        assert asyncio.run(round_trip()).video_id == event.video_id

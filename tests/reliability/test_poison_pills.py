@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from schemas import ALL_TOPICS, VIDEO_UPLOADED
+from schemas.events import VideoUploaded
 from services.operations.dlq import read_dead_letters
 from services.shared.codec import EventCodec
 from services.shared.settings import CommonSettings
@@ -36,9 +37,9 @@ DEADLINE_S = 30.0
 codec = EventCodec(ALL_TOPICS)
 
 
-def upload_event(video_id: str, uri: str) -> dict[str, Any]:
-    return {"event_id": str(uuid.uuid4()), "video_id": video_id,
-            "occurred_at": datetime.now(UTC), "source_uri": uri}
+def upload_event(video_id: str, uri: str) -> VideoUploaded:
+    return VideoUploaded(event_id=str(uuid.uuid4()), video_id=video_id,
+                         occurred_at=datetime.now(UTC), source_uri=uri)
 
 
 class Pills:
@@ -63,10 +64,11 @@ class Pills:
 
         def dead_lettered() -> str | None:
             for letter in asyncio.run(read_dead_letters(self.common.kafka_bootstrap, since)):
-                event = letter.event or {}
-                if (event.get("original_partition"), event.get("original_offset"),
-                        event.get("consumer_group")) == (partition, offset, "transcode"):
-                    return f"dead-letter {event['error_code']}"
+                event = letter.event
+                if event is not None and (event.original_partition, event.original_offset,
+                                          event.consumer_group) == (partition, offset,
+                                                                    "transcode"):
+                    return f"dead-letter {event.error_code}"
             return None
         self._timed(name, dead_lettered)
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from schemas.events import ApiKeyState
 from services.shared.access import (
     ADMIN,
     AccessDenied,
@@ -23,10 +24,10 @@ from services.shared.access import (
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
 
-def snapshot(clear: str = "rf_secret", **changes: object) -> dict[str, object]:
+def snapshot(clear: str = "rf_secret", **changes: object) -> ApiKeyState:
     state = ApiKey("7d5c0a39-3c0e-4a3c-9f0e-000000000001", "acme", hash_key(clear), True, 100,
                    T0).snapshot()
-    return {"event_id": "e", "occurred_at": T0, **state, **changes}
+    return ApiKeyState.from_record({"event_id": "e", "occurred_at": T0, **state, **changes})
 
 
 def test_keys_are_hashed_with_sha256_and_never_kept_in_clear():

@@ -1,14 +1,19 @@
 """The packager gathers each attempt's renditions from the log and packages it once."""
 
+from datetime import UTC, datetime
+
+from schemas.events import MediaType, RenditionDone
 from services.packager.assembly import Assembler
 
 P = ("rendition-done", 0)
 
 
 def done(video: str, rendition: str, attempt: int = 1,
-         expected: tuple[str, ...] = ("360p", "720p", "audio")) -> dict[str, object]:
-    return {"video_id": video, "attempt": attempt, "rendition": rendition,
-            "expected_renditions": list(expected)}
+         expected: tuple[str, ...] = ("360p", "720p", "audio")) -> RenditionDone:
+    return RenditionDone(event_id=f"{video}/{attempt}/{rendition}", video_id=video,
+                         occurred_at=datetime(2026, 1, 1, tzinfo=UTC), attempt=attempt,
+                         rendition=rendition, media_type=MediaType.VIDEO,
+                         expected_renditions=expected, uri=f"s3://b/{rendition}.mp4")
 
 
 def test_a_set_completes_exactly_when_every_expected_rendition_arrived() -> None:

@@ -10,10 +10,12 @@ import fastavro
 import pytest
 
 from schemas import ALL_TOPICS, DEAD_LETTER, VIDEO_UPLOADED
+from schemas.events import StageFailed, VideoUploaded
 from services.shared.codec import (
     MAGIC,
     CorruptBody,
     EventCodec,
+    InvalidEvent,
     NotAvroSingleObject,
     UnknownFingerprint,
     spec_fingerprint,
@@ -28,18 +30,26 @@ MINIMAL_UPLOAD = {
     "occurred_at": 1767225600000,
     "source_uri": "s3://upstream/videos/cat.mp4",
 }
+MINIMAL_EVENT = VideoUploaded.from_record(MINIMAL_UPLOAD)
+
+
+def typed(topic, record):
+    return topic.event_type.from_record(record)
 
 
 @pytest.mark.parametrize("topic", ALL_TOPICS, ids=lambda t: t.name)
 def test_every_topic_round_trips_a_fully_populated_event(topic):
     record = sample(topic.latest.definition)
-    decoded = codec.decode(topic, codec.encode(topic, record))
+    event = typed(topic, record)
+    decoded = codec.decode(topic, codec.encode(topic, event))
+    assert type(decoded) is topic.event_type
     # Every field, nested records included, comes back with the value that was written.
-    assert decoded == record
+    assert decoded == event
+    assert decoded.to_record() == record
 
 
 def test_wire_format_is_the_spec_single_object_encoding():
-    data = codec.encode(VIDEO_UPLOADED, MINIMAL_UPLOAD)
+    data = codec.encode(VIDEO_UPLOADED, MINIMAL_EVENT)
     assert data[:2] == MAGIC == b"\xc3\x01"
     assert data[2:10] == spec_fingerprint(VIDEO_UPLOADED.latest.definition)
     # Golden vector: the fingerprint of video-uploaded v1 must never change.
@@ -47,10 +57,10 @@ def test_wire_format_is_the_spec_single_object_encoding():
 
 
 def test_an_upstream_publisher_needs_only_ids_time_and_source_uri():
-    decoded = codec.decode(VIDEO_UPLOADED, codec.encode(VIDEO_UPLOADED, MINIMAL_UPLOAD))
-    assert decoded["source_uri"] == "s3://upstream/videos/cat.mp4"
-    assert decoded["attempt"] == 1 and decoded["priority"] == 5
-    assert decoded["profile"] is None and decoded["user_metadata_json"] == "{}"
+    decoded = codec.decode(VIDEO_UPLOADED, codec.encode(VIDEO_UPLOADED, MINIMAL_EVENT))
+    assert decoded.source_uri == "s3://upstream/videos/cat.mp4"
+    assert decoded.attempt == 1 and decoded.priority == 5
+    assert decoded.profile is None and decoded.user_metadata_json == "{}"
 
 
 def _apache_avro_single_object(topic, record):
@@ -70,11 +80,11 @@ def test_events_written_by_apache_avro_for_python_decode():
     data = _apache_avro_single_object(VIDEO_UPLOADED, record)
     assert data[2:10] != spec_fingerprint(VIDEO_UPLOADED.latest.definition)
     decoded = codec.decode(VIDEO_UPLOADED, data)
-    assert decoded["video_id"] == MINIMAL_UPLOAD["video_id"]
+    assert decoded.video_id == MINIMAL_UPLOAD["video_id"]
 
 
 def test_our_events_are_readable_by_apache_avro():
-    data = codec.encode(VIDEO_UPLOADED, MINIMAL_UPLOAD)
+    data = codec.encode(VIDEO_UPLOADED, MINIMAL_EVENT)
     schema = avro.schema.parse(json.dumps(VIDEO_UPLOADED.latest.definition))
     reader = avro.io.DatumReader(schema)
     decoded = reader.read(avro.io.BinaryDecoder(io.BytesIO(data[10:])))
@@ -88,27 +98,28 @@ def test_bytes_that_are_not_avro_are_refused_with_a_code():
 
 
 def test_unknown_fingerprint_is_refused_with_a_code():
-    data = codec.encode(VIDEO_UPLOADED, MINIMAL_UPLOAD)
+    data = codec.encode(VIDEO_UPLOADED, MINIMAL_EVENT)
     with pytest.raises(UnknownFingerprint) as info:
         codec.decode(VIDEO_UPLOADED, data[:2] + b"\x01" * 8 + data[10:])
     assert info.value.code == "unknown_fingerprint"
 
 
 def test_a_fingerprint_of_another_topic_is_unknown_here():
-    data = codec.encode(DEAD_LETTER, sample(DEAD_LETTER.latest.definition))
+    data = codec.encode(DEAD_LETTER, typed(DEAD_LETTER, sample(DEAD_LETTER.latest.definition)))
     with pytest.raises(UnknownFingerprint):
         codec.decode(VIDEO_UPLOADED, data)
 
 
 @pytest.mark.parametrize("cut", [11, 30, -3])
 def test_truncated_bodies_are_corrupt(cut):
-    data = codec.encode(VIDEO_UPLOADED, sample(VIDEO_UPLOADED.latest.definition))
+    data = codec.encode(VIDEO_UPLOADED, typed(VIDEO_UPLOADED,
+                                              sample(VIDEO_UPLOADED.latest.definition)))
     with pytest.raises(CorruptBody):
         codec.decode(VIDEO_UPLOADED, data[:cut])
 
 
 def test_trailing_garbage_is_corrupt():
-    data = codec.encode(VIDEO_UPLOADED, MINIMAL_UPLOAD)
+    data = codec.encode(VIDEO_UPLOADED, MINIMAL_EVENT)
     with pytest.raises(CorruptBody):
         codec.decode(VIDEO_UPLOADED, data + b"\x00\x00")
 
@@ -133,4 +144,12 @@ def test_uuid_fields_come_back_canonical_or_the_record_is_corrupt(written, read)
         with pytest.raises(CorruptBody):
             codec.decode(VIDEO_UPLOADED, body.getvalue())
     else:
-        assert codec.decode(VIDEO_UPLOADED, body.getvalue())["video_id"] == read
+        assert codec.decode(VIDEO_UPLOADED, body.getvalue()).video_id == read
+
+
+def test_an_event_of_another_class_is_refused_before_it_is_written():
+    failed = StageFailed(event_id=MINIMAL_UPLOAD["event_id"], video_id=MINIMAL_UPLOAD["video_id"],
+                         occurred_at=MINIMAL_EVENT.occurred_at, stage="transcode",
+                         error_code="x", error_message="y")
+    with pytest.raises(InvalidEvent):
+        codec.encode(VIDEO_UPLOADED, failed)

@@ -281,4 +281,5 @@ def test_quality_record_matches_the_rendition_done_schema():
     fields = {f["name"] for f in quality["type"][1]["fields"]}
     score = QualityScore("720p", vmaf=89.5, psnr=40.0, ssim=0.98, frames_scored=20,
                          vmaf_floor=90.0)
-    assert set(score.as_record()) == fields and score.as_record()["below_floor"] is True
+    record = score.as_event().to_record()
+    assert set(record) == fields and record["below_floor"] is True

@@ -22,7 +22,9 @@ from schemas import (
     VIDEO_CANCELLED,
     VIDEO_TRANSCODED,
     VIDEO_UPLOADED,
+    Topic,
 )
+from schemas.events import DeadLetter, RenditionDone, VideoEvent
 from services.catalog.jsonb import dumps
 from services.catalog.media import cache_control, content_type, servable, single_range
 from services.catalog.paging import BadCursor, decode_cursor, encode_cursor
@@ -32,7 +34,17 @@ from services.catalog.views import MediaLinks, playback
 from services.shared.codec import EventCodec
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-Step = tuple[str, dict[str, Any]]
+Step = tuple[str, VideoEvent]
+
+
+#: event_id -> the record a story wrote down, before it was typed (for the schema test).
+WRITTEN: dict[str, dict[str, Any]] = {}
+
+
+def step(topic: Topic[Any], record: dict[str, Any]) -> Step:
+    """A story's event, written down as a record and typed as the codec would give it."""
+    WRITTEN[record["event_id"]] = record
+    return topic.name, topic.event_type.from_record(record)
 
 
 class VideoStory:
@@ -72,10 +84,10 @@ class VideoStory:
             "origin": "upload" if self.attempt == 1 else "reprocess",
         })
         event.update(fields)
-        return VIDEO_UPLOADED.name, event
+        return step(VIDEO_UPLOADED, event)
 
     def progress(self, stage: str, percent: float, at: float) -> Step:
-        return TRANSCODE_PROGRESS.name, {**self._base(at), "stage": stage, "percent": percent}
+        return step(TRANSCODE_PROGRESS, {**self._base(at), "stage": stage, "percent": percent})
 
     def rendition(self, name: str, at: float, expected: tuple[str, ...] = (
             "360p", "720p", "mp3", "thumbnails")) -> Step:
@@ -105,7 +117,7 @@ class VideoStory:
                           "quality": {"vmaf": 90.0 + height / 360, "psnr": 40.0, "ssim": 0.98,
                                       "vmaf_floor": 85.0, "below_floor": False,
                                       "frames_scored": 100}})
-        return RENDITION_DONE.name, event
+        return step(RENDITION_DONE, event)
 
     def transcoded(self, at: float) -> Step:
         prefix = f"s3://{self.bucket}/packages/{self.video_id}/{self.attempt}"
@@ -121,18 +133,18 @@ class VideoStory:
                                  "playlist_uri": f"{prefix}/{r}/playlist.m3u8",
                                  "download_uri": f"{prefix}/{r}.mp4", "segment_count": 8}
                                 for r, w, h in (("360p", 640, 360), ("720p", 1280, 720))]}
-        return VIDEO_TRANSCODED.name, event
+        return step(VIDEO_TRANSCODED, event)
 
     def failed(self, at: float, stage: str = "transcode", code: str = "undecodable_source",
                message: str = "ffmpeg could not decode frame 12") -> Step:
         topic = TRANSCODE_FAILED if stage == "transcode" else PACKAGING_FAILED
-        return topic.name, {**self._base(at), "stage": stage, "error_code": code,
-                            "error_message": message}
+        return step(topic, {**self._base(at), "stage": stage, "error_code": code,
+                            "error_message": message})
 
     def cancelled(self, at: float, reason: str = "uploaded by mistake") -> Step:
         event = self._base(at)
         del event["attempt"]
-        return VIDEO_CANCELLED.name, {**event, "reason": reason, "requested_by": "alice"}
+        return step(VIDEO_CANCELLED, {**event, "reason": reason, "requested_by": "alice"})
 
     def happy_path(self) -> list[Step]:
         return [self.uploaded(0), self.progress("verify", 100, 1), self.progress("encode", 40, 3),
@@ -313,12 +325,13 @@ def test_every_event_adds_a_timeline_row_and_its_natural_rows() -> None:
         projection = project_event(state, topic, event, Position(topic, 3, offset))
         state = projection.video
         timeline = [r for r in projection.rows if isinstance(r, TimelineRow)]
-        assert len(timeline) == 1 and timeline[0].values["event_id"] == event["event_id"]
+        assert len(timeline) == 1 and timeline[0].values["event_id"] == event.event_id
         assert timeline[0].values["partition"] == 3 and timeline[0].values["offset"] == offset
         kinds.append(timeline[0].values["kind"])
         if topic == RENDITION_DONE.name:
             (rendition,) = [r for r in projection.rows if isinstance(r, RenditionRow)]
-            assert rendition.values["rendition"] == event["rendition"]
+            assert isinstance(event, RenditionDone)
+            assert rendition.values["rendition"] == event.rendition
         if topic == VIDEO_TRANSCODED.name:
             assert any(isinstance(r, PackageRow) for r in projection.rows)
     assert kinds[0] == "uploaded" and kinds[-1] == "transcoded"
@@ -345,13 +358,14 @@ def test_user_metadata_that_is_not_a_json_object_becomes_empty() -> None:
     assert parse_user_metadata(None) == {}
 
 
-def _dead_letter(video_id: str | None) -> dict[str, Any]:
-    return {"event_id": str(uuid.uuid4()), "video_id": video_id, "occurred_at": at(1),
-            "original_topic": VIDEO_UPLOADED.name, "original_partition": 2,
-            "original_offset": 17, "original_key": b"k", "original_value": b"\x00garbage",
-            "original_headers": [], "consumer_group": "transcode", "error_code": "not_avro",
-            "error_class": "services.shared.codec.NotAvroSingleObject",
-            "error_message": "not Avro", "stacktrace": "", "attempts": 1, "redrive_count": 0}
+def _dead_letter(video_id: str | None) -> DeadLetter:
+    return DeadLetter(
+        event_id=str(uuid.uuid4()), video_id=video_id, occurred_at=at(1),
+        original_topic=VIDEO_UPLOADED.name, original_partition=2, original_offset=17,
+        original_key=b"k", original_value=b"\x00garbage", original_headers=(),
+        consumer_group="transcode", error_code="not_avro",
+        error_class="services.shared.codec.NotAvroSingleObject", error_message="not Avro",
+        stacktrace="", attempts=1, redrive_count=0)
 
 
 def test_a_dead_letter_is_recorded_and_joins_the_timeline_of_a_real_video() -> None:
@@ -377,11 +391,13 @@ def test_story_events_are_valid_for_the_schemas() -> None:
                                   story.cancelled(3), (DEAD_LETTER.name, _dead_letter(None))]
     for topic, event in steps:
         schema = by_name[topic].latest.definition
-        decoded = codec.decode(by_name[topic], codec.encode(by_name[topic], event))
+        typed = codec.decode(by_name[topic], codec.encode(by_name[topic], event))
+        assert typed == event, topic
+        decoded, written = typed.to_record(), WRITTEN.get(event.event_id, event.to_record())
         # What the story wrote comes back unchanged; every field it left out has the
         # schema's default (so the story exercises the fields it means to).
-        assert holds(decoded, event), (topic, event, decoded)
-        defaults = {f["name"]: f["default"] for f in schema["fields"] if f["name"] not in event}
+        assert holds(decoded, written), (topic, written, decoded)
+        defaults = {f["name"]: f["default"] for f in schema["fields"] if f["name"] not in written}
         assert {name: decoded[name] for name in defaults} == defaults, topic
 
 
@@ -406,7 +422,8 @@ def test_playback_urls_map_s3_uris_of_the_bucket_to_media_paths() -> None:
     _, package = story.transcoded(15)
     _, mp3 = story.rendition("mp3", 4)
     _, hd = story.rendition("720p", 4)
-    urls = playback({"thumbnails": None}, package, [{**mp3}, {**hd}], links)
+    urls = playback({"thumbnails": None}, package.to_record(), [mp3.to_record(), hd.to_record()],
+                    links)
     assert urls["hls"].endswith("/1/master.m3u8") and urls["dash"].endswith("manifest.mpd")
     assert urls["mp3"].endswith("audio.mp3")
     assert urls["mp4"][0]["url"] == f"/media/packages/{story.video_id}/1/720p.mp4"

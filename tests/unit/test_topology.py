@@ -1,14 +1,93 @@
 """The topology is declared once, in schemas/registry.py, and the code agrees with it."""
 
+import ast
+import importlib
 import re
 from pathlib import Path
 
 import schemas
-from schemas import ALL_TOPICS, API_KEYS, DEAD_LETTER, PIPELINE_TOPICS
+from schemas import ALL_TOPICS, API_KEYS, DEAD_LETTER, PIPELINE_TOPICS, Topic
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 PUBLISH = re.compile(r"\.publish\(\s*([A-Z_]+)\b")
 APPLICATION_SERVICES = ("ingest", "transcode", "packager", "catalog")
+#: Every folder under services/ that is a service or operator tooling (shared/ is a
+#: library: what it reads is read by the services that use it).
+SERVICE_FOLDERS = tuple(sorted(p.name for p in SERVICES.iterdir()
+                               if p.is_dir() and (p / "__init__.py").exists()
+                               and p.name != "shared"))
+#: The calls that name what a consumer reads: the consume loop's settings, a subscription,
+#: a manual assignment of partitions, or a faust agent's source (services/figures).
+CONSUME_SITES = {"LoopSettings", "subscribe", "TopicPartition", "agent"}
+
+
+def _topics_named(node: ast.AST, namespace: dict[str, object]) -> set[str]:
+    """Topic names of the constants (a topic or a tuple of them, as the module's namespace
+    or else `schemas` has them) under `node`."""
+    found = set()
+    for name in (n.id for n in ast.walk(node) if isinstance(n, ast.Name)):
+        value = namespace.get(name, getattr(schemas, name, None))
+        if isinstance(value, Topic):
+            found.add(value.name)
+        elif isinstance(value, tuple) and value and all(isinstance(t, Topic) for t in value):
+            found.update(t.name for t in value)
+    return found
+
+
+def _is_site(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    return (func.id if isinstance(func, ast.Name) else
+            func.attr if isinstance(func, ast.Attribute) else None) in CONSUME_SITES
+
+
+def consumed_in(tree: ast.AST, namespace: dict[str, object] | None = None) -> set[str]:
+    """Topics a module's consume sites name, directly (`TopicPartition(API_KEYS.name, p)`,
+    `LoopSettings(topics=(VIDEO_UPLOADED,))`) or through a comprehension over a constant
+    (`[TopicPartition(t.name, p) for t in PIPELINE_TOPICS ...]`)."""
+    namespace = namespace or {}
+    found = set()
+    for node in ast.walk(tree):
+        if _is_site(node):
+            found |= _topics_named(node, namespace)
+        if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp) and any(
+                _is_site(n) for n in ast.walk(node.elt)):
+            for generator in node.generators:
+                found |= _topics_named(generator.iter, namespace)
+    return found
+
+
+def _modules(folder: Path) -> list[tuple[ast.AST, dict[str, object]]]:
+    """Each module's syntax tree and its namespace (so `TOPICS = (A, B)` resolves)."""
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        name = ".".join(path.relative_to(SERVICES.parent).with_suffix("").parts)
+        found.append((ast.parse(path.read_text()), vars(importlib.import_module(name))))
+    return found
+
+
+def shared_readers() -> dict[str, set[str]]:
+    """Class name -> topics, for the shared classes that consume (e.g. the key ring)."""
+    readers: dict[str, set[str]] = {}
+    for tree, namespace in _modules(SERVICES / "shared"):
+        topics = consumed_in(tree, namespace)
+        if topics:
+            for node in getattr(tree, "body", []):
+                if isinstance(node, ast.ClassDef):
+                    readers[node.name] = topics
+    return readers
+
+
+def consumed_topics(service: str) -> set[str]:
+    wrappers = shared_readers()
+    found = set()
+    for tree, namespace in _modules(SERVICES / service):
+        found |= consumed_in(tree, namespace)
+        for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+            if isinstance(call.func, ast.Name) and call.func.id in wrappers:
+                found |= wrappers[call.func.id]
+    return found
 
 
 def published_topics(service: str) -> set[str]:
@@ -24,6 +103,31 @@ def test_each_topic_has_exactly_the_writer_the_registry_declares():
         declared = {t.name for t in ALL_TOPICS if t.writer == service}
         # dead-letter is the one shared topic: any consumer may dead-letter what it reads.
         assert published_topics(service) - {DEAD_LETTER.name} == declared, service
+
+
+def test_each_topic_has_exactly_the_readers_the_registry_declares():
+    derived: dict[str, set[str]] = {t.name: set() for t in ALL_TOPICS}
+    for service in SERVICE_FOLDERS:
+        for name in consumed_topics(service):
+            derived[name].add(service)
+    assert derived == {t.name: set(t.readers) for t in ALL_TOPICS}
+
+
+def test_the_reader_scan_sees_each_way_of_consuming():
+    code = ast.parse(
+        "LoopSettings('g', (RENDITION_DONE,), control_topics=(VIDEO_CANCELLED,))\n"
+        "consumer.assign([TopicPartition(API_KEYS.name, p) for p in range(1)])\n"
+        "parts = [TopicPartition(t.name, p) for t in PIPELINE_TOPICS for p in range(6)]\n"
+        "producer.publish(VIDEO_TRANSCODED, event)\n")
+    assert consumed_in(code) == {"rendition-done", "video-cancelled", "api-keys",
+                                 *(t.name for t in PIPELINE_TOPICS)}
+    assert "video-transcoded" in consumed_in(ast.parse(
+        "consumer.subscribe([VIDEO_TRANSCODED.name])"))
+    assert not consumed_in(ast.parse("producer.publish(VIDEO_TRANSCODED, event)"))
+    assert consumed_in(ast.parse("LoopSettings('g', MINE)"),
+                       {"MINE": (schemas.VIDEO_UPLOADED,)}) == {"video-uploaded"}
+    assert consumed_in(ast.parse("app.agent(self._source((DEAD_LETTER,)), name='n')(f)")) == {
+        "dead-letter"}
 
 
 def test_no_service_spells_a_topic_name_itself():

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from schemas import layout
 from services.ingest.deps import GateDep, Settings, Store, SubmissionDep
 from services.ingest.errors import Rejection, Unavailable
 from services.ingest.idempotency import fingerprint
@@ -55,7 +56,7 @@ async def import_video(request: Request, settings: Settings, store: Store, gate:
         priority = parse_priority(_priority_text(body.get("priority")))
         video_id = str(uuid.uuid4())
         telemetry.current_video_id.set(video_id)
-        source = store.ref(f"sources/{video_id}/original")
+        source = store.ref(layout.source_key(video_id))
         with telemetry.tracer("reelflow.ingest").start_as_current_span(
             "ingest import", attributes={"reelflow.video_id": video_id,
                                          "reelflow.import_source": wanted.uri}

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from python_multipart.multipart import parse_options_header
 
+from schemas import layout
 from services.ingest.deps import GateDep, ReworkDep, Settings, Store, SubmissionDep
 from services.ingest.errors import Rejection
 from services.ingest.idempotency import fingerprint
@@ -40,7 +41,7 @@ async def upload_video(request: Request, settings: Settings, store: Store, gate:
                             f"maximum of {limit} bytes", 413)
         video_id = str(uuid.uuid4())
         telemetry.current_video_id.set(video_id)
-        source = store.ref(f"sources/{video_id}/original")
+        source = store.ref(layout.source_key(video_id))
         with telemetry.tracer("reelflow.ingest").start_as_current_span(
             "ingest upload", attributes={"reelflow.video_id": video_id}
         ):

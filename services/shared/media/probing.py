@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from services.shared.media.errors import FfmpegError, ProbeError, is_url, scrub
+from services.shared.locations import is_url, scrub
+from services.shared.media.errors import FfmpegError, ProbeError
 from services.shared.media.fields import to_int
 from services.shared.media.probe_parser import SourceProbe, parse_probe
 from services.shared.media.process import FfmpegRun, ffmpeg_argv, run_ffprobe_json

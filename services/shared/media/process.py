@@ -29,7 +29,8 @@ from typing import Any
 from opentelemetry import trace
 
 from services.shared import telemetry
-from services.shared.media.errors import FfmpegError, redact, scrub
+from services.shared.locations import redact, scrub
+from services.shared.media.errors import FfmpegError
 from services.shared.media.fields import to_int
 from services.shared.settings import CommonSettings
 

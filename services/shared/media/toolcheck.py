@@ -9,7 +9,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.shared.media.errors import FfmpegError, FfmpegUnsupported, placeholder
+from services.shared.locations import placeholder
+from services.shared.media.errors import FfmpegError, FfmpegUnsupported
 from services.shared.media.process import FfmpegRun
 from services.shared.settings import CommonSettings
 

@@ -43,10 +43,10 @@ def test_each_service_with_a_metrics_port_is_a_target_under_its_commands_job(
 
 def test_a_service_added_to_the_list_is_scraped(settings: StackSettings) -> None:
     newcomer = Service("newcomer", settings, "REELFLOW_NEWCOMER_PORT", 7123)
-    sidecar = Service("sidecar", settings, None, None, metrics=("REELFLOW_SIDECAR_METRICS", 7124))
-    silent = Service("silent", settings, None, None)
-    assert targets_of([newcomer, sidecar, silent]) == [
-        ScrapeTarget("newcomer", "127.0.0.1:7123"), ScrapeTarget("sidecar", "127.0.0.1:7124")]
+    silent = Service("silent", settings, None, None)  # a pure consumer without /metrics
+    assert targets_of([*services(settings), newcomer, silent])[-1] == ScrapeTarget(
+        "newcomer", "127.0.0.1:7123")
+    assert "silent" not in {t.job for t in targets_of([newcomer, silent])}
 
 
 def test_the_rule_files_are_the_ones_compose_loads() -> None:

@@ -10,7 +10,9 @@ from services.shared.media.probe_parser import AudioStream, SourceProbe, VideoSt
 from services.shared.media.rules import RULE_CODES, RULES, Violation, first_violation
 from services.shared.settings import SourceLimits
 
-LIMITS = SourceLimits()
+#: The defaults, not the environment's: built without reading settings (nothing reads them
+#: when a module is imported, see tests/unit/test_slot.py).
+LIMITS = SourceLimits.model_construct()
 
 
 def video(width: int, height: int) -> VideoStream:
