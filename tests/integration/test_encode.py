@@ -128,8 +128,8 @@ def test_keyframes_are_aligned_across_rungs_every_two_seconds(hd):
 
 def test_quality_is_scored_for_every_rung(hd):
     _, _, _, result, report, _ = hd
-    assert isinstance(report, QualityReport)
-    assert set(report.scores) == {"240p", "360p", "480p", "720p"}
+    assert isinstance(report, QualityReport) and set(report.scores) == {"240p", "360p", "480p",
+                                                                      "720p"}
     for score in report.scores.values():
         assert score.vmaf is not None and 80 < score.vmaf <= 100
         assert score.psnr is not None and 30 < score.psnr <= 100
