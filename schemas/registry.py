@@ -89,12 +89,12 @@ VIDEO_PARTITIONS = 6
 
 VIDEO_UPLOADED = Topic(
     "video-uploaded", "video-uploaded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog", "ingest"),
+    writer="ingest", readers=("transcode", "catalog", "ingest", "figures"),
     event_type=events.VideoUploaded,
 )
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog", "ingest"),
+    writer="ingest", readers=("transcode", "catalog", "ingest", "figures"),
     event_type=events.VideoCancelled,
 )
 TRANSCODE_PROGRESS = Topic(
@@ -104,22 +104,22 @@ TRANSCODE_PROGRESS = Topic(
 )
 RENDITION_DONE = Topic(
     "rendition-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="transcode", readers=("packager", "catalog"),
+    writer="transcode", readers=("packager", "catalog", "figures"),
     event_type=events.RenditionDone,
 )
 TRANSCODE_FAILED = Topic(
     "transcode-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="transcode", readers=("catalog", "ingest"),
+    writer="transcode", readers=("catalog", "ingest", "figures"),
     event_type=events.StageFailed,
 )
 VIDEO_TRANSCODED = Topic(
     "video-transcoded", "video-transcoded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="packager", readers=("catalog", "ingest"),
+    writer="packager", readers=("catalog", "ingest", "figures"),
     event_type=events.VideoTranscoded,
 )
 PACKAGING_FAILED = Topic(
     "packaging-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="packager", readers=("catalog", "ingest"),
+    writer="packager", readers=("catalog", "ingest", "figures"),
     event_type=events.StageFailed,
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared
@@ -127,7 +127,7 @@ PACKAGING_FAILED = Topic(
 # The catalog projects it; the operator tools (`reelflow dlq`) list, show and redrive it.
 DEAD_LETTER = Topic(
     "dead-letter", "dead-letter", "original key", 3, 90 * DAY_MS,
-    writer="any consumer", readers=("catalog", "operations"),
+    writer="any consumer", readers=("catalog", "operations", "figures"),
     event_type=events.DeadLetter,
 )
 
@@ -153,6 +153,38 @@ PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
 )
 #: Every topic: what the stack creates and the codec knows.
 ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS)
+
+@dataclass(frozen=True)
+class Changelog:
+    """A compacted topic that backs a stream app's state table: the app rebuilds the table
+    from it at start. Its records are the app's own table entries (faust writes JSON), not
+    events, so it has no Avro schema and no event class."""
+
+    name: str
+    key: str
+    partitions: int
+    writer: str
+    readers: tuple[str, ...]
+    compacted: bool = True
+
+    def config(self) -> dict[str, str]:
+        return {"retention.ms": "-1", "min.insync.replicas": "1", "cleanup.policy": "compact"}
+
+
+# The figures app's tables (services/figures). A table write goes to the changelog partition
+# of the record that caused it, so each changelog has as many partitions as the topics that
+# feed it (faust refuses a mismatch).
+FIGURES_OWNERS = Changelog("figures-owners-changelog", "video_id", VIDEO_PARTITIONS,
+                           writer="figures", readers=("figures",))
+FIGURES_WINDOWS = Changelog("figures-windows-changelog", "window key", VIDEO_PARTITIONS,
+                            writer="figures", readers=("figures",))
+FIGURES_DEAD_LETTERS = Changelog("figures-dead-letters-changelog", "window key",
+                                 DEAD_LETTER.partitions, writer="figures",
+                                 readers=("figures",))
+CHANGELOG_TOPICS: tuple[Changelog, ...] = (FIGURES_OWNERS, FIGURES_WINDOWS,
+                                           FIGURES_DEAD_LETTERS)
+#: What the local stack creates: every event topic and every changelog.
+STACK_TOPICS: tuple[Topic[Record] | Changelog, ...] = (*ALL_TOPICS, *CHANGELOG_TOPICS)
 
 
 def topic_by_name(name: str) -> Topic[Record]:

@@ -1,6 +1,7 @@
 """`reelflow`: one command line for every service and operator task.
 
   reelflow ingest | transcode | packager | catalog    run one service in this process
+  reelflow figures                                   windowed pipeline figures (faust app)
   reelflow stack up|status|down|restart              the local Kafka/Postgres/S3 stack
   reelflow demo                                      the whole path on a generated clip
   reelflow lag [--group G] [--json]                  consumer lag per group and partition
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     # operator commands from loading.
     from services.catalog.main import add_parser as add_catalog
     from services.demo import add_parser as add_demo
+    from services.figures.main import add_parser as add_figures
     from services.ingest.main import add_parser as add_ingest
     from services.operations.dlq import add_parser as add_dlq
     from services.operations.lag import add_parser as add_lag
@@ -31,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
-                add_submit, add_dlq, add_lag, add_replay):
+                add_submit, add_dlq, add_lag, add_replay, add_figures):
         add(sub)
     return parser
 

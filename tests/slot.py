@@ -46,6 +46,7 @@ def environment(slot: int) -> dict[str, str]:
         "REELFLOW_INGEST_CATALOG_URL": f"http://127.0.0.1:{port(24000)}",
         "REELFLOW_TRANSCODE_METRICS_PORT": port(24002),
         "REELFLOW_PACKAGER_METRICS_PORT": port(24003),
+        "REELFLOW_FIGURES_PORT": port(24004),
         "REELFLOW_LOG_LEVEL": "INFO",
         "REELFLOW_INGEST_IMPORT_ROOTS": f'["{state / "imports"}"]',
         # The session's admin key (see tests/access.py); a test's own stack may use another.

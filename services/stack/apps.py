@@ -1,4 +1,4 @@
-"""The four Reelflow services as supervised processes: `reelflow <name>` each."""
+"""The Reelflow services as supervised processes: `reelflow <name>` each."""
 
 from __future__ import annotations
 
@@ -83,4 +83,5 @@ def services(settings: StackSettings) -> list[Service]:
         Service("transcode", settings, None, None),
         *extra_workers,
         Service("packager", settings, None, None),
+        Service("figures", settings, "REELFLOW_FIGURES_PORT", 8004),
     ]

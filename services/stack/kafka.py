@@ -11,7 +11,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from schemas import ALL_TOPICS
+from schemas import STACK_TOPICS
 from services.shared.lifecycle import AIOKAFKA_LOGGERS, hushed
 from services.stack.process import ManagedProcess
 from services.stack.settings import KAFKA_POM, StackSettings
@@ -110,7 +110,7 @@ class Kafka:
             return False
         try:
             existing = set(await admin.list_topics())
-            missing = [t for t in ALL_TOPICS if t.name not in existing]
+            missing = [t for t in STACK_TOPICS if t.name not in existing]
             if create and missing:
                 # Another `up` may have created them in between: that is the state we want.
                 with contextlib.suppress(TopicAlreadyExistsError):
@@ -121,10 +121,10 @@ class Kafka:
                 return True
             # Metadata of just-created topics can lag a moment behind the create call.
             for _ in range(20):
-                described = await admin.describe_topics([t.name for t in ALL_TOPICS])
+                described = await admin.describe_topics([t.name for t in STACK_TOPICS])
                 partitions = {d.get("topic") or d.get("name"): len(d["partitions"])
                               for d in described}
-                wrong = [t.name for t in ALL_TOPICS if partitions.get(t.name) != t.partitions]
+                wrong = [t.name for t in STACK_TOPICS if partitions.get(t.name) != t.partitions]
                 if not wrong:
                     return True
                 await asyncio.sleep(0.5)

@@ -92,7 +92,7 @@ def hd(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def
 
 def test_one_run_writes_every_output_and_they_decode(hd):
     _, probe, plan, result, _, progress = hd
-    assert plan.outputs == ["360p", "720p", "audio", "mp3", "thumbnails"]
+    assert plan.outputs == ["240p", "360p", "480p", "720p", "audio", "mp3", "thumbnails"]
     assert [o.name for o in result.outputs] == plan.outputs
     assert result.encode_seconds > 0 and result.command.count(" -filter_complex ") == 1
     for out in result.outputs:
@@ -128,7 +128,8 @@ def test_keyframes_are_aligned_across_rungs_every_two_seconds(hd):
 
 def test_quality_is_scored_for_every_rung(hd):
     _, _, _, result, report, _ = hd
-    assert isinstance(report, QualityReport) and set(report.scores) == {"360p", "720p"}
+    assert isinstance(report, QualityReport) and set(report.scores) == {"240p", "360p", "480p",
+                                                                      "720p"}
     for score in report.scores.values():
         assert score.vmaf is not None and 80 < score.vmaf <= 100
         assert score.psnr is not None and 30 < score.psnr <= 100
@@ -178,7 +179,7 @@ def test_audio_only_source_gets_only_audio_outputs(tmp_path):
 def test_silent_source_gets_no_mp3_and_video_only_rungs(tmp_path):
     source = make_clip(tmp_path / "silent.mp4", 640, 360, seconds=2, audio=False)
     _, plan, result = encode(source, tmp_path / "work")
-    assert [o.name for o in result.outputs] == ["360p", "thumbnails"]
+    assert [o.name for o in result.outputs] == ["240p", "360p", "thumbnails"]
     rung = result.output("360p")
     assert stream_types(rung.path) == ["video"] and rung.codecs == "avc1.4d401f"
     assert rung.audio_codec is None and not (tmp_path / "work" / "audio.mp3").exists()

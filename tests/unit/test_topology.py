@@ -17,8 +17,8 @@ SERVICE_FOLDERS = tuple(sorted(p.name for p in SERVICES.iterdir()
                                if p.is_dir() and (p / "__init__.py").exists()
                                and p.name != "shared"))
 #: The calls that name what a consumer reads: the consume loop's settings, a subscription,
-#: or a manual assignment of partitions.
-CONSUME_SITES = {"LoopSettings", "subscribe", "TopicPartition"}
+#: a manual assignment of partitions, or a faust agent's source (services/figures).
+CONSUME_SITES = {"LoopSettings", "subscribe", "TopicPartition", "agent"}
 
 
 def _topics_named(node: ast.AST, namespace: dict[str, object]) -> set[str]:
@@ -126,6 +126,8 @@ def test_the_reader_scan_sees_each_way_of_consuming():
     assert not consumed_in(ast.parse("producer.publish(VIDEO_TRANSCODED, event)"))
     assert consumed_in(ast.parse("LoopSettings('g', MINE)"),
                        {"MINE": (schemas.VIDEO_UPLOADED,)}) == {"video-uploaded"}
+    assert consumed_in(ast.parse("app.agent(self._source((DEAD_LETTER,)), name='n')(f)")) == {
+        "dead-letter"}
 
 
 def test_no_service_spells_a_topic_name_itself():

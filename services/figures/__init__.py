@@ -1,0 +1,1 @@
+"""Windowed pipeline figures: a faust-streaming app (see main.py)."""
