@@ -131,7 +131,7 @@ def study_rung(ffmpeg: str, source_name: str, source: Path, profile_name: str, r
     settings: list[tuple[str, object]] = [(f"crf {rung.crf - 3}", rung.crf - 3),
                                           (f"crf {rung.crf}", rung.crf),
                                           (f"crf {rung.crf + 3}", rung.crf + 3)]
-    settings += [(f"crf {rung.crf} cap {cap}", cap) for cap in CAPS[rung_name] if caps]
+    settings += [(f"crf {rung.crf} cap {cap}", cap) for cap in CAPS.get(rung_name, ()) if caps]
     points = []
     for label, value in settings:
         if "cap" in label:
