@@ -9,6 +9,7 @@ always has somewhere to go when its worker is SIGKILLed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -36,6 +37,7 @@ from services.transcode.worker import TranscodeWorker, _claim
 from tests.access import admin_headers
 from tests.integration.test_pipeline import CATALOG, INGEST, submit, wait_for_status
 from tests.media import make_clip
+from tests.polling import wait_until
 from tests.slot import TEST_ENV
 
 pytestmark = pytest.mark.integration
@@ -241,12 +243,19 @@ def test_a_sigkilled_worker_mid_encode_is_taken_over_and_the_catalog_shows_one_s
     other = extra_worker.pid if owner == stack_pid else stack_pid
     assert other is not None and running(other)
     try:
+        # The kill lands while ffmpeg runs: alive, and still the worker's child, right
+        # before it.
+        assert running(ffmpeg_pid) and (ffmpeg_pid, owner) in ffmpeg_for(video_id), \
+            "ffmpeg had already finished before the worker was killed"
         os.kill(owner, signal.SIGKILL)
-        # FfmpegRun puts ffmpeg in its own session so a job can be stopped as a group; the
-        # worker's death therefore leaves it orphaned, still encoding: the kill landed
-        # while ffmpeg ran. Kill it as the host would.
-        assert running(ffmpeg_pid), "ffmpeg had already finished when the worker was killed"
-        os.killpg(ffmpeg_pid, signal.SIGKILL)
+        # ffmpeg runs in its own session (a job is stopped as a group) but asks Linux to
+        # SIGKILL it when its worker dies: no orphan encodes on.
+        try:
+            wait_until(lambda: not running(ffmpeg_pid), "ffmpeg to die with its worker", 10,
+                       every=0.1)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(ffmpeg_pid, signal.SIGKILL)
 
         # The other worker took the job over: ffmpeg runs again for this video, its child.
         again, _ = wait_for_ffmpeg(video_id, timeout=120, under=other)
