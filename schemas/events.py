@@ -271,8 +271,11 @@ class RenditionDone(Record):
     profile: str = "default"
     quality: Quality | None = None
     artifacts: tuple[Artifact, ...] = ()
+    #: From v2 on, the size, hash and probe of the source object as transcode read it.
     source_size_bytes: int | None = None
     source_filename: str | None = None
+    source_sha256: str | None = None
+    source_info: SourceInfo | None = None
     user_metadata_json: str = "{}"
     uploaded_at: datetime | None = None
     traceparent: str | None = None

@@ -48,6 +48,10 @@ def environment(slot: int) -> dict[str, str]:
         "REELFLOW_PACKAGER_METRICS_PORT": port(24003),
         "REELFLOW_FIGURES_PORT": port(24004),
         "REELFLOW_LOG_LEVEL": "INFO",
+        # The console's lag samples and status window, short so a test sees STOP and OK
+        # come and go in seconds (tests/integration/test_console.py).
+        "REELFLOW_CATALOG_CONSOLE_SAMPLE_S": "2",
+        "REELFLOW_CATALOG_CONSOLE_WINDOW_S": "10",
         "REELFLOW_INGEST_IMPORT_ROOTS": f'["{state / "imports"}"]',
         # The session's admin key (see tests/access.py); a test's own stack may use another.
         "REELFLOW_ADMIN_KEY": f"reelflow-test-admin-{slot}",

@@ -4,7 +4,8 @@ emits nothing.
 
 Every `/api/v1` read needs `X-API-Key`: a tenant's key sees its own videos (list, detail,
 timeline and stats are scoped to them; another tenant's video is 404), the admin key sees
-all, and dead letters are the admin's only. `/media` stays open by design: its paths hold
+all, and dead letters and the operations console (`/console`, `/api/v1/console`) are
+the admin's only. `/media` stays open by design: its paths hold
 unguessable video UUIDs and browsers, players and CDNs fetch them without headers.
 """
 
@@ -19,9 +20,20 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool
 
 from services.catalog import metrics, views
+from services.catalog.console_actions import ActionRefused
+from services.catalog.console_history import ConsoleHistory
 from services.catalog.paging import BadCursor
 from services.catalog.projector import Projector
-from services.catalog.routes import dead_letters, events, health, media, pages, stats, videos
+from services.catalog.routes import (
+    console,
+    dead_letters,
+    events,
+    health,
+    media,
+    pages,
+    stats,
+    videos,
+)
 from services.catalog.settings import CatalogSettings
 from services.shared import keyring as keys
 from services.shared.keyring import Keyring
@@ -39,6 +51,7 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
     state.settings, state.pool, state.producer, state.projector = (settings, pool, producer,
                                                                    projector)
     state.s3, state.role = s3, role
+    state.console_history = ConsoleHistory(settings.console_window_s)
     state.caller = keys.caller_of(keyring, metered=False)
     state.links = views.MediaLinks(settings.common.s3_bucket, settings.public_base_url)
     keys.install(app)
@@ -47,11 +60,12 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
                        expose_headers=["Content-Range", "Content-Length", "Accept-Ranges"])
     app.add_middleware(metrics.RequestTimer)
     app.add_exception_handler(BadCursor, _on_bad_cursor)  # type: ignore[arg-type]
+    app.add_exception_handler(ActionRefused, console.on_refused)  # type: ignore[arg-type]
     app.include_router(health.router)
     if role == "projector":
         return app  # a projector-only process serves just /health and /metrics
     for router in (videos.router, events.router, stats.router, dead_letters.router,
-                   media.router, pages.router):
+                   media.router, pages.router, console.page_router, console.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app

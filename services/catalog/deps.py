@@ -1,6 +1,7 @@
 """FastAPI dependencies of the catalog API: what routes read from the application's state
 (`create_app` puts it there): settings, the Postgres pool, the producer (for health), the
-projector (when this process runs one), S3, the media links and the caller.
+projector (when this process runs one), S3, the media links, the console's lag history
+and the caller.
 
 Reads are authenticated and scoped, not metered: the hourly limit guards what costs
 (uploads and transcodes), and the page alone polls ~1,800 times an hour. The aliases are
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
+from services.catalog.console_history import ConsoleHistory
 from services.catalog.projector import Projector
 from services.catalog.settings import CatalogSettings
 from services.catalog.views import MediaLinks
@@ -40,6 +42,12 @@ async def _admin(who: Annotated[Caller, Depends(_caller)]) -> Caller:
     return who
 
 
+async def _console_admin(who: Annotated[Caller, Depends(_caller)]) -> Caller:
+    if not who.admin:
+        raise AccessDenied(403, "admin_only", "the operations console is for the admin only")
+    return who
+
+
 Settings = Annotated[CatalogSettings, Depends(_state("settings"))]
 Pool = Annotated[AsyncConnectionPool, Depends(_state("pool"))]
 Producer = Annotated[EventProducer, Depends(_state("producer"))]
@@ -48,3 +56,5 @@ S3 = Annotated[Any, Depends(_state("s3"))]
 Links = Annotated[MediaLinks, Depends(_state("links"))]
 Who = Annotated[Caller, Depends(_caller)]
 Admin = Annotated[Caller, Depends(_admin)]
+ConsoleAdmin = Annotated[Caller, Depends(_console_admin)]
+History = Annotated[ConsoleHistory, Depends(_state("console_history"))]

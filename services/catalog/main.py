@@ -29,6 +29,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from schemas import ALL_TOPICS
 from services.catalog.api import Role, create_app
+from services.catalog.console_sampler import sample_forever
 from services.catalog.lag_exporter import lag_exporter
 from services.catalog.projector import Projector
 from services.catalog.rebuild import add_parser as add_rebuild
@@ -82,6 +83,9 @@ async def run(settings: CatalogSettings, role: Role = "all",
         jobs["keyring"] = keyring.run(stop)
     if settings.lag_refresh_s > 0:
         jobs["lag"] = lag_exporter(common, stop, settings.lag_refresh_s)
+    if role != "projector" and settings.console_sample_s > 0:  # the console's lag history
+        jobs["console"] = sample_forever(common, app.state.console_history, stop,
+                                         settings.console_sample_s)
     log.info("catalog (%s) on http://%s:%d", role, settings.host, settings.port)
     try:
         await run_together(jobs, stop, on_stop=lambda: setattr(server, "should_exit", True))

@@ -108,6 +108,10 @@ class VideoState:
     current_package_attempt: int | None = None
     thumbnails: dict[str, Any] | None = None
     thumbnails_attempt: int | None = None
+    #: The fold's inputs for the visible source facts (see `_source_facts`).
+    source_declared: dict[str, Any] | None = None
+    source_measured: dict[str, Any] | None = None
+    package_duration_seconds: float | None = None
 
     def copy(self) -> VideoState:
         twin = object.__new__(VideoState)
@@ -184,11 +188,9 @@ def _uploaded(v: VideoState, event: VideoUploaded) -> None:
     v.profile, v.origin = event.profile, event.origin
     v.requested_renditions = list(event.renditions) if event.renditions is not None else None
     v.user_metadata = parse_user_metadata(event.user_metadata_json)
-    v.source_uri, v.source_sha256 = event.source_uri, event.source_sha256
-    v.source_size_bytes = event.source_size_bytes
-    v.source_filename = event.source_filename
-    v.source_info = info.to_record() if info else None
-    v.duration_seconds = info.duration_seconds if info else None
+    v.source_uri, v.source_filename = event.source_uri, event.source_filename
+    v.source_declared = {"sha256": event.source_sha256, "size_bytes": event.source_size_bytes,
+                         "info": info.to_record() if info else None}
     v.custom_thumbnail_uri = event.custom_thumbnail_uri
 
 
@@ -213,6 +215,7 @@ def _rendition_done(v: VideoState, event: RenditionDone) -> None:
     if event.rendition == THUMBNAILS_RENDITION and (
             event.attempt >= (v.thumbnails_attempt or 0)):
         v.thumbnails, v.thumbnails_attempt = thumbnails_of(event), event.attempt
+    v.source_measured = measured_source(v.source_measured, event)
     if event.attempt != v.attempt:
         return
     when = event.occurred_at
@@ -240,6 +243,7 @@ def _failed(v: VideoState, event: StageFailed) -> None:
 def _transcoded(v: VideoState, event: VideoTranscoded) -> None:
     if event.attempt >= (v.current_package_attempt or 0):
         v.current_package_attempt = event.attempt
+        v.package_duration_seconds = event.duration_seconds or None
     if event.attempt == v.attempt:
         v.ready_at = _earliest(v.ready_at, event.occurred_at)
 
@@ -253,6 +257,35 @@ _MERGES: dict[type[Record], Callable[[VideoState, Any], None]] = {
     StageFailed: _failed,
     VideoTranscoded: _transcoded,
 }
+
+
+def measured_source(current: dict[str, Any] | None,
+                    event: RenditionDone) -> dict[str, Any] | None:
+    """Merge what one rendition-done measured of the source: the newest attempt's
+    measurement wins; within an attempt every rendition-done carries the same measurement
+    (one download, one probe), so a fact already known stays and a missing one is filled."""
+    found = {"sha256": event.source_sha256, "size_bytes": event.source_size_bytes,
+             "info": event.source_info.to_record() if event.source_info else None}
+    if not any(value is not None for value in found.values()):
+        return current
+    if current is None or event.attempt > current["attempt"]:
+        return {"attempt": event.attempt, **found}
+    if event.attempt < current["attempt"]:
+        return current
+    return {"attempt": event.attempt,
+            **{k: current.get(k) if current.get(k) is not None else v for k, v in found.items()}}
+
+
+def _source_facts(v: VideoState) -> None:
+    """What the video-uploaded declared, else what the pipeline measured: transcode's size,
+    hash and probe of the object it read, and the packager's duration of the package."""
+    declared, measured = v.source_declared or {}, v.source_measured or {}
+    v.source_sha256 = declared.get("sha256") or measured.get("sha256")
+    v.source_size_bytes = declared.get("size_bytes") or measured.get("size_bytes")
+    v.source_info = declared.get("info") or measured.get("info")
+    v.duration_seconds = ((declared.get("info") or {}).get("duration_seconds")
+                          or v.package_duration_seconds
+                          or (measured.get("info") or {}).get("duration_seconds"))
 
 
 def packaging_started(video: VideoState) -> datetime | None:
@@ -271,7 +304,9 @@ def cancellation_applies(video: VideoState) -> bool:
 
 
 def derive(v: VideoState) -> None:
-    """Recompute the derived columns (status, completion, latency) from the facts."""
+    """Recompute the derived columns (status, completion, latency, source facts) from the
+    facts."""
+    _source_facts(v)
     v.packaging_at = packaging_started(v)
     failed_at = v.failed_at
     if failed_at is not None and v.ready_at is not None and v.ready_at > failed_at:

@@ -283,7 +283,7 @@ class Projector:
             # Its id is per group (see `dead_letter_id`): transcode dead-lettering the same
             # record is a different fact, which the catalog must not dedupe away.
             event = dead_letter_event(record, group, code, error, 1, video_id)
-            await self.producer.publish(DEAD_LETTER, event.to_record(),
+            await self.producer.publish(DEAD_LETTER, event,
                                         extra_headers=dead_letter_headers(record, group, code,
                                                                           error))
             metrics.DEAD_LETTERED.labels(record.topic, code).inc()

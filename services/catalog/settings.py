@@ -33,7 +33,27 @@ class CatalogSettings(BaseSettings):
     #: Seconds between refreshes of the `reelflow_consumer_lag` gauges (every consumer
     #: group on the cluster); 0 turns the exporter off.
     lag_refresh_s: float = 15.0
+    #: Seconds between the operations console's lag samples (`/console`); 0 turns it off.
+    console_sample_s: float = 5.0
+    #: The console status rules' sliding window, in seconds (see `lag_status`).
+    console_window_s: float = 120.0
+    #: Stuck work: in a stage for longer than this many times the stage's median...
+    console_stuck_factor: float = 3.0
+    #: ...and for longer than this many seconds.
+    console_stuck_floor_s: float = 60.0
+    #: Port of the figures service (`GET /figures`), the same variable it reads.
+    figures_port: int = Field(default=8004, validation_alias="REELFLOW_FIGURES_PORT")
+    #: Port of the local stack's Prometheus (retries chart), the same variable it reads.
+    prometheus_port: int = Field(default=19090, validation_alias="REELFLOW_STACK_PROMETHEUS_PORT")
     #: Seconds to keep retrying Postgres at start before giving up.
     startup_timeout_s: float = 60.0
 
     common: CommonSettings = Field(default_factory=CommonSettings)
+
+    @property
+    def figures_url(self) -> str:
+        return f"http://127.0.0.1:{self.figures_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"

@@ -38,7 +38,7 @@ from services.catalog.rows import Position, Row
 
 VIDEO_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(VideoState))
 _VIDEO_JSON = frozenset({"user_metadata", "source_info", "progress", "rendition_times",
-                         "thumbnails"})
+                         "thumbnails", "source_declared", "source_measured"})
 _ROW_JSON = frozenset({"artifacts", "renditions", "details", "original_headers"})
 
 PartitionKey = offsets.PartitionKey

@@ -20,7 +20,8 @@ import faust
 from faust.types import EventT, StreamT, TableT
 
 import schemas
-from schemas import DEAD_LETTER, VIDEO_UPLOADED, Topic, topic_by_name
+from schemas import DEAD_LETTER, Topic, topic_by_name
+from schemas.events import Record, VideoUploaded
 from schemas.registry import Changelog
 from services.figures import view
 from services.figures.export import UNDECODABLE
@@ -85,21 +86,20 @@ class FiguresApp:
             decoded = self._decode(event)
             if decoded is None:
                 continue
-            topic, video_id = event.message.topic, video_id_of(decoded)
-            if topic == VIDEO_UPLOADED.name:
+            video_id = video_id_of(decoded)
+            if isinstance(decoded, VideoUploaded):
                 self.owners[video_id] = owner_of(decoded).to_json()
             known = self.owners.get(video_id)
             owner = Owner.from_json(known) if known else None
-            self._absorb(self.windows, event, contribution(topic, decoded, owner))
+            self._absorb(self.windows, event, contribution(decoded, owner))
 
     async def _dead_letter_events(self, stream: StreamT) -> None:
         async for event in stream.events():
             decoded = self._decode(event)
             if decoded is not None:
-                self._absorb(self.dead_letters, event,
-                             contribution(DEAD_LETTER.name, decoded, None))
+                self._absorb(self.dead_letters, event, contribution(decoded, None))
 
-    def _decode(self, event: EventT) -> Any | None:
+    def _decode(self, event: EventT) -> Record | None:
         topic = event.message.topic
         try:
             return self.codec.decode(topic_by_name(topic), event.value)

@@ -53,7 +53,7 @@ class KeyAdmin:
 
     async def _publish(self, state: ApiKey) -> ApiKey:
         event = ApiKeyState(event_id=new_event_id(), occurred_at=now(),
-                            **state.snapshot()).to_record()
+                            **state.snapshot())
         try:
             await self.producer.publish(API_KEYS, event, timeout_s=self.publish_timeout_s)
         except (KafkaError, TimeoutError) as exc:

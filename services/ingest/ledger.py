@@ -78,19 +78,14 @@ TOPICS = (VIDEO_UPLOADED, VIDEO_CANCELLED, VIDEO_TRANSCODED, TRANSCODE_FAILED,
           PACKAGING_FAILED)
 
 
-def submission_of(event: VideoUploaded | dict[str, Any]) -> dict[str, Any]:
+def submission_of(event: VideoUploaded) -> dict[str, Any]:
     # The record form: nested source facts as objects, lists as lists (JSON's shapes).
-    record = event if isinstance(event, dict) else event.to_record()
+    record = event.to_record()
     return {name: record.get(name) for name in SUBMISSION_FIELDS}
 
 
-def _row(event: VideoUploaded | dict[str, Any]) -> dict[str, Any]:
+def _row(event: VideoUploaded) -> dict[str, Any]:
     submission = Jsonb(json.loads(json.dumps(submission_of(event), default=str)))
-    if isinstance(event, dict):
-        # TRANSITION: dict events, removed once every writer builds classes
-        return {"video_id": event["video_id"], "owner": event.get("owner"),
-                "attempt": event.get("attempt", 1), "occurred_at": event.get("occurred_at"),
-                "submission": submission}
     return {"video_id": event.video_id, "owner": event.owner, "attempt": event.attempt,
             "occurred_at": event.occurred_at, "submission": submission}
 
@@ -111,7 +106,7 @@ class Ledger:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    async def record(self, event: VideoUploaded | dict[str, Any]) -> None:
+    async def record(self, event: VideoUploaded) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(_UPSERT, _row(event))
 
@@ -141,7 +136,7 @@ async def locked_video(conn: psycopg.AsyncConnection[Any], video_id: str) -> dic
 
 
 async def save_attempt(conn: psycopg.AsyncConnection[Any],
-                       event: VideoUploaded | dict[str, Any]) -> None:
+                       event: VideoUploaded) -> None:
     await conn.execute(_UPSERT, _row(event))
 
 

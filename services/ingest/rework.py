@@ -100,7 +100,7 @@ class Rework:
                             "only a video still being processed can be cancelled", 409)
         at = now()
         cancelled = VideoCancelled(event_id=new_event_id(), video_id=video_id, occurred_at=at,
-                                   reason=reason, requested_by=caller.name).to_record()
+                                   reason=reason, requested_by=caller.name)
         await _acknowledged(self.producer.publish(
             VIDEO_CANCELLED, cancelled, timeout_s=self.settings.publish_timeout_s))
         try:  # now, so a second cancel right behind this one is refused; else the consumer
@@ -113,7 +113,7 @@ class Rework:
 
     async def reprocess(self, caller: Caller, video_id: str,
                         changes: dict[str, Any]) -> dict[str, Any]:
-        event: dict[str, Any] = {}
+        event: VideoUploaded | None = None
         published = False
         try:
             async with self.pool.connection() as conn, conn.transaction():
@@ -126,7 +126,7 @@ class Rework:
                     **row["submission"], **changes, "event_id": new_event_id(),
                     "video_id": video_id, "occurred_at": now(),
                     "attempt": row["attempt"] + 1, "owner": row["owner"],
-                    "origin": "reprocess"}).to_record()
+                    "origin": "reprocess"})
                 await _acknowledged(self.producer.publish(
                     VIDEO_UPLOADED, event, timeout_s=self.settings.publish_timeout_s))
                 published = True
@@ -137,8 +137,10 @@ class Rework:
                                   "retry later") from exc
             # Durable on Kafka already: ingest's own consumer records the attempt.
             log.warning("reprocess of %s published; recording it failed: %s", video_id, exc)
-        return {"video_id": video_id, "status": "uploaded", "attempt": event["attempt"],
-                "profile": event.get("profile"), "renditions": event.get("renditions"),
+        assert event is not None  # published, or the transaction raised
+        renditions = None if event.renditions is None else list(event.renditions)
+        return {"video_id": video_id, "status": "uploaded", "attempt": event.attempt,
+                "profile": event.profile, "renditions": renditions,
                 "links": video_links(self.settings.catalog_url, video_id)}
 
     async def _standing(self, caller: Caller, video_id: str) -> Standing:

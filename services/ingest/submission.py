@@ -100,7 +100,7 @@ class Submission:
             source_info=SourceInfo.from_record(source_info(probe)),
             user_metadata_json=json.dumps(c.metadata), priority=c.priority,
             custom_thumbnail_uri=thumbnail_uri, origin=c.origin, owner=c.owner,
-        ).to_record()
+        )
         try:
             await self.producer.publish(VIDEO_UPLOADED, event,
                                         timeout_s=self.settings.publish_timeout_s)
@@ -121,14 +121,14 @@ class Submission:
             "links": video_links(self.settings.catalog_url, c.video_id),
         }
 
-    async def _record(self, event: dict[str, Any]) -> None:
+    async def _record(self, event: VideoUploaded) -> None:
         """Into ingest's ledger now, so a reprocess right after this answer finds the video.
         Best effort: the event is durable, and ingest's consumer records it anyway."""
         try:
             await self.ledger.record(event)
         except (psycopg.Error, TimeoutError) as exc:
             log.warning("recording %s in the ledger failed (%s); the consumer will",
-                        event["video_id"], exc)
+                        event.video_id, exc)
 
     async def _probe(self, url: str) -> SourceProbe:
         """The pipeline's content rules (`services.shared.media.rules`), as transcode applies

@@ -7,26 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from services.ingest.errors import Rejection
+from services.shared import source_facts
 from services.shared.media.rules import ProbeFacts
 
 
 def source_info(probe: ProbeFacts) -> dict[str, Any]:
-    """The `SourceInfo` record of `video-uploaded`."""
-    video = probe.video
-    audio = probe.audio
-    return {
-        "container": probe.container,
-        "duration_seconds": float(probe.duration),
-        "bitrate": probe.bitrate,
-        "video": None if video is None else {
-            "codec": video.codec, "width": video.width, "height": video.height,
-            "fps": video.fps, "bitrate": video.bitrate, "pix_fmt": video.pix_fmt,
-        },
-        "audio": None if audio is None else {
-            "codec": audio.codec, "channels": audio.channels,
-            "sample_rate": audio.sample_rate, "bitrate": audio.bitrate,
-        },
-    }
+    """The `SourceInfo` record of `video-uploaded` (spelled once, in shared.source_facts)."""
+    return source_facts.source_info(probe).to_record()
 
 
 IMAGE_SIGNATURES: tuple[tuple[str, str, bytes, int], ...] = (

@@ -114,7 +114,8 @@ def _thumbnails(event: RenditionDone) -> dict[str, Any]:
 
 
 def _source(upload: VideoUploaded | None, event: RenditionDone | None) -> dict[str, Any]:
-    info = upload.source_info if upload else None
+    # What ingest declared, else what transcode measured (rendition-done v2).
+    info = (upload.source_info if upload else None) or (event.source_info if event else None)
     video = info.video if info else None
     audio = info.audio if info else None
     source: dict[str, Any] = {

@@ -163,11 +163,8 @@ class EventCodec:
             self._writers[topic.schema] = by_fp
             self._uuids[topic.schema] = _uuid_fields(latest.definition)
 
-    def encode(self, topic: Topic[E], event: E | dict[str, Any]) -> bytes:
-        if isinstance(event, dict):
-            # TRANSITION: dict events, removed once every writer builds classes
-            record = event
-        elif isinstance(event, topic.event_type):
+    def encode(self, topic: Topic[E], event: E) -> bytes:
+        if isinstance(event, topic.event_type):
             record = event.to_record()
         else:
             raise InvalidEvent(f"{topic.name} carries {topic.event_type.__name__} events, "

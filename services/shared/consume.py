@@ -316,7 +316,7 @@ class ConsumeLoop:
                            error: BaseException, attempts: int, video_id: str | None) -> None:
         event = dead_letter_event(record, self.settings.group_id, code, error, attempts, video_id)
         headers = dead_letter_headers(record, self.settings.group_id, code, error)
-        await self.producer.publish(DEAD_LETTER, event.to_record(), extra_headers=headers)
+        await self.producer.publish(DEAD_LETTER, event, extra_headers=headers)
         DEAD_LETTERS.labels(self.settings.group_id, record.topic, code).inc()
 
     async def _commit(self, tp: TopicPartition, next_offset: int) -> None:

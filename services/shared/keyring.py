@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -103,11 +102,8 @@ class Keyring:
         except UndecodableRecord as exc:
             log.error("skipping an undecodable api-keys record: %s", exc)
 
-    def apply(self, event: ApiKeyState | dict[str, Any]) -> ApiKey:
+    def apply(self, event: ApiKeyState) -> ApiKey:
         """Apply a snapshot this process just published (its writer sees it at once)."""
-        if isinstance(event, dict):
-            # TRANSITION: dict events, removed once every writer builds classes
-            event = ApiKeyState.from_record(event)
         return self.table.apply(event)
 
 

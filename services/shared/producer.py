@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -87,7 +87,7 @@ class EventProducer:
             return False
         return True
 
-    async def publish(self, topic: Topic[E], event: E | dict[str, Any],
+    async def publish(self, topic: Topic[E], event: E,
                       extra_headers: Iterable[tuple[str, bytes]] = (),
                       timeout_s: float | None = None) -> RecordMetadata:
         """Encode and write one event; returns once it is durably on the broker.
@@ -100,15 +100,9 @@ class EventProducer:
         """
         # The registry's key field (video_id for video topics, key_id for api-keys).
         key_field = topic.key if topic.key in topic.latest.definition_fields else "video_id"
-        if isinstance(event, dict):
-            # TRANSITION: dict events, removed once every writer builds classes
-            if "traceparent" in topic.latest.definition_fields and not event.get("traceparent"):
-                event = {**event, "traceparent": telemetry.current_traceparent()}
-            key_value = event.get(key_field)
-        else:
-            if not getattr(event, "traceparent", None):  # every schema carries one
-                event = event.replace(traceparent=telemetry.current_traceparent())
-            key_value = getattr(event, key_field, None)
+        if not getattr(event, "traceparent", None):  # every schema carries one
+            event = event.replace(traceparent=telemetry.current_traceparent())
+        key_value = getattr(event, key_field, None)
         value = self.codec.encode(topic, event)
         key = str(key_value).encode() if key_value else None
         headers = [*telemetry.trace_headers(), *extra_headers]

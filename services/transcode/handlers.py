@@ -9,6 +9,7 @@ from schemas.events import (
     MediaType,
     Quality,
     RenditionDone,
+    SourceInfo,
     TranscodeProgress,
     VideoUploaded,
 )
@@ -37,7 +38,17 @@ class StoredOutput:
     artifacts: tuple[Artifact, ...] = ()
 
 
-def rendition_done_events(upload: VideoUploaded, outputs: list[StoredOutput], profile: str,
+@dataclass(frozen=True)
+class MeasuredSource:
+    """What transcode itself learned of the source object: it read every byte and probed it."""
+
+    sha256: str
+    size_bytes: int
+    info: SourceInfo
+
+
+def rendition_done_events(upload: VideoUploaded, source: MeasuredSource,
+                          outputs: list[StoredOutput], profile: str,
                           keyframe_interval_s: float,
                           encode_seconds: float) -> list[RenditionDone]:
     expected = tuple(sorted(o.rendition for o in outputs))
@@ -69,8 +80,11 @@ def rendition_done_events(upload: VideoUploaded, outputs: list[StoredOutput], pr
             profile=profile,
             quality=o.quality,
             artifacts=o.artifacts,
-            source_size_bytes=upload.source_size_bytes,
+            # Measured, not copied: an upstream publisher may have declared none of these.
+            source_size_bytes=source.size_bytes,
             source_filename=upload.source_filename,
+            source_sha256=source.sha256,
+            source_info=source.info,
             user_metadata_json=upload.user_metadata_json or "{}",
             uploaded_at=upload.occurred_at,
         )

@@ -32,6 +32,7 @@ from services.shared.media.probe_parser import SourceProbe
 from services.shared.media.probing import inspect_source
 from services.shared.media.rules import RULE_CODES
 from services.shared.producer import EventProducer
+from services.shared.source_facts import source_info
 from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
 from services.transcode.encode import EncodedOutput, EncodeResult, encode_all
 from services.transcode.errors import (
@@ -41,6 +42,7 @@ from services.transcode.errors import (
     UndecodableSource,
 )
 from services.transcode.handlers import (
+    MeasuredSource,
     StoredOutput,
     progress_event,
     rendition_done_events,
@@ -132,8 +134,9 @@ class TranscodeWorker:
         tracer = telemetry.tracer("reelflow.transcode")
         try:
             with tracer.start_as_current_span("fetch source"):
-                source = await self._fetch_source(upload, job_dir)
+                source, sha256 = await self._fetch_source(upload, job_dir)
             facts = await self._probe(source)
+            measured = MeasuredSource(sha256, source.stat().st_size, source_info(facts))
             profile = get_profile(upload.profile or self.settings.default_profile)
             plan = plan_ladder(facts, profile, upload.renditions)
             report = _ProgressReporter(self, upload)
@@ -151,7 +154,7 @@ class TranscodeWorker:
                                                   settings=self.settings.common)
             with tracer.start_as_current_span("upload outputs"):
                 stored = await asyncio.to_thread(self._upload, upload, result, quality)
-            events = rendition_done_events(upload, stored, plan.profile.name,
+            events = rendition_done_events(upload, measured, stored, plan.profile.name,
                                            plan.keyframe_interval_s or 0.0,
                                            result.encode_seconds)
             for event in events:
@@ -161,19 +164,21 @@ class TranscodeWorker:
             shutil.rmtree(job_dir, ignore_errors=True)
             owner.close()
 
-    async def _fetch_source(self, upload: VideoUploaded, job_dir: Path) -> Path:
+    async def _fetch_source(self, upload: VideoUploaded, job_dir: Path) -> tuple[Path, str]:
+        """The source in `job_dir`, and its SHA-256 (checked against the event's, if any)."""
         try:
             ref = ObjectRef.parse(upload.source_uri)
         except ValueError as exc:
             raise SourceMissing(str(exc)) from exc
         local = job_dir / "source"
         try:
-            await asyncio.to_thread(self.store.download, ref, local, upload.source_sha256)
+            sha256 = await asyncio.to_thread(self.store.download, ref, local,
+                                             upload.source_sha256)
         except ObjectMissing as exc:
             raise SourceMissing(str(exc)) from exc
         except ChecksumMismatch as exc:
             raise SourceChecksumMismatch(str(exc)) from exc
-        return local
+        return local, sha256
 
     async def _probe(self, source: Path) -> SourceProbe:
         """The pipeline's content rules, for every source: one published by an upstream

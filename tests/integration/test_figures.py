@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import json
 import os
 import signal
 import time
@@ -36,6 +37,7 @@ from schemas import (
     ALL_TOPICS,
     CHANGELOG_TOPICS,
     DEAD_LETTER,
+    FIGURES_WINDOWS,
     PACKAGING_FAILED,
     RENDITION_DONE,
     STACK_TOPICS,
@@ -201,7 +203,7 @@ async def _publish(events: list[tuple[Topic, Record]], raw: bytes | None = None)
     await producer.start()
     try:
         for topic, event in events:
-            await producer.publish(topic, event.to_record())
+            await producer.publish(topic, event)
     finally:
         await producer.stop()
     if raw is not None:  # a record no codec can read, as a foreign producer might write
@@ -426,6 +428,60 @@ def test_the_changelogs_are_the_registrys_and_faust_made_no_topic_of_its_own(
     for topic in CHANGELOG_TOPICS:
         assert configs[topic.name]["cleanup.policy"] == "compact", topic.name
         assert partitions[topic.name] == topic.partitions, topic.name
+
+
+def test_expired_windows_are_deleted_from_the_table_and_its_changelog(
+        figures: FiguresProcess) -> None:
+    """A window 200 minutes old (kept 2 h after its end) sits in the windows changelog; the
+    next record of its partition makes the app delete it: a tombstone follows it there."""
+    bootstrap = os.environ["REELFLOW_KAFKA_BOOTSTRAP"]
+    video = str(uuid.uuid4())
+    partition = partition_of(video)
+    old = (int(time.time() * 1000) // MINUTE - 200) * MINUTE
+    key = json.dumps(f"1m|{old}|{partition}|sweep-{RUN}").encode()
+
+    async def plant() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(FIGURES_WINDOWS.name, json.dumps({"accepted": 1})
+                                         .encode(), key=key, partition=partition)
+        finally:
+            await producer.stop()
+
+    async def last_value() -> tuple[bool, bytes | None]:
+        """(seen, value of the key's latest record) in the changelog partition."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tp = TopicPartition(FIGURES_WINDOWS.name, partition)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            seen, value = False, None
+            while await consumer.position(tp) < end:
+                for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                    if record.key == key:
+                        seen, value = True, record.value
+            return seen, value
+        finally:
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer.stop()
+
+    asyncio.run(plant())
+    figures.kill()  # the restarted app recovers the planted window, and sweeps at once
+    figures.start(REELFLOW_FIGURES_SWEEP_INTERVAL_S="0")
+    publish([(VIDEO_CANCELLED, cancel(video, int(time.time() * 1000)))])
+    deadline = time.monotonic() + WAIT_S
+    while (found := asyncio.run(last_value())) != (True, None):
+        assert found[0], "the planted window is not in the changelog"
+        assert time.monotonic() < deadline, "the expired window was never deleted"
+        time.sleep(0.5)
+    # The app kept going: the cancellation is counted (tenant unknown: no upload was seen).
+    wait_all_committed()
+    metrics = httpx.get(f"{FIGURES}/metrics", timeout=5).text
+    assert metric(metrics, "reelflow_figures_videos_cancelled", window="5m",
+                  tenant="unknown") == 1.0
 
 
 def first_and_five(snapshot: dict[str, dict[int, Any]]) -> list[Any]:

@@ -189,24 +189,21 @@ def _apache_avro_record(schema_text: str, event: dict[str, Any]) -> bytes:
     return b"\xc3\x01" + schema.fingerprint("CRC-64-AVRO") + body.getvalue()
 
 
-def test_an_upstream_service_publishing_with_apache_avro_gets_a_ready_video(
-        pipeline, tmp_path, common_settings):
-    clip = make_clip(tmp_path / "upstream.mp4", 640, 360, seconds=3)
+def stored_upstream_clip(path: Path, common_settings: Any) -> tuple[Path, str, str]:
+    """A 3 s 640x360 clip stored where an upstream service keeps its objects:
+    (the local file, a new video id, its s3:// URI)."""
+    clip = make_clip(path, 640, 360, seconds=3)
     video_id = str(uuid.uuid4())
-    key = f"upstream/{video_id}/upstream.mp4"
+    key = f"upstream/{video_id}/{path.name}"
     s3_client(common_settings).upload_file(str(clip), common_settings.s3_bucket, key)
-    value = _apache_avro_record(SCHEMA_FILE.read_text(), {
-        "event_id": str(uuid.uuid4()),
-        "video_id": video_id,
-        "occurred_at": datetime.datetime.now(datetime.UTC),
-        "source_uri": f"s3://{common_settings.s3_bucket}/{key}",
-        "source_sha256": sha256_of(clip),
-        "user_metadata_json": json.dumps({"title": "Upstream", "tags": ["apache-avro"]}),
-    })
+    return clip, video_id, f"s3://{common_settings.s3_bucket}/{key}"
 
+
+def publish_upstream(bootstrap: str, video_id: str, value: bytes) -> None:
+    """Write `value` to video-uploaded as an upstream service would (its own producer)."""
     async def publish() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=common_settings.kafka_bootstrap,
-                                    acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                    enable_idempotence=True)
         await producer.start()
         try:
             await producer.send_and_wait(VIDEO_UPLOADED.name, value, key=video_id.encode())
@@ -214,6 +211,20 @@ def test_an_upstream_service_publishing_with_apache_avro_gets_a_ready_video(
             await producer.stop()
 
     asyncio.run(publish())
+
+
+def test_an_upstream_service_publishing_with_apache_avro_gets_a_ready_video(
+        pipeline, tmp_path, common_settings):
+    clip, video_id, uri = stored_upstream_clip(tmp_path / "upstream.mp4", common_settings)
+    value = _apache_avro_record(SCHEMA_FILE.read_text(), {
+        "event_id": str(uuid.uuid4()),
+        "video_id": video_id,
+        "occurred_at": datetime.datetime.now(datetime.UTC),
+        "source_uri": uri,
+        "source_sha256": sha256_of(clip),
+        "user_metadata_json": json.dumps({"title": "Upstream", "tags": ["apache-avro"]}),
+    })
+    publish_upstream(common_settings.kafka_bootstrap, video_id, value)
     video = wait_for_status(video_id, {"ready", "failed"})
     assert video["status"] == "ready", video
     assert video["origin"] == "upstream" and video["title"] == "Upstream"
@@ -222,6 +233,33 @@ def test_an_upstream_service_publishing_with_apache_avro_gets_a_ready_video(
     assert hls and hls.endswith("master.m3u8")
     master = httpx.get(hls if hls.startswith("http") else CATALOG + hls, timeout=30)
     assert master.status_code == 200 and "#EXT-X-STREAM-INF" in master.text
+
+
+def _ffprobe_duration(path: Path) -> float:
+    done = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
+                           "-of", "default=noprint_wrappers=1:nokey=1", str(path)],
+                          capture_output=True, text=True, check=True, timeout=60)
+    return float(done.stdout.strip())
+
+
+def test_an_upstream_video_shows_what_the_pipeline_measured_of_it(
+        pipeline, tmp_path, common_settings):
+    """Only the required fields: no size, hash or probe. Transcode read, hashed and probed
+    the object and the packager announced the duration, so the catalog shows them."""
+    clip, video_id, uri = stored_upstream_clip(tmp_path / "bare.mp4", common_settings)
+    value = _apache_avro_record(SCHEMA_FILE.read_text(), {
+        "event_id": str(uuid.uuid4()), "video_id": video_id,
+        "occurred_at": datetime.datetime.now(datetime.UTC), "source_uri": uri})
+    publish_upstream(common_settings.kafka_bootstrap, video_id, value)
+    video = wait_for_status(video_id, {"ready", "failed"})
+    assert video["status"] == "ready", video
+    # Oracles computed here from the file, not by Reelflow.
+    assert video["source"]["size_bytes"] == os.stat(clip).st_size
+    assert video["source"]["sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest()
+    assert abs(video["duration_seconds"] - _ffprobe_duration(clip)) <= 0.1, video
+    info = video["source"]["info"]
+    assert info["video"]["codec"] == "h264"
+    assert (info["video"]["width"], info["video"]["height"]) == (640, 360)
 
 
 def _reelflow(*args: str) -> subprocess.CompletedProcess[str]:

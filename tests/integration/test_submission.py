@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from psycopg_pool import AsyncConnectionPool
 
 from schemas import ALL_TOPICS, VIDEO_UPLOADED
+from schemas.events import VideoUploaded
 from services.ingest.errors import Rejection
 from services.ingest.ledger import Ledger
 from services.ingest.settings import IngestSettings
@@ -55,7 +56,7 @@ async def _submit(settings: IngestSettings, store: ObjectStore,
         await pool.close()
 
 
-async def _published(bootstrap: str, video_id: str) -> list[dict[str, Any]]:
+async def _published(bootstrap: str, video_id: str) -> list[VideoUploaded]:
     """Every `video-uploaded` event of `video_id`, read from the start of the topic."""
     codec = EventCodec(ALL_TOPICS)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -104,11 +105,11 @@ def test_a_stored_clip_is_accepted_published_and_recorded_without_http(local_sta
     }
     assert end_offsets(settings.common.kafka_bootstrap, VIDEO_UPLOADED) == before + 1
     (event,) = asyncio.run(_published(settings.common.kafka_bootstrap, video_id))
-    assert (event["source_sha256"], event["source_size_bytes"]) == (sha256, len(data))
-    assert (event["owner"], event["origin"], event["priority"]) == ("acme", "upload", 7)
-    assert json.loads(event["user_metadata_json"]) == {"title": "direct"}
-    video = event["source_info"]["video"]
-    assert (video["width"], video["height"]) == (640, 360)
+    assert (event.source_sha256, event.source_size_bytes) == (sha256, len(data))
+    assert (event.owner, event.origin, event.priority) == ("acme", "upload", 7)
+    assert json.loads(event.user_metadata_json) == {"title": "direct"}
+    assert event.source_info is not None and event.source_info.video is not None
+    assert (event.source_info.video.width, event.source_info.video.height) == (640, 360)
     row = _ledger_row(settings.common.pg_dsn, video_id)
     assert row is not None and row[0] == "acme" and row[1] == 1
     assert row[2]["source_sha256"] == sha256

@@ -90,7 +90,7 @@ class VideoStory:
         return step(TRANSCODE_PROGRESS, {**self._base(at), "stage": stage, "percent": percent})
 
     def rendition(self, name: str, at: float, expected: tuple[str, ...] = (
-            "360p", "720p", "mp3", "thumbnails")) -> Step:
+            "360p", "720p", "mp3", "thumbnails"), **fields: Any) -> Step:
         prefix = f"s3://{self.bucket}/renditions/{self.video_id}/{self.attempt}"
         event = {**self._base(at), "rendition": name, "expected_renditions": list(expected),
                  "uploaded_at": self.uploaded_at, "source_size_bytes": 12_000_000}
@@ -117,6 +117,7 @@ class VideoStory:
                           "quality": {"vmaf": 90.0 + height / 360, "psnr": 40.0, "ssim": 0.98,
                                       "vmaf_floor": 85.0, "below_floor": False,
                                       "frames_scored": 100}})
+        event.update(fields)
         return step(RENDITION_DONE, event)
 
     def transcoded(self, at: float) -> Step:
@@ -189,14 +190,20 @@ def test_the_happy_path_walks_every_status_with_a_timestamp_each() -> None:
     assert video.current_package_attempt == 1
 
 
-def test_the_final_row_does_not_depend_on_the_order_events_are_read_in() -> None:
-    steps = VideoStory().happy_path()
+def assert_order_independent(steps: list[Step], seed: int) -> VideoState | None:
+    """The row folded from `steps` in 300 random orders is always the same; returns it."""
     expected = fold(steps)
-    rng = random.Random(7)
+    rng = random.Random(seed)
     for _ in range(300):
         shuffled = steps[:]
         rng.shuffle(shuffled)
         assert fold(shuffled) == expected
+    return expected
+
+
+def test_the_final_row_does_not_depend_on_the_order_events_are_read_in() -> None:
+    steps = VideoStory().happy_path()
+    expected = assert_order_independent(steps, seed=7)
     # A replay reads topic by topic: every video-uploaded, then every progress, ...
     by_topic = sorted(steps, key=lambda s: [t.name for t in ALL_TOPICS].index(s[0]))
     assert fold(by_topic) == expected
@@ -280,7 +287,7 @@ def test_a_reprocess_starts_a_new_attempt_after_ready_or_cancelled() -> None:
 
 
 def test_events_of_an_older_attempt_never_overwrite_the_newer_one() -> None:
-    first, second = VideoStory(), None
+    first = VideoStory()
     second = VideoStory(first.video_id, attempt=2)
     newer = [second.uploaded(100, metadata_json='{"title": "v2"}'),
              second.progress("encode", 50, 102)]
@@ -476,3 +483,66 @@ def test_a_package_after_a_failure_heals_it_for_a_redriven_attempt() -> None:
     for order in (steps, list(reversed(steps))):
         video = fold(order)
         assert video is not None and video.status == "ready", video
+
+
+# -- what the pipeline measured reaches the read model --------------------------------------
+
+PROBED = {"container": "mov,mp4", "duration_seconds": 4.0, "bitrate": 900_000,
+          "video": {"codec": "h264", "width": 640, "height": 360, "fps": 25.0,
+                    "bitrate": 800_000, "pix_fmt": "yuv420p"},
+          "audio": {"codec": "aac", "channels": 2, "sample_rate": 48000, "bitrate": 96_000}}
+MEASURED = {"source_sha256": "cd" * 32, "source_size_bytes": 456_789, "source_info": PROBED}
+
+
+def upstream_story(story: VideoStory) -> list[Step]:
+    """An upstream publisher's bare video-uploaded; transcode reports what it measured."""
+    bare = {"source_sha256": None, "source_size_bytes": None, "source_filename": None,
+            "source_info": None, "user_metadata_json": "{}", "origin": "upstream"}
+    return [story.uploaded(0, **bare), story.progress("encode", 50, 2),
+            *(story.rendition(n, 3 + i, **MEASURED)
+              for i, n in enumerate(("360p", "720p", "mp3", "thumbnails"))),
+            story.transcoded(10)]
+
+
+def test_an_upstream_videos_source_facts_come_from_what_transcode_measured() -> None:
+    video = fold(upstream_story(VideoStory()))
+    assert video is not None and video.status == "ready"
+    assert video.source_sha256 == "cd" * 32 and video.source_size_bytes == 456_789
+    assert video.source_info == PROBED
+    assert video.duration_seconds == 42.5  # the package's, as video-transcoded announced it
+
+
+def test_measured_source_facts_do_not_depend_on_the_order_events_are_read_in() -> None:
+    video = assert_order_independent(upstream_story(VideoStory()), seed=11)
+    assert video is not None and video.source_sha256 == "cd" * 32
+
+
+def test_before_the_package_the_duration_is_the_probes() -> None:
+    steps = [s for s in upstream_story(VideoStory()) if s[0] != VIDEO_TRANSCODED.name]
+    video = fold(steps)
+    assert video is not None and video.duration_seconds == 4.0
+
+
+def test_what_video_uploaded_declared_wins_over_what_was_measured() -> None:
+    story = VideoStory()
+    steps = [story.uploaded(0), story.rendition("360p", 3, **MEASURED), story.transcoded(9)]
+    for order in itertools.permutations(steps):
+        video = fold(list(order))
+        assert video is not None
+        assert (video.source_sha256, video.source_size_bytes) == ("ab" * 32, 12_000_000)
+        assert video.source_info is not None and video.source_info["video"]["width"] == 1920
+        assert video.duration_seconds == 42.5
+
+
+def test_a_newer_attempts_measurement_replaces_the_older_ones() -> None:
+    first = VideoStory()
+    second = VideoStory(first.video_id, attempt=2)
+    newer = {**MEASURED, "source_sha256": "ef" * 32, "source_size_bytes": 1}
+    steps = [first.uploaded(0, source_sha256=None, source_size_bytes=None, source_info=None),
+             first.rendition("360p", 3, **MEASURED),
+             second.uploaded(60, source_sha256=None, source_size_bytes=None, source_info=None),
+             second.rendition("360p", 63, **newer)]
+    for order in itertools.permutations(steps):
+        video = fold(list(order))
+        assert video is not None and video.attempt == 2
+        assert (video.source_sha256, video.source_size_bytes) == ("ef" * 32, 1)

@@ -1,0 +1,248 @@
+"""The operations console's API (`/api/v1/console`) on the session's running pipeline.
+
+- Its lag figures equal what Kafka's own `kafka-consumer-groups.sh --describe` prints (the
+  same class, `ConsumerGroupCommand` from the Kafka jars, run with java), read while the
+  topics are idle: the tool's output is the same before and after the console's sample.
+- A stopped consumer group (the packager) keeps its rows and its lag and turns STOP within
+  the status window; started again it turns OK once its lag is worked off.
+- The actions: a dead letter is redriven (a copy of its original bytes lands on its
+  original partition), and a replay is planned as a dry run and refused while the group
+  is live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from services.shared.settings import CommonSettings
+from tests.access import admin_headers
+from tests.integration.test_pipeline import CATALOG, submit, wait_for_status
+from tests.media import make_clip
+from tests.polling import wait_until
+from tests.slot import TEST_ENV
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+WINDOW_S = float(TEST_ENV["REELFLOW_CATALOG_CONSOLE_WINDOW_S"])
+SAMPLE_S = float(TEST_ENV["REELFLOW_CATALOG_CONSOLE_SAMPLE_S"])
+#: The class `kafka-consumer-groups.sh` runs in Kafka 4.x (the tools jar).
+GROUP_COMMAND = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
+POISON_KEY = b"console-test-poison"
+
+
+def console(path: str) -> dict[str, Any]:
+    reply = httpx.get(f"{CATALOG}/api/v1/console/{path}", headers=admin_headers(), timeout=15)
+    assert reply.status_code == 200, reply.text
+    answer: dict[str, Any] = reply.json()
+    return answer
+
+
+def fresh_groups(after: float) -> dict[str, Any]:
+    """The console's groups from a sample taken after `after` (epoch seconds)."""
+    return wait_until(lambda: (lambda a: a if (a["taken_at"] or 0) > after else None)(
+        console("groups")), "a console sample newer than the oracle's", timeout=30)
+
+
+def by_name(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {g["group"]: g for g in answer["groups"]}
+
+
+@pytest.fixture(scope="module")
+def worked_clip(pipeline, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One small clip through the whole pipeline, so every group has committed offsets."""
+    clip = make_clip(tmp_path_factory.mktemp("console") / "clip.mp4", 640, 360, seconds=2)
+    reply = submit(clip, metadata=json.dumps({"title": "Console clip"}))
+    assert reply.status_code == 202, reply.text
+    video = wait_for_status(reply.json()["video_id"], {"ready", "failed"})
+    assert video["status"] == "ready", video
+    return video
+
+
+def describe_all_groups(common: CommonSettings) -> dict[tuple[str, str, int], tuple[Any, ...]]:
+    """`kafka-consumer-groups.sh --describe --all-groups`, parsed: per (group, topic,
+    partition) the current offset, log-end offset, lag and consumer id (None for `-`)."""
+    from services.stack import StackSettings
+
+    jars = StackSettings().kafka_jars
+    done = subprocess.run(
+        ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", f"{jars}/*",
+         GROUP_COMMAND, "--bootstrap-server", common.kafka_bootstrap, "--describe",
+         "--all-groups"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows: dict[tuple[str, str, int], tuple[Any, ...]] = {}
+    for line in done.stdout.splitlines():
+        cells = line.split()
+        if len(cells) < 9 or cells[0] == "GROUP" or not cells[2].isdigit():
+            continue
+
+        def value(text: str) -> int | None:
+            return None if text == "-" else int(text)
+
+        rows[(cells[0], cells[1], int(cells[2]))] = (
+            value(cells[3]), int(cells[4]), value(cells[5]),
+            None if cells[6] == "-" else cells[6])
+    assert rows, done.stdout
+    return rows
+
+
+def console_rows(answer: dict[str, Any], groups: set[str]
+                 ) -> dict[tuple[str, str, int], tuple[Any, ...]]:
+    return {(g["group"], p["topic"], p["partition"]): (
+        p["current_offset"], p["log_end_offset"], p["lag"], p["consumer_id"])
+        for g in answer["groups"] if g["group"] in groups for p in g["partitions"]}
+
+
+def test_the_console_api_wants_the_admin_key(pipeline) -> None:
+    for path in ("groups", "charts", "stuck"):
+        assert httpx.get(f"{CATALOG}/api/v1/console/{path}", timeout=10).status_code == 401
+        wrong = httpx.get(f"{CATALOG}/api/v1/console/{path}", timeout=10,
+                          headers={"X-API-Key": "rf_not-a-key"})
+        assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_api_key"
+    page = httpx.get(f"{CATALOG}/console", timeout=10)
+    assert page.status_code == 200 and "/static/vendor/uPlot.iife.min.js" in page.text
+    assert httpx.get(f"{CATALOG}/static/vendor/uPlot.iife.min.js",
+                     timeout=10).status_code == 200
+
+
+def test_lag_equals_kafka_consumer_groups_describe(worked_clip: dict[str, Any],
+                                                   common_settings: CommonSettings) -> None:
+    for _ in range(5):
+        before = describe_all_groups(common_settings)
+        answer = fresh_groups(time.time())
+        after = describe_all_groups(common_settings)
+        if before == after:  # idle: nothing moved while the console sampled
+            break
+    else:
+        pytest.fail("the topics never went idle for one console sample")
+    kafka_groups = {g["group"] for g in answer["groups"] if g["source"] == "kafka"}
+    assert {"ingest", "transcode", "packager"} <= kafka_groups, kafka_groups
+    oracle = {key: row for key, row in before.items() if key[0] in kafka_groups}
+    shown = console_rows(answer, kafka_groups)
+    assert shown == oracle
+    # The catalog's offsets live in Postgres; its group is shown too, every pipeline topic.
+    catalog = by_name(answer)["catalog"]
+    assert catalog["source"] == "postgres" and catalog["partitions"]
+
+
+def test_a_stopped_group_turns_stop_keeps_its_lag_then_ok_after_restart(
+        worked_clip: dict[str, Any], pipeline, common_settings: CommonSettings) -> None:
+    packager = pipeline.component("packager")
+    packager.stop()
+    stopped_at = time.monotonic()
+    try:
+        stopped = wait_until(
+            lambda: (lambda g: g if g and g["status"] == "STOP" else None)(
+                by_name(console("groups")).get("packager")),
+            "the packager group to turn STOP", timeout=WINDOW_S + 3 * SAMPLE_S)
+        assert time.monotonic() - stopped_at <= WINDOW_S + 3 * SAMPLE_S
+        assert stopped["members"] == [] and stopped["partitions"], stopped
+        assert stopped["rule"].startswith("STOP")
+        # Work arrives while nobody consumes: one record it cannot decode (it will
+        # dead-letter it on restart, which the actions test redrives).
+        partition = asyncio.run(_publish_poison(common_settings.kafka_bootstrap))
+        lagging = wait_until(
+            lambda: (lambda g: g if g and g["total_lag"] >= 1 else None)(
+                by_name(console("groups")).get("packager")),
+            "the stopped group's lag to be reported", timeout=30)
+        assert lagging["status"] == "STOP"
+        [row] = [p for p in lagging["partitions"]
+                 if p["topic"] == "rendition-done" and p["partition"] == partition]
+        assert row["lag"] == 1 and row["lag_seconds"] is not None and row["lag_seconds"] >= 0
+        assert row["log_end_offset"] - row["current_offset"] == 1
+    finally:
+        pipeline.up()  # starts what is not running (the packager) and waits until healthy
+    ok = wait_until(
+        lambda: (lambda g: g if g and g["status"] == "OK" and g["total_lag"] == 0 else None)(
+            by_name(console("groups")).get("packager")),
+        "the restarted packager to work its lag off and turn OK", timeout=60)
+    assert ok["members"], ok
+
+
+async def _publish_poison(bootstrap: str) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        meta = await producer.send_and_wait("rendition-done", b"not avro at all",
+                                            key=POISON_KEY)
+        return int(meta.partition)
+    finally:
+        await producer.stop()
+
+
+def test_redrive_a_dead_letter_and_plan_a_replay(
+        worked_clip: dict[str, Any], common_settings: CommonSettings) -> None:
+    letters = wait_until(lambda: [d for d in httpx.get(
+        f"{CATALOG}/api/v1/dead-letters", params={"original_topic": "rendition-done",
+                                                  "consumer_group": "packager"},
+        headers=admin_headers(), timeout=10).json()["items"]], "a packager dead letter",
+        timeout=60)
+    letter = letters[0]
+    reply = httpx.post(f"{CATALOG}/api/v1/console/dead-letters/{letter['id']}/redrive",
+                       headers=admin_headers(), timeout=30)
+    assert reply.status_code == 200, reply.text
+    done = reply.json()
+    assert (done["topic"], done["partition"]) == ("rendition-done",
+                                                  letter["original_partition"])
+    copy = asyncio.run(_read_at(common_settings.kafka_bootstrap, done["topic"],
+                                done["partition"], done["offset"]))
+    detail = httpx.get(f"{CATALOG}/api/v1/dead-letters/{letter['id']}",
+                       headers=admin_headers(), timeout=10).json()
+    assert copy.value == base64.b64decode(detail["original_value"])
+    assert dict(copy.headers)["reelflow-redrive-count"] == b"1"
+
+    # Replay: the dry run plans without writing; executing against a live group is refused.
+    body = {"group": "packager", "topic": "rendition-done",
+            "to_datetime": (datetime.now(UTC) - timedelta(minutes=10)).isoformat()}
+    plan = httpx.post(f"{CATALOG}/api/v1/console/replay", json=body, headers=admin_headers(),
+                      timeout=30)
+    assert plan.status_code == 200, plan.text
+    planned = plan.json()
+    assert planned["executed"] is False and planned["live_members"] >= 1
+    moves = planned["moves"]
+    assert len(moves) == 6 and all(m["current"] is None or m["new"] <= m["current"]
+                                   for m in moves)
+    assert any(m["current"] is not None and m["new"] < m["current"] for m in moves), moves
+    before = console_rows(fresh_groups(time.time()), {"packager"})
+    refused = httpx.post(f"{CATALOG}/api/v1/console/replay", json={**body, "execute": True},
+                         headers=admin_headers(), timeout=30)
+    assert refused.status_code == 409 and refused.json()["error"] == "group_active"
+    after = console_rows(fresh_groups(time.time()), {"packager"})
+    # Nothing was rewound (the packager may have moved on: it dead-letters the copy again).
+    assert all((after[k][0] or 0) >= (v[0] or 0) for k, v in before.items()), (before, after)
+
+
+async def _read_at(bootstrap: str, topic: str, partition: int, offset: int) -> Any:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        batch = await consumer.getmany(tp, timeout_ms=10000, max_records=1)
+        [record] = batch[tp]
+        assert record.offset == offset
+        return record
+    finally:
+        await consumer.stop()
+
+
+def test_stuck_work_and_charts_answer(worked_clip: dict[str, Any]) -> None:
+    stuck = console("stuck")
+    assert stuck["factor"] > 0 and isinstance(stuck["items"], list)
+    # The clip went through every stage: each has a median now.
+    assert set(stuck["medians_s"]) == {"uploaded", "transcoding", "packaging"}
+    charts = console("charts")
+    assert charts["throughput"]["series"], charts["throughput"]
+    assert any(v for column in charts["throughput"]["series"].values() for v in column if v)
+    assert len(charts["dead_letters"]["times"]) == 60
+
