@@ -29,6 +29,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import ALL_TOPICS, DEAD_LETTER, VIDEO_UPLOADED
+from schemas.events import VideoUploaded
 from services.shared.access import AccessDenied
 from services.shared.codec import EventCodec
 from services.shared.keyring import Keyring
@@ -448,9 +449,9 @@ def test_a_failure_that_persists_is_tried_3_times_with_backoff_then_the_video_fa
     video_id = str(uuid.uuid4())
     retries_before = retries_total()
     sent_at = datetime.now(UTC)
-    event = {"event_id": str(uuid.uuid4()), "video_id": video_id, "occurred_at": sent_at,
-             "source_uri": "s3://not a bucket!/sources/x/original",
-             "user_metadata_json": json.dumps({"title": "retried"})}
+    event = VideoUploaded(event_id=str(uuid.uuid4()), video_id=video_id, occurred_at=sent_at,
+                          source_uri="s3://not a bucket!/sources/x/original",
+                          user_metadata_json=json.dumps({"title": "retried"}))
     publish(bootstrap, codec.encode(VIDEO_UPLOADED, event), video_id.encode())
 
     video = wait_for_status(video_id, {"ready", "failed"}, timeout=120)
