@@ -124,6 +124,15 @@ class ResumableUploads:
     @asynccontextmanager
     async def patching(self, upload_id: str) -> AsyncIterator[Patch]:
         """The upload, locked for one PATCH on a connection of its own."""
+        async with self._locked(upload_id, expired=False) as patch:
+            if patch is None:
+                raise Rejection("upload_not_found", "no such upload (or it expired)", 404)
+            yield patch
+
+    @asynccontextmanager
+    async def _locked(self, upload_id: str, expired: bool) -> AsyncIterator[Patch | None]:
+        """The live (or, for the sweep, expired) upload under its advisory lock; 423 when
+        another connection holds it."""
         conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
         async with conn:
             cur = await conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
@@ -134,10 +143,11 @@ class ResumableUploads:
                                 "retry when it ends", 423)
             cur = await conn.execute(
                 f"SELECT {_COLUMNS} FROM ingest.resumable_uploads WHERE upload_id = %s"
-                " AND expires_at > now()", (upload_id,))
+                " AND (expires_at <= now()) = %s", (upload_id, expired))
             row = await cur.fetchone()
             if row is None:
-                raise Rejection("upload_not_found", "no such upload (or it expired)", 404)
+                yield None
+                return
             state = UploadState.from_row(row)
             yield Patch(state, conn, bytearray(state.tail), list(state.parts))
 
@@ -205,28 +215,13 @@ class ResumableUploads:
         swept = 0
         for upload_id in expired:
             try:
-                async with self.patching_expired(upload_id) as patch:
+                async with self._locked(upload_id, expired=True) as patch:
                     if patch is not None:
                         await self.terminate(patch)
                         swept += 1
             except Rejection:
                 continue  # locked: a PATCH is running; the next sweep sees it again
         return swept
-
-    @asynccontextmanager
-    async def patching_expired(self, upload_id: str) -> AsyncIterator[Patch | None]:
-        conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
-        async with conn:
-            cur = await conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
-                                     (upload_id,))
-            locked = await cur.fetchone()
-            if not locked or not locked[0]:
-                raise Rejection("upload_locked", "busy", 423)
-            cur = await conn.execute(
-                f"SELECT {_COLUMNS} FROM ingest.resumable_uploads WHERE upload_id = %s"
-                " AND expires_at <= now()", (upload_id,))
-            row = await cur.fetchone()
-            yield Patch(UploadState.from_row(row), conn) if row else None
 
     # Direct uploads: a one-time grant, consumed by the creation it allows.
 
