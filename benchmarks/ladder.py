@@ -129,9 +129,8 @@ def study_rung(ffmpeg: str, source_name: str, source: Path, profile_name: str, r
     target = plan.videos[0]
     ref = reference(ffmpeg, source, work / f"{source_name}-{rung_name}-ref.mkv",
                     target.width, target.height)
-    settings: list[tuple[str, object]] = [(f"crf {rung.crf - 3}", rung.crf - 3),
-                                          (f"crf {rung.crf}", rung.crf),
-                                          (f"crf {rung.crf + 3}", rung.crf + 3)][:3 * crf_points]
+    crfs = (rung.crf - 3, rung.crf, rung.crf + 3) if crf_points else ()
+    settings: list[tuple[str, object]] = [(f"crf {crf}", crf) for crf in crfs]
     settings += [(f"crf {rung.crf} cap {cap}", cap) for cap in CAPS.get(rung_name, ()) if caps]
     if shipped:  # the profile's own setting only (e.g. to check it on a long clip)
         settings = ([(f"crf {rung.crf} cap {rung.maxrate_kbps}", rung.maxrate_kbps)]
