@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.shared.settings import CommonSettings
 from tests.access import admin_headers
-from tests.integration.test_pipeline import CATALOG, submit, wait_for_status
+from tests.integration.test_pipeline import CATALOG, INGEST, submit, wait_for_status
 from tests.media import make_clip
 from tests.polling import wait_until
 from tests.slot import TEST_ENV
@@ -109,6 +109,20 @@ def test_the_console_api_wants_the_admin_key(pipeline) -> None:
         wrong = httpx.get(f"{CATALOG}/api/v1/console/{path}", timeout=10,
                           headers={"X-API-Key": "rf_not-a-key"})
         assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_api_key"
+    # A tenant's key reads its own videos, never the console.
+    issued = httpx.post(f"{INGEST}/api/v1/admin/api-keys", json={"name": "console-tenant"},
+                        headers=admin_headers(), timeout=10)
+    assert issued.status_code == 201, issued.text
+    tenant = {"X-API-Key": issued.json()["api_key"]}
+    wait_until(lambda: httpx.get(f"{CATALOG}/api/v1/videos", headers=tenant,
+                                 timeout=10).status_code == 200,
+               "the catalog to know the tenant's key", timeout=30)
+    for method, path in (("GET", "groups"), ("GET", "charts"), ("GET", "stuck"),
+                         ("POST", "replay")):
+        denied = httpx.request(method, f"{CATALOG}/api/v1/console/{path}", headers=tenant,
+                               json={"group": "packager", "topic": "rendition-done",
+                                     "to_datetime": "2026-01-01T00:00:00Z"}, timeout=10)
+        assert denied.status_code == 403 and denied.json()["error"] == "admin_only", path
     page = httpx.get(f"{CATALOG}/console", timeout=10)
     assert page.status_code == 200 and "/static/vendor/uPlot.iife.min.js" in page.text
     assert httpx.get(f"{CATALOG}/static/vendor/uPlot.iife.min.js",
