@@ -57,7 +57,8 @@ class MeasuredSource:
 def rendition_done_events(upload: VideoUploaded, source: MeasuredSource,
                           outputs: list[StoredOutput], profile: str,
                           keyframe_interval_s: float,
-                          encode_seconds: float) -> list[RenditionDone]:
+                          encode_seconds: float,
+                          tone_mapped_from: str | None = None) -> list[RenditionDone]:
     expected = tuple(sorted(o.rendition for o in outputs))
     return [
         RenditionDone(
@@ -92,6 +93,7 @@ def rendition_done_events(upload: VideoUploaded, source: MeasuredSource,
             source_filename=upload.source_filename,
             source_sha256=source.sha256,
             source_info=source.info,
+            tone_mapped_from=tone_mapped_from if o.media_type is MediaType.VIDEO else None,
             user_metadata_json=upload.user_metadata_json or "{}",
             uploaded_at=upload.occurred_at,
         )

@@ -156,7 +156,7 @@ class TranscodeWorker:
                 stored = await asyncio.to_thread(self._upload, upload, result, quality)
             events = rendition_done_events(upload, measured, stored, plan.profile.name,
                                            plan.keyframe_interval_s or 0.0,
-                                           result.encode_seconds)
+                                           result.encode_seconds, plan.tone_map_from)
             for event in events:
                 await self.producer.publish(RENDITION_DONE, event)
             await report.publish("done", 100.0)
