@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -155,7 +156,8 @@ class ResumableUploads:
         """Append bytes; each full part goes to S3 (and, if `durable_parts`, is recorded)."""
         patch.buffer += chunk
         while len(patch.buffer) >= PART_SIZE:
-            body = bytes(patch.buffer[:PART_SIZE])
+            with memoryview(patch.buffer) as view:  # one copy of the part, not two
+                body = bytes(view[:PART_SIZE])
             number = len(patch.parts) + 1
             etag = await self._upload_part(patch.state, number, body)
             patch.parts.append({"PartNumber": number, "ETag": etag})
@@ -183,7 +185,10 @@ class ResumableUploads:
         if await asyncio.to_thread(self.store.head, ref) is None:
             await self._s3_call("complete_multipart_upload", Bucket=ref.bucket, Key=ref.key,
                                 UploadId=state.s3_upload_id, MultipartUpload={"Parts": parts})
+        started = time.perf_counter()
         sha256 = await asyncio.to_thread(self._sha256, ref)
+        log.info("assembled %s: %d bytes, SHA-256 read back in %.2f s", ref.uri,
+                 state.length, time.perf_counter() - started)
         return StoredObject(ref, state.length, sha256)
 
     async def finish(self, patch: Patch, answer: dict[str, Any]) -> None:
