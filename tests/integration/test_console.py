@@ -266,6 +266,26 @@ async def _read_at(bootstrap: str, topic: str, partition: int, offset: int) -> A
         await consumer.stop()
 
 
+def test_a_video_waiting_for_a_stopped_transcoder_is_stuck_work(
+        worked_clip: dict[str, Any], pipeline, tmp_path_factory: pytest.TempPathFactory) -> None:
+    floor = float(TEST_ENV["REELFLOW_CATALOG_CONSOLE_STUCK_FLOOR_S"])
+    clip = make_clip(tmp_path_factory.mktemp("stuck") / "clip.mp4", 640, 360, seconds=2)
+    pipeline.component("transcode").stop()
+    try:
+        reply = submit(clip, metadata=json.dumps({"title": "Stuck clip"}))
+        assert reply.status_code == 202, reply.text
+        video_id = reply.json()["video_id"]
+        listed = wait_until(lambda: next((v for v in console("stuck")["items"]
+                                          if v["video_id"] == video_id), None),
+                            "the waiting video to be listed as stuck", timeout=60)
+        assert listed["stage"] == "uploaded" and listed["in_stage_s"] > listed["limit_s"] >= floor
+        assert listed["title"] == "Stuck clip"
+    finally:
+        pipeline.up()
+    wait_for_status(video_id, {"ready"})
+    assert video_id not in {v["video_id"] for v in console("stuck")["items"]}
+
+
 def test_stuck_work_and_charts_answer(worked_clip: dict[str, Any]) -> None:
     stuck = console("stuck")
     assert stuck["factor"] > 0 and isinstance(stuck["items"], list)

@@ -115,6 +115,8 @@ function drawChart(id, times, series) {
   const data = [times, ...names.map((n) => series[n])];
   window.reelflowConsole.charts[id] = { names, data };
   const box = document.getElementById(`chart-${id}`);
+  const caption = box.parentElement.querySelector('figcaption');
+  caption.dataset.empty = names.length ? '' : 'nothing in the last hour';
   if (typeof uPlot === 'undefined') { box.textContent = 'uPlot is not installed (npm ci)'; return; }
   if (plots[id] && plots[id].names.join() === names.join()) {
     plots[id].plot.setData(data);

@@ -14,7 +14,7 @@ import yaml
 
 from tests.tools import tool
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROM_DIR = ROOT / "compose" / "prometheus"
 GRAFANA_DIR = ROOT / "compose" / "grafana"
 ALERTS = yaml.safe_load((PROM_DIR / "alerts.yml").read_text())
