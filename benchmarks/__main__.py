@@ -13,7 +13,8 @@ import sys
 #: Suite -> the options it takes (each with one value).
 SUITES: dict[str, tuple[str, ...]] = {
     "transcode": ("--seconds",),
-    "ladder": ("--seconds", "--top", "--uhd"),
+    "ladder": ("--seconds", "--top", "--uhd", "--rung", "--source", "--shipped",
+               "--crf-points"),
     "ingest": ("--gb",),
     "projection": ("--events", "--batch", "--profile", "--projectors"),
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",

@@ -41,7 +41,7 @@ CAPS: dict[str, tuple[int, ...]] = {
     "360p": (250, 400, 600, 900),
     "480p": (500, 750, 1000, 1500),
     "720p": (1000, 1500, 2000, 2500, 3500),
-    "1080p": (2000, 3000, 4000, 4500, 6000),
+    "1080p": (2000, 3600, 6000),
 }
 
 
@@ -116,7 +116,8 @@ def vmaf(ffmpeg: str, dist: Path, ref: Path, log: Path) -> float:
 
 
 def study_rung(ffmpeg: str, source_name: str, source: Path, profile_name: str, rung_name: str,
-               seconds: float, work: Path, caps: bool = True) -> list[Point]:
+               seconds: float, work: Path, caps: bool = True,
+               shipped: bool = False, crf_points: bool = True) -> list[Point]:
     from services.transcode.encode import _video_options
     from services.transcode.ladder import SourceShape, plan_ladder
     from services.transcode.profiles import get_profile
@@ -128,10 +129,12 @@ def study_rung(ffmpeg: str, source_name: str, source: Path, profile_name: str, r
     target = plan.videos[0]
     ref = reference(ffmpeg, source, work / f"{source_name}-{rung_name}-ref.mkv",
                     target.width, target.height)
-    settings: list[tuple[str, object]] = [(f"crf {rung.crf - 3}", rung.crf - 3),
-                                          (f"crf {rung.crf}", rung.crf),
-                                          (f"crf {rung.crf + 3}", rung.crf + 3)]
-    settings += [(f"crf {rung.crf} cap {cap}", cap) for cap in CAPS[rung_name] if caps]
+    crfs = (rung.crf - 3, rung.crf, rung.crf + 3) if crf_points else ()
+    settings: list[tuple[str, object]] = [(f"crf {crf}", crf) for crf in crfs]
+    settings += [(f"crf {rung.crf} cap {cap}", cap) for cap in CAPS.get(rung_name, ()) if caps]
+    if shipped:  # the profile's own setting only (e.g. to check it on a long clip)
+        settings = ([(f"crf {rung.crf} cap {rung.maxrate_kbps}", rung.maxrate_kbps)]
+                    if rung.maxrate_kbps else [(f"crf {rung.crf}", rung.crf)])
     points = []
     for label, value in settings:
         if "cap" in label:
@@ -156,24 +159,35 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=1080,
                         help="highest H.264 rung studied (0: none, e.g. with --uhd 1)")
     parser.add_argument("--uhd", type=int, default=0, help="1: add a 2160p hevc point")
+    parser.add_argument("--rung", default="", help="study this H.264 rung only")
+    parser.add_argument("--source", default="", help="synthetic or camera only")
+    parser.add_argument("--crf-points", type=int, default=1,
+                        help="0: caps only (no uncapped CRF points)")
+    parser.add_argument("--shipped", type=int, default=0,
+                        help="1: only the profile's own CRF and cap per rung")
     options = parser.parse_args()
 
     from services.shared.settings import CommonSettings
     from services.transcode.profiles import get_profile
 
     ffmpeg = CommonSettings().ffmpeg_path
-    work = WORK / f"top{options.top}-uhd{options.uhd}"
+    work = WORK / (f"top{options.top}-uhd{options.uhd}-{options.rung}-{options.source}-"
+                   f"{options.shipped}")
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    rungs = [r.name for r in get_profile("default").rungs if r.short <= options.top]
+    rungs = [r.name for r in get_profile("default").rungs if r.short <= options.top
+             and options.rung in ("", r.name)]
     points: list[Point] = []
     print(f"{os.cpu_count()} CPUs, {options.seconds:g} s clips at 30 fps", flush=True)
-    for kind in ("synthetic", "camera") if rungs else ():
+    kinds = [k for k in ("synthetic", "camera") if options.source in ("", k)]
+    for kind in kinds if rungs else ():
         source = make_source(ffmpeg, kind, work / f"{kind}-1080p.mkv", 1920, 1080,
                              options.seconds)
         for rung in rungs:
-            points += study_rung(ffmpeg, kind, source, "default", rung, options.seconds, work)
+            points += study_rung(ffmpeg, kind, source, "default", rung, options.seconds, work,
+                                 shipped=bool(options.shipped),
+                                 crf_points=bool(options.crf_points))
     if options.uhd:
         # One 2160p point set: 2 s is shorter than the VBV buffer, so caps would not bind;
         # the CRF curve alone shows where the 2160p knee is.

@@ -276,6 +276,8 @@ class RenditionDone(Record):
     source_filename: str | None = None
     source_sha256: str | None = None
     source_info: SourceInfo | None = None
+    #: From v3 on: the HDR transfer a video rendition was tone-mapped from (None: SDR).
+    tone_mapped_from: str | None = None
     user_metadata_json: str = "{}"
     uploaded_at: datetime | None = None
     traceparent: str | None = None

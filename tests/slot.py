@@ -52,6 +52,9 @@ def environment(slot: int) -> dict[str, str]:
         # come and go in seconds (tests/integration/test_console.py).
         "REELFLOW_CATALOG_CONSOLE_SAMPLE_S": "2",
         "REELFLOW_CATALOG_CONSOLE_WINDOW_S": "10",
+        "REELFLOW_CATALOG_CONSOLE_STUCK_FLOOR_S": "3",
+        # Expired tus uploads swept every second (tests/integration/test_uploads.py).
+        "REELFLOW_INGEST_UPLOAD_SWEEP_S": "1",
         "REELFLOW_INGEST_IMPORT_ROOTS": f'["{state / "imports"}"]',
         # The session's admin key (see tests/access.py); a test's own stack may use another.
         "REELFLOW_ADMIN_KEY": f"reelflow-test-admin-{slot}",

@@ -32,7 +32,7 @@ def unconsumed(report: Iterable[GroupLag]) -> set[tuple[str, int, int]]:
 
 
 async def record_times(bootstrap: str, wanted: set[tuple[str, int, int]],
-                       timeout_s: float = 5.0) -> dict[tuple[str, int, int], float]:
+                       timeout_s: float = 2.0) -> dict[tuple[str, int, int], float]:
     """Epoch seconds of the first record at or after each (topic, partition, offset): the
     oldest record the group has not consumed (a transaction marker holds an offset but no
     record, hence "at or after")."""
@@ -42,7 +42,10 @@ async def record_times(bootstrap: str, wanted: set[tuple[str, int, int]],
     by_partition: dict[TopicPartition, list[int]] = {}
     for topic, partition, offset in wanted:
         by_partition.setdefault(TopicPartition(topic, partition), []).append(offset)
-    async with started(new_consumer(bootstrap, committed_only=False)) as consumer:
+    # "earliest": an offset retention already deleted resets to the log start, whose record
+    # is then the oldest one the group has not consumed.
+    async with started(new_consumer(bootstrap, auto_offset_reset="earliest",
+                                    committed_only=False)) as consumer:
         # One pass per distinct offset of a partition (groups may sit at different places).
         rounds = max(len(v) for v in by_partition.values())
         for i in range(rounds):

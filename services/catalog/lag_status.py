@@ -97,7 +97,8 @@ def judge_partition(samples: Sequence[Sample], now: float, window_s: float) -> V
 
 
 def judge_group(partitions: Sequence[Verdict], live: bool) -> Verdict:
-    """The worst partition's verdict; a group without partitions is STOP without members."""
+    """The worst partition's verdict (among equals, one that judged a lag over one that
+    found nothing committed); a group without partitions is STOP without members."""
     if not partitions:
         return Verdict("OK", "idle") if live else Verdict("STOP", "no_members")
-    return max(partitions, key=lambda v: SEVERITY.index(v.status))
+    return max(partitions, key=lambda v: (SEVERITY.index(v.status), v.rule != "idle"))

@@ -7,6 +7,9 @@ the video's `owner` is the key's name.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +21,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 
 from services.ingest.errors import Rejection, Unavailable
-from services.ingest.routes import health, imports, keys, videos
+from services.ingest.resumable import ResumableUploads
+from services.ingest.routes import health, imports, keys, uploads, videos
 from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
 from services.shared import api_document, http_errors, keyring
@@ -27,6 +31,7 @@ from services.shared.storage import ObjectStore
 
 HTTP_SECONDS = Histogram("reelflow_ingest_http_request_seconds", "Ingest HTTP latency",
                          ["method", "route", "status"])
+log = logging.getLogger(__name__)
 REFUSALS = Counter("reelflow_ingest_refusals_total", "Refused submissions", ["error"])
 
 
@@ -35,22 +40,42 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with state.running(producer):
-            yield
+            sweeper = asyncio.create_task(_sweep(resumable, settings.upload_sweep_s),
+                                          name="upload-sweep")
+            try:
+                yield
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
 
+    resumable = ResumableUploads(state.pool, store, settings.common.pg_dsn, settings.common,
+                                 settings.upload_expiry_s)
     app = FastAPI(title="Reelflow ingest", version="1", lifespan=lifespan,
                   dependencies=[Depends(http_errors.plain_parameters)])
     app.state.settings, app.state.producer, app.state.store = settings, producer, store
-    app.state.ingest = state
+    app.state.ingest, app.state.uploads = state, resumable
     keyring.install(app)
     http_errors.install(app)
     app.add_exception_handler(RequestValidationError, _on_invalid)  # type: ignore[arg-type]
     app.add_exception_handler(Unavailable, _on_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Rejection, _on_rejection)  # type: ignore[arg-type]
     app.middleware("http")(_measure)
-    for router in (keys.router, videos.router, health.router, imports.router):
+    for router in (keys.router, videos.router, health.router, imports.router, uploads.router):
         app.include_router(router)
     api_document.install(app, open_prefixes=("/health", "/metrics"))
     return app
+
+
+async def _sweep(resumable: ResumableUploads, every_s: float) -> None:
+    """Expire abandoned tus uploads, for as long as the app runs."""
+    while True:
+        try:
+            if swept := await resumable.sweep():
+                log.info("expired %d abandoned uploads", swept)
+        except Exception:
+            log.exception("sweeping expired uploads failed; retrying next round")
+        await asyncio.sleep(every_s)
 
 
 async def _on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -86,3 +86,24 @@ REPROCESS_BODY: dict[str, Any] = {"requestBody": {"required": False, "content": 
                            "items": {"type": "string", "pattern": RUNG_NAME.pattern},
                            "description": 'rung names such as ["360p", "720p"]'},
         }}}}}}
+
+# The tus routes (`routes/uploads.py`): the protocol's own statuses besides the usual.
+_TUS_400 = ("invalid_tus_header, upload_length_required, checksum_algorithm_unsupported, "
+            "invalid_upload_metadata")
+_TUS_412 = "tus_version_unsupported (send Tus-Resumable: 1.0.0)"
+_TUS_460 = "checksum_mismatch (the body does not match Upload-Checksum; nothing kept)"
+_TUS_BODY = {400: _TUS_400, 412: _TUS_412, 413: "file_too_large, upload_exceeds_length",
+             415: "invalid_content_type (application/offset+octet-stream)",
+             423: "upload_locked", 460: _TUS_460, 503: _BUSY}
+TUS_CREATE = refusals({**_TUS_BODY, 401: UNAUTHENTICATED, 429: _RATE,
+                       422: f"{INVALID}, {_CONTENT}"})
+TUS_DIRECT = refusals({**_TUS_BODY, 404: "upload_url_invalid",
+                       410: "upload_url_expired, upload_url_used",
+                       422: f"{INVALID}, {_CONTENT}"})
+TUS_READ = refusals({401: UNAUTHENTICATED, 404: "upload_not_found", 412: _TUS_412,
+                     422: INVALID, 429: _RATE, 503: _BUSY})
+TUS_PATCH = refusals({**_TUS_BODY, 401: UNAUTHENTICATED, 404: "upload_not_found",
+                      409: "upload_offset_mismatch", 422: f"{INVALID}, {_CONTENT}",
+                      429: _RATE})
+TUS_TERMINATE = refusals({401: UNAUTHENTICATED, 404: "upload_not_found", 412: _TUS_412,
+                          422: INVALID, 423: "upload_locked", 429: _RATE, 503: _BUSY})

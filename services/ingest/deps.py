@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from services.ingest.gate import Gate
 from services.ingest.keys import KeyAdmin
 from services.ingest.ledger import Ledger
+from services.ingest.resumable import ResumableUploads
 from services.ingest.rework import Rework
 from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
@@ -37,6 +38,7 @@ Settings = Annotated[IngestSettings, Depends(_state("settings"))]
 Producer = Annotated[EventProducer, Depends(_state("producer"))]
 Store = Annotated[ObjectStore, Depends(_state("store"))]
 State = Annotated[IngestState, Depends(_state("ingest"))]
+Uploads = Annotated[ResumableUploads, Depends(_state("uploads"))]
 
 
 async def _gate(state: State) -> Gate:

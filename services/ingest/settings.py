@@ -37,6 +37,16 @@ class IngestSettings(BaseSettings):
     #: Seconds to keep retrying Postgres at start before giving up.
     startup_timeout_s: float = 60.0
 
+    #: Seconds an unfinished tus upload lives after its creation; then the sweep aborts
+    #: its S3 multipart upload and deletes its state (`Upload-Expires`).
+    upload_expiry_s: float = 24 * 3600.0
+    #: Seconds between two sweeps of expired uploads.
+    upload_sweep_s: float = 60.0
+    #: Seconds a one-time direct-upload URL stays valid.
+    direct_upload_valid_s: float = 3600.0
+    #: HMAC secret of direct-upload URLs; empty derives one from the admin key.
+    upload_token_secret: str = ""
+
     common: CommonSettings = Field(default_factory=CommonSettings)
     #: The content rules (`REELFLOW_SOURCE_*`), shared with transcode.
     source_limits: SourceLimits = Field(default_factory=SourceLimits)

@@ -80,6 +80,8 @@ def _output(event: RenditionDone, packaged: PackagedRendition | None,
     out["bitrate"] = event.bitrate
     if event.codecs:
         out["codecs"] = event.codecs
+    if event.tone_mapped_from:  # lineage: this SDR picture came from an HDR source
+        out["tone_mapped_from"] = event.tone_mapped_from
     if event.media_type is MediaType.AUDIO:
         out["duration_seconds"] = event.duration_seconds
         if packaged and packaged.sample_rate:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from schemas.events import (
     Artifact,
@@ -15,27 +16,33 @@ from schemas.events import (
 )
 from services.shared.events import derived_event_id, now
 
+if TYPE_CHECKING:  # the encoder's module is the shell's; this one stays pure
+    from services.transcode.encode import EncodedOutput
+
 
 @dataclass(frozen=True)
 class StoredOutput:
-    """One encoded output, uploaded: what `rendition-done` says about it."""
+    """One encoded output, uploaded: what `rendition-done` says about it.
 
-    rendition: str
-    media_type: MediaType
+    The stream facts are the encoder's own measurements (`encoded`); the stored object's
+    URI, size and hash are kept beside them because a custom thumbnail replaces the
+    primary picture's.
+    """
+
+    encoded: EncodedOutput
     uri: str
-    container: str
-    codecs: str
-    video_codec: str | None
-    audio_codec: str | None
-    width: int | None
-    height: int | None
-    frame_rate: float | None
-    bitrate: int
     size_bytes: int
     sha256: str
-    duration_seconds: float
     quality: Quality | None
     artifacts: tuple[Artifact, ...] = ()
+
+    @property
+    def rendition(self) -> str:
+        return self.encoded.name
+
+    @property
+    def media_type(self) -> MediaType:
+        return self.encoded.media_type
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,8 @@ class MeasuredSource:
 def rendition_done_events(upload: VideoUploaded, source: MeasuredSource,
                           outputs: list[StoredOutput], profile: str,
                           keyframe_interval_s: float,
-                          encode_seconds: float) -> list[RenditionDone]:
+                          encode_seconds: float,
+                          tone_mapped_from: str | None = None) -> list[RenditionDone]:
     expected = tuple(sorted(o.rendition for o in outputs))
     return [
         RenditionDone(
@@ -63,19 +71,19 @@ def rendition_done_events(upload: VideoUploaded, source: MeasuredSource,
             media_type=o.media_type,
             expected_renditions=expected,
             uri=o.uri,
-            container=o.container,
-            codecs=o.codecs,
-            video_codec=o.video_codec,
-            audio_codec=o.audio_codec,
-            width=o.width,
-            height=o.height,
-            frame_rate=o.frame_rate,
+            container=o.encoded.container,
+            codecs=o.encoded.codecs,
+            video_codec=o.encoded.video_codec,
+            audio_codec=o.encoded.audio_codec,
+            width=o.encoded.width,
+            height=o.encoded.height,
+            frame_rate=o.encoded.frame_rate,
             keyframe_interval_seconds=(keyframe_interval_s if o.media_type is MediaType.VIDEO
                                        else None),
-            bitrate=o.bitrate,
+            bitrate=o.encoded.bitrate,
             size_bytes=o.size_bytes,
             sha256=o.sha256,
-            duration_seconds=o.duration_seconds,
+            duration_seconds=o.encoded.duration_seconds,
             encode_seconds=encode_seconds,
             profile=profile,
             quality=o.quality,
@@ -85,6 +93,7 @@ def rendition_done_events(upload: VideoUploaded, source: MeasuredSource,
             source_filename=upload.source_filename,
             source_sha256=source.sha256,
             source_info=source.info,
+            tone_mapped_from=tone_mapped_from if o.media_type is MediaType.VIDEO else None,
             user_metadata_json=upload.user_metadata_json or "{}",
             uploaded_at=upload.occurred_at,
         )

@@ -156,7 +156,7 @@ class TranscodeWorker:
                 stored = await asyncio.to_thread(self._upload, upload, result, quality)
             events = rendition_done_events(upload, measured, stored, plan.profile.name,
                                            plan.keyframe_interval_s or 0.0,
-                                           result.encode_seconds)
+                                           result.encode_seconds, plan.tone_map_from)
             for event in events:
                 await self.producer.publish(RENDITION_DONE, event)
             await report.publish("done", 100.0)
@@ -264,14 +264,8 @@ def _owned_by_live_worker(path: Path) -> bool:
 
 def _stored(output: EncodedOutput, uri: str, artifacts: tuple[Artifact, ...],
             quality: Quality | None) -> StoredOutput:
-    return StoredOutput(
-        rendition=output.name, media_type=output.media_type, uri=uri,
-        container=output.container, codecs=output.codecs, video_codec=output.video_codec,
-        audio_codec=output.audio_codec, width=output.width, height=output.height,
-        frame_rate=output.frame_rate, bitrate=output.bitrate, size_bytes=output.size_bytes,
-        sha256=output.sha256, duration_seconds=output.duration_seconds, quality=quality,
-        artifacts=artifacts,
-    )
+    return StoredOutput(encoded=output, uri=uri, size_bytes=output.size_bytes,
+                        sha256=output.sha256, quality=quality, artifacts=artifacts)
 
 
 class _ProgressReporter:

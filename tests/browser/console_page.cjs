@@ -44,11 +44,11 @@ async function main() {
       url: location.href,
       groups: [...document.querySelectorAll('#groups tr.group-head')].map((tr) => ({
         group: tr.dataset.group, status: tr.dataset.status,
-        cells: [...tr.children].map((td) => td.innerText),
+        cells: [...tr.children].map((td) => td.textContent),
       })),
       partitionRows: [...document.querySelectorAll('#groups tbody tr[data-topic]')].map((tr) => ({
         group: tr.dataset.group, topic: tr.dataset.topic, partition: Number(tr.dataset.partition),
-        cells: [...tr.children].map((td) => td.innerText),
+        hidden: tr.hidden, cells: [...tr.children].map((td) => td.textContent),
       })),
       charts: window.reelflowConsole.charts,
       canvases: Object.fromEntries([...document.querySelectorAll('.charts figure > div')].map(

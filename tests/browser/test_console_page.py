@@ -61,12 +61,14 @@ def test_the_partition_rows_show_the_apis_offsets(page_run: dict[str, Any]) -> N
     rows = page_run["partitionRows"]
     for name in GROUPS:
         expected = {(p["topic"], p["partition"]): p for p in api[name]["partitions"]}
-        drawn = {(r["topic"], r["partition"]): r["cells"] for r in rows if r["group"] == name}
+        drawn = {(r["topic"], r["partition"]): r for r in rows if r["group"] == name}
         assert set(drawn) == set(expected), name
-        for key, cells in drawn.items():
+        for key, row in drawn.items():
             p = expected[key]
-            assert cells[3:6] == ["-" if p[k] is None else str(p[k])
-                                  for k in ("current_offset", "log_end_offset", "lag")]
+            assert row["cells"][3:6] == ["-" if p[k] is None else str(p[k])
+                                         for k in ("current_offset", "log_end_offset", "lag")]
+            # Folded until the group is opened: only what needs no attention.
+            assert row["hidden"] == (p["status"] == "OK" and not p["lag"]), (name, key, p)
 
 
 def test_the_charts_hold_data(page_run: dict[str, Any]) -> None:

@@ -44,7 +44,7 @@ from services.shared.settings import CommonSettings
 from tests.access import admin_headers
 from tests.integration.quiet import services_paused
 from tests.ports import free_port
-from tests.unit.test_projection import Step, VideoStory
+from tests.unit.catalog.stories import Step, VideoStory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

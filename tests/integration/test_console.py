@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.shared.settings import CommonSettings
 from tests.access import admin_headers
-from tests.integration.test_pipeline import CATALOG, submit, wait_for_status
+from tests.integration.test_pipeline import CATALOG, INGEST, submit, wait_for_status
 from tests.media import make_clip
 from tests.polling import wait_until
 from tests.slot import TEST_ENV
@@ -38,6 +38,7 @@ SAMPLE_S = float(TEST_ENV["REELFLOW_CATALOG_CONSOLE_SAMPLE_S"])
 #: The class `kafka-consumer-groups.sh` runs in Kafka 4.x (the tools jar).
 GROUP_COMMAND = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 POISON_KEY = b"console-test-poison"
+POISON_VALUE = b"not avro at all"
 
 
 def console(path: str) -> dict[str, Any]:
@@ -108,6 +109,20 @@ def test_the_console_api_wants_the_admin_key(pipeline) -> None:
         wrong = httpx.get(f"{CATALOG}/api/v1/console/{path}", timeout=10,
                           headers={"X-API-Key": "rf_not-a-key"})
         assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_api_key"
+    # A tenant's key reads its own videos, never the console.
+    issued = httpx.post(f"{INGEST}/api/v1/admin/api-keys", json={"name": "console-tenant"},
+                        headers=admin_headers(), timeout=10)
+    assert issued.status_code == 201, issued.text
+    tenant = {"X-API-Key": issued.json()["api_key"]}
+    wait_until(lambda: httpx.get(f"{CATALOG}/api/v1/videos", headers=tenant,
+                                 timeout=10).status_code == 200,
+               "the catalog to know the tenant's key", timeout=30)
+    for method, path in (("GET", "groups"), ("GET", "charts"), ("GET", "stuck"),
+                         ("POST", "replay")):
+        denied = httpx.request(method, f"{CATALOG}/api/v1/console/{path}", headers=tenant,
+                               json={"group": "packager", "topic": "rendition-done",
+                                     "to_datetime": "2026-01-01T00:00:00Z"}, timeout=10)
+        assert denied.status_code == 403 and denied.json()["error"] == "admin_only", path
     page = httpx.get(f"{CATALOG}/console", timeout=10)
     assert page.status_code == 200 and "/static/vendor/uPlot.iife.min.js" in page.text
     assert httpx.get(f"{CATALOG}/static/vendor/uPlot.iife.min.js",
@@ -148,16 +163,23 @@ def test_a_stopped_group_turns_stop_keeps_its_lag_then_ok_after_restart(
         assert stopped["members"] == [] and stopped["partitions"], stopped
         assert stopped["rule"].startswith("STOP")
         # Work arrives while nobody consumes: one record it cannot decode (it will
-        # dead-letter it on restart, which the actions test redrives).
-        partition = asyncio.run(_publish_poison(common_settings.kafka_bootstrap))
-        lagging = wait_until(
-            lambda: (lambda g: g if g and g["total_lag"] >= 1 else None)(
-                by_name(console("groups")).get("packager")),
-            "the stopped group's lag to be reported", timeout=30)
+        # dead-letter it on restart, which the actions test redrives), on a partition the
+        # group committed on (Kafka reports no lag where a group never committed).
+        partition = next(p["partition"] for p in stopped["partitions"]
+                         if p["topic"] == "rendition-done" and p["current_offset"] is not None)
+        published_at = time.time()
+        asyncio.run(_publish_poison(common_settings.kafka_bootstrap, partition))
+        answer = wait_until(
+            lambda: (lambda a: a if by_name(a)["packager"]["total_lag"] >= 1 else None)(
+                console("groups")), "the stopped group's lag to be reported", timeout=30)
+        lagging = by_name(answer)["packager"]
         assert lagging["status"] == "STOP"
         [row] = [p for p in lagging["partitions"]
                  if p["topic"] == "rendition-done" and p["partition"] == partition]
-        assert row["lag"] == 1 and row["lag_seconds"] is not None and row["lag_seconds"] >= 0
+        # Lag in seconds: the age of that record (its timestamp is its send time) at the
+        # sample, by the test's own clock.
+        assert row["lag"] == 1
+        assert abs(row["lag_seconds"] - (answer["taken_at"] - published_at)) < 1.5, row
         assert row["log_end_offset"] - row["current_offset"] == 1
     finally:
         pipeline.up()  # starts what is not running (the packager) and waits until healthy
@@ -168,25 +190,34 @@ def test_a_stopped_group_turns_stop_keeps_its_lag_then_ok_after_restart(
     assert ok["members"], ok
 
 
-async def _publish_poison(bootstrap: str) -> int:
+async def _publish_poison(bootstrap: str, partition: int) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        meta = await producer.send_and_wait("rendition-done", b"not avro at all",
-                                            key=POISON_KEY)
-        return int(meta.partition)
+        await producer.send_and_wait("rendition-done", POISON_VALUE, key=POISON_KEY,
+                                     partition=partition)
     finally:
         await producer.stop()
 
 
 def test_redrive_a_dead_letter_and_plan_a_replay(
         worked_clip: dict[str, Any], common_settings: CommonSettings) -> None:
-    letters = wait_until(lambda: [d for d in httpx.get(
-        f"{CATALOG}/api/v1/dead-letters", params={"original_topic": "rendition-done",
-                                                  "consumer_group": "packager"},
-        headers=admin_headers(), timeout=10).json()["items"]], "a packager dead letter",
-        timeout=60)
-    letter = letters[0]
+    def poison_letter() -> dict[str, Any] | None:
+        listed = httpx.get(f"{CATALOG}/api/v1/dead-letters", headers=admin_headers(),
+                           params={"original_topic": "rendition-done",
+                                   "consumer_group": "packager", "limit": 500},
+                           timeout=10).json()["items"]
+        for item in listed:
+            detail: dict[str, Any] = httpx.get(f"{CATALOG}/api/v1/dead-letters/{item['id']}",
+                                               headers=admin_headers(), timeout=10).json()
+            if detail["original_key_text"] == POISON_KEY.decode() and not detail[
+                    "redrive_count"]:
+                return detail
+        return None
+
+    # The record the stopped-group test left on rendition-done, dead-lettered by the packager.
+    letter = wait_until(poison_letter, "the packager's dead letter of the poison record",
+                        timeout=60)
     reply = httpx.post(f"{CATALOG}/api/v1/console/dead-letters/{letter['id']}/redrive",
                        headers=admin_headers(), timeout=30)
     assert reply.status_code == 200, reply.text
@@ -195,9 +226,8 @@ def test_redrive_a_dead_letter_and_plan_a_replay(
                                                   letter["original_partition"])
     copy = asyncio.run(_read_at(common_settings.kafka_bootstrap, done["topic"],
                                 done["partition"], done["offset"]))
-    detail = httpx.get(f"{CATALOG}/api/v1/dead-letters/{letter['id']}",
-                       headers=admin_headers(), timeout=10).json()
-    assert copy.value == base64.b64decode(detail["original_value"])
+    assert copy.key == POISON_KEY and copy.value == POISON_VALUE
+    assert base64.b64decode(letter["original_value_base64"]) == POISON_VALUE
     assert dict(copy.headers)["reelflow-redrive-count"] == b"1"
 
     # Replay: the dry run plans without writing; executing against a live group is refused.
@@ -234,6 +264,26 @@ async def _read_at(bootstrap: str, topic: str, partition: int, offset: int) -> A
         return record
     finally:
         await consumer.stop()
+
+
+def test_a_video_waiting_for_a_stopped_transcoder_is_stuck_work(
+        worked_clip: dict[str, Any], pipeline, tmp_path_factory: pytest.TempPathFactory) -> None:
+    floor = float(TEST_ENV["REELFLOW_CATALOG_CONSOLE_STUCK_FLOOR_S"])
+    clip = make_clip(tmp_path_factory.mktemp("stuck") / "clip.mp4", 640, 360, seconds=2)
+    pipeline.component("transcode").stop()
+    try:
+        reply = submit(clip, metadata=json.dumps({"title": "Stuck clip"}))
+        assert reply.status_code == 202, reply.text
+        video_id = reply.json()["video_id"]
+        listed = wait_until(lambda: next((v for v in console("stuck")["items"]
+                                          if v["video_id"] == video_id), None),
+                            "the waiting video to be listed as stuck", timeout=60)
+        assert listed["stage"] == "uploaded" and listed["in_stage_s"] > listed["limit_s"] >= floor
+        assert listed["title"] == "Stuck clip"
+    finally:
+        pipeline.up()
+    wait_for_status(video_id, {"ready"})
+    assert video_id not in {v["video_id"] for v in console("stuck")["items"]}
 
 
 def test_stuck_work_and_charts_answer(worked_clip: dict[str, Any]) -> None:

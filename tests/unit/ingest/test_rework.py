@@ -1,9 +1,14 @@
 """When a video can still be cancelled: `rework.ending` over the ledger's facts."""
 
+from __future__ import annotations
+
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from services.ingest.errors import Rejection
 from services.ingest.ledger import Standing
-from services.ingest.rework import ending
+from services.ingest.rework import ending, parse_rework
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -38,3 +43,18 @@ def test_an_attempt_of_unknown_start_is_ended_by_any_cancellation():
 
 def test_the_outcome_is_named_even_when_a_later_cancellation_came_too():
     assert ending(standing("ready", cancelled=T0 + timedelta(minutes=1))) == "ready"
+
+
+def test_the_reprocess_body_is_optional_and_checked():
+    assert parse_rework(b"") == {}
+    assert parse_rework(b"{}") == {}
+    assert parse_rework(b'{"profile": "hevc", "renditions": ["360p"]}') == {
+        "profile": "hevc", "renditions": ["360p"]}
+    for body, code in ((b"{oops", "invalid_json"), (b"[1]", "invalid_json"),
+                       (b'{"ladder": 1}', "invalid_json"),
+                       (b'{"profile": "Not A Name!"}', "invalid_profile"),
+                       (b'{"renditions": []}', "invalid_renditions"),
+                       (b'{"renditions": "360p"}', "invalid_renditions")):
+        with pytest.raises(Rejection) as caught:
+            parse_rework(body)
+        assert caught.value.code == code, body

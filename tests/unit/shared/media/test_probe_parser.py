@@ -21,6 +21,7 @@ from services.shared.media.probe_parser import (
     pick_video,
     rotation,
 )
+from tests.unit.shared.media.probe_samples import probe_json
 
 RECORDED = Path(__file__).parent / "recorded"
 
@@ -147,3 +148,24 @@ def test_extradata_hexdump_is_decoded_to_bytes():
     stream = {"extradata": "\n00000000: 0164 001e ffe1 0019  .d......\n"
                            "00000008: 6764                 gd\n"}
     assert extradata_bytes(stream) == bytes.fromhex("0164001effe100196764")
+
+
+def test_probe_parsing_picks_real_streams_and_codes_failures():
+    data = probe_json()
+    cover = {"index": 2, "codec_type": "video", "codec_name": "mjpeg", "width": 600,
+             "height": 600, "disposition": {"attached_pic": 1}}
+    music = {"format": {"format_name": "mp3", "duration": "3.0"},
+             "streams": [cover, data["streams"][1]]}
+    assert parse_probe(music).video is None and parse_probe(music).has_audio
+    with pytest.raises(ProbeError) as caught:
+        parse_probe({"format": {"format_name": "mov", "duration": "1"}, "streams": []})
+    assert caught.value.code == "no_streams"
+    still = {"format": {"format_name": "image2", "duration": "0.04"},
+             "streams": [{**data["streams"][0], "codec_name": "mjpeg"}]}
+    with pytest.raises(ProbeError) as caught:
+        parse_probe(still)
+    assert caught.value.code == "not_media"
+    probe = parse_probe(data)
+    assert probe.container.startswith("mov") and probe.duration == 10.01
+    assert probe.audio is not None and probe.audio.channels == 2
+    assert probe.video is not None and probe.video.fps == pytest.approx(29.97, abs=0.01)

@@ -20,7 +20,7 @@ from services.shared.settings import CommonSettings
 from services.stack.settings import KAFKA_POM, StackSettings
 from services.transcode.settings import TranscodeSettings
 
-COMPOSE_DIR = Path(__file__).resolve().parents[2] / "compose"
+COMPOSE_DIR = Path(__file__).resolve().parents[3] / "compose"
 COMPOSE = yaml.safe_load((COMPOSE_DIR / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 PROMETHEUS = yaml.safe_load((COMPOSE_DIR / "prometheus" / "prometheus.yml").read_text())

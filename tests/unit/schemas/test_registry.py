@@ -8,7 +8,7 @@ from pathlib import Path
 import schemas
 from schemas import ALL_TOPICS, API_KEYS, DEAD_LETTER, PIPELINE_TOPICS, Topic
 
-SERVICES = Path(__file__).resolve().parents[2] / "services"
+SERVICES = Path(__file__).resolve().parents[3] / "services"
 PUBLISH = re.compile(r"\.publish\(\s*([A-Z_]+)\b")
 APPLICATION_SERVICES = ("ingest", "transcode", "packager", "catalog")
 #: Every folder under services/ that is a service or operator tooling (shared/ is a
