@@ -207,3 +207,19 @@ def test_a_direct_upload_url_works_without_the_key_once(
     tampered = direct_url[:-1] + ("0" if direct_url[-1] != "0" else "1")
     refused = httpx.post(tampered, headers={**TUS, "Upload-Length": "10"}, timeout=30)
     assert (refused.status_code, refused.json()["error"]) == (404, "upload_url_invalid")
+
+
+def test_creation_with_upload_keeps_the_bodys_bytes(pipeline) -> None:  # type: ignore[no-untyped-def]
+    body = b"\x04" * (3 * MIB)
+    reply = httpx.post(UPLOADS, content=body, timeout=60, headers={
+        **admin_headers(), **TUS, "Upload-Length": str(10 * MIB),
+        "Content-Type": "application/offset+octet-stream"})
+    assert reply.status_code == 201, reply.text
+    assert reply.headers["Upload-Offset"] == str(len(body))
+    url = reply.headers["Location"]
+    assert _offset(url) == len(body)
+    options = httpx.options(UPLOADS, timeout=30)
+    assert options.status_code == 204
+    assert "creation-with-upload" in options.headers["Tus-Extension"].split(",")
+    assert httpx.delete(url, headers={**admin_headers(), **TUS}).status_code == 204
+    assert httpx.head(url, headers={**admin_headers(), **TUS}).status_code == 404

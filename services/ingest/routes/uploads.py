@@ -128,7 +128,8 @@ async def _create(request: Request, settings: IngestSettings, uploads: Resumable
                               settings.max_upload_bytes)
     raw = request.headers.get("upload-metadata")
     _submission_fields(tus.parse_metadata(raw))  # refuse bad metadata now, not at the end
-    with_body = request.headers.get("content-type") is not None
+    with_body = (request.headers.get("content-type") is not None
+                 and request.headers.get("content-length", "1") != "0")
     if with_body:
         tus.check_content_type(request.headers.get("content-type"))
     state = await uploads.create(owner, length, raw, direct)
@@ -203,7 +204,10 @@ async def _owned(state: UploadState | None, request: Request, gate: GateDep) -> 
         raise Rejection("upload_not_found", "no such upload (or it expired)", 404)
     if state.direct and API_KEY_HEADER.lower() not in request.headers:
         return state
-    caller = await gate.caller(request)
+    # Not metered: the key's hourly limit counts uploads (their creation), not the
+    # hundreds of PATCHes and HEADs one large upload takes.
+    caller, _ = gate.keys.keyring.authenticate(request.headers.get(API_KEY_HEADER),
+                                               metered=False)
     if not state.may_use(caller.name, caller.admin):
         raise Rejection("upload_not_found", "no such upload (or it expired)", 404)
     return state

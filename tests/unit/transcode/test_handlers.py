@@ -4,10 +4,12 @@ the transfer they came from (schema v3), and it survives the wire."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from schemas import ALL_TOPICS, RENDITION_DONE
 from schemas.events import MediaType, SourceInfo, VideoUploaded
 from services.shared.codec import EventCodec
+from services.transcode.encode import EncodedOutput
 from services.transcode.handlers import MeasuredSource, StoredOutput, rendition_done_events
 
 UPLOAD = VideoUploaded(event_id="00000000-0000-0000-0000-000000000001",
@@ -18,8 +20,13 @@ SOURCE = MeasuredSource(sha256="ab" * 32, size_bytes=10,
 
 
 def output(name: str, kind: MediaType) -> StoredOutput:
-    return StoredOutput(name, kind, f"s3://b/{name}", "mp4", "", None, None, None, None, None,
-                        0, 1, "", 2.0, None)
+    encoded = EncodedOutput(name=name, media_type=kind, path=Path(f"/scratch/{name}.mp4"),
+                            container="mp4", content_type="video/mp4", codecs="",
+                            video_codec=None, audio_codec=None, width=None, height=None,
+                            frame_rate=None, bitrate=0, size_bytes=1, sha256="",
+                            duration_seconds=2.0)
+    return StoredOutput(encoded=encoded, uri=f"s3://b/{name}", size_bytes=1, sha256="",
+                        quality=None)
 
 
 def test_video_renditions_of_an_hdr_source_name_the_transfer_they_were_mapped_from():
