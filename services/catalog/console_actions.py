@@ -1,8 +1,8 @@
-"""The console's two actions, each the operator tool's own logic called in-process:
+"""The console's two actions, each the same logic the operator tools call, in-process:
 
-- redrive one dead letter: `operations.dlq`'s read and redrive (the original key and bytes
-  to the original topic and partition, with the redrive provenance headers);
-- replay a group to a point in time: `operations.replay`'s plan (the dry run) and execute,
+- redrive one dead letter: `shared.dead_letter_log`'s read and redrive (the original key
+  and bytes to the original topic and partition, with the redrive provenance headers);
+- replay a group to a point in time: `catalog.group_replay`'s plan (the dry run) and execute,
   which refuses while the group has live members.
 
 Failures are `ActionRefused` with a code and a sentence that name no server path.
@@ -16,8 +16,9 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
+from services.catalog import group_replay as replay
 from services.catalog.queries import Conn
-from services.operations import dlq, replay
+from services.shared import dead_letter_log as dlq
 from services.shared.settings import CommonSettings
 
 

@@ -13,7 +13,7 @@ from aiokafka import ConsumerRecord
 from schemas.events import DeadLetter, Header
 from services.shared.events import derived_event_id, now
 
-#: Header a redrive sets on the copy it republishes (see `operations.dlq`).
+#: Header a redrive sets on the copy it republishes (see `shared.dead_letter_log`).
 REDRIVE_COUNT = "reelflow-redrive-count"
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from schemas import RENDITION_DONE, VIDEO_CANCELLED, VIDEO_UPLOADED
-from services.operations.replay import Target, execute, plan
+from services.catalog.group_replay import Target, execute, plan
 from services.shared.settings import CommonSettings
 
 #: Services that react to synthetic events, and the topics they would react to.

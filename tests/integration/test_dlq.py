@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import ALL_TOPICS, VIDEO_UPLOADED
 from schemas.events import VideoUploaded
-from services.operations.dlq import DeadLetter, read_dead_letters
 from services.shared.codec import EventCodec
+from services.shared.dead_letter_log import DeadLetter, read_dead_letters
 from services.shared.storage import s3_client
 from tests.access import admin_headers
 from tests.integration.test_catalog import pipeline_log_ends

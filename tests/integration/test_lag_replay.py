@@ -21,9 +21,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
 from psycopg.conninfo import make_conninfo
 
+from services.catalog.group_replay import Target, plan
 from services.catalog.lag_exporter import lag_exporter
 from services.catalog.schema import migrate
-from services.operations.replay import Target, plan
 from services.shared.settings import CommonSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]

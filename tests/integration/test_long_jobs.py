@@ -26,7 +26,7 @@ from aiokafka.structs import TopicPartition
 
 from schemas import RENDITION_DONE, VIDEO_UPLOADED
 from schemas.events import VideoUploaded
-from services.operations.replay import Target, execute, plan
+from services.catalog.group_replay import Target, execute, plan
 from services.shared.storage import ObjectStore
 from tests.integration.quiet import services_paused
 from tests.integration.test_transcode_resilience import (

@@ -19,8 +19,8 @@ import pytest
 
 from schemas import ALL_TOPICS, VIDEO_UPLOADED
 from schemas.events import VideoUploaded
-from services.operations.dlq import read_dead_letters
 from services.shared.codec import EventCodec
+from services.shared.dead_letter_log import read_dead_letters
 from services.shared.settings import CommonSettings
 from services.shared.storage import ObjectStore
 from tests.integration.test_dlq import publish

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 from services.catalog.jsonb import dumps
-from tests.unit.catalog.stories import (
-    at,
-)
+from tests.unit.catalog.stories import at
 
 
 def test_jsonb_writes_event_values_json_cannot_hold() -> None:

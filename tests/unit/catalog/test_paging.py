@@ -7,9 +7,7 @@ import uuid
 import pytest
 
 from services.catalog.paging import BadCursor, decode_cursor, encode_cursor
-from tests.unit.catalog.stories import (
-    at,
-)
+from tests.unit.catalog.stories import at
 
 
 def test_cursors_round_trip_and_refuse_another_listing() -> None:

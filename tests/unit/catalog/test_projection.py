@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from schemas import (
-    ALL_TOPICS,
-    VIDEO_TRANSCODED,
-)
+from schemas import ALL_TOPICS, VIDEO_TRANSCODED
 from services.catalog.projection import parse_user_metadata
 from tests.unit.catalog.stories import (
     Step,

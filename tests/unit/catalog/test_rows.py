@@ -5,18 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-from schemas import (
-    DEAD_LETTER,
-    RENDITION_DONE,
-    VIDEO_TRANSCODED,
-)
+from schemas import DEAD_LETTER, RENDITION_DONE, VIDEO_TRANSCODED
 from schemas.events import RenditionDone
 from services.catalog.projection import project_event
 from services.catalog.rows import DeadLetterRow, PackageRow, Position, RenditionRow, TimelineRow
-from tests.unit.catalog.stories import (
-    VideoStory,
-    dead_letter_event,
-)
+from tests.unit.catalog.stories import VideoStory, dead_letter_event
 
 
 def test_every_event_adds_a_timeline_row_and_its_natural_rows() -> None:

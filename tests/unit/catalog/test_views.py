@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from services.catalog.views import MediaLinks, playback
-from tests.unit.catalog.stories import (
-    VideoStory,
-)
+from tests.unit.catalog.stories import VideoStory
 
 
 def test_playback_urls_map_s3_uris_of_the_bucket_to_media_paths() -> None:

@@ -68,15 +68,27 @@ def _modules(folder: Path) -> list[tuple[ast.AST, dict[str, object]]]:
 
 
 def shared_readers() -> dict[str, set[str]]:
-    """Class name -> topics, for the shared classes that consume (e.g. the key ring)."""
+    """Module name -> topics, for the shared modules that consume on their callers' behalf
+    (the key ring, the dead-letter log)."""
     readers: dict[str, set[str]] = {}
-    for tree, namespace in _modules(SERVICES / "shared"):
-        topics = consumed_in(tree, namespace)
+    for path in sorted((SERVICES / "shared").rglob("*.py")):
+        name = ".".join(path.relative_to(SERVICES.parent).with_suffix("").parts)
+        topics = consumed_in(ast.parse(path.read_text()), vars(importlib.import_module(name)))
         if topics:
-            for node in getattr(tree, "body", []):
-                if isinstance(node, ast.ClassDef):
-                    readers[node.name] = topics
+            readers[name] = topics
     return readers
+
+
+def _imported(tree: ast.AST) -> set[str]:
+    """The modules a module imports, as dotted names (`from a import b` counts `a.b` too)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
 
 
 def consumed_topics(service: str) -> set[str]:
@@ -84,9 +96,8 @@ def consumed_topics(service: str) -> set[str]:
     found = set()
     for tree, namespace in _modules(SERVICES / service):
         found |= consumed_in(tree, namespace)
-        for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
-            if isinstance(call.func, ast.Name) and call.func.id in wrappers:
-                found |= wrappers[call.func.id]
+        for module in _imported(tree) & set(wrappers):
+            found |= wrappers[module]
     return found
 
 

@@ -12,11 +12,7 @@ import avro.schema
 import fastavro
 import pytest
 
-from schemas import (
-    ALL_TOPICS,
-    DEAD_LETTER,
-    VIDEO_UPLOADED,
-)
+from schemas import ALL_TOPICS, DEAD_LETTER, VIDEO_UPLOADED
 from schemas.events import StageFailed, VideoUploaded
 from services.shared.codec import (
     MAGIC,
@@ -28,11 +24,7 @@ from services.shared.codec import (
     spec_fingerprint,
 )
 from tests.avro_samples import sample
-from tests.unit.catalog.stories import (
-    WRITTEN,
-    VideoStory,
-    dead_letter_event,
-)
+from tests.unit.catalog.stories import WRITTEN, VideoStory, dead_letter_event
 
 codec = EventCodec(ALL_TOPICS)
 
