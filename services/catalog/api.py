@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -35,6 +36,7 @@ from services.catalog.routes import (
     videos,
 )
 from services.catalog.settings import CatalogSettings
+from services.shared import api_document, http_errors
 from services.shared import keyring as keys
 from services.shared.keyring import Keyring
 from services.shared.producer import EventProducer
@@ -46,7 +48,8 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
                projector: Projector | None, s3: Any, keyring: Keyring,
                role: Role = "all") -> FastAPI:
     app = FastAPI(title="Reelflow catalog", version="1",
-                  description="Videos, renditions, packages, timelines and playback.")
+                  description="Videos, renditions, packages, timelines and playback.",
+                  dependencies=[Depends(http_errors.plain_parameters)])
     state = app.state
     state.settings, state.pool, state.producer, state.projector = (settings, pool, producer,
                                                                    projector)
@@ -55,6 +58,8 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
     state.caller = keys.caller_of(keyring, metered=False)
     state.links = views.MediaLinks(settings.common.s3_bucket, settings.public_base_url)
     keys.install(app)
+    http_errors.install(app)
+    app.add_exception_handler(RequestValidationError, _on_invalid)  # type: ignore[arg-type]
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"],
                        allow_headers=["*"],
                        expose_headers=["Content-Range", "Content-Length", "Accept-Ranges"])
@@ -62,6 +67,7 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
     app.add_exception_handler(BadCursor, _on_bad_cursor)  # type: ignore[arg-type]
     app.add_exception_handler(ActionRefused, console.on_refused)  # type: ignore[arg-type]
     app.include_router(health.router)
+    api_document.install(app, open_prefixes=("/health", "/metrics", "/media"))
     if role == "projector":
         return app  # a projector-only process serves just /health and /metrics
     for router in (videos.router, events.router, stats.router, dead_letters.router,
@@ -73,3 +79,9 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
 
 async def _on_bad_cursor(_: Request, exc: BadCursor) -> JSONResponse:
     return JSONResponse({"error": "bad_cursor", "detail": str(exc)}, status_code=400)
+
+
+async def _on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own checks (path UUIDs, bounds, bodies) in the one error model too."""
+    return JSONResponse({"error": "invalid_request",
+                         "detail": http_errors.validation_problems(exc)}, status_code=422)

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
@@ -25,7 +25,7 @@ from services.ingest.resumable import ResumableUploads
 from services.ingest.routes import health, imports, keys, uploads, videos
 from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
-from services.shared import keyring
+from services.shared import api_document, http_errors, keyring
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 
@@ -51,16 +51,19 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
 
     resumable = ResumableUploads(state.pool, store, settings.common.pg_dsn, settings.common,
                                  settings.upload_expiry_s)
-    app = FastAPI(title="Reelflow ingest", version="1", lifespan=lifespan)
+    app = FastAPI(title="Reelflow ingest", version="1", lifespan=lifespan,
+                  dependencies=[Depends(http_errors.plain_parameters)])
     app.state.settings, app.state.producer, app.state.store = settings, producer, store
     app.state.ingest, app.state.uploads = state, resumable
     keyring.install(app)
+    http_errors.install(app)
     app.add_exception_handler(RequestValidationError, _on_invalid)  # type: ignore[arg-type]
     app.add_exception_handler(Unavailable, _on_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Rejection, _on_rejection)  # type: ignore[arg-type]
     app.middleware("http")(_measure)
     for router in (keys.router, videos.router, health.router, imports.router, uploads.router):
         app.include_router(router)
+    api_document.install(app, open_prefixes=("/health", "/metrics"))
     return app
 
 
@@ -77,8 +80,7 @@ async def _sweep(resumable: ResumableUploads, every_s: float) -> None:
 
 async def _on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's own checks (path UUIDs, the key-admin body) as coded refusals too."""
-    problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
-                         for e in exc.errors())
+    problems = http_errors.validation_problems(exc)
     REFUSALS.labels("invalid_request").inc()
     return JSONResponse({"error": "invalid_request", "detail": problems}, status_code=422)
 

@@ -37,8 +37,13 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class NewKey(BaseModel):
-    name: str = Field(description="the tenant: owner of the videos submitted with this key")
-    rate_limit_per_hour: int | None = Field(None, description="default 100")
+    # The bounds are checked by `create` (coded invalid_key_name / invalid_rate_limit);
+    # the schema states them so a client knows them before it asks.
+    name: str = Field(description="the tenant: owner of the videos submitted with this key",
+                      json_schema_extra={"pattern": _NAME.pattern, "not": {"const": ADMIN}})
+    rate_limit_per_hour: int | None = Field(None, description="default 100",
+                                            json_schema_extra={"minimum": 1,
+                                                               "maximum": 1_000_000})
 
 
 class KeyAdmin:

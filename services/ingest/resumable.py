@@ -17,6 +17,7 @@ recomputing only on takeover would save that read but adds a second path to get 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -145,12 +146,20 @@ class ResumableUploads:
             cur = await conn.execute(
                 f"SELECT {_COLUMNS} FROM ingest.resumable_uploads WHERE upload_id = %s"
                 " AND (expires_at <= now()) = %s", (upload_id, expired))
-            row = await cur.fetchone()
-            if row is None:
-                yield None
-                return
-            state = UploadState.from_row(row)
-            yield Patch(state, conn, bytearray(state.tail), list(state.parts))
+            try:
+                row = await cur.fetchone()
+                if row is None:
+                    yield None
+                    return
+                state = UploadState.from_row(row)
+                yield Patch(state, conn, bytearray(state.tail), list(state.parts))
+            finally:
+                # Unlock explicitly: closing the connection would too, but the server ends
+                # the session asynchronously, so a client's next PATCH could find the lock
+                # still held (423).
+                with contextlib.suppress(psycopg.Error):
+                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
+                                       (upload_id,))
 
     async def write(self, patch: Patch, chunk: bytes, durable_parts: bool) -> None:
         """Append bytes; each full part goes to S3 (and, if `durable_parts`, is recorded)."""

@@ -35,8 +35,8 @@ from services.shared.events import new_event_id, now
 from services.shared.producer import EventProducer
 
 log = logging.getLogger(__name__)
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_RUNG = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+RUNG_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
 def parse_rework(raw: bytes) -> dict[str, Any]:
@@ -53,14 +53,14 @@ def parse_rework(raw: bytes) -> dict[str, Any]:
                         400)
     changes: dict[str, Any] = {}
     if body.get("profile") is not None:
-        if not isinstance(body["profile"], str) or not _NAME.match(body["profile"]):
+        if not isinstance(body["profile"], str) or not PROFILE_NAME.match(body["profile"]):
             raise Rejection("invalid_profile", "profile must be a profile name such as "
                             "`default`, `hevc` or `av1`")
         changes["profile"] = body["profile"]
     if body.get("renditions") is not None:
         rungs = body["renditions"]
         if not isinstance(rungs, list) or not rungs or not all(
-                isinstance(r, str) and _RUNG.match(r) for r in rungs):
+                isinstance(r, str) and RUNG_NAME.match(r) for r in rungs):
             raise Rejection("invalid_renditions", "renditions must be a non-empty list of "
                             "rung names such as [\"360p\", \"720p\"]")
         changes["renditions"] = rungs

@@ -25,7 +25,7 @@ def services_paused(stack: Any, common: CommonSettings,
                     also: tuple[str, ...] = ()) -> Iterator[None]:
     """Stop the stack's transcode and packager if they run; afterwards move their groups
     past everything written meanwhile (with `reelflow replay`'s own functions) and start
-    them again, so later tests find them idle.
+    them again, healthy, so later tests find them idle.
 
     `also` names further services to pause without moving their offsets: the stack's own
     catalog, say, whose dead letters for a test's poison records would otherwise show up
@@ -41,4 +41,6 @@ def services_paused(stack: Any, common: CommonSettings,
             for topic in REACTING.get(component.name, ()):
                 moved = asyncio.run(plan(common, component.name, topic.name, Target("latest")))
                 asyncio.run(execute(common, moved))
-            component.start()
+            # Started and healthy before the next test talks to it (an API the next test
+            # calls at once must be listening, not just spawned).
+            stack.restart(component.name)

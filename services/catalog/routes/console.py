@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from services.catalog import console_actions, console_charts, stuck
+from services.catalog import console_actions, console_charts, contract, stuck
 from services.catalog.console_actions import ActionRefused
 from services.catalog.deps import ConsoleAdmin, History, Pool, Settings
 from services.catalog.lag_status import RULES
@@ -48,7 +48,8 @@ async def uplot_file(name: str) -> Response:
                         headers={"Cache-Control": "public, max-age=3600"})
 
 
-@router.get("/groups", summary="Every consumer group's lag per partition, with its status")
+@router.get("/groups", responses=contract.CONSOLE,
+            summary="Every consumer group's lag per partition, with its status")
 async def groups(history: History, _: ConsoleAdmin) -> Any:
     latest = history.latest
     return JsonAnswer({"taken_at": latest.at if latest else None, "error": history.error,
@@ -56,7 +57,8 @@ async def groups(history: History, _: ConsoleAdmin) -> Any:
                        "groups": history.groups()})
 
 
-@router.get("/charts", summary="Throughput, figures, dead letters and retries, last hour")
+@router.get("/charts", responses=contract.CONSOLE,
+            summary="Throughput, figures, dead letters and retries, last hour")
 async def charts(history: History, pool: Pool, settings: Settings, _: ConsoleAdmin) -> Any:
     now = time.time()
     async with pool.connection() as conn:
@@ -68,7 +70,8 @@ async def charts(history: History, pool: Pool, settings: Settings, _: ConsoleAdm
                        "dead_letters": letters, "retries": retries, "figures": figures})
 
 
-@router.get("/stuck", summary="Videos in a stage for longer than N times its median")
+@router.get("/stuck", responses=contract.CONSOLE,
+            summary="Videos in a stage for longer than N times its median")
 async def stuck_work(pool: Pool, settings: Settings, _: ConsoleAdmin) -> Any:
     async with pool.connection() as conn:
         medians = await stuck.medians(conn)
@@ -79,7 +82,7 @@ async def stuck_work(pool: Pool, settings: Settings, _: ConsoleAdmin) -> Any:
                                             settings.console_stuck_floor_s)})
 
 
-@router.post("/dead-letters/{dead_letter_id}/redrive",
+@router.post("/dead-letters/{dead_letter_id}/redrive", responses=contract.REDRIVE,
              summary="Re-publish one dead letter's original record to its topic")
 async def redrive(dead_letter_id: uuid.UUID, pool: Pool, settings: Settings,
                   _: ConsoleAdmin) -> Any:
@@ -96,7 +99,8 @@ class ReplayRequest(BaseModel):
     execute: bool = False
 
 
-@router.post("/replay", summary="Move a stopped group's offsets to a point in time")
+@router.post("/replay", responses=contract.REPLAY,
+             summary="Move a stopped group's offsets to a point in time")
 async def replay(body: ReplayRequest, settings: Settings, _: ConsoleAdmin) -> Any:
     when = body.to_datetime if body.to_datetime.tzinfo else body.to_datetime.replace(tzinfo=UTC)
     return JsonAnswer(await console_actions.replay_to(settings.common, body.group, body.topic,

@@ -7,14 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from services.catalog import queries, views
+from services.catalog import contract, queries, views
 from services.catalog.deps import Admin, Pool
 from services.catalog.rendering import JsonAnswer, not_found
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
 
 
-@router.get("", summary="Dead-lettered records, newest first")
+@router.get("", responses=contract.DEAD_LETTERS, summary="Dead-lettered records, newest first")
 async def list_dead_letters(pool: Pool, _: Admin, original_topic: str | None = None,
                             error_code: str | None = None,
                             consumer_group: str | None = None, video_id: str | None = None,
@@ -26,7 +26,7 @@ async def list_dead_letters(pool: Pool, _: Admin, original_topic: str | None = N
     return JsonAnswer({"items": rows, "next_cursor": next_cursor, "limit": limit})
 
 
-@router.get("/{dead_letter_id}",
+@router.get("/{dead_letter_id}", responses=contract.DEAD_LETTER,
             summary="One dead letter, with the original bytes (base64) and stack trace")
 async def get_dead_letter(dead_letter_id: uuid.UUID, pool: Pool, _: Admin) -> Any:
     async with pool.connection() as conn:

@@ -7,14 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from services.catalog import queries, views
+from services.catalog import contract, queries, views
 from services.catalog.deps import Pool, Who
 from services.catalog.rendering import JsonAnswer, not_found
 
 router = APIRouter(tags=["videos"])
 
 
-@router.get("/api/v1/videos/{video_id}/events", summary="A video's timeline, oldest first")
+@router.get("/api/v1/videos/{video_id}/events", responses=contract.EVENTS,
+            summary="A video's timeline, oldest first")
 async def video_events(video_id: uuid.UUID, pool: Pool, who: Who,
                        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
                        cursor: str | None = None) -> Any:

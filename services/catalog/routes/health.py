@@ -7,17 +7,19 @@ from typing import Any
 
 import psycopg
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.catalog import metrics, queries
 from services.catalog.deps import Pool, Producer, ProjectorDep
 from services.catalog.projection import STATUSES
+from services.shared.http_errors import HEALTH, METRICS
 
 router = APIRouter()
 
 
-@router.get("/health", summary="Postgres and Kafka reachability (200, or 503 with details)")
+@router.get("/health", responses=HEALTH,
+            summary="Postgres and Kafka reachability (200, or 503 with details)")
 async def health(request: Request, pool: Pool, producer: Producer,
                  projector: ProjectorDep) -> JSONResponse:
     checks: dict[str, Any] = {}
@@ -43,7 +45,8 @@ async def health(request: Request, pool: Pool, producer: Producer,
                         status_code=200 if healthy else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses=METRICS,
+            summary="Prometheus metrics (text exposition format)")
 async def prometheus(pool: Pool) -> Response:
     try:
         async with pool.connection(timeout=3) as conn:

@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from services.catalog import contract
 from services.catalog.deps import S3, Settings
 from services.catalog.media import error_code, object_headers, servable, single_range
 from services.catalog.rendering import not_found
@@ -20,7 +21,7 @@ router = APIRouter(tags=["media"])
 _CHUNK = 256 * 1024
 
 
-@router.api_route("/media/{key:path}", methods=["GET", "HEAD"], include_in_schema=True,
+@router.api_route("/media/{key:path}", methods=["GET", "HEAD"], responses=contract.MEDIA,
                   summary="Stream a playback object (HLS/DASH/MP4/MP3/thumbnails) from S3")
 async def media(key: str, request: Request, s3: S3, settings: Settings) -> Response:
     if not servable(key, settings.media_prefixes):

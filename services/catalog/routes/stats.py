@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from services.catalog import queries
+from services.catalog import contract, queries
 from services.catalog.deps import Pool, Who
 from services.catalog.projection import STATUSES
 from services.catalog.rendering import JsonAnswer
@@ -14,7 +14,8 @@ from services.catalog.rendering import JsonAnswer
 router = APIRouter(tags=["stats"])
 
 
-@router.get("/api/v1/stats", summary="Counts, bytes, processing times, throughput")
+@router.get("/api/v1/stats", responses=contract.STATS,
+            summary="Counts, bytes, processing times, throughput")
 async def stats(pool: Pool, who: Who) -> Any:
     """Over every video for the admin, over the caller's own for a tenant."""
     async with pool.connection() as conn:

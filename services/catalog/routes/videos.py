@@ -9,22 +9,29 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import WithJsonSchema
 
-from services.catalog import queries, views
+from services.catalog import contract, queries, views
 from services.catalog.deps import Links, Pool, Who
 from services.catalog.projection import STATUSES
 from services.catalog.rendering import JsonAnswer, not_found
 
+_ONE = "(?:" + "|".join(STATUSES) + ")"
+#: Documents the statuses; the route itself answers `bad_status` for an unknown one.
+STATUS_LIST = {"type": "string", "pattern": f"^,*(?:{_ONE}(?:,+{_ONE})*)?,*$"}
+
 router = APIRouter(prefix="/api/v1/videos", tags=["videos"])
 
 
-@router.get("", summary="List videos (filters, text search, cursor paging)")
+@router.get("", responses=contract.VIDEOS,
+            summary="List videos (filters, text search, cursor paging)")
 async def list_videos(
     request: Request,
     pool: Pool,
     links: Links,
     who: Who,
-    status: Annotated[list[str] | None, Query(description="repeat or comma-separate")] = None,
+    status: Annotated[list[Annotated[str, WithJsonSchema(STATUS_LIST)]] | None,
+                      Query(description="repeat or comma-separate")] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     tag: Annotated[list[str] | None, Query(description="all must be present")] = None,
@@ -58,7 +65,8 @@ async def list_videos(
                        "order": order})
 
 
-@router.get("/{video_id}", summary="One video: state, renditions, playback")
+@router.get("/{video_id}", responses=contract.VIDEO,
+            summary="One video: state, renditions, playback")
 async def get_video(video_id: uuid.UUID, pool: Pool, links: Links, who: Who) -> Any:
     async with pool.connection() as conn:
         video = await queries.get_video(conn, str(video_id))

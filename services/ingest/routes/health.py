@@ -5,21 +5,23 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.ingest.deps import Producer, Store
+from services.shared.http_errors import HEALTH, METRICS
 from services.shared.storage import StorageError
 
 router = APIRouter()
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", response_class=PlainTextResponse, responses=METRICS,
+            summary="Prometheus metrics (text exposition format)")
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/health")
+@router.get("/health", responses=HEALTH, summary="S3 and Kafka reachability")
 async def health(store: Store, producer: Producer) -> JSONResponse:
     checks: dict[str, str] = {}
     try:

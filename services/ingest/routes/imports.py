@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from schemas import layout
+from services.ingest import contract
 from services.ingest.deps import GateDep, Settings, Store, SubmissionDep
 from services.ingest.errors import Rejection, Unavailable
 from services.ingest.idempotency import fingerprint
@@ -25,7 +26,8 @@ router = APIRouter(tags=["videos"])
 MAX_IMPORT_REQUEST_BYTES = 1024 * 1024
 
 
-@router.post("/api/v1/videos/import", status_code=202)
+@router.post("/api/v1/videos/import", status_code=202, responses=contract.IMPORT,
+             openapi_extra=contract.IMPORT_BODY)
 async def import_video(request: Request, settings: Settings, store: Store, gate: GateDep,
                        submission: SubmissionDep) -> Any:
     """Import a video already stored elsewhere: JSON `{source_uri, metadata?, priority?}`.

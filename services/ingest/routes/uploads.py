@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from services.ingest import tus, upload_token
+from services.ingest import contract, tus, upload_token
 from services.ingest.deps import GateDep, Settings, SubmissionDep, Uploads
 from services.ingest.errors import Rejection
 from services.ingest.resumable import Patch, ResumableUploads, UploadState
@@ -39,7 +39,8 @@ async def discover(settings: Settings) -> Response:
     return Response(status_code=204, headers=tus.discovery_headers(settings.max_upload_bytes))
 
 
-@router.post("", status_code=201, summary="Create a tus upload, or ask for a direct-upload URL")
+@router.post("", status_code=201, responses=contract.TUS_CREATE,
+             summary="Create a tus upload, or ask for a direct-upload URL")
 async def create_upload(request: Request, settings: Settings, gate: GateDep, uploads: Uploads,
                         submission: SubmissionDep) -> Response:
     caller = await gate.caller(request)
@@ -48,7 +49,8 @@ async def create_upload(request: Request, settings: Settings, gate: GateDep, upl
     return await _create(request, settings, uploads, submission, caller.name, direct=False)
 
 
-@router.post("/direct/{token}", status_code=201, summary="Create a tus upload from a "
+@router.post("/direct/{token}", status_code=201, responses=contract.TUS_DIRECT,
+             summary="Create a tus upload from a "
              "one-time direct-upload URL (no API key)")
 async def create_direct_upload(token: str, request: Request, settings: Settings,
                                uploads: Uploads, submission: SubmissionDep) -> Response:
@@ -59,7 +61,8 @@ async def create_direct_upload(token: str, request: Request, settings: Settings,
     return await _create(request, settings, uploads, submission, owner, direct=True)
 
 
-@router.head("/{upload_id}", summary="Where the upload stands (Upload-Offset)")
+@router.head("/{upload_id}", responses=contract.TUS_READ,
+             summary="Where the upload stands (Upload-Offset)")
 async def head_upload(upload_id: str, request: Request, gate: GateDep,
                       uploads: Uploads) -> Response:
     tus.check_version(request.headers.get("tus-resumable"))
@@ -71,7 +74,8 @@ async def head_upload(upload_id: str, request: Request, gate: GateDep,
     return Response(status_code=200, headers=headers)
 
 
-@router.get("/{upload_id}", summary="The upload's progress and, once accepted, its answer")
+@router.get("/{upload_id}", responses=contract.TUS_READ,
+            summary="The upload's progress and, once accepted, its answer")
 async def read_upload(upload_id: str, request: Request, gate: GateDep,
                       uploads: Uploads) -> dict[str, Any]:
     state = await _owned(await uploads.get(upload_id), request, gate)
@@ -79,7 +83,8 @@ async def read_upload(upload_id: str, request: Request, gate: GateDep,
             "expires_at": state.expires_at.isoformat(), "video": state.answer}
 
 
-@router.patch("/{upload_id}", status_code=204, summary="Append bytes at Upload-Offset")
+@router.patch("/{upload_id}", status_code=204, responses=contract.TUS_PATCH,
+              summary="Append bytes at Upload-Offset")
 async def patch_upload(upload_id: str, request: Request, settings: Settings, gate: GateDep,
                        uploads: Uploads, submission: SubmissionDep) -> Response:
     tus.check_version(request.headers.get("tus-resumable"))
@@ -93,7 +98,8 @@ async def patch_upload(upload_id: str, request: Request, settings: Settings, gat
         return Response(status_code=204, headers=_progress(patch.state))
 
 
-@router.delete("/{upload_id}", status_code=204, summary="Terminate the upload")
+@router.delete("/{upload_id}", status_code=204, responses=contract.TUS_TERMINATE,
+               summary="Terminate the upload")
 async def terminate_upload(upload_id: str, request: Request, gate: GateDep,
                            uploads: Uploads) -> Response:
     tus.check_version(request.headers.get("tus-resumable"))

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from python_multipart.multipart import parse_options_header
 
 from schemas import layout
+from services.ingest import contract
 from services.ingest.deps import GateDep, ReworkDep, Settings, Store, SubmissionDep
 from services.ingest.errors import Rejection
 from services.ingest.idempotency import fingerprint
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/api/v1/videos", tags=["videos"])
 MAX_REWORK_BYTES = 65536
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses=contract.UPLOAD, openapi_extra=contract.UPLOAD_FORM)
 async def upload_video(request: Request, settings: Settings, store: Store, gate: GateDep,
                        submission: SubmissionDep) -> Any:
     """Upload a video (multipart: `file`, optional `metadata`, `thumbnail`, `priority`)."""
@@ -70,7 +71,7 @@ async def upload_video(request: Request, settings: Settings, store: Store, gate:
         return answer
 
 
-@router.delete("/{video_id}", status_code=202)
+@router.delete("/{video_id}", status_code=202, responses=contract.CANCEL)
 async def cancel_video(request: Request, video_id: uuid.UUID, gate: GateDep,
                        rework: ReworkDep, reason: str = "") -> Any:
     """Cancel a video: transcode stops its work, the catalog shows it cancelled."""
@@ -83,7 +84,8 @@ async def cancel_video(request: Request, video_id: uuid.UUID, gate: GateDep,
         return answer
 
 
-@router.post("/{video_id}/reprocess", status_code=202)
+@router.post("/{video_id}/reprocess", status_code=202, responses=contract.REPROCESS,
+             openapi_extra=contract.REPROCESS_BODY)
 async def reprocess_video(request: Request, video_id: uuid.UUID, gate: GateDep,
                           rework: ReworkDep) -> Any:
     """Run a video again as a new attempt: optional JSON `{profile?, renditions?}`."""
