@@ -35,20 +35,7 @@ const fmt = {
   time: (t) => (t ? new Date(t).toLocaleString() : '–'),
 };
 
-// The API key the page reads with: from `#key=<key>` once (then kept in localStorage and
-// taken out of the address bar), or typed into the form shown when none is known.
-const KEY_STORE = 'reelflow.apiKey';
-
-function apiKey() {
-  const given = location.hash.match(/^#key=(.+)$/);
-  if (given) {
-    localStorage.setItem(KEY_STORE, decodeURIComponent(given[1]));
-    history.replaceState(null, '', location.pathname + location.search);
-  }
-  return localStorage.getItem(KEY_STORE);
-}
-
-class NeedKey extends Error {}
+// The API key: apiKey(), KEY_STORE and NeedKey come from api_key.js.
 
 async function getJson(path) {
   const key = apiKey();

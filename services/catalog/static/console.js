@@ -6,7 +6,6 @@
 
 const GROUPS_MS = 2000;
 const CHARTS_MS = 10000;
-const KEY_STORE = 'reelflow.apiKey';  // shared with the catalog page
 window.reelflowConsole = { groups: null, charts: {}, polls: 0, errors: [] };
 
 function el(tag, attrs, ...children) {
@@ -26,16 +25,6 @@ function el(tag, attrs, ...children) {
 
 const dash = (v) => (v === null || v === undefined ? '-' : String(v));
 
-function apiKey() {
-  const given = location.hash.match(/^#key=(.+)$/);
-  if (given) {
-    localStorage.setItem(KEY_STORE, decodeURIComponent(given[1]));
-    history.replaceState(null, '', location.pathname + location.search);
-  }
-  return localStorage.getItem(KEY_STORE);
-}
-
-class NeedKey extends Error {}
 
 async function call(path, options) {
   const key = apiKey();
