@@ -222,7 +222,7 @@ class Replayed:
 @pytest.fixture(scope="module")
 def replayed(local_stack: Any, common_settings: CommonSettings,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replayed]:
-    with services_paused(local_stack, common_settings):
+    with services_paused(local_stack, common_settings, also=("ingest",)):
         yield from _replayed(common_settings, tmp_path_factory)
 
 
