@@ -184,6 +184,12 @@ class VideoUploaded(Record):
     custom_thumbnail_uri: str | None = None
     origin: str = "upstream"
     traceparent: str | None = None
+    # v2: what the caller asked of captions and of playback protection.
+    captions: bool = True
+    captions_language: str | None = None
+    captions_only: bool = False
+    playback_policy: str = "public"
+    encryption: str | None = None
 
 
 # -- video-cancelled --------------------------------------------------------------------
