@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Response
+
 from services.ingest.rework import PROFILE_NAME, RUNG_NAME
 from services.shared.http_errors import INVALID, KEYS_LOADING, UNAUTHENTICATED, refusals
 from services.shared.media.rules import RULE_CODES
@@ -96,7 +98,8 @@ _TUS_BODY = {400: _TUS_400, 412: _TUS_412, 413: "file_too_large, upload_exceeds_
              415: "invalid_content_type (application/offset+octet-stream)",
              423: "upload_locked", 460: _TUS_460, 503: _BUSY}
 TUS_CREATE = refusals({**_TUS_BODY, 401: UNAUTHENTICATED, 429: _RATE,
-                       422: f"{INVALID}, {_CONTENT}"})
+                       404: "upload_not_found (the upload an Idempotency-Key created is gone)",
+                       409: _IDEMPOTENCY, 422: f"{_WRITE_422}, {_CONTENT}"})
 TUS_DIRECT = refusals({**_TUS_BODY, 404: "upload_url_invalid",
                        410: "upload_url_expired, upload_url_used",
                        422: f"{INVALID}, {_CONTENT}"})
@@ -107,3 +110,98 @@ TUS_PATCH = refusals({**_TUS_BODY, 401: UNAUTHENTICATED, 404: "upload_not_found"
                       429: _RATE})
 TUS_TERMINATE = refusals({401: UNAUTHENTICATED, 404: "upload_not_found", 412: _TUS_412,
                           422: INVALID, 423: "upload_locked", 429: _RATE, 503: _BUSY})
+
+# The tus requests' headers and bodies (the routes read them from the request themselves),
+# and the answers' headers, so a fuzzer and a client generator see the protocol.
+
+
+
+def _header(name: str, description: str, schema: dict[str, Any],
+            required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "description": description,
+            "schema": schema}
+
+
+_VERSION = _header("Tus-Resumable", "the tus version: 1.0.0 (412 otherwise)",
+                   {"type": "string", "enum": ["1.0.0"]}, required=True)
+_LENGTH = _header("Upload-Length", "the whole upload's size in bytes (up to Tus-Max-Size)",
+                  {"type": "string", "pattern": "^[0-9]{1,15}$"}, required=True)
+_METADATA = _header("Upload-Metadata", "comma-separated `key base64(value)` pairs: "
+                    "filename, metadata (a JSON object), priority (1-10)",
+                    {"type": "string", "pattern": "^[\\x20-\\x7e]*$"})
+_CHECKSUM = _header("Upload-Checksum", "`sha1|sha256|md5 <base64 digest>` of this body "
+                    "(460 if it does not match)", {"type": "string", "pattern": "^[\\x20-\\x7e]*$"})
+_OFFSET = _header("Upload-Offset", "where this body starts: the upload's current offset "
+                  "(409 otherwise)", {"type": "string", "pattern": "^[0-9]{1,15}$"},
+                  required=True)
+_IDEMPOTENT = _header("Idempotency-Key", "a retried creation with the same key answers "
+                      "the first one's upload (Idempotent-Replayed: true)",
+                      {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"})
+#: An upload made from a direct-upload URL is reached by its unguessable id alone; a keyed
+#: one only with its key.
+_KEY_OR_DIRECT: list[dict[str, list[str]]] = [{"ApiKey": []}, {}]
+_BYTES = {"application/offset+octet-stream": {"schema": {"type": "string",
+                                                         "format": "binary"}}}
+
+
+def _answer_headers(*names: str) -> dict[str, Any]:
+    described = {
+        "Tus-Resumable": "1.0.0", "Upload-Offset": "the bytes the upload holds now",
+        "Upload-Expires": "when an unfinished upload is deleted (an HTTP-date)",
+        "Upload-Length": "the whole upload's size", "Upload-Metadata": "as created",
+        "Location": "the upload's URL (HEAD, PATCH, GET, DELETE it)",
+        "Reelflow-Video-Id": "the accepted video, once the upload is complete",
+        "Idempotent-Replayed": "true when this answers an earlier creation's retry"}
+    return {name: {"description": described[name], "schema": {"type": "string"}}
+            for name in names}
+
+
+_CREATED = _answer_headers("Location", "Tus-Resumable", "Upload-Offset", "Upload-Expires",
+                           "Reelflow-Video-Id")
+_GRANT = {"type": "object", "required": ["url", "expires_at", "protocol"], "properties": {
+    "url": {"type": "string", "description": "the one-time tus creation URL"},
+    "expires_at": {"type": "string", "format": "date-time"},
+    "protocol": {"type": "string"}}}
+
+TUS_CREATE_DOC: dict[str, Any] = {
+    "description": "With `Tus-Resumable`: a tus creation (and, with a body, its first "
+                   "bytes); the answer is 201 with `Location` and no body. Without it: a "
+                   "one-time direct-upload URL, as JSON.",
+    "parameters": [{**_VERSION, "required": False}, {**_LENGTH, "required": False},
+                   _METADATA, _CHECKSUM, _IDEMPOTENT],
+    "requestBody": {"required": False, "content": _BYTES},
+    "responses": {"201": {"description": "Created: the tus upload (headers) or the grant",
+                          "headers": {**_CREATED, **_answer_headers("Idempotent-Replayed")},
+                          "content": {"application/json": {"schema": _GRANT}}}}}
+TUS_DIRECT_DOC: dict[str, Any] = {
+    "parameters": [_VERSION, _LENGTH, _METADATA, _CHECKSUM],
+    "requestBody": {"required": False, "content": _BYTES},
+    "responses": {"201": {"description": "Created (no body)", "headers": _CREATED}}}
+TUS_GET_DOC: dict[str, Any] = {"security": _KEY_OR_DIRECT}
+TUS_HEAD_DOC: dict[str, Any] = {
+    "parameters": [_VERSION], "security": _KEY_OR_DIRECT,
+    "responses": {"200": {"description": "Where the upload stands (no body)",
+                          "headers": _answer_headers("Tus-Resumable", "Upload-Offset",
+                                                     "Upload-Length", "Upload-Expires",
+                                                     "Upload-Metadata")}}}
+TUS_PATCH_DOC: dict[str, Any] = {
+    "parameters": [_VERSION, _OFFSET, _CHECKSUM], "security": _KEY_OR_DIRECT,
+    "requestBody": {"required": True, "content": _BYTES},
+    "responses": {"204": {"description": "Appended",
+                          "headers": _answer_headers("Tus-Resumable", "Upload-Offset",
+                                                     "Upload-Expires", "Reelflow-Video-Id")}}}
+#: `OPTIONS` (tus discovery), on each tus path: open, no key, no body.
+TUS_OPTIONS: dict[str, Any] = {
+    "response_class": Response, "summary": "tus discovery: version, extensions, limits",
+    "responses": refusals({422: INVALID}),
+    "openapi_extra": {"security": [], "responses": {"204": {
+        "description": "What this server speaks (no body)",
+        "headers": {name: {"description": text, "schema": {"type": "string"}} for name, text in (
+            ("Tus-Resumable", "1.0.0"), ("Tus-Version", "1.0.0"),
+            ("Tus-Extension", "creation,creation-with-upload,termination,checksum,expiration"),
+            ("Tus-Max-Size", "the largest Upload-Length taken"),
+            ("Tus-Checksum-Algorithm", "sha1,sha256,md5"))}}}}}
+TUS_TERMINATE_DOC: dict[str, Any] = {
+    "parameters": [_VERSION], "security": _KEY_OR_DIRECT,
+    "responses": {"204": {"description": "Terminated: nothing of it is left",
+                          "headers": _answer_headers("Tus-Resumable")}}}

@@ -23,18 +23,27 @@ from services.shared.keyring import API_KEY_HEADER
 
 log = logging.getLogger(__name__)
 
+REPLAYED = "Idempotent-Replayed"
+
 
 @dataclass
 class Write:
     caller: Caller
     claim: Claim | None = None
 
-    def replay(self, print_: str) -> JSONResponse | None:
-        """The first answer if this request repeats an answered one (422 if it differs)."""
+    def replayed(self, print_: str) -> tuple[int, dict[str, Any]] | None:
+        """(status, body) of the first answer if this request repeats an answered one
+        (422 if it differs)."""
         if self.claim is None or self.claim.replay is None:
             return None
-        status, body = self.claim.replayed(print_)
-        return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"})
+        return self.claim.replayed(print_)
+
+    def replay(self, print_: str) -> JSONResponse | None:
+        """The first answer as it was, if this request repeats an answered one."""
+        if (first := self.replayed(print_)) is None:
+            return None
+        status, body = first
+        return JSONResponse(body, status_code=status, headers={REPLAYED: "true"})
 
 
 class Gate:

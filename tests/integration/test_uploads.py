@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import subprocess
+import uuid
 from pathlib import Path
 
 import httpx
@@ -223,3 +224,36 @@ def test_creation_with_upload_keeps_the_bodys_bytes(pipeline) -> None:  # type: 
     assert "creation-with-upload" in options.headers["Tus-Extension"].split(",")
     assert httpx.delete(url, headers={**admin_headers(), **TUS}).status_code == 204
     assert httpx.head(url, headers={**admin_headers(), **TUS}).status_code == 404
+
+
+def test_a_creation_retried_with_its_idempotency_key_answers_the_same_upload(
+        pipeline, common_settings: CommonSettings) -> None:  # type: ignore[no-untyped-def]
+    """As for a plain upload: the retry answers the first creation's upload (where it
+    stands now) with Idempotent-Replayed, creates nothing and writes no byte of its body;
+    the same key with another request is 422 idempotency_key_reused."""
+    key = {"Idempotency-Key": f"tus-{uuid.uuid4()}"}
+    headers = {**admin_headers(), **TUS, **key, "Upload-Length": str(10 * MIB),
+               "Content-Type": "application/offset+octet-stream"}
+
+    def uploads_of_admin() -> int:
+        with psycopg.connect(common_settings.pg_dsn, autocommit=True) as conn:
+            return int(conn.execute("SELECT count(*) FROM ingest.resumable_uploads").fetchone()[0])
+
+    first = httpx.post(UPLOADS, content=b"\x05" * MIB, headers=headers, timeout=60)
+    assert first.status_code == 201, first.text
+    assert "Idempotent-Replayed" not in first.headers
+    before = uploads_of_admin()
+    again = httpx.post(UPLOADS, content=b"\x06" * (2 * MIB), headers=headers, timeout=60)
+    assert again.status_code == 201, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Upload-Offset"] == str(MIB)  # the retry's body was not written
+    assert uploads_of_admin() == before
+    assert _offset(first.headers["Location"]) == MIB
+    other = httpx.post(UPLOADS, headers={**headers, "Upload-Length": str(20 * MIB)},
+                       timeout=30)
+    assert (other.status_code, other.json()["error"]) == (422, "idempotency_key_reused")
+    assert httpx.delete(first.headers["Location"],
+                        headers={**admin_headers(), **TUS}).status_code == 204
+    gone = httpx.post(UPLOADS, headers=headers, timeout=30)
+    assert (gone.status_code, gone.json()["error"]) == (404, "upload_not_found")

@@ -12,6 +12,7 @@ PATCH, retried, answers the same video and emits nothing new.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -21,6 +22,8 @@ from starlette.requests import ClientDisconnect
 from services.ingest import contract, tus, upload_token
 from services.ingest.deps import GateDep, Settings, SubmissionDep, Uploads
 from services.ingest.errors import Rejection
+from services.ingest.gate import REPLAYED
+from services.ingest.idempotency import fingerprint
 from services.ingest.resumable import Patch, ResumableUploads, UploadState
 from services.ingest.settings import IngestSettings
 from services.ingest.submission import Candidate, Submission
@@ -32,24 +35,52 @@ router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
 VIDEO_ID_HEADER = "Reelflow-Video-Id"
 
 
-@router.options("", include_in_schema=False)
-@router.options("/{upload_id}", include_in_schema=False)
-@router.options("/direct/{token}", include_in_schema=False)
-async def discover(settings: Settings) -> Response:
+# tus discovery (OPTIONS), on each tus path: no key needed.
+@router.options("", status_code=204, **contract.TUS_OPTIONS)
+async def discover_uploads(settings: Settings) -> Response:
+    return _discovery(settings)
+
+
+@router.options("/{upload_id}", status_code=204, **contract.TUS_OPTIONS)
+async def discover_upload(upload_id: str, settings: Settings) -> Response:
+    return _discovery(settings)
+
+
+@router.options("/direct/{token}", status_code=204, **contract.TUS_OPTIONS)
+async def discover_direct_upload(token: str, settings: Settings) -> Response:
+    return _discovery(settings)
+
+
+def _discovery(settings: IngestSettings) -> Response:
     return Response(status_code=204, headers=tus.discovery_headers(settings.max_upload_bytes))
 
 
 @router.post("", status_code=201, responses=contract.TUS_CREATE,
+             openapi_extra=contract.TUS_CREATE_DOC,
              summary="Create a tus upload, or ask for a direct-upload URL")
 async def create_upload(request: Request, settings: Settings, gate: GateDep, uploads: Uploads,
                         submission: SubmissionDep) -> Response:
-    caller = await gate.caller(request)
     if "tus-resumable" not in request.headers:
+        caller = await gate.caller(request)
         return await _grant_direct(request, settings, uploads, caller.name)
-    return await _create(request, settings, uploads, submission, caller.name, direct=False)
+    # Idempotency-Key as for a plain upload: a retried creation answers the upload the
+    # first one made (where it stands now) and creates nothing; its body is not written.
+    async with gate.write(request) as write:
+        print_ = fingerprint("POST", "uploads", request.headers.get("upload-length"),
+                             request.headers.get("upload-metadata"))
+        if (first := write.replayed(print_)) is not None:
+            return await _created_before(request, uploads, first[1]["upload_id"])
+
+        async def remember(state: UploadState) -> None:
+            await gate.done(write, print_, 201, {"upload_id": state.upload_id})
+
+        return await _create(request, settings, uploads, submission, write.caller.name,
+                             direct=False, created=remember)
 
 
 @router.post("/direct/{token}", status_code=201, responses=contract.TUS_DIRECT,
+             openapi_extra={**contract.TUS_DIRECT_DOC, "security": []},
+             response_class=Response,
              summary="Create a tus upload from a "
              "one-time direct-upload URL (no API key)")
 async def create_direct_upload(token: str, request: Request, settings: Settings,
@@ -62,6 +93,7 @@ async def create_direct_upload(token: str, request: Request, settings: Settings,
 
 
 @router.head("/{upload_id}", responses=contract.TUS_READ,
+             openapi_extra=contract.TUS_HEAD_DOC, response_class=Response,
              summary="Where the upload stands (Upload-Offset)")
 async def head_upload(upload_id: str, request: Request, gate: GateDep,
                       uploads: Uploads) -> Response:
@@ -74,7 +106,7 @@ async def head_upload(upload_id: str, request: Request, gate: GateDep,
     return Response(status_code=200, headers=headers)
 
 
-@router.get("/{upload_id}", responses=contract.TUS_READ,
+@router.get("/{upload_id}", responses=contract.TUS_READ, openapi_extra=contract.TUS_GET_DOC,
             summary="The upload's progress and, once accepted, its answer")
 async def read_upload(upload_id: str, request: Request, gate: GateDep,
                       uploads: Uploads) -> dict[str, Any]:
@@ -84,6 +116,7 @@ async def read_upload(upload_id: str, request: Request, gate: GateDep,
 
 
 @router.patch("/{upload_id}", status_code=204, responses=contract.TUS_PATCH,
+              openapi_extra=contract.TUS_PATCH_DOC, response_class=Response,
               summary="Append bytes at Upload-Offset")
 async def patch_upload(upload_id: str, request: Request, settings: Settings, gate: GateDep,
                        uploads: Uploads, submission: SubmissionDep) -> Response:
@@ -99,6 +132,7 @@ async def patch_upload(upload_id: str, request: Request, settings: Settings, gat
 
 
 @router.delete("/{upload_id}", status_code=204, responses=contract.TUS_TERMINATE,
+               openapi_extra=contract.TUS_TERMINATE_DOC, response_class=Response,
                summary="Terminate the upload")
 async def terminate_upload(upload_id: str, request: Request, gate: GateDep,
                            uploads: Uploads) -> Response:
@@ -121,7 +155,8 @@ async def _grant_direct(request: Request, settings: IngestSettings, uploads: Res
 
 
 async def _create(request: Request, settings: IngestSettings, uploads: ResumableUploads,
-                  submission: Submission, owner: str, direct: bool) -> Response:
+                  submission: Submission, owner: str, direct: bool,
+                  created: Callable[[UploadState], Awaitable[None]] | None = None) -> Response:
     tus.check_version(request.headers.get("tus-resumable"))
     length = tus.parse_length(request.headers.get("upload-length"),
                               request.headers.get("upload-defer-length"),
@@ -133,6 +168,8 @@ async def _create(request: Request, settings: IngestSettings, uploads: Resumable
     if with_body:
         tus.check_content_type(request.headers.get("content-type"))
     state = await uploads.create(owner, length, raw, direct)
+    if created is not None:
+        await created(state)
     location = str(request.url_for("head_upload", upload_id=state.upload_id))
     headers = {"Location": location, **_progress(state)}
     if with_body:  # creation-with-upload: the body is the first PATCH
@@ -141,6 +178,18 @@ async def _create(request: Request, settings: IngestSettings, uploads: Resumable
                 request.headers.get("upload-checksum")), uploads, submission)
             headers.update(_progress(patch.state))
     return Response(status_code=201, headers=headers)
+
+
+async def _created_before(request: Request, uploads: ResumableUploads,
+                          upload_id: str) -> Response:
+    """The answer to a retried creation: the first one's upload, where it stands now."""
+    state = await uploads.get(upload_id)
+    if state is None:
+        raise Rejection("upload_not_found", "the upload this Idempotency-Key created is gone "
+                        "(it expired or was terminated); create a new one with a new key", 404)
+    location = str(request.url_for("head_upload", upload_id=state.upload_id))
+    return Response(status_code=201, headers={"Location": location, **_progress(state),
+                                              REPLAYED: "true"})
 
 
 async def _receive(request: Request, patch: Patch, checksum: tus.Checksum | None,
