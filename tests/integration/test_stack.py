@@ -27,6 +27,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas import ALL_TOPICS
+from schemas.principals import ADMIN
+from services.shared.kafka_security import acting_as, client_options, stack_principal
 from services.shared.settings import CommonSettings
 from services.shared.storage import s3_client
 from services.stack import ComponentStatus, LocalStack, StackSettings
@@ -117,7 +119,8 @@ def test_up_starts_kafka_postgres_and_s3_healthy(running: RunningStack) -> None:
 def test_every_registry_topic_exists_with_its_partitions_and_config(
         running: RunningStack) -> None:
     async def describe() -> tuple[dict[str, int], dict[str, dict[str, str]]]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{KAFKA}")
+        with acting_as(stack_principal(running.state_dir, ADMIN)):
+            admin = AIOKafkaAdminClient(**client_options(), bootstrap_servers=f"127.0.0.1:{KAFKA}")
         await admin.start()
         try:
             topics = await admin.describe_topics([t.name for t in ALL_TOPICS])
