@@ -404,11 +404,41 @@ class ApiKeyState(Record):
     traceparent: str | None = None
 
 
+# -- protected playback (issue 14) -----------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SigningKeyState(Record):
+    """The full state of one playback signing key after a change; public key only."""
+
+    event_id: str
+    occurred_at: datetime
+    kid: str
+    owner: str
+    public_key_pem: str
+    active: bool
+    created_at: datetime
+    revoked_at: datetime | None = None
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlaybackPolicyChanged(Record):
+    """A video's playback policy was set after its upload (`public` or `signed`)."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    playback_policy: str
+    requested_by: str | None = None
+    traceparent: str | None = None
+
+
 #: The events of one video's life (each carries its `video_id`).
 VideoEvent = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
-              | VideoTranscoded)
+              | VideoTranscoded | PlaybackPolicyChanged)
 #: Every event class.
-Event = VideoEvent | DeadLetter | ApiKeyState
+Event = VideoEvent | DeadLetter | ApiKeyState | SigningKeyState
 
 #: Schema folder name -> the class of its events (what `Topic.event_type` looks up).
 EVENT_TYPES: dict[str, type[Record]] = {
@@ -420,4 +450,6 @@ EVENT_TYPES: dict[str, type[Record]] = {
     "video-transcoded": VideoTranscoded,
     "dead-letter": DeadLetter,
     "api-key": ApiKeyState,
+    "signing-key": SigningKeyState,
+    "playback-policy-changed": PlaybackPolicyChanged,
 }

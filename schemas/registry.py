@@ -153,6 +153,21 @@ API_KEYS = Topic(
     event_type=events.ApiKeyState,
 )
 
+# Protected playback (issue 14). Signing keys: one full-state snapshot per change, keyed
+# by kid, compacted like api-keys; ingest creates and revokes them, ingest and the catalog
+# project them into memory (public keys only: the private key never leaves the request that
+# created it). A policy change after the upload is a video event of its own.
+SIGNING_KEYS = Topic(
+    "signing-keys", "signing-key", "kid", 1, -1,
+    writer="ingest", readers=("ingest", "catalog"), compacted=True,
+    event_type=events.SigningKeyState,
+)
+PLAYBACK_POLICY_CHANGED = Topic(
+    "playback-policy-changed", "playback-policy-changed", "video_id", VIDEO_PARTITIONS,
+    30 * DAY_MS, writer="ingest", readers=("catalog", "ingest"),
+    event_type=events.PlaybackPolicyChanged,
+)
+
 #: The video pipeline's topics and dead-letter: what the catalog projects into Postgres.
 PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     VIDEO_UPLOADED,
@@ -163,9 +178,10 @@ PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     VIDEO_TRANSCODED,
     PACKAGING_FAILED,
     DEAD_LETTER,
+    PLAYBACK_POLICY_CHANGED,
 )
 #: Every topic: what the stack creates and the codec knows.
-ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS)
+ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS, SIGNING_KEYS)
 
 @dataclass(frozen=True)
 class Changelog:

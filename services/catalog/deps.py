@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
 from services.catalog.console_history import ConsoleHistory
+from services.catalog.playback_guard import PlaybackGuard
 from services.catalog.projector import Projector
 from services.catalog.settings import CatalogSettings
 from services.catalog.views import MediaLinks
@@ -58,3 +59,4 @@ Who = Annotated[Caller, Depends(_caller)]
 Admin = Annotated[Caller, Depends(_admin)]
 ConsoleAdmin = Annotated[Caller, Depends(_console_admin)]
 History = Annotated[ConsoleHistory, Depends(_state("console_history"))]
+Guard = Annotated[PlaybackGuard, Depends(_state("guard"))]

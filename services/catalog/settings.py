@@ -29,6 +29,8 @@ class CatalogSettings(BaseSettings):
     public_base_url: str = ""
     #: Key prefixes `/media` serves; anything else (e.g. the original uploads) is 404.
     media_prefixes: tuple[str, ...] = PLAYBACK_PREFIXES
+    #: Seconds `/media` keeps a video's playback policy before reading it again.
+    media_policy_cache_s: float = 1.0
     #: Connections the API may hold open to Postgres.
     api_pool_size: int = 10
     #: Seconds between refreshes of the `reelflow_consumer_lag` gauges (every consumer
