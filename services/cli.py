@@ -39,8 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that act as the operator tools' Kafka principal; every other command that is a
+#: service acts as the principal of its own name.
+OPERATOR_COMMANDS = ("dlq", "lag", "replay")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from schemas.principals import OPERATIONS
+    from services.shared.kafka_security import use_stack_credentials
+
+    # Run by hand against the local stack with no REELFLOW_KAFKA_USERNAME: take the
+    # command's principal from the stack's credentials file (the stack itself uses admin).
+    use_stack_credentials(OPERATIONS if args.command in OPERATOR_COMMANDS else args.command)
     return int(args.func(args) or 0)
 
 

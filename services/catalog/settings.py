@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.layout import PLAYBACK_PREFIXES
+from services.shared.kafka_security import Credentials
 from services.shared.settings import CommonSettings
 
 
@@ -49,8 +50,19 @@ class CatalogSettings(BaseSettings):
     prometheus_port: int = Field(default=19090, validation_alias="REELFLOW_STACK_PROMETHEUS_PORT")
     #: Seconds to keep retrying Postgres at start before giving up.
     startup_timeout_s: float = 60.0
+    #: The Kafka principal the console's actions (redrive, replay) act as: the operator
+    #: tools' own (`operations`), not the catalog's, which may not write pipeline topics.
+    #: Empty: they act as the catalog.
+    console_kafka_username: str = ""
+    console_kafka_password: str = ""
 
     common: CommonSettings = Field(default_factory=CommonSettings)
+
+    @property
+    def console_operator(self) -> Credentials | None:
+        if not self.console_kafka_username:
+            return None
+        return Credentials(self.console_kafka_username, self.console_kafka_password)
 
     @property
     def figures_url(self) -> str:

@@ -40,6 +40,19 @@ class CommonSettings(BaseSettings):
     state_dir: Path = Path(".reelflow")
     #: Kafka bootstrap servers.
     kafka_bootstrap: str = "127.0.0.1:19092"
+    #: How Kafka clients connect (services/shared/kafka_security.py): PLAINTEXT,
+    #: SASL_PLAINTEXT, SASL_SSL or SSL; empty means SASL_PLAINTEXT once a username is set.
+    kafka_security_protocol: Literal["", "PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = ""
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    #: This process's Kafka principal and its password (the local stack sets both per
+    #: process; see README "Kafka principals").
+    kafka_username: str = ""
+    kafka_password: str = ""
+    #: TLS (SASL_SSL, SSL): the CA bundle that signed the brokers' certificates (empty: the
+    #: system's), and a client certificate and key for brokers that ask for one.
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
     #: S3 endpoint (the local stack runs SeaweedFS's S3 gateway here).
     s3_endpoint: str = "http://127.0.0.1:18333"
     s3_bucket: str = "reelflow"
