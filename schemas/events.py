@@ -287,6 +287,8 @@ class RenditionDone(Record):
     user_metadata_json: str = "{}"
     uploaded_at: datetime | None = None
     traceparent: str | None = None
+    #: From v4 on: copied from video-uploaded; `cbcs` asks the packager to encrypt.
+    encryption: str | None = None
 
 
 # -- stage-failed (transcode-failed, packaging-failed) ----------------------------------
@@ -434,11 +436,26 @@ class PlaybackPolicyChanged(Record):
     traceparent: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ContentKeyState(Record):
+    """One content key of an encrypted attempt, wrapped under a key-encryption key."""
+
+    event_id: str
+    occurred_at: datetime
+    kid: str
+    video_id: str
+    attempt: int
+    scheme: str = "cbcs"
+    kek_id: str
+    wrapped_key: bytes
+    traceparent: str | None = None
+
+
 #: The events of one video's life (each carries its `video_id`).
 VideoEvent = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
               | VideoTranscoded | PlaybackPolicyChanged)
 #: Every event class.
-Event = VideoEvent | DeadLetter | ApiKeyState | SigningKeyState
+Event = VideoEvent | DeadLetter | ApiKeyState | SigningKeyState | ContentKeyState
 
 #: Schema folder name -> the class of its events (what `Topic.event_type` looks up).
 EVENT_TYPES: dict[str, type[Record]] = {
@@ -452,4 +469,5 @@ EVENT_TYPES: dict[str, type[Record]] = {
     "api-key": ApiKeyState,
     "signing-key": SigningKeyState,
     "playback-policy-changed": PlaybackPolicyChanged,
+    "content-key": ContentKeyState,
 }

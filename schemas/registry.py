@@ -167,6 +167,14 @@ PLAYBACK_POLICY_CHANGED = Topic(
     30 * DAY_MS, writer="ingest", readers=("catalog", "ingest"),
     event_type=events.PlaybackPolicyChanged,
 )
+# Content keys of encrypted attempts, wrapped under the key-encryption key: compacted,
+# keyed by kid. The packager writes them (and re-wraps them in `reelflow keys rotate-kek`);
+# the catalog keeps them in memory for the license service and CPIX.
+CONTENT_KEYS = Topic(
+    "content-keys", "content-key", "kid", 1, -1,
+    writer="packager", readers=("catalog", "packager"), compacted=True,
+    event_type=events.ContentKeyState,
+)
 
 #: The video pipeline's topics and dead-letter: what the catalog projects into Postgres.
 PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
@@ -181,7 +189,8 @@ PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     PLAYBACK_POLICY_CHANGED,
 )
 #: Every topic: what the stack creates and the codec knows.
-ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS, SIGNING_KEYS)
+ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS, SIGNING_KEYS,
+                                        CONTENT_KEYS)
 
 @dataclass(frozen=True)
 class Changelog:

@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     from services.operations.dlq import add_parser as add_dlq
     from services.operations.lag import add_parser as add_lag
     from services.operations.replay import add_parser as add_replay
+    from services.packager.kek_rotation import add_parser as add_keys
     from services.packager.main import add_parser as add_packager
     from services.stack.commands import add_parser as add_stack
     from services.submit import add_parser as add_submit
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
-                add_submit, add_dlq, add_lag, add_replay, add_figures):
+                add_submit, add_dlq, add_lag, add_replay, add_figures, add_keys):
         add(sub)
     return parser
 

@@ -23,6 +23,8 @@ from services.catalog.projector import Projector
 from services.catalog.settings import CatalogSettings
 from services.catalog.views import MediaLinks
 from services.shared.access import AccessDenied, Caller
+from services.shared.content_keys import ContentKeyring
+from services.shared.envelope import Keks
 from services.shared.producer import EventProducer
 
 
@@ -60,3 +62,5 @@ Admin = Annotated[Caller, Depends(_admin)]
 ConsoleAdmin = Annotated[Caller, Depends(_console_admin)]
 History = Annotated[ConsoleHistory, Depends(_state("console_history"))]
 Guard = Annotated[PlaybackGuard, Depends(_state("guard"))]
+ContentKeysDep = Annotated[ContentKeyring, Depends(_state("content_keys"))]
+KeksDep = Annotated[Keks, Depends(_state("keks"))]

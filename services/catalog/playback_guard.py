@@ -58,6 +58,13 @@ class PlaybackGuard:
         tokens.check(token, video_id, owner, tokens.audience_of(key), self._key_of, origin)
         return token
 
+    async def admit_video(self, video_id: str, token: str | None,
+                          origin: str | None) -> None:
+        """A `v` token for this video, whatever its policy: what the license service
+        needs before it hands out the video's keys (else `tokens.TokenRefused`)."""
+        _, owner = await self.policy(video_id)
+        tokens.check(token, video_id, owner, tokens.VIDEO, self._key_of, origin)
+
     def _key_of(self, kid: str) -> SigningKey | None:
         key = self.signing.table.active(kid)
         if key is None and kid not in self.signing.table.by_kid \

@@ -17,7 +17,9 @@ from services.catalog.tokens import PARAMETER
 
 _HLS_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
 _DASH_ATTRIBUTE = re.compile(r'\b(initialization|media|sourceURL)="([^"]*)"')
-_DASH_BASE_URL = re.compile(r"(<BaseURL[^>]*>)([^<]*)(</BaseURL>)")
+#: BaseURL, and the ClearKey license URL (dashif:laurl) of an encrypted package.
+_DASH_BASE_URL = re.compile(
+    r"(<(?:BaseURL|dashif:laurl)\b[^>]*>)([^<]*)(</(?:BaseURL|dashif:laurl)>)")
 _VTT_CUE_TARGET = re.compile(r"^(?!WEBVTT|NOTE)([^\s>]+\.(?:jpg|jpeg|png|webp)(?:#\S*)?)$",
                              re.MULTILINE)
 

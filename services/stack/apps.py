@@ -7,7 +7,7 @@ import sys
 
 from schemas.principals import OPERATIONS
 from services.shared.kafka_security import stack_credentials
-from services.stack.admin_key import ensure_admin_key
+from services.stack.admin_key import ensure_admin_key, ensure_kek
 from services.stack.probe import answers
 from services.stack.process import ManagedProcess
 from services.stack.settings import StackSettings
@@ -57,7 +57,8 @@ class Service:
     def start(self) -> None:
         env = self.settings.common.service_env()
         env["REELFLOW_STATE_DIR"] = str(self.settings.state_dir)
-        env.update(self.env)
+        env["REELFLOW_KEK"] = ensure_kek(self.settings.common)  # a component's env may
+        env.update(self.env)                                      # rotate it (tests do)
         env["REELFLOW_ADMIN_KEY"] = ensure_admin_key(self.settings.common)
         env.update(self.kafka_env())
         self.process.start([sys.executable, "-m", "services.cli", self.command], env=env)

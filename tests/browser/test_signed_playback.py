@@ -188,7 +188,7 @@ def test_a_policy_change_signs_a_public_video_and_tokens_stay_per_video(
         assert refusal(found_b[kind], mint(signing_key, b, aud)) is None
     events = httpx.get(absolute(videos['b']['links']['events']), headers=admin_headers(),
                        timeout=10).json()
-    assert any(e["kind"] == "policy" for e in events["items"]), events
+    assert any(e["kind"] == "policy" for e in events["events"]), events
 
 
 def test_a_revoked_keys_tokens_fail(videos: dict[str, dict], pipeline) -> None:  # type: ignore[no-untyped-def]
