@@ -19,19 +19,20 @@ RULES = acls(STACK_TOPICS)
 
 #: Who writes what, from the README's table (dead-letter: every consumer).
 WRITES = {
-    "ingest": {"video-uploaded", "video-cancelled", "api-keys", "dead-letter"},
+    "ingest": {"video-uploaded", "video-cancelled", "api-keys", "signing-keys",
+               "playback-policy-changed", "dead-letter"},
     "transcode": {"rendition-done", "transcode-progress", "transcode-failed", "dead-letter"},
-    "packager": {"video-transcoded", "packaging-failed", "dead-letter"},
+    "packager": {"video-transcoded", "packaging-failed", "content-keys", "dead-letter"},
     "catalog": {"dead-letter"},
     "figures": {"figures-owners-changelog", "figures-windows-changelog",
                 "figures-dead-letters-changelog", "dead-letter"},
     "upstream": {"video-uploaded"},
 }
 READS = {
-    "ingest": {"api-keys", "video-uploaded", "video-cancelled", "video-transcoded",
-               "transcode-failed", "packaging-failed"},
+    "ingest": {"api-keys", "signing-keys", "playback-policy-changed", "video-uploaded",
+               "video-cancelled", "video-transcoded", "transcode-failed", "packaging-failed"},
     "transcode": {"video-uploaded", "video-cancelled"},
-    "packager": {"rendition-done"},
+    "packager": {"rendition-done", "content-keys"},
     "figures": {"video-uploaded", "video-cancelled", "rendition-done", "transcode-failed",
                 "video-transcoded", "packaging-failed", "dead-letter",
                 "figures-owners-changelog", "figures-windows-changelog",
