@@ -89,12 +89,12 @@ VIDEO_PARTITIONS = 6
 
 VIDEO_UPLOADED = Topic(
     "video-uploaded", "video-uploaded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog", "ingest", "figures"),
+    writer="ingest", readers=("transcode", "catalog", "ingest", "figures", "captions"),
     event_type=events.VideoUploaded,
 )
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog", "ingest", "figures"),
+    writer="ingest", readers=("transcode", "catalog", "ingest", "figures", "captions"),
     event_type=events.VideoCancelled,
 )
 TRANSCODE_PROGRESS = Topic(
@@ -121,6 +121,14 @@ PACKAGING_FAILED = Topic(
     "packaging-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="packager", readers=("catalog", "ingest", "figures"),
     event_type=events.StageFailed,
+)
+# Captions (issue 12): the captions stage announces its outputs (WebVTT, SRT, text, JSON)
+# with the rendition-done record (media type CAPTIONS) on a topic of its own, so every
+# topic keeps one writer; the packager adds them to the manifests, the catalog lists them.
+CAPTIONS_DONE = Topic(
+    "captions-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="captions", readers=("catalog",),
+    event_type=events.RenditionDone,
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared
 # consume loop writes there. Keyed by the original record's key (a video_id by convention).
@@ -149,6 +157,7 @@ PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     TRANSCODE_FAILED,
     VIDEO_TRANSCODED,
     PACKAGING_FAILED,
+    CAPTIONS_DONE,
     DEAD_LETTER,
 )
 #: Every topic: what the stack creates and the codec knows.
