@@ -127,7 +127,7 @@ PACKAGING_FAILED = Topic(
 # topic keeps one writer; the packager adds them to the manifests, the catalog lists them.
 CAPTIONS_DONE = Topic(
     "captions-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="captions", readers=("catalog",),
+    writer="captions", readers=("packager", "catalog"),
     event_type=events.RenditionDone,
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared

@@ -22,7 +22,7 @@ class StoredFile:
 
 
 def captions_done(upload: VideoUploaded, transcript: Transcript, files: list[StoredFile],
-                  processing_seconds: float) -> RenditionDone:
+                  processing_seconds: float, model: str = "base") -> RenditionDone:
     vtt = next(f for f in files if f.name.endswith(".vtt"))
     return RenditionDone(
         # Derived from the upload: a job redone after a crash announces the same event.
@@ -41,6 +41,7 @@ def captions_done(upload: VideoUploaded, transcript: Transcript, files: list[Sto
         sha256=vtt.sha256,
         duration_seconds=transcript.duration_seconds,
         encode_seconds=processing_seconds,
+        profile=model,
         artifacts=tuple(Artifact(name=f.name, uri=f.uri, content_type=f.content_type,
                                  size_bytes=f.size_bytes, sha256=f.sha256) for f in files),
         captions_outcome=transcript.outcome,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 
 from prometheus_client import start_http_server
 
@@ -54,6 +55,8 @@ async def serve(settings: CaptionsSettings, stop: asyncio.Event) -> None:
 def run(_: argparse.Namespace) -> int:
     settings = CaptionsSettings()
     telemetry.configure("captions", settings.common.log_level, settings.common.otel_exporter)
+    if settings.nice:
+        os.nice(settings.nice)  # ffmpeg's decode, a child, inherits it
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
     asyncio.run(run_until_signalled(lambda stop: serve(settings, stop)))

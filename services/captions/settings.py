@@ -30,6 +30,9 @@ class CaptionsSettings(BaseSettings):
     #: A segment counts as speech only below this no-speech probability; a track whose
     #: segments are all above it (music, tone, silence) ends `no_speech`.
     no_speech_threshold: float = 0.6
+    #: Scheduling niceness of the process: captions are off the playback path, so encoding
+    #: and packaging get the CPU first on a shared machine (0 keeps the default).
+    nice: int = 10
     #: Jobs at once in this process; scale out with more processes in the group.
     concurrency: int = 1
     max_attempts: int = 3
@@ -51,3 +54,8 @@ class CaptionsSettings(BaseSettings):
     @property
     def model_dir(self) -> Path:
         return self.model or default_model_dir()
+
+    @property
+    def model_name(self) -> str:
+        """What metadata.json's `whisper_model` says: `base`, or the folder's name."""
+        return self.model.name if self.model else "base"

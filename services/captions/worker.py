@@ -89,7 +89,7 @@ class CaptionsWorker:
                      recognized.processing_seconds)
             files = await asyncio.to_thread(self._upload, upload, recognized.transcript)
             return captions_done(upload, recognized.transcript, files,
-                                 recognized.processing_seconds)
+                                 recognized.processing_seconds, self.settings.model_name)
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
             owner.close()

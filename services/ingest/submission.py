@@ -25,7 +25,7 @@ from services.ingest.errors import Rejection, Unavailable
 from services.ingest.ledger import Ledger
 from services.ingest.links import video_links
 from services.ingest.settings import IngestSettings
-from services.ingest.validation import source_info, thumbnail_kind
+from services.ingest.validation import CaptionsRequest, source_info, thumbnail_kind
 from services.shared.events import new_event_id, now
 from services.shared.media import probing
 from services.shared.media.errors import ProbeError
@@ -59,6 +59,7 @@ class Candidate:
     owner: str
     origin: str  # "upload" | "import"
     thumbnail: bytes | None = None
+    captions: CaptionsRequest = CaptionsRequest()
 
 
 class Submission:
@@ -100,6 +101,7 @@ class Submission:
             source_info=SourceInfo.from_record(source_info(probe)),
             user_metadata_json=json.dumps(c.metadata), priority=c.priority,
             custom_thumbnail_uri=thumbnail_uri, origin=c.origin, owner=c.owner,
+            **c.captions.fields(),
         )
         try:
             await self.producer.publish(VIDEO_UPLOADED, event,
@@ -117,6 +119,8 @@ class Submission:
             "status": "uploaded",
             "attempt": 1,
             "priority": c.priority,
+            "captions": c.captions.captions,
+            "captions_language": c.captions.language,
             "source": {"uri": c.source.uri, "size_bytes": size, "sha256": sha256},
             "links": video_links(self.settings.catalog_url, c.video_id),
         }

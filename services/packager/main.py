@@ -1,10 +1,11 @@
 """`reelflow packager`: run the packager as its own process.
 
-  consume  rendition-done (one per rendition a transcode worker uploaded)
+  consume  rendition-done (one per rendition a transcode worker uploaded), captions-done
   decide   PackagerWorker: once a video's whole ladder is in, package it as CMAF with
-           HLS and DASH manifests, and write its metadata
-  emit     video-transcoded (the package is ready), packaging-failed (and dead-letter, as
-           every consumer may)
+           HLS and DASH manifests, and write its metadata; captions that come later make
+           a new revision of the manifests over the same segments
+  emit     video-transcoded (the package, or a revision of it, is ready), packaging-failed
+           (and dead-letter, as every consumer may)
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import shutil
 
 from prometheus_client import start_http_server
 
-from schemas import ALL_TOPICS, PACKAGING_FAILED, RENDITION_DONE, VIDEO_TRANSCODED
+from schemas import (
+    ALL_TOPICS,
+    CAPTIONS_DONE,
+    PACKAGING_FAILED,
+    RENDITION_DONE,
+    VIDEO_TRANSCODED,
+)
 from services.packager.settings import PackagerSettings
 from services.packager.worker import PackagerWorker
 from services.shared import telemetry
@@ -28,7 +35,7 @@ from services.shared.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
-CONSUMES = (RENDITION_DONE,)
+CONSUMES = (RENDITION_DONE, CAPTIONS_DONE)
 EMITS = (VIDEO_TRANSCODED, PACKAGING_FAILED)
 
 
