@@ -20,9 +20,10 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from schemas import PACKAGING_FAILED, VIDEO_TRANSCODED
+from schemas import CONTENT_KEYS, PACKAGING_FAILED, VIDEO_TRANSCODED
 from schemas.events import MediaType, RenditionDone, StageFailed, VideoTranscoded
 from schemas.layout import METADATA_FILE, package_prefix, published_marker_key
+from services.packager import encryption
 from services.packager.assembly import Assembler, PartitionKey, RenditionSet
 from services.packager.captions import HeldCaptions, has_track, track_name, vtt_words
 from services.packager.captions_revision import CaptionsRevision
@@ -39,6 +40,7 @@ from services.packager.package import (
 from services.packager.settings import PackagerSettings
 from services.shared import telemetry
 from services.shared.consume import Delivery, PermanentFailure
+from services.shared.envelope import ContentKey, Keks, KeyUnavailable
 from services.shared.events import derived_event_id, millis, now
 from services.shared.media.process import run_ffmpeg
 from services.shared.producer import EventProducer
@@ -55,6 +57,7 @@ class PackagerWorker:
         self.assembler = Assembler()
         self.held = HeldCaptions()
         self.revisions = CaptionsRevision(store, producer.codec)
+        self.keks = Keks.from_settings(settings.common)
 
     # -- consume loop hooks -------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
@@ -101,18 +104,25 @@ class PackagerWorker:
         shutil.rmtree(job_dir, ignore_errors=True)
         job_dir.mkdir(parents=True)
         captions = self.held.peek(ready.video_id, ready.attempt)
+        # An encrypted attempt gets a fresh content key, on the log (wrapped) before the
+        # package is announced, so the license service knows it once players can ask.
+        key, key_event = self._content_key(ready)
         try:
             with telemetry.tracer("reelflow.packager").start_as_current_span(
                 "package", attributes={"reelflow.video_id": ready.video_id,
                                        "reelflow.attempt": ready.attempt}):
                 event = await asyncio.to_thread(self._package, ready, job_dir, prefix,
-                                                asyncio.get_running_loop(), captions)
+                                                asyncio.get_running_loop(), key, captions)
+            if key_event is not None:
+                await self.producer.publish(CONTENT_KEYS, key_event)
             await self.producer.publish(VIDEO_TRANSCODED, event)
             # The marker holds the event: a later captions revision starts from it.
             await asyncio.to_thread(self.revisions.mark, event)
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
-        self.held.take(ready.video_id, ready.attempt)
+        held = self.held.take(ready.video_id, ready.attempt)
+        if held is not None and event.captions_language is None:
+            await self._captions_arrived(held, ("", -1), -1)  # published now: a revision
 
     async def _captions_arrived(self, captions: RenditionDone, partition: PartitionKey,
                                 offset: int) -> None:
@@ -129,8 +139,19 @@ class PackagerWorker:
         await self.producer.publish(VIDEO_TRANSCODED, revised)
         await asyncio.to_thread(self.revisions.mark, revised)
 
+    def _content_key(self, ready: RenditionSet) -> tuple[ContentKey | None, Any]:
+        if not any(e.encryption for e in ready.received.values()):
+            return None, None
+        key = ContentKey.new()
+        try:
+            return key, encryption.content_key_event(ready.video_id, ready.attempt, key,
+                                                     self.keks)
+        except KeyUnavailable as exc:
+            raise PermanentFailure("encryption_unavailable", str(exc)) from exc
+
     def _package(self, ready: RenditionSet, job_dir: Path, prefix: str,
                  loop: asyncio.AbstractEventLoop,
+                 key: ContentKey | None = None,
                  captions: RenditionDone | None = None) -> VideoTranscoded:
         inputs = []
         for name, event in sorted(ready.received.items()):
@@ -145,12 +166,20 @@ class PackagerWorker:
             except ObjectMissing as exc:
                 raise PermanentFailure("rendition_missing", str(exc)) from exc
             inputs.append(RenditionInput.from_event(event, local))
-        texts = self._text_tracks(captions, job_dir)
+        # Shaka Packager writes an encrypted package's manifests: captions join it as a
+        # revision right after (see _publish_package).
+        texts = self._text_tracks(captions, job_dir) if key is None else []
         try:
-            result = package_renditions(inputs, job_dir / "out",
-                                        segment_seconds=self.settings.segment_seconds,
-                                        text_tracks=texts,
-                                        run_ffmpeg=self._ffmpeg_runner(loop))
+            if key is not None:
+                result = encryption.package_encrypted(
+                    inputs, job_dir / "out", key, video_id=ready.video_id,
+                    attempt=ready.attempt, segment_seconds=self.settings.segment_seconds,
+                    run=encryption.shaka_runner(self.settings.common, loop))
+            else:
+                result = package_renditions(inputs, job_dir / "out",
+                                            segment_seconds=self.settings.segment_seconds,
+                                            text_tracks=texts,
+                                            run_ffmpeg=self._ffmpeg_runner(loop))
         except PackagingFailed as exc:
             raise PermanentFailure("unpackageable", str(exc)) from exc
         self._upload(result, prefix)

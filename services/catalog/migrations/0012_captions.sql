@@ -8,7 +8,7 @@ ALTER TABLE packages
 ALTER TABLE packages DROP CONSTRAINT packages_pkey;
 ALTER TABLE packages ADD PRIMARY KEY (video_id, attempt, revision);
 ALTER TABLE videos ADD COLUMN current_package_revision integer;
--- A captions rendition's own facts (rendition-done v4).
+-- A captions rendition's own facts (rendition-done v5).
 ALTER TABLE renditions
     ADD COLUMN captions_outcome text,
     ADD COLUMN language text,

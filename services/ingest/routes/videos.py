@@ -54,24 +54,27 @@ async def upload_video(request: Request, settings: Settings, store: Store, gate:
             )
             assert form.stored is not None
             try:
-                asked = [form.fields.get("captions"), form.fields.get("captions_language")]
+                asked = (form.fields.get("playback_policy"), form.fields.get("encryption"))
+                spoken = (form.fields.get("captions"), form.fields.get("captions_language"))
                 print_ = fingerprint("POST", "videos", form.stored.sha256,
                                      form.fields.get("metadata"),
                                      form.fields.get("priority"), form.thumbnail,
                                      # only when sent: older keys keep their fingerprint
-                                     *(asked if any(a is not None for a in asked) else []))
+                                     *(asked if any(asked) else ()),
+                                     *(spoken if any(s is not None for s in spoken) else ()))
                 if (replayed := write.replay(print_)) is not None:
                     await submission.discard(source)  # the first request's copy is the one
                     return replayed
                 metadata = parse_metadata(form.fields.get("metadata"))
                 priority = parse_priority(form.fields.get("priority"))
-                captions = parse_captions(*asked)
+                policy, encryption = submission.protection(write.caller.name, *asked)
+                captions = parse_captions(*spoken)
             except BaseException:
                 await submission.discard(source)
                 raise
             answer = await submission.accept(Candidate(
                 video_id, source, form.stored, form.filename, metadata, priority,
-                write.caller.name, "upload", form.thumbnail, captions))
+                write.caller.name, "upload", form.thumbnail, policy, encryption, captions))
         await gate.done(write, print_, 202, answer)
         return answer
 

@@ -1,4 +1,4 @@
-"""`captions-done` is a rendition-done (v4) of media type CAPTIONS whose id derives from
+"""`captions-done` is a rendition-done (v5) of media type CAPTIONS whose id derives from
 the upload, and it survives the wire."""
 
 from __future__ import annotations
