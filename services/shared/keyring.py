@@ -15,13 +15,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import TopicPartition
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from schemas import API_KEYS
 from schemas.events import ApiKeyState
+from services.shared import compacted
 from services.shared.access import (
     AccessDenied,
     ApiKey,
@@ -31,15 +31,10 @@ from services.shared.access import (
     identify,
 )
 from services.shared.codec import EventCodec, UndecodableRecord
-from services.shared.consumers import new_consumer, started
-from services.shared.retry import RetryPolicy, Tries, decide
 
 log = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
-#: Re-read after any Kafka error, every second, for as long as the process runs.
-_RETRY = RetryPolicy(max_attempts=None, backoff_base_s=1.0, backoff_max_s=1.0,
-                     transient=(KafkaError,))
 
 
 class Keyring:
@@ -69,30 +64,9 @@ class Keyring:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the topic until `stop`; after a Kafka error, start over from the beginning."""
-        tries = Tries()
-        while not stop.is_set():
-            try:
-                await self._follow(stop)
-            except KafkaError as exc:
-                decision = decide(_RETRY, tries, exc)
-                tries = decision.tries
-                log.warning("api-keys projection interrupted (%r); re-reading", exc)
-                await asyncio.sleep(decision.delay_s)
-
-    async def _follow(self, stop: asyncio.Event) -> None:
-        async with started(new_consumer(self._bootstrap)) as consumer:
-            parts = [TopicPartition(API_KEYS.name, p) for p in range(API_KEYS.partitions)]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            ends = await consumer.end_offsets(parts)
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=500)
-                for records in batches.values():
-                    for record in records:
-                        self._apply_record(record.value)
-                if not self.caught_up.is_set() and await _reached(consumer, ends):
-                    log.info("api-keys loaded: %d keys", len(self.table.by_id))
-                    self.caught_up.set()
+        parts = [TopicPartition(API_KEYS.name, p) for p in range(API_KEYS.partitions)]
+        await compacted.follow(self._bootstrap, parts, self._apply_record, self.caught_up,
+                               stop, API_KEYS.name)
 
     def _apply_record(self, value: bytes | None) -> None:
         if value is None:
@@ -105,13 +79,6 @@ class Keyring:
     def apply(self, event: ApiKeyState) -> ApiKey:
         """Apply a snapshot this process just published (its writer sees it at once)."""
         return self.table.apply(event)
-
-
-async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
-            return False
-    return True
 
 
 def install(app: FastAPI) -> None:

@@ -84,4 +84,5 @@ def services(settings: StackSettings) -> list[Service]:
         *extra_workers,
         Service("packager", settings, None, None),
         Service("figures", settings, "REELFLOW_FIGURES_PORT", 8004),
+        Service("webhooks", settings, "REELFLOW_WEBHOOKS_PORT", 8005),
     ]
