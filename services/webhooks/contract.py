@@ -11,8 +11,11 @@ URL_REFUSALS = "invalid_url, url_scheme_refused, url_unresolvable, url_address_r
 _BASE = {401: UNAUTHENTICATED, 422: INVALID, 503: _BUSY}
 _ONE = {**_BASE, 404: "not_found (no such endpoint, or another tenant's)"}
 
-CREATE = refusals({**_BASE, 422: f"{INVALID}, {URL_REFUSALS}, invalid_event_types"})
+_BODY = {400: "invalid_json (the body is not JSON)"}
+CREATE = refusals({**_BASE, **_BODY,
+                   422: f"{INVALID}, {URL_REFUSALS}, invalid_event_types"})
 LIST = refusals(_BASE)
 ONE = refusals(_ONE)
-UPDATE = refusals({**_ONE, 422: f"{INVALID}, {URL_REFUSALS}, invalid_event_types"})
+UPDATE = refusals({**_ONE, **_BODY,
+                   422: f"{INVALID}, {URL_REFUSALS}, invalid_event_types"})
 RETRY = refusals({**_ONE, 404: "not_found (no such endpoint or delivery)"})

@@ -88,6 +88,7 @@ class EndpointAdmin:
     async def update(self, endpoint_id: str, caller: Caller, url: str | None,
                      description: str | None, types: list[str] | None,
                      enabled: bool | None) -> Endpoint:
+        self.find(endpoint_id, caller)  # an unknown endpoint is 404 whatever the change
         if url is not None:
             await self._vet(url)
         async with self._lock:
