@@ -437,7 +437,7 @@ class WebhookEndpointState(Record):
 VideoEvent = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
               | VideoTranscoded)
 #: Every event class.
-Event = VideoEvent | DeadLetter | ApiKeyState | WebhookEndpointState
+Event = VideoEvent | DeadLetter | ApiKeyState
 
 #: Schema folder name -> the class of its events (what `Topic.event_type` looks up).
 EVENT_TYPES: dict[str, type[Record]] = {
