@@ -28,7 +28,6 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,31 +62,53 @@ class Arrivals:
             return sum(1 for k in self.at if k.startswith(prefix))
 
 
-def receiver(arrivals: Arrivals) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as a production receiver
+class Receiver(threading.Thread):
+    """An ASGI receiver on uvicorn (httptools, as the services serve), on a thread and loop
+    of its own, answering 204 to every POST and noting when each webhook arrived."""
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            now = time.time()
-            payload = json.loads(body)
-            data = payload.get("data") or {}
-            title = (data.get("title") or "") if isinstance(data, dict) else ""
-            with arrivals.lock:
-                arrivals.at.setdefault(f"{title}:{payload['id']}", now)
-                arrivals.created[f"{title}:{payload['id']}"] = datetime.fromisoformat(
-                    payload["created_at"]).timestamp()
-            self.send_response(204)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def __init__(self, arrivals: Arrivals) -> None:
+        super().__init__(daemon=True)
+        import socket
 
-        def log_message(self, *_: object) -> None:
-            pass
+        self.arrivals = arrivals
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.server: object = None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    async def app(self, scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            return
+        chunks = []
+        while True:
+            message = await receive()  # type: ignore[operator]
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        now = time.time()
+        payload = json.loads(b"".join(chunks))
+        data = payload.get("data") or {}
+        title = (data.get("title") or "") if isinstance(data, dict) else ""
+        key = f"{title}:{payload['id']}"
+        with self.arrivals.lock:
+            self.arrivals.at.setdefault(key, now)
+            self.arrivals.created[key] = datetime.fromisoformat(
+                payload["created_at"]).timestamp()
+        await send({"type": "http.response.start", "status": 204, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+    def run(self) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(self.app, http="httptools", loop="asyncio", log_config=None,
+                                access_log=False, lifespan="off")
+        server = uvicorn.Server(config)
+        self.server = server
+        asyncio.run(server.serve(sockets=[self.sock]))
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True  # type: ignore[attr-defined]
 
 
 async def publish(events: int, rate: float | None, label: str) -> float:
@@ -176,8 +197,9 @@ def main() -> int:
     from services.webhooks.settings import WebhooksSettings
 
     arrivals = Arrivals()
-    server = receiver(arrivals)
-    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server = Receiver(arrivals)
+    server.start()
+    url = f"http://127.0.0.1:{server.port}/hook"
     stack = LocalStack(StackSettings())
     apps = [stack.component("catalog"), stack.component("webhooks")]
     admin = {"X-API-Key": BENCH_ENV["REELFLOW_ADMIN_KEY"]}
@@ -229,7 +251,8 @@ def main() -> int:
         bare = asyncio.run(bare_client(url, [body] * args.events,
                                        settings.endpoint_concurrency))
         print(f"3. bare httpx client, same receiver, concurrency "
-              f"{settings.endpoint_concurrency}: {bare:.0f} POST/s")
+              f"{settings.endpoint_concurrency}: {bare:.0f} POST/s; load average "
+              f"{os.getloadavg()[0]:.1f}")
         print(f"ratios: dispatcher burst / bare client = {rate / bare:.2f}; "
               f"paced p50 / settle = {quantile(lat, .5) / settings.settle_s:.2f}")
         return 0
@@ -237,7 +260,7 @@ def main() -> int:
         for app in apps:
             app.stop()
         stack.down()
-        server.shutdown()
+        server.stop()
 
 
 if __name__ == "__main__":
