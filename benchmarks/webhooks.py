@@ -101,6 +101,7 @@ class Receiver(threading.Thread):
         import uvicorn
 
         config = uvicorn.Config(self.app, http="httptools", loop="asyncio", log_config=None,
+                                interface="asgi3",
                                 access_log=False, lifespan="off")
         server = uvicorn.Server(config)
         self.server = server

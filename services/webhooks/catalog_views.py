@@ -50,9 +50,8 @@ class CatalogViews:
             await self._admin.close()
 
     async def view(self, video_id: str, topic: str, partition: int,
-                   offset: int) -> dict[str, Any] | None:
-        """The catalog's view of `video_id` once it applied `topic/partition@offset` (None:
-        the catalog does not know the video)."""
+                   offset: int) -> dict[str, Any]:
+        """The catalog's view of `video_id` once it applied `topic/partition@offset`."""
         await self._applied(TopicPartition(topic, partition), offset)
         try:
             answer = await self._http.get(f"{self._url}/api/v1/videos/{video_id}",
@@ -60,7 +59,9 @@ class CatalogViews:
         except httpx.TransportError as exc:
             raise CatalogUnavailable(f"the catalog is unreachable: {exc!r}") from exc
         if answer.status_code == 404:
-            return None
+            # The catalog has not projected the video yet (it lags): wait it out, as an
+            # outage, rather than send a webhook without its data and its owner.
+            raise CatalogUnavailable(f"the catalog does not know video {video_id} yet")
         if answer.status_code >= 500 or answer.status_code in (429, 401):
             raise CatalogUnavailable(f"the catalog answered {answer.status_code}")
         answer.raise_for_status()

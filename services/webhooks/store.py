@@ -170,13 +170,13 @@ class DeliveryStore:
                 (claimed.endpoint_id, None if outcome.succeeded else started_at))
 
     async def retry_now(self, endpoint_id: str, delivery_id: str) -> dict[str, Any] | None:
-        """A delivery by hand: due at once, with the schedule started over."""
+        """A delivery by hand: one more attempt, due at once (attempts keep counting, so
+        the log keeps every one; if it fails, the rest of the schedule, if any, follows)."""
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 "UPDATE webhooks.deliveries SET state = CASE WHEN state = 'sending'"
-                " THEN state ELSE 'pending' END, next_attempt_at = now(), finished_at = NULL,"
-                " attempts = CASE WHEN state IN ('delivered', 'failed') THEN 0 ELSE attempts"
-                " END WHERE delivery_id = %s AND endpoint_id = %s"
+                " THEN state ELSE 'pending' END, next_attempt_at = now(), finished_at = NULL"
+                " WHERE delivery_id = %s AND endpoint_id = %s"
                 " RETURNING delivery_id, message_id, event_type, state",
                 (delivery_id, endpoint_id))
             return await cur.fetchone()

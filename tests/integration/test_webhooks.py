@@ -214,6 +214,18 @@ def test_a_dispatcher_killed_with_a_retry_pending_makes_it_after_its_restart(
     (delivery,) = wait_until(lambda: [d for d in log_of(key, endpoint)
                                       if d["state"] == "delivered"], "the delivered entry")
     assert [a["status"] for a in delivery["attempts"]] == [500, 500, 200]
+    # By hand: one more attempt of the same delivery, with the same id, now.
+    retried = httpx.post(f"{HOOKS}/{endpoint['id']}/deliveries/{delivery['delivery_id']}/retry",
+                         headers=key, timeout=10)
+    assert retried.status_code == 202, retried.text
+    fourth = wait_until(lambda: len(receiver.at("/k")) >= 4 and receiver.at("/k")[3],
+                        "the retry by hand")
+    assert fourth.headers["webhook-id"] == sent.json()["message_id"]
+    wait_until(lambda: [a["status"] for a in log_of(key, endpoint)[0]["attempts"]]
+               == [500, 500, 200, 200], "the fourth attempt in the log")
+    unknown = httpx.post(f"{HOOKS}/{endpoint['id']}/deliveries/{uuid.uuid4()}/retry",
+                         headers=key, timeout=10)
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
 
 
 @pytest.mark.parametrize(("url", "code"), [
