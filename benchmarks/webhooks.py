@@ -217,6 +217,10 @@ def main() -> int:
                 time.sleep(0.5)
         print(f"infrastructure, catalog and webhooks up in {time.perf_counter() - t0:.1f} s")
         hooks = f"http://127.0.0.1:{BENCH_ENV['REELFLOW_WEBHOOKS_PORT']}/api/v1/webhooks"
+        # An earlier run's endpoints (the stack's state is kept) would hear this run's
+        # events too, at receivers long gone: only this run's endpoint listens.
+        for old in httpx.get(hooks, headers=admin, timeout=30).json()["items"]:
+            httpx.delete(f"{hooks}/{old['id']}", headers=admin, timeout=30)
         created = httpx.post(hooks, json={"url": url, "event_types": ["video.uploaded"]},
                              headers=admin, timeout=30)
         assert created.status_code == 201, created.text
@@ -226,16 +230,25 @@ def main() -> int:
               f"up to {settings.catalog_wait_s} s; load average {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} CPUs")
 
+        from benchmarks.ingest import cpu_seconds
+
+        def cpu() -> tuple[float, float]:
+            return cpu_seconds(apps[1].process.pid), cpu_seconds(apps[0].process.pid)
+
         burst = f"burst-{uuid.uuid4().hex[:6]}"
+        cpu_before = cpu()
         began = asyncio.run(publish(args.events, None, burst))
         wait_for(arrivals, burst, args.events, 600)
         with arrivals.lock:
             last = max(v for k, v in arrivals.at.items() if k.startswith(burst + ":"))
         rate = args.events / (last - began)
         lat = latencies(arrivals, burst)
+        hooks_cpu, catalog_cpu = (b - a for a, b in zip(cpu_before, cpu(), strict=True))
         print(f"1. burst: {args.events} events published at once, delivered in "
               f"{last - began:.1f} s = {rate:.0f} deliveries/s; latency p50 "
-              f"{quantile(lat, .5):.2f} s, p99 {quantile(lat, .99):.2f} s (queueing included)")
+              f"{quantile(lat, .5):.2f} s, p99 {quantile(lat, .99):.2f} s (queueing included); "
+              f"CPU per delivery: webhooks {hooks_cpu / args.events * 1000:.1f} ms, catalog "
+              f"{catalog_cpu / args.events * 1000:.1f} ms (projection and the view's GET)")
 
         paced_rate = args.rate or max(1.0, rate / 2)
         paced = f"paced-{uuid.uuid4().hex[:6]}"

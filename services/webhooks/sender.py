@@ -101,7 +101,7 @@ class Sender:
         try:
             started_at = now()
             outcome = await self.attempt(endpoint, claimed)
-            failing_since = await self.store.failing_since(endpoint.endpoint_id)
+            failing_since = claimed.failing_since
             if not outcome.succeeded and failing_since is None:
                 failing_since = started_at
             verdict = decide(claimed.attempts + 1, outcome, self.settings.retry_schedule_s,
@@ -189,4 +189,5 @@ async def _first_bytes(response: httpx.Response, limit: int) -> bytes:
 
 def _host_header(target: guard.Target) -> str:
     default = 443 if target.scheme == "https" else 80
-    return target.host if target.port == default else f"{target.host}:{target.port}"
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return host if target.port == default else f"{host}:{target.port}"

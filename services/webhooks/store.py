@@ -33,6 +33,8 @@ class Claimed:
     attempts: int
     source_at: datetime
     origin: str
+    #: Since when the endpoint has been failing, as of the claim (None: it is fine).
+    failing_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -111,12 +113,14 @@ class DeliveryStore:
                 "   lease_until = now() + make_interval(secs => %(lease)s)"
                 " FROM due WHERE d.delivery_id = due.delivery_id"
                 " RETURNING d.delivery_id, d.endpoint_id, d.message_id, d.payload, d.attempts,"
-                "   d.source_at, d.origin",
+                "   d.source_at, d.origin, (SELECT h.failing_since FROM webhooks.endpoint_health h"
+                "   WHERE h.endpoint_id = d.endpoint_id) AS failing_since",
                 {"endpoints": list(endpoint_ids), "limit": limit, "lease": lease_s,
                  "settle": settle_s})
             rows = await cur.fetchall()
         return [Claimed(str(r["delivery_id"]), str(r["endpoint_id"]), r["message_id"],
-                        r["payload"], r["attempts"], r["source_at"], r["origin"]) for r in rows]
+                        r["payload"], r["attempts"], r["source_at"], r["origin"],
+                        r["failing_since"]) for r in rows]
 
     async def release(self, delivery_id: str) -> None:
         async with self.pool.connection() as conn:
@@ -132,20 +136,14 @@ class DeliveryStore:
                 " WHERE state = 'sending' AND lease_until < now()")
             return cur.rowcount
 
-    async def failing_since(self, endpoint_id: str) -> datetime | None:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT failing_since FROM webhooks.endpoint_health"
-                                     " WHERE endpoint_id = %s", (endpoint_id,))
-            row = await cur.fetchone()
-        return row[0] if row else None
-
     async def record(self, claimed: Claimed, started_at: datetime, outcome: Outcome,
                      verdict: Verdict) -> None:
         """The attempt, the delivery's new state and the endpoint's health, at once."""
         attempt = claimed.attempts + 1
         state = {"delivered": "delivered", "failed": "failed", "retry": "pending"}[
             verdict.action]
-        async with self.pool.connection() as conn, conn.transaction():
+        # One transaction, its three statements in one pipeline (one round trip).
+        async with self.pool.connection() as conn, conn.transaction(), conn.pipeline():
             await conn.execute(
                 "INSERT INTO webhooks.attempts (delivery_id, attempt, started_at, status, error,"
                 " latency_ms, response) VALUES (%s, %s, %s, %s, %s, %s, %s)"
