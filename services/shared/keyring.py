@@ -15,13 +15,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from aiokafka import TopicPartition
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from schemas import API_KEYS
 from schemas.events import ApiKeyState
-from services.shared import compacted
 from services.shared.access import (
     AccessDenied,
     ApiKey,
@@ -30,7 +28,8 @@ from services.shared.access import (
     RateWindows,
     identify,
 )
-from services.shared.codec import EventCodec, UndecodableRecord
+from services.shared.codec import EventCodec
+from services.shared.follow import follow
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +63,9 @@ class Keyring:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the topic until `stop`; after a Kafka error, start over from the beginning."""
-        parts = [TopicPartition(API_KEYS.name, p) for p in range(API_KEYS.partitions)]
-        await compacted.follow(self._bootstrap, parts, self._apply_record, self.caught_up,
-                               stop, API_KEYS.name)
-
-    def _apply_record(self, value: bytes | None) -> None:
-        if value is None:
-            return  # a tombstone: Reelflow never writes them, keys are revoked instead
-        try:
-            self.table.apply(self._codec.decode(API_KEYS, value))
-        except UndecodableRecord as exc:
-            log.error("skipping an undecodable api-keys record: %s", exc)
+        await follow(self._bootstrap, API_KEYS, self._codec,
+                     lambda event: self.table.apply(event),  # type: ignore[arg-type]
+                     self.caught_up, stop)
 
     def apply(self, event: ApiKeyState) -> ApiKey:
         """Apply a snapshot this process just published (its writer sees it at once)."""

@@ -22,6 +22,7 @@ import httpx
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.shared.kafka_security import client_options
 from services.shared.keyring import API_KEY_HEADER
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ class CatalogViews:
                 return
             try:
                 if self._admin is None:
-                    self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+                    self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
+                                                      **client_options())
                     await self._admin.start()
                 offsets = await self._admin.list_consumer_group_offsets(self._group)
             except Exception as exc:  # the wait is bounded: an error just ends it sooner

@@ -5,22 +5,17 @@ beginning for as long as the process runs, as the key ring follows `api-keys`.""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aiokafka import TopicPartition
-
 from schemas import WEBHOOK_ENDPOINTS
 from schemas.events import WebhookEndpointState, WebhookSecret
-from services.shared import compacted
 from services.shared.access import ADMIN, Caller
-from services.shared.codec import EventCodec, UndecodableRecord
+from services.shared.codec import EventCodec
+from services.shared.follow import follow
 from services.webhooks.occurrences import TEST
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,18 +98,9 @@ class Directory:
         self._codec = codec
 
     async def run(self, stop: asyncio.Event) -> None:
-        parts = [TopicPartition(WEBHOOK_ENDPOINTS.name, p)
-                 for p in range(WEBHOOK_ENDPOINTS.partitions)]
-        await compacted.follow(self._bootstrap, parts, self._apply_record, self.caught_up,
-                               stop, WEBHOOK_ENDPOINTS.name)
-
-    def _apply_record(self, value: bytes | None) -> None:
-        if value is None:
-            return  # a tombstone: endpoints are deleted by a snapshot, never by one
-        try:
-            self.table.apply(self._codec.decode(WEBHOOK_ENDPOINTS, value))
-        except UndecodableRecord as exc:
-            log.error("skipping an undecodable webhook-endpoints record: %s", exc)
+        await follow(self._bootstrap, WEBHOOK_ENDPOINTS, self._codec,
+                     lambda event: self.table.apply(event),  # type: ignore[arg-type]
+                     self.caught_up, stop)
 
     def apply(self, event: WebhookEndpointState) -> Endpoint:
         """Apply a snapshot this process just published (its writer sees it at once)."""
