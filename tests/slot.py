@@ -47,7 +47,8 @@ def environment(slot: int) -> dict[str, str]:
         "REELFLOW_TRANSCODE_METRICS_PORT": port(24002),
         "REELFLOW_PACKAGER_METRICS_PORT": port(24003),
         "REELFLOW_FIGURES_PORT": port(24004),
-        "REELFLOW_WEBHOOKS_PORT": port(24005),
+        "REELFLOW_CAPTIONS_METRICS_PORT": port(24005),
+        "REELFLOW_WEBHOOKS_PORT": port(24006),
         # The tests' receivers listen on 127.0.0.1 only (so 127.0.0.2 is still refused as
         # loopback), and retries come on a test-scale schedule (tests/integration/
         # test_webhooks.py).

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas import (
+    CAPTIONS_DONE,
     PACKAGING_FAILED,
     RENDITION_DONE,
     TRANSCODE_FAILED,
@@ -31,18 +32,16 @@ TEST = "webhook.test"
 TYPES = (UPLOADED, PROCESSING, READY, FAILED, CANCELLED, RENDITION_READY, CAPTIONS_READY)
 #: Percent per progress step: at most 100 / STEP_PERCENT + 1 webhooks per stage.
 STEP_PERCENT = 25
-#: The rendition kind captions are published under (transcode's `rendition-done`).
-CAPTIONS_RENDITION = "captions"
 
 #: The pipeline topics whose events are webhooks: what the dispatcher's group reads and a
 #: replay re-reads.
-SOURCES = (VIDEO_UPLOADED, TRANSCODE_PROGRESS, RENDITION_DONE, VIDEO_TRANSCODED,
-           TRANSCODE_FAILED, PACKAGING_FAILED, VIDEO_CANCELLED)
+SOURCES = (VIDEO_UPLOADED, TRANSCODE_PROGRESS, RENDITION_DONE, CAPTIONS_DONE,
+           VIDEO_TRANSCODED, TRANSCODE_FAILED, PACKAGING_FAILED, VIDEO_CANCELLED)
 
 _BY_TOPIC = {VIDEO_UPLOADED.name: UPLOADED, VIDEO_TRANSCODED.name: READY,
              TRANSCODE_FAILED.name: FAILED, PACKAGING_FAILED.name: FAILED,
              VIDEO_CANCELLED.name: CANCELLED, TRANSCODE_PROGRESS.name: PROCESSING,
-             RENDITION_DONE.name: RENDITION_READY}
+             RENDITION_DONE.name: RENDITION_READY, CAPTIONS_DONE.name: CAPTIONS_READY}
 
 
 @dataclass(frozen=True)
@@ -82,9 +81,7 @@ def occurrence(topic: str, event: Record) -> Occurrence | None:
         step = Step(event.video_id, event.attempt, event.stage,
                     int(min(100.0, max(0.0, event.percent)) // STEP_PERCENT))
         detail = {"stage": event.stage, "percent": event.percent, "attempt": event.attempt}
-    elif isinstance(event, RenditionDone):
-        kind = CAPTIONS_READY if event.rendition.startswith(CAPTIONS_RENDITION) \
-            else RENDITION_READY
+    elif isinstance(event, RenditionDone):  # a rendition, or the captions stage's output
         detail = {"rendition": event.rendition, "attempt": event.attempt,
                   "media_type": str(event.media_type)}
     event_id: str = event.event_id  # type: ignore[attr-defined]

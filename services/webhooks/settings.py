@@ -16,7 +16,7 @@ class WebhooksSettings(BaseSettings):
 
     #: Interface and port of the webhooks API, `/health` and `/metrics`.
     host: str = "127.0.0.1"
-    port: int = 8005
+    port: int = 8006
     #: Consumer group the dispatcher reads the pipeline topics in.
     group_id: str = "webhooks"
     #: Port of the catalog, whose `GET /api/v1/videos/{id}` is every payload's `data`.

@@ -33,14 +33,14 @@ READS = {
     "ingest": {"api-keys", "signing-keys", "playback-policy-changed", "video-uploaded",
                "video-cancelled", "video-transcoded", "transcode-failed", "packaging-failed"},
     "transcode": {"video-uploaded", "video-cancelled"},
-    "packager": {"rendition-done", "content-keys"},
+    "packager": {"rendition-done", "captions-done", "content-keys"},
     "figures": {"video-uploaded", "video-cancelled", "rendition-done", "transcode-failed",
                 "video-transcoded", "packaging-failed", "dead-letter",
                 "figures-owners-changelog", "figures-windows-changelog",
                 "figures-dead-letters-changelog"},
     "upstream": set(),
     "webhooks": {"api-keys", "webhook-endpoints", "video-uploaded", "video-cancelled",
-                 "transcode-progress", "rendition-done", "transcode-failed",
+                 "transcode-progress", "rendition-done", "captions-done", "transcode-failed",
                  "video-transcoded", "packaging-failed"},
 }
 

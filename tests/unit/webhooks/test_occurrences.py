@@ -4,6 +4,7 @@ import uuid
 from datetime import UTC, datetime
 
 from schemas import (
+    CAPTIONS_DONE,
     DEAD_LETTER,
     PACKAGING_FAILED,
     RENDITION_DONE,
@@ -49,7 +50,7 @@ def test_each_lifecycle_topic_is_its_webhook_type():
         assert found is not None and found.type == kind and found.video_id == VIDEO
 
 
-def test_renditions_are_rendition_ready_and_captions_are_captions_ready():
+def test_renditions_are_rendition_ready_and_the_captions_stages_output_captions_ready():
     def done(name: str) -> RenditionDone:
         return RenditionDone(event_id=_id(), video_id=VIDEO, occurred_at=AT, rendition=name,
                              media_type=MediaType.VIDEO, expected_renditions=(name,),
@@ -57,8 +58,10 @@ def test_renditions_are_rendition_ready_and_captions_are_captions_ready():
     found = occurrence(RENDITION_DONE.name, done("720p"))
     assert found and found.type == "video.rendition_ready"
     assert found.detail == {"rendition": "720p", "attempt": 1, "media_type": "VIDEO"}
-    captions = occurrence(RENDITION_DONE.name, done("captions"))
+    captions = occurrence(CAPTIONS_DONE.name, done("captions").replace(
+        media_type=MediaType.CAPTIONS))
     assert captions and captions.type == "video.captions_ready"
+    assert captions.detail and captions.detail["media_type"] == "CAPTIONS"
 
 
 def test_the_id_derives_from_the_source_event_and_nothing_else():
