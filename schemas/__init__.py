@@ -8,6 +8,7 @@ version ever released, and the highest N is what services write and read into.
 from schemas.registry import (
     ALL_TOPICS,
     API_KEYS,
+    CAPTIONS_DONE,
     CHANGELOG_TOPICS,
     CONTENT_KEYS,
     DEAD_LETTER,
@@ -25,6 +26,7 @@ from schemas.registry import (
     VIDEO_CANCELLED,
     VIDEO_TRANSCODED,
     VIDEO_UPLOADED,
+    WEBHOOK_ENDPOINTS,
     SchemaVersion,
     Topic,
     schema_versions,
@@ -33,6 +35,7 @@ from schemas.registry import (
 
 __all__ = [
     "ALL_TOPICS",
+    "CAPTIONS_DONE",
     "API_KEYS",
     "CHANGELOG_TOPICS",
     "CONTENT_KEYS",
@@ -51,6 +54,7 @@ __all__ = [
     "VIDEO_CANCELLED",
     "VIDEO_TRANSCODED",
     "VIDEO_UPLOADED",
+    "WEBHOOK_ENDPOINTS",
     "SchemaVersion",
     "Topic",
     "schema_versions",

@@ -226,6 +226,8 @@ class MediaType(StrEnum):
     VIDEO = "VIDEO"
     AUDIO = "AUDIO"
     IMAGES = "IMAGES"
+    #: From rendition-done v5 on: the captions stage's outputs (WebVTT, SRT, text, JSON).
+    CAPTIONS = "CAPTIONS"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -284,6 +286,12 @@ class RenditionDone(Record):
     source_info: SourceInfo | None = None
     #: From v3 on: the HDR transfer a video rendition was tone-mapped from (None: SDR).
     tone_mapped_from: str | None = None
+    #: From v5 on, captions only: "ok" or "no_speech", the language and its probability,
+    #: and whether a captions-only reprocess asked for them.
+    captions_outcome: str | None = None
+    language: str | None = None
+    language_probability: float | None = None
+    captions_only: bool = False
     user_metadata_json: str = "{}"
     uploaded_at: datetime | None = None
     traceparent: str | None = None
@@ -350,6 +358,10 @@ class VideoTranscoded(Record):
     total_bytes: int = 0
     latency_ms: int | None = None
     renditions: tuple[PackagedRendition, ...] = ()
+    #: From v2 on: the manifests' revision (a captions track added later is revision 2)
+    #: and the language of the captions track they carry.
+    revision: int = 1
+    captions_language: str | None = None
     traceparent: str | None = None
 
 
@@ -403,6 +415,35 @@ class ApiKeyState(Record):
     created_at: datetime
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    traceparent: str | None = None
+
+
+# -- webhook-endpoint -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookSecret(Record):
+    secret: str
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookEndpointState(Record):
+    """The full state of one webhook endpoint after a change."""
+
+    event_id: str
+    occurred_at: datetime
+    endpoint_id: str
+    owner: str
+    url: str
+    description: str = ""
+    event_types: tuple[str, ...] = ()
+    enabled: bool
+    disabled_reason: str | None = None
+    secrets: tuple[WebhookSecret, ...]
+    created_at: datetime
+    deleted: bool = False
     traceparent: str | None = None
 
 
@@ -467,6 +508,7 @@ EVENT_TYPES: dict[str, type[Record]] = {
     "video-transcoded": VideoTranscoded,
     "dead-letter": DeadLetter,
     "api-key": ApiKeyState,
+    "webhook-endpoint": WebhookEndpointState,
     "signing-key": SigningKeyState,
     "playback-policy-changed": PlaybackPolicyChanged,
     "content-key": ContentKeyState,
