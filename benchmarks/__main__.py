@@ -20,6 +20,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",
             "--list-seconds", "--connections", "--processes", "--stream-rate",
             "--stream-detail-rate"),
+    "protect": ("--seconds", "--runs", "--requests"),
 }
 
 

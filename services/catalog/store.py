@@ -46,7 +46,7 @@ from psycopg import sql
 from psycopg.types.json import set_json_loads
 
 from schemas import VIDEO_TRANSCODED
-from schemas.events import ApiKeyState, DeadLetter, Event
+from schemas.events import ApiKeyState, DeadLetter, Event, SigningKeyState
 from services.catalog import offsets
 from services.catalog.jsonb import dumps
 from services.catalog.projection import VideoState, project_event
@@ -225,7 +225,7 @@ def _fold(items: Sequence[Item], locked: dict[str, VideoState | None]) -> _Fold:
         if isinstance(event, DeadLetter):
             rows = project_event(None, topic, event, item.position).rows
         else:
-            assert not isinstance(event, ApiKeyState), topic
+            assert not isinstance(event, ApiKeyState | SigningKeyState), topic
             vid = event.video_id
             projection = project_event(states[vid], topic, event, item.position)
             states[vid] = projection.video
@@ -312,7 +312,7 @@ class ProjectionStore:
         video's status changed."""
         video_ids = sorted({i.event.video_id for i in items
                             if i.event is not None and not isinstance(i.event, DeadLetter)
-                            and not isinstance(i.event, ApiKeyState)})
+                            and not isinstance(i.event, ApiKeyState | SigningKeyState)})
         locked = await self._lock_videos(video_ids)
         fold = _fold(items, locked)
         new = await self._claim(items, fold)
@@ -451,18 +451,21 @@ class ProjectionStore:
         self._staged = True
 
     async def _move_current_packages(self, videos: list[VideoState | None]) -> None:
-        current = [(v.video_id, v.current_package_attempt) for v in videos
+        current = [(v.video_id, v.current_package_attempt, v.current_package_revision or 1)
+                   for v in videos
                    if v is not None and v.current_package_attempt is not None]
         if not current:
             return
         ids, attempts = [c[0] for c in current], [c[1] for c in current]
+        revisions = [c[2] for c in current]
         # Two statements: the partial unique index allows one current package per video
         # at every moment, and a single UPDATE could set the new flag before clearing the old.
         await self.conn.execute(
-            "UPDATE packages p SET current = false FROM unnest(%s::uuid[], %s::int[])"
-            " AS c(video_id, attempt) WHERE p.video_id = c.video_id AND p.current"
-            " AND p.attempt <> c.attempt", (ids, attempts))
+            "UPDATE packages p SET current = false FROM unnest(%s::uuid[], %s::int[], %s::int[])"
+            " AS c(video_id, attempt, revision) WHERE p.video_id = c.video_id AND p.current"
+            " AND (p.attempt, p.revision) <> (c.attempt, c.revision)", (ids, attempts, revisions))
         await self.conn.execute(
-            "UPDATE packages p SET current = true FROM unnest(%s::uuid[], %s::int[])"
-            " AS c(video_id, attempt) WHERE p.video_id = c.video_id"
-            " AND p.attempt = c.attempt AND NOT p.current", (ids, attempts))
+            "UPDATE packages p SET current = true FROM unnest(%s::uuid[], %s::int[], %s::int[])"
+            " AS c(video_id, attempt, revision) WHERE p.video_id = c.video_id"
+            " AND p.attempt = c.attempt AND p.revision = c.revision AND NOT p.current",
+            (ids, attempts, revisions))
