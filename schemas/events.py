@@ -226,6 +226,8 @@ class MediaType(StrEnum):
     VIDEO = "VIDEO"
     AUDIO = "AUDIO"
     IMAGES = "IMAGES"
+    #: From rendition-done v5 on: the captions stage's outputs (WebVTT, SRT, text, JSON).
+    CAPTIONS = "CAPTIONS"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -284,9 +286,17 @@ class RenditionDone(Record):
     source_info: SourceInfo | None = None
     #: From v3 on: the HDR transfer a video rendition was tone-mapped from (None: SDR).
     tone_mapped_from: str | None = None
+    #: From v5 on, captions only: "ok" or "no_speech", the language and its probability,
+    #: and whether a captions-only reprocess asked for them.
+    captions_outcome: str | None = None
+    language: str | None = None
+    language_probability: float | None = None
+    captions_only: bool = False
     user_metadata_json: str = "{}"
     uploaded_at: datetime | None = None
     traceparent: str | None = None
+    #: From v4 on: copied from video-uploaded; `cbcs` asks the packager to encrypt.
+    encryption: str | None = None
 
 
 # -- stage-failed (transcode-failed, packaging-failed) ----------------------------------
@@ -348,6 +358,10 @@ class VideoTranscoded(Record):
     total_bytes: int = 0
     latency_ms: int | None = None
     renditions: tuple[PackagedRendition, ...] = ()
+    #: From v2 on: the manifests' revision (a captions track added later is revision 2)
+    #: and the language of the captions track they carry.
+    revision: int = 1
+    captions_language: str | None = None
     traceparent: str | None = None
 
 
@@ -404,11 +418,85 @@ class ApiKeyState(Record):
     traceparent: str | None = None
 
 
+# -- webhook-endpoint -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookSecret(Record):
+    secret: str
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookEndpointState(Record):
+    """The full state of one webhook endpoint after a change."""
+
+    event_id: str
+    occurred_at: datetime
+    endpoint_id: str
+    owner: str
+    url: str
+    description: str = ""
+    event_types: tuple[str, ...] = ()
+    enabled: bool
+    disabled_reason: str | None = None
+    secrets: tuple[WebhookSecret, ...]
+    created_at: datetime
+    deleted: bool = False
+    traceparent: str | None = None
+
+
+# -- protected playback (issue 14) -----------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SigningKeyState(Record):
+    """The full state of one playback signing key after a change; public key only."""
+
+    event_id: str
+    occurred_at: datetime
+    kid: str
+    owner: str
+    public_key_pem: str
+    active: bool
+    created_at: datetime
+    revoked_at: datetime | None = None
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlaybackPolicyChanged(Record):
+    """A video's playback policy was set after its upload (`public` or `signed`)."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    playback_policy: str
+    requested_by: str | None = None
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ContentKeyState(Record):
+    """One content key of an encrypted attempt, wrapped under a key-encryption key."""
+
+    event_id: str
+    occurred_at: datetime
+    kid: str
+    video_id: str
+    attempt: int
+    scheme: str = "cbcs"
+    kek_id: str
+    wrapped_key: bytes
+    traceparent: str | None = None
+
+
 #: The events of one video's life (each carries its `video_id`).
 VideoEvent = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
-              | VideoTranscoded)
+              | VideoTranscoded | PlaybackPolicyChanged)
 #: Every event class.
-Event = VideoEvent | DeadLetter | ApiKeyState
+Event = VideoEvent | DeadLetter | ApiKeyState | SigningKeyState | ContentKeyState
 
 #: Schema folder name -> the class of its events (what `Topic.event_type` looks up).
 EVENT_TYPES: dict[str, type[Record]] = {
@@ -420,4 +508,8 @@ EVENT_TYPES: dict[str, type[Record]] = {
     "video-transcoded": VideoTranscoded,
     "dead-letter": DeadLetter,
     "api-key": ApiKeyState,
+    "webhook-endpoint": WebhookEndpointState,
+    "signing-key": SigningKeyState,
+    "playback-policy-changed": PlaybackPolicyChanged,
+    "content-key": ContentKeyState,
 }

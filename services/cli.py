@@ -1,7 +1,9 @@
 """`reelflow`: one command line for every service and operator task.
 
   reelflow ingest | transcode | packager | catalog    run one service in this process
+  reelflow captions                                  a captions (speech-to-text) worker
   reelflow figures                                   windowed pipeline figures (faust app)
+  reelflow webhooks                                  webhooks API and dispatcher
   reelflow stack up|status|down|restart              the local Kafka/Postgres/S3 stack
   reelflow demo                                      the whole path on a generated clip
   reelflow lag [--group G] [--json]                  consumer lag per group and partition
@@ -17,6 +19,7 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     # Imported here so `reelflow --help` stays quick and a broken service cannot stop the
     # operator commands from loading.
+    from services.captions.main import add_parser as add_captions
     from services.catalog.main import add_parser as add_catalog
     from services.demo import add_parser as add_demo
     from services.figures.main import add_parser as add_figures
@@ -24,16 +27,19 @@ def build_parser() -> argparse.ArgumentParser:
     from services.operations.dlq import add_parser as add_dlq
     from services.operations.lag import add_parser as add_lag
     from services.operations.replay import add_parser as add_replay
+    from services.packager.kek_rotation import add_parser as add_keys
     from services.packager.main import add_parser as add_packager
     from services.stack.commands import add_parser as add_stack
     from services.submit import add_parser as add_submit
     from services.transcode.main import add_parser as add_transcode
+    from services.webhooks.main import add_parser as add_webhooks
 
     parser = argparse.ArgumentParser(prog="reelflow", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
-                add_submit, add_dlq, add_lag, add_replay, add_figures):
+                add_submit, add_dlq, add_lag, add_replay, add_figures, add_keys,
+                add_captions, add_webhooks):
         add(sub)
     return parser
 

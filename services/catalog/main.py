@@ -6,7 +6,7 @@
 `/metrics` on the catalog port). Migrations are applied at start, whatever the role.
 
   consume  every pipeline topic (`schemas.PIPELINE_TOPICS`, dead-letter included), and
-           api-keys for the API's key table
+           api-keys, signing-keys and content-keys (wrapped) for the API's key tables
   decide   Projector: fold each batch into the Postgres read models, effectively once
            (the offsets are stored in the batch's transaction)
   emit     dead-letter only (records it cannot decode or project); the HTTP API serves
@@ -23,8 +23,10 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+import orjson
 import psycopg
 from aiokafka.errors import KafkaError
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from schemas import ALL_TOPICS
@@ -35,8 +37,10 @@ from services.catalog.projector import Projector
 from services.catalog.rebuild import add_parser as add_rebuild
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
+from services.catalog.transcripts import TranscriptIndexer
 from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
+from services.shared.content_keys import ContentKeyring
 from services.shared.keyring import Keyring
 from services.shared.lifecycle import (
     postgres_address,
@@ -46,6 +50,7 @@ from services.shared.lifecycle import (
     wait_for_kafka,
 )
 from services.shared.producer import EventProducer
+from services.shared.signing_keys import SigningKeyring
 from services.shared.storage import s3_client
 
 log = logging.getLogger(__name__)
@@ -74,13 +79,21 @@ async def run(settings: CatalogSettings, role: Role = "all",
     pool = await _api_pool(settings, deadline)
     projector = Projector(settings, codec, producer) if role != "api" else None  # decide
     keyring = Keyring(common.kafka_bootstrap, common.admin_key, codec)
-    app = create_app(settings, pool, producer, projector, s3_client(common), keyring, role)
+    signing = SigningKeyring(common.kafka_bootstrap, codec)
+    content_keys = ContentKeyring(common.kafka_bootstrap, codec)
+    app = create_app(settings, pool, producer, projector, s3_client(common), keyring, role,
+                     signing=signing, content_keys=content_keys)
     server = serving.server(app, settings.host, settings.port, lifespan="off")
-    jobs: dict[str, Coroutine[Any, Any, Any]] = {"http": serving.serve(server)}
+    jobs: dict[str, Coroutine[Any, Any, Any]] = {
+        "http": serving.serve(server, reuse_port=settings.reuse_port)}
     if projector is not None:  # consume every pipeline topic into the read models
         jobs["projector"] = projector.run(stop)
+        # the words of each captions rendition the projector stored, for search
+        jobs["transcripts"] = TranscriptIndexer(common).run(stop)
     if role != "projector":  # consume api-keys into the table requests are checked against
         jobs["keyring"] = keyring.run(stop)
+        jobs["signing"] = signing.run(stop)  # the public keys tokens are checked with
+        jobs["content"] = content_keys.run(stop)  # wrapped keys for the license service
     if settings.lag_refresh_s > 0:
         jobs["lag"] = lag_exporter(common, stop, settings.lag_refresh_s)
     if role != "projector" and settings.console_sample_s > 0:  # the console's lag history
@@ -100,9 +113,14 @@ async def _api_pool(settings: CatalogSettings, deadline: float) -> AsyncConnecti
     # implicit BEGIN and the pool's ROLLBACK on return would only add two round trips.
     pool = AsyncConnectionPool(settings.common.pg_dsn, min_size=1,
                                max_size=settings.api_pool_size, open=False,
-                               kwargs={"autocommit": True})
+                               kwargs={"autocommit": True}, configure=_configure)
     await pool.open(wait=True, timeout=max(1.0, deadline - time.monotonic()))
     return pool
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    # jsonb columns parsed by orjson: the same values, in a fraction of json.loads' time.
+    set_json_loads(orjson.loads, conn)
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -18,7 +18,8 @@ current (newest) attempt:
   attempt, so progress never moves the status backwards.
 
 Packages: the playable package is the newest attempt whose `video-transcoded` arrived,
-so a reprocess keeps the old package current until its own is ready.
+so a reprocess keeps the old package current until its own is ready; within an attempt,
+the newest revision (captions added later) is current.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ from schemas.events import (
     ApiKeyState,
     DeadLetter,
     Event,
+    MediaType,
+    PlaybackPolicyChanged,
     Record,
     RenditionDone,
+    SigningKeyState,
     StageFailed,
     TranscodeProgress,
     VideoCancelled,
@@ -106,12 +110,19 @@ class VideoState:
     cancel_reason: str | None = None
     cancelled_by: str | None = None
     current_package_attempt: int | None = None
+    #: The manifests' revision of the current package (2: captions added later).
+    current_package_revision: int | None = None
     thumbnails: dict[str, Any] | None = None
     thumbnails_attempt: int | None = None
     #: The fold's inputs for the visible source facts (see `_source_facts`).
     source_declared: dict[str, Any] | None = None
     source_measured: dict[str, Any] | None = None
     package_duration_seconds: float | None = None
+    #: `public` or `signed`: the latest policy fact by time (upload or policy change).
+    playback_policy: str = "public"
+    playback_policy_at: datetime | None = None
+    #: The current submission's encryption (None or `cbcs`).
+    encryption: str | None = None
 
     def copy(self) -> VideoState:
         twin = object.__new__(VideoState)
@@ -132,12 +143,12 @@ def project_event(state: VideoState | None, topic: str, event: Event,
     """Apply one decoded event of `topic` to the video's current row (None if new)."""
     if isinstance(event, DeadLetter):
         return Projection(state, dead_letter_rows(event, position))
-    assert not isinstance(event, ApiKeyState), topic  # not a video's event
+    assert not isinstance(event, ApiKeyState | SigningKeyState), topic  # not a video's
     when = event.occurred_at
     video = state.copy() if state else VideoState(event.video_id, "uploaded", 0, when, when)
     video.created_at = min(video.created_at, when)
     video.updated_at = max(video.updated_at, when)
-    if not isinstance(event, VideoCancelled):  # a cancellation carries no attempt
+    if not isinstance(event, VideoCancelled | PlaybackPolicyChanged):  # they carry no attempt
         _enter_attempt(video, event.attempt, when)
     _MERGES[type(event)](video, event)
     derive(video)
@@ -180,6 +191,7 @@ def parse_user_metadata(text: str | None) -> dict[str, Any]:
 def _uploaded(v: VideoState, event: VideoUploaded) -> None:
     if event.attempt == v.attempt:
         v.uploaded_at = _earliest(v.uploaded_at, event.occurred_at)
+    _set_policy(v, event.playback_policy, event.occurred_at)
     if event.attempt < (v.metadata_attempt or 0):
         return  # a newer attempt's submission already supplied these fields
     info = event.source_info
@@ -192,6 +204,18 @@ def _uploaded(v: VideoState, event: VideoUploaded) -> None:
     v.source_declared = {"sha256": event.source_sha256, "size_bytes": event.source_size_bytes,
                          "info": info.to_record() if info else None}
     v.custom_thumbnail_uri = event.custom_thumbnail_uri
+    v.encryption = event.encryption
+
+
+def _set_policy(v: VideoState, policy: str, when: datetime) -> None:
+    """The latest policy fact wins (ties: `signed`, the safe side), in any order of reading."""
+    current = v.playback_policy_at
+    if current is None or when > current or (when == current and policy == "signed"):
+        v.playback_policy, v.playback_policy_at = policy, when
+
+
+def _policy_changed(v: VideoState, event: PlaybackPolicyChanged) -> None:
+    _set_policy(v, event.playback_policy, event.occurred_at)
 
 
 def _cancelled(v: VideoState, event: VideoCancelled) -> None:
@@ -212,6 +236,8 @@ def _progress(v: VideoState, event: TranscodeProgress) -> None:
 
 
 def _rendition_done(v: VideoState, event: RenditionDone) -> None:
+    if event.media_type is MediaType.CAPTIONS:
+        return  # captions are off the encoding path: their row is all they add
     if event.rendition == THUMBNAILS_RENDITION and (
             event.attempt >= (v.thumbnails_attempt or 0)):
         v.thumbnails, v.thumbnails_attempt = thumbnails_of(event), event.attempt
@@ -241,8 +267,10 @@ def _failed(v: VideoState, event: StageFailed) -> None:
 
 
 def _transcoded(v: VideoState, event: VideoTranscoded) -> None:
-    if event.attempt >= (v.current_package_attempt or 0):
+    current = (v.current_package_attempt or 0, v.current_package_revision or 0)
+    if (event.attempt, event.revision) >= current:
         v.current_package_attempt = event.attempt
+        v.current_package_revision = event.revision
         v.package_duration_seconds = event.duration_seconds or None
     if event.attempt == v.attempt:
         v.ready_at = _earliest(v.ready_at, event.occurred_at)
@@ -256,7 +284,11 @@ _MERGES: dict[type[Record], Callable[[VideoState, Any], None]] = {
     RenditionDone: _rendition_done,
     StageFailed: _failed,
     VideoTranscoded: _transcoded,
+    PlaybackPolicyChanged: _policy_changed,
 }
+
+
+_MEASURED = ("sha256", "size_bytes", "info")
 
 
 def measured_source(current: dict[str, Any] | None,
@@ -264,6 +296,9 @@ def measured_source(current: dict[str, Any] | None,
     """Merge what one rendition-done measured of the source: the newest attempt's
     measurement wins; within an attempt every rendition-done carries the same measurement
     (one download, one probe), so a fact already known stays and a missing one is filled."""
+    if (current is not None and current["attempt"] == event.attempt
+            and all(current.get(k) is not None for k in _MEASURED)):
+        return current  # every fact of this attempt known: nothing to fill (the common case)
     found = {"sha256": event.source_sha256, "size_bytes": event.source_size_bytes,
              "info": event.source_info.to_record() if event.source_info else None}
     if not any(value is not None for value in found.values()):

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from schemas import (
     DEAD_LETTER,
     PACKAGING_FAILED,
+    PLAYBACK_POLICY_CHANGED,
     RENDITION_DONE,
     TRANSCODE_FAILED,
     TRANSCODE_PROGRESS,
@@ -38,6 +39,7 @@ KINDS = {
     VIDEO_TRANSCODED.name: "transcoded",
     PACKAGING_FAILED.name: "failed",
     DEAD_LETTER.name: "dead-lettered",
+    PLAYBACK_POLICY_CHANGED.name: "policy",
 }
 
 
@@ -108,6 +110,9 @@ def rendition_row(event: RenditionDone) -> RenditionRow:
         "below_floor": quality.below_floor if event.quality else None,
         "frames_scored": quality.frames_scored,
         "artifacts": [a.to_record() for a in event.artifacts],
+        "captions_outcome": event.captions_outcome,
+        "language": event.language,
+        "language_probability": event.language_probability,
     })
 
 
@@ -126,6 +131,8 @@ def package_row(event: events.VideoTranscoded) -> PackageRow:
         "total_bytes": event.total_bytes,
         "latency_ms": event.latency_ms,
         "renditions": [r.to_record() for r in event.renditions],
+        "revision": event.revision,
+        "captions_language": event.captions_language,
     })
 
 
@@ -173,6 +180,9 @@ def summary(event: Event) -> str:
             latency = event.latency_ms
             took = f" {latency / 1000:.1f} s after upload" if latency is not None else ""
             return f"playable{took}: {len(event.renditions)} renditions packaged"
+        case events.PlaybackPolicyChanged():
+            who = f" by {event.requested_by}" if event.requested_by else ""
+            return f"playback policy set to {event.playback_policy}{who}"
         case DeadLetter():
             return (f"dead-lettered by {event.consumer_group} from {event.original_topic}"
                     f"/{event.original_partition}@{event.original_offset}: "

@@ -9,6 +9,7 @@ resolves them from the routes' globals even though annotations are strings (PEP 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from services.ingest.gate import Gate
 from services.ingest.keys import KeyAdmin
 from services.ingest.ledger import Ledger
+from services.ingest.protection import Protection
 from services.ingest.resumable import ResumableUploads
 from services.ingest.rework import Rework
 from services.ingest.settings import IngestSettings
@@ -39,6 +41,8 @@ Producer = Annotated[EventProducer, Depends(_state("producer"))]
 Store = Annotated[ObjectStore, Depends(_state("store"))]
 State = Annotated[IngestState, Depends(_state("ingest"))]
 Uploads = Annotated[ResumableUploads, Depends(_state("uploads"))]
+#: Turns to stream an upload's bytes into S3 (`IngestSettings.concurrent_uploads`).
+Streaming = Annotated[asyncio.Semaphore, Depends(_state("streaming"))]
 
 
 async def _gate(state: State) -> Gate:
@@ -61,6 +65,13 @@ GateDep = Annotated[Gate, Depends(_gate)]
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
 Pool = Annotated[AsyncConnectionPool, Depends(_pool)]
 Keys = Annotated[KeyAdmin, Depends(_keys)]
+
+
+async def _protection(state: State) -> Protection:
+    return state.protection
+
+
+ProtectionDep = Annotated[Protection, Depends(_protection)]
 
 
 async def _submission(settings: Settings, producer: Producer, store: Store,
@@ -87,3 +98,4 @@ async def _admin(who: Annotated[Caller, Depends(_caller)]) -> Caller:
 
 
 Admin = Annotated[Caller, Depends(_admin)]
+Who = Annotated[Caller, Depends(_caller)]

@@ -1,9 +1,12 @@
 """`reelflow packager`: run the packager as its own process.
 
-  consume  rendition-done (one per rendition a transcode worker uploaded)
+  consume  rendition-done (one per rendition a transcode worker uploaded), captions-done
   decide   PackagerWorker: once a video's whole ladder is in, package it as CMAF with
-           HLS and DASH manifests, and write its metadata
-  emit     video-transcoded (the package is ready), packaging-failed (and dead-letter, as
+           HLS and DASH manifests (encrypted ones, cbcs, with Shaka Packager), and write
+           its metadata; captions that come later make a new revision of the manifests
+           over the same segments
+  emit     content-keys (an encrypted attempt's wrapped key), video-transcoded (the
+           package, or a revision of it, is ready), packaging-failed (and dead-letter, as
            every consumer may)
 """
 
@@ -16,25 +19,34 @@ import shutil
 
 from prometheus_client import start_http_server
 
-from schemas import ALL_TOPICS, PACKAGING_FAILED, RENDITION_DONE, VIDEO_TRANSCODED
+from schemas import (
+    ALL_TOPICS,
+    CAPTIONS_DONE,
+    CONTENT_KEYS,
+    PACKAGING_FAILED,
+    RENDITION_DONE,
+    VIDEO_TRANSCODED,
+)
 from services.packager.settings import PackagerSettings
 from services.packager.worker import PackagerWorker
 from services.shared import telemetry
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
 from services.shared.lifecycle import run_until_signalled
+from services.shared.media.toolcheck import check_shaka_packager
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
-CONSUMES = (RENDITION_DONE,)
-EMITS = (VIDEO_TRANSCODED, PACKAGING_FAILED)
+CONSUMES = (RENDITION_DONE, CAPTIONS_DONE)
+EMITS = (VIDEO_TRANSCODED, PACKAGING_FAILED, CONTENT_KEYS)
 
 
 async def serve(settings: PackagerSettings, stop: asyncio.Event) -> None:
     # Scratch space of a crashed run holds nothing anyone references.
     shutil.rmtree(settings.job_root, ignore_errors=True)
+    await check_shaka_packager(settings.common)  # encrypted packages: fail at start, not later
     bootstrap = settings.common.kafka_bootstrap
     producer = EventProducer(bootstrap, EventCodec(ALL_TOPICS), "packager")  # emit
     worker = PackagerWorker(settings, producer, ObjectStore(settings.common))  # decide

@@ -71,6 +71,13 @@ class CommonSettings(BaseSettings):
     #: The admin API key (`X-API-Key`): manages keys, writes as tenant `admin`, reads
     #: every tenant's videos. Empty disables it (the local stack generates one).
     admin_key: str = ""
+    #: Key-encryption key of content keys (32 bytes, base64); empty: the local stack
+    #: generates `<state dir>/kek` (see services.shared.content_keys).
+    kek: str = ""
+    #: Earlier KEKs (comma-separated), still unwrapping until `reelflow keys rotate-kek`.
+    kek_previous: str = ""
+    #: The Shaka Packager binary; empty means the one npm's `shaka-packager` installed.
+    shaka_packager: str = ""
     #: Requests per hour a new API key may make unless created with its own limit.
     default_rate_limit_per_hour: int = 100
 
@@ -81,6 +88,13 @@ class CommonSettings(BaseSettings):
         import imageio_ffmpeg
 
         return imageio_ffmpeg.get_ffmpeg_exe()
+
+    @property
+    def shaka_packager_path(self) -> str:
+        if self.shaka_packager:
+            return self.shaka_packager
+        root = Path(__file__).resolve().parents[2]
+        return str(root / "node_modules" / "shaka-packager" / "bin" / "packager-linux-x64")
 
     @cached_property
     def ffprobe_path(self) -> str:

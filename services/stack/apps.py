@@ -7,7 +7,7 @@ import sys
 
 from schemas.principals import OPERATIONS
 from services.shared.kafka_security import stack_credentials
-from services.stack.admin_key import ensure_admin_key
+from services.stack.admin_key import ensure_admin_key, ensure_kek
 from services.stack.probe import answers
 from services.stack.process import ManagedProcess
 from services.stack.settings import StackSettings
@@ -15,7 +15,8 @@ from services.stack.settings import StackSettings
 #: (variable, default) of the services whose /metrics has a port of its own; every other
 #: service serves /metrics on its HTTP port, so a new HTTP service is scraped as it is.
 METRICS_PORTS = {"transcode": ("REELFLOW_TRANSCODE_METRICS_PORT", 8002),
-                 "packager": ("REELFLOW_PACKAGER_METRICS_PORT", 8003)}
+                 "packager": ("REELFLOW_PACKAGER_METRICS_PORT", 8003),
+                 "captions": ("REELFLOW_CAPTIONS_METRICS_PORT", 8005)}
 
 
 class Service:
@@ -57,7 +58,8 @@ class Service:
     def start(self) -> None:
         env = self.settings.common.service_env()
         env["REELFLOW_STATE_DIR"] = str(self.settings.state_dir)
-        env.update(self.env)
+        env["REELFLOW_KEK"] = ensure_kek(self.settings.common)  # a component's env may
+        env.update(self.env)                                      # rotate it (tests do)
         env["REELFLOW_ADMIN_KEY"] = ensure_admin_key(self.settings.common)
         env.update(self.kafka_env())
         self.process.start([sys.executable, "-m", "services.cli", self.command], env=env)
@@ -103,5 +105,7 @@ def services(settings: StackSettings) -> list[Service]:
         Service("transcode", settings, None, None),
         *extra_workers,
         Service("packager", settings, None, None),
+        Service("captions", settings, None, None),
         Service("figures", settings, "REELFLOW_FIGURES_PORT", 8004),
+        Service("webhooks", settings, "REELFLOW_WEBHOOKS_PORT", 8006),
     ]

@@ -208,11 +208,17 @@ def test_down_stops_everything_and_leaves_no_process(running: RunningStack) -> N
     print(f"infra down in {time.monotonic() - t0:.1f} s")
 
     assert all(row.state == "stopped" for row in running.stack.status())
-    # Give orphans a moment to notice, then nothing of the old trees may be alive.
-    time.sleep(0.5)
-    alive, _ = processes()
-    leftovers = {name: sorted(tree & alive) for name, tree in trees.items()}
-    assert not any(leftovers.values()), leftovers
+    # Nothing of the old trees may stay alive (an orphan gets a few seconds to notice its
+    # parent is gone; one still alive after that is a leak).
+    def leftovers() -> dict[str, list[int]]:
+        alive, _ = processes()
+        return {name: sorted(tree & alive) for name, tree in trees.items() if tree & alive}
+
+    try:
+        wait_until(lambda: not leftovers(), "every process of the stack exited", 10,
+                   every=0.2)
+    except AssertionError:
+        raise AssertionError(f"still alive: {leftovers()}") from None
     assert not list((running.state_dir / "run").glob("*.pid"))
     busy = [p for ports in EXPECTED_PORTS.values() for p in ports if port_in_use(p)]
     assert not busy, busy

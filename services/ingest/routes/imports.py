@@ -16,7 +16,7 @@ from services.ingest.errors import Rejection, Unavailable
 from services.ingest.idempotency import fingerprint
 from services.ingest.importer import copy_into, parse_source_uri
 from services.ingest.submission import Candidate
-from services.ingest.validation import parse_metadata, parse_priority
+from services.ingest.validation import parse_captions, parse_metadata, parse_priority
 from services.shared import telemetry
 from services.shared.storage import StorageError
 
@@ -30,7 +30,8 @@ MAX_IMPORT_REQUEST_BYTES = 1024 * 1024
              openapi_extra=contract.IMPORT_BODY)
 async def import_video(request: Request, settings: Settings, store: Store, gate: GateDep,
                        submission: SubmissionDep) -> Any:
-    """Import a video already stored elsewhere: JSON `{source_uri, metadata?, priority?}`.
+    """Import a video already stored elsewhere: JSON `{source_uri, metadata?, priority?,
+    captions?, captions_language?}`.
 
     `source_uri` is `s3://bucket/key` or a server path under an allowed import root.
     The bytes are copied (and hashed while copied) into Reelflow's own immutable
@@ -48,14 +49,18 @@ async def import_video(request: Request, settings: Settings, store: Store, gate:
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise Rejection("invalid_json", "send a JSON object: "
-                            "{source_uri, metadata?, priority?}", 400) from None
+            raise Rejection("invalid_json", "send a JSON object: {source_uri, metadata?, "
+                            "priority?, playback_policy?, encryption?}", 400) from None
         if not isinstance(body, dict):
             raise Rejection("invalid_json", "the request body must be a JSON object", 400)
         wanted = parse_source_uri(body.get("source_uri"))
         # Cheap checks before the copy, so a bad request costs no bytes moved.
         metadata = parse_metadata(_as_text(body.get("metadata")))
         priority = parse_priority(_priority_text(body.get("priority")))
+        captions = parse_captions(body.get("captions"), body.get("captions_language"))
+        policy, encryption = submission.protection(
+            write.caller.name, _as_choice(body.get("playback_policy")),
+            _as_choice(body.get("encryption")))
         video_id = str(uuid.uuid4())
         telemetry.current_video_id.set(video_id)
         source = store.ref(layout.source_key(video_id))
@@ -72,7 +77,7 @@ async def import_video(request: Request, settings: Settings, store: Store, gate:
                                   "nothing was kept, retry later") from exc
             answer = await submission.accept(Candidate(
                 video_id, source, stored, wanted.filename, metadata, priority,
-                write.caller.name, "import"))
+                write.caller.name, "import", None, policy, encryption, captions))
         await gate.done(write, print_, 202, answer)
         return answer
 
@@ -82,6 +87,11 @@ def _as_text(metadata: object) -> str | None:
     if metadata is None or isinstance(metadata, str):
         return metadata
     return json.dumps(metadata)
+
+
+def _as_choice(value: object) -> str | None:
+    """A choice field's text; anything else is refused by parse_protection's sentence."""
+    return None if value is None else value if isinstance(value, str) else repr(value)
 
 
 def _priority_text(priority: object) -> str | None:

@@ -12,13 +12,13 @@ from python_multipart.multipart import parse_options_header
 
 from schemas import layout
 from services.ingest import contract
-from services.ingest.deps import GateDep, ReworkDep, Settings, Store, SubmissionDep
+from services.ingest.deps import GateDep, ReworkDep, Settings, Store, Streaming, SubmissionDep
 from services.ingest.errors import Rejection
 from services.ingest.idempotency import fingerprint
 from services.ingest.rework import parse_rework
 from services.ingest.submission import Candidate
 from services.ingest.upload import receive_form
-from services.ingest.validation import parse_metadata, parse_priority
+from services.ingest.validation import parse_captions, parse_metadata, parse_priority
 from services.shared import telemetry
 
 router = APIRouter(prefix="/api/v1/videos", tags=["videos"])
@@ -29,8 +29,9 @@ MAX_REWORK_BYTES = 65536
 
 @router.post("", status_code=202, responses=contract.UPLOAD, openapi_extra=contract.UPLOAD_FORM)
 async def upload_video(request: Request, settings: Settings, store: Store, gate: GateDep,
-                       submission: SubmissionDep) -> Any:
-    """Upload a video (multipart: `file`, optional `metadata`, `thumbnail`, `priority`)."""
+                       submission: SubmissionDep, streaming: Streaming) -> Any:
+    """Upload a video (multipart: `file`, optional `metadata`, `thumbnail`, `priority`,
+    `captions`, `captions_language`)."""
     async with gate.write(request) as write:
         ctype, options = parse_options_header(request.headers.get("content-type", ""))
         if ctype != b"multipart/form-data" or not options.get(b"boundary"):
@@ -46,27 +47,35 @@ async def upload_video(request: Request, settings: Settings, store: Store, gate:
         with telemetry.tracer("reelflow.ingest").start_as_current_span(
             "ingest upload", attributes={"reelflow.video_id": video_id}
         ):
-            form = await receive_form(
-                request.stream(), options[b"boundary"],
-                lambda: store.multipart(source, "application/octet-stream"),
-                settings.max_upload_bytes, settings.max_thumbnail_bytes,
-            )
+            async with streaming:  # bounded memory: waits its turn, body unread
+                form = await receive_form(
+                    request.stream(), options[b"boundary"],
+                    lambda: store.multipart(source, "application/octet-stream"),
+                    settings.max_upload_bytes, settings.max_thumbnail_bytes,
+                )
             assert form.stored is not None
             try:
+                asked = (form.fields.get("playback_policy"), form.fields.get("encryption"))
+                spoken = (form.fields.get("captions"), form.fields.get("captions_language"))
                 print_ = fingerprint("POST", "videos", form.stored.sha256,
                                      form.fields.get("metadata"),
-                                     form.fields.get("priority"), form.thumbnail)
+                                     form.fields.get("priority"), form.thumbnail,
+                                     # only when sent: older keys keep their fingerprint
+                                     *(asked if any(asked) else ()),
+                                     *(spoken if any(s is not None for s in spoken) else ()))
                 if (replayed := write.replay(print_)) is not None:
                     await submission.discard(source)  # the first request's copy is the one
                     return replayed
                 metadata = parse_metadata(form.fields.get("metadata"))
                 priority = parse_priority(form.fields.get("priority"))
+                policy, encryption = submission.protection(write.caller.name, *asked)
+                captions = parse_captions(*spoken)
             except BaseException:
                 await submission.discard(source)
                 raise
             answer = await submission.accept(Candidate(
                 video_id, source, form.stored, form.filename, metadata, priority,
-                write.caller.name, "upload", form.thumbnail))
+                write.caller.name, "upload", form.thumbnail, policy, encryption, captions))
         await gate.done(write, print_, 202, answer)
         return answer
 
