@@ -26,13 +26,15 @@ WRITES = {
     "catalog": {"dead-letter"},
     "figures": {"figures-owners-changelog", "figures-windows-changelog",
                 "figures-dead-letters-changelog", "dead-letter"},
+    "captions": {"captions-done", "dead-letter"},
     "upstream": {"video-uploaded"},
 }
 READS = {
     "ingest": {"api-keys", "signing-keys", "playback-policy-changed", "video-uploaded",
                "video-cancelled", "video-transcoded", "transcode-failed", "packaging-failed"},
     "transcode": {"video-uploaded", "video-cancelled"},
-    "packager": {"rendition-done", "content-keys"},
+    "packager": {"rendition-done", "content-keys", "captions-done"},
+    "captions": {"video-uploaded", "video-cancelled"},
     "figures": {"video-uploaded", "video-cancelled", "rendition-done", "transcode-failed",
                 "video-transcoded", "packaging-failed", "dead-letter",
                 "figures-owners-changelog", "figures-windows-changelog",
