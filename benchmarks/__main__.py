@@ -20,6 +20,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",
             "--list-seconds", "--connections"),
     "captions": ("--seconds",),
+    "protect": ("--seconds", "--runs", "--requests"),
 }
 
 
