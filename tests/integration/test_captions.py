@@ -276,6 +276,7 @@ def test_a_captions_only_reprocess_transcribes_again_without_encoding(captioned)
     assert "TYPE=SUBTITLES" in master.text
 
 
+@pytest.mark.slow  # a second worker loads the model and a second clip runs: ./run slow
 def test_a_captions_worker_killed_mid_transcription_is_taken_over_and_completes_once(
         pipeline, common_settings, tmp_path):
     from tests.integration.test_transcode_resilience import WorkerProcess
