@@ -20,6 +20,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",
             "--list-seconds", "--connections", "--processes", "--stream-rate",
             "--stream-detail-rate"),
+    "captions": ("--seconds",),
     "protect": ("--seconds", "--runs", "--requests"),
     "webhooks": ("--events", "--rate"),
 }

@@ -144,7 +144,11 @@ def video_detail(video: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
     current = next((p for p in video["packages"] if p["current"]), None)
     # Renditions of what plays now; while a reprocess runs, that is the older attempt.
     shown = video["current_package_attempt"] or video["attempt"]
-    # Captions are listed on their own: they are text tracks, not encoded renditions.
+    # Captions are listed on their own: they are text tracks, not encoded renditions. A
+    # captions-only attempt plays an earlier attempt's encodings: those are shown.
+    encoded = {r["attempt"] for r in video["renditions"] if r["media_type"] != CAPTIONS}
+    if shown not in encoded and any(a < shown for a in encoded):
+        shown = max(a for a in encoded if a < shown)
     renditions = [r for r in video["renditions"]
                   if r["attempt"] == shown and r["media_type"] != CAPTIONS]
     processing = None

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from services.ingest.errors import Rejection
@@ -131,6 +132,12 @@ async def receive_form(body: AsyncIterator[bytes], boundary: bytes,
             raise Rejection("empty_file", "the uploaded file is empty (0 bytes)")
         sink.form.stored = await asyncio.to_thread(sink.upload.complete)
         return sink.form
+    except MultipartParseError:
+        if sink.upload is not None:
+            await asyncio.to_thread(sink.upload.abort)
+        # A broken part header is the client's mistake, refused like a body of another type.
+        raise Rejection("not_multipart", "the body is not well-formed multipart/form-data",
+                        415) from None
     except BaseException:
         if sink.upload is not None:
             await asyncio.to_thread(sink.upload.abort)

@@ -18,19 +18,20 @@ from schemas import VIDEO_TRANSCODED
 from schemas.events import RenditionDone, VideoTranscoded
 from schemas.layout import (
     METADATA_FILE,
+    PUBLISHED_MARKER,
     package_prefix,
     published_marker_key,
     revision_marker_key,
     revision_name,
 )
 from services.packager import revision
-from services.packager.captions import track_name, vtt_words
+from services.packager.captions import has_track, track_name, vtt_words
 from services.packager.metadata import metadata_json, transcription
 from services.packager.package import cache_control, content_type
 from services.packager.playlists import TextTrack, subtitle_playlist
 from services.shared.codec import EventCodec
 from services.shared.consume import PermanentFailure
-from services.shared.events import derived_event_id, now
+from services.shared.events import derived_event_id, millis, now
 from services.shared.storage import ObjectMissing, ObjectRef, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -68,18 +69,11 @@ class CaptionsRevision:
         marker = self.store.ref(revision_marker_key(video_id, attempt, CAPTIONS_REVISION))
         if self.store.head(marker) is not None:
             return None
-        language = captions.language or "und"
         prefix = package_prefix(video_id, attempt)
-        try:
-            vtt = self._read_uri(captions.uri)
-        except ObjectMissing as exc:
-            raise PermanentFailure("rendition_missing", str(exc)) from exc
         master, mpd = self._read(f"{prefix}/{MASTER}"), self._read(f"{prefix}/{MANIFEST}")
-        track = TextTrack(language, track_name(language), subtitle_uri(language))
-        duration = revision.presentation_seconds(mpd.decode())
-        files: list[tuple[str, bytes]] = [
-            (track.uri, vtt),
-            (track.playlist_uri, subtitle_playlist(track, duration).encode()),
+        track, files = self._subtitle_files(captions, mpd.decode())
+        language = track.language
+        files += [
             (revision_name(MASTER, CAPTIONS_REVISION),
              revision.master_with_subtitles(master.decode(), track).encode()),
             (revision_name(MANIFEST, CAPTIONS_REVISION),
@@ -87,7 +81,7 @@ class CaptionsRevision:
         ]
         metadata = json.loads(self._read(f"{prefix}/{METADATA_FILE}"))
         metadata.setdefault("outputs", {})["transcription"] = transcription(
-            captions, vtt_words(vtt.decode()))
+            captions, vtt_words(files[0][1].decode()))
         metadata["revision"] = CAPTIONS_REVISION
         metadata_name = revision_name(METADATA_FILE, CAPTIONS_REVISION)
         files.append((metadata_name, metadata_json(metadata)))
@@ -108,6 +102,74 @@ class CaptionsRevision:
             total_bytes=first.total_bytes + sum(len(body) for _, body in files[:2]),
             traceparent=captions.traceparent or first.traceparent,
         )
+
+    def reuse(self, captions: RenditionDone) -> VideoTranscoded | None:
+        """A captions-only attempt's package: its own manifests (revision 1) over the
+        segments of the video's newest earlier package, with the new captions track (none
+        when there was no speech). None when it is out already."""
+        video_id, attempt = captions.video_id, captions.attempt
+        if self.store.head(self.store.ref(published_marker_key(video_id, attempt))):
+            return None
+        earlier = self._newest_before(video_id, attempt)
+        if earlier is None:
+            raise PermanentFailure("nothing_to_caption", "the video has no earlier package "
+                                   "to add captions to; reprocess it whole")
+        previous = self.first_package(video_id, earlier)
+        assert previous is not None  # its marker was listed
+        old, base = package_prefix(video_id, earlier), f"../{earlier}/"
+        master = revision.master_over(self._read(f"{old}/{MASTER}").decode(), base)
+        mpd = revision.mpd_over(self._read(f"{old}/{MANIFEST}").decode(), base)
+        files: list[tuple[str, bytes]] = []
+        language = None
+        if has_track(captions):
+            track, files = self._subtitle_files(captions, mpd)
+            master = revision.master_with_subtitles(master, track)
+            mpd = revision.mpd_with_subtitles(mpd, track)
+            language = track.language
+        metadata = json.loads(self._read(f"{old}/{METADATA_FILE}"))
+        metadata["attempt"] = attempt
+        metadata["segments_of_attempt"] = earlier
+        metadata.setdefault("outputs", {})["transcription"] = transcription(
+            captions, vtt_words(files[0][1].decode()) if files else 0)
+        files += [(MASTER, master.encode()), (MANIFEST, mpd.encode()),
+                  (METADATA_FILE, metadata_json(metadata))]
+        prefix = package_prefix(video_id, attempt)
+        for name, body in files:
+            self.store.put_bytes(body, self.store.ref(f"{prefix}/{name}"), content_type(name),
+                                 cache_control(name))
+        base_uri, completed = self.store.ref(prefix).uri, now()
+        uploaded = captions.uploaded_at
+        return dataclasses.replace(
+            previous, event_id=derived_event_id(f"{video_id}/{attempt}", "transcoded"),
+            attempt=attempt, occurred_at=completed, revision=1, captions_language=language,
+            package_uri=base_uri, hls_master_uri=f"{base_uri}/{MASTER}",
+            dash_manifest_uri=f"{base_uri}/{MANIFEST}",
+            metadata_uri=f"{base_uri}/{METADATA_FILE}",
+            total_bytes=sum(len(body) for _, body in files),
+            latency_ms=millis(completed) - millis(uploaded) if uploaded else None,
+            traceparent=captions.traceparent)
+
+    def _newest_before(self, video_id: str, attempt: int) -> int | None:
+        found = []
+        for key in self.store.list_keys(package_prefix(video_id, 0).removesuffix("0")):
+            parts = key.split("/")
+            if len(parts) == 4 and parts[3] == PUBLISHED_MARKER and parts[2].isdigit():
+                found.append(int(parts[2]))
+        earlier = [a for a in found if a < attempt]
+        return max(earlier) if earlier else None
+
+    def _subtitle_files(self, captions: RenditionDone,
+                        mpd: str) -> tuple[TextTrack, list[tuple[str, bytes]]]:
+        """The captions track, and its WebVTT file and media playlist."""
+        language = captions.language or "und"
+        try:
+            vtt = self._read_uri(captions.uri)
+        except ObjectMissing as exc:
+            raise PermanentFailure("rendition_missing", str(exc)) from exc
+        track = TextTrack(language, track_name(language), subtitle_uri(language))
+        duration = revision.presentation_seconds(mpd)
+        return track, [(track.uri, vtt),
+                       (track.playlist_uri, subtitle_playlist(track, duration).encode())]
 
     def mark(self, event: VideoTranscoded) -> None:
         """After the event is on Kafka: this revision is done."""

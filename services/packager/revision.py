@@ -65,3 +65,37 @@ def presentation_seconds(mpd: str) -> float:
         raise ValueError("the MPD has no mediaPresentationDuration")
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     return hours * 3600 + minutes * 60 + seconds
+
+
+_URI_ATTR = re.compile(r'URI="([^"]+)"')
+
+
+def _relative(uri: str) -> bool:
+    return not (uri.startswith(("/", "#")) or "://" in uri)
+
+
+def master_over(master: str, base: str) -> str:
+    """`master` with every relative URI (variants, EXT-X-MEDIA, I-frame playlists) under
+    `base` (`../1/`): a captions-only attempt's master over an earlier attempt's tracks."""
+    out = []
+    for line in master.rstrip("\n").split("\n"):
+        if line and not line.startswith("#") and _relative(line):
+            line = base + line
+        elif line.startswith("#"):
+            line = _URI_ATTR.sub(lambda m: f'URI="{base}{m.group(1)}"'
+                                 if _relative(m.group(1)) else m.group(0), line)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def mpd_over(mpd: str, base: str) -> str:
+    """`mpd` with every SegmentTemplate's initialization and media under `base`."""
+    ET.register_namespace("", DASH_NS)
+    root = ET.fromstring(mpd)
+    for template in root.iter(f"{{{DASH_NS}}}SegmentTemplate"):
+        for name in ("initialization", "media"):
+            value = template.get(name)
+            if value and _relative(value):
+                template.set(name, base + value)
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -126,6 +126,12 @@ class PackagerWorker:
 
     async def _captions_arrived(self, captions: RenditionDone, partition: PartitionKey,
                                 offset: int) -> None:
+        if captions.captions_only:  # a package of its own over an earlier one's segments
+            reused = await asyncio.to_thread(self.revisions.reuse, captions)
+            if reused is not None:
+                await self.producer.publish(VIDEO_TRANSCODED, reused)
+                await asyncio.to_thread(self.revisions.mark, reused)
+            return
         if not has_track(captions):
             return  # no speech: the package stays as it is
         first = await asyncio.to_thread(self.revisions.first_package, captions.video_id,

@@ -70,6 +70,9 @@ class TranscodeWorker:
             return
         upload = delivery.event
         assert isinstance(upload, VideoUploaded), delivery.topic.name
+        if upload.captions_only:
+            log.info("attempt %s asks for captions only: nothing to encode", upload.attempt)
+            return
         if not self.jobs.cancelled(upload):
             await self.jobs.run(upload, self._transcode(upload))
 

@@ -3,7 +3,8 @@
 // The page's API key comes from REELFLOW_ADMIN_KEY, handed over as `/#key=<key>`.
 //
 // Opens `/`, waits for the video's row to show `ready`, follows its link to the detail view,
-// waits until the hls.js player has played >= 3 s, then reads what the page shows.
+// waits until the hls.js player has played >= 3 s, clicks the last transcript line (when
+// there is a transcript) and waits for the player to seek there, then reads the page.
 'use strict';
 
 const fs = require('node:fs');
@@ -47,6 +48,20 @@ async function main() {
         const v = document.getElementById('player');
         return (v && v.currentTime >= 3) || window.reelflow.errors.length;
       }, null, { timeout: 40000, polling: 100 });
+      // The transcript, when the video has one: a click on its last line seeks the player.
+      const lines = await page.$$('#transcript li.cue');
+      if (lines.length) {
+        const last = lines[lines.length - 1];
+        const start = Number(await last.getAttribute('data-start'));
+        await last.click();
+        await page.waitForFunction((at) => {
+          const v = document.getElementById('player');
+          return Math.abs(v.currentTime - at) < 1.5;
+        }, start, { timeout: 10000, polling: 100 });
+        report.transcript = { lines: lines.length, clickedStart: start,
+          currentTime: await page.evaluate(() => document.getElementById('player').currentTime),
+          text: await page.$eval('#transcript', (ol) => ol.innerText) };
+      }
     } catch (err) {
       report.failure = err.message;
     }
@@ -59,6 +74,7 @@ async function main() {
         hlsSource: window.reelflow.hlsSource || null,
         currentTime: v ? v.currentTime : null, paused: v ? v.paused : null,
         videoHeight: v ? v.videoHeight : null,
+        textCues: v ? [...v.textTracks].reduce((n, t) => n + (t.cues ? t.cues.length : 0), 0) : 0,
         decodedFrames: v ? v.getVideoPlaybackQuality().totalVideoFrames : null,
         renditions: cells('#renditions'), timeline: cells('#timeline'),
         title: document.getElementById('title') ? document.getElementById('title').innerText : null,

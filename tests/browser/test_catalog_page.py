@@ -38,21 +38,26 @@ def ready_video(pipeline, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     return video
 
 
+def run_catalog_page(video_id: str, shot: Path) -> dict[str, Any]:
+    """catalog_page.cjs's report on the video's pages (a screenshot into `shot`)."""
+    env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+           "REELFLOW_CHROMIUM": str(CHROMIUM)}
+    started = time.monotonic()
+    done = subprocess.run(["node", str(HERE / "catalog_page.cjs"), CATALOG, video_id,
+                           str(shot)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    report["screenshot"] = shot
+    print(f"\ncatalog page run {time.monotonic() - started:.1f} s, screenshot {shot}")
+    return report
+
+
 @pytest.fixture(scope="module")
 def page_run(ready_video: dict[str, Any],
              tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     shot = tmp_path_factory.mktemp("screenshot") / "catalog-page.png"
-    env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
-           "REELFLOW_CHROMIUM": str(CHROMIUM)}
-    started = time.monotonic()
-    done = subprocess.run(["node", str(HERE / "catalog_page.cjs"), CATALOG,
-                           ready_video["video_id"], str(shot)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
-    report["screenshot"] = shot
-    print(f"\ncatalog page run {time.monotonic() - started:.1f} s, screenshot {shot}")
-    return report
+    return run_catalog_page(ready_video["video_id"], shot)
 
 
 def test_the_page_and_its_player_script_are_served(pipeline) -> None:

@@ -12,7 +12,9 @@ starts (espeak-ng speaks the first alone to measure it), and cue files parsed he
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import wave
 from pathlib import Path
@@ -29,6 +31,7 @@ from tests.browser.test_pipeline_playback import absolute
 from tests.browser.test_players import missing_prerequisite, run_players
 from tests.integration.test_pipeline import (
     CATALOG,
+    INGEST,
     first_variant_decodes,
     submit,
     wait_for_status,
@@ -221,6 +224,20 @@ def test_hls_js_and_shaka_list_the_captions_track_of_the_pipelines_package(capti
     assert runs["hls"]["textCues"] >= 1, runs["hls"]
 
 
+@pytest.mark.browser
+def test_the_catalog_page_plays_the_captions_and_its_transcript_seeks_the_player(
+        captioned, tmp_path):
+    require(missing_prerequisite())
+    from tests.browser.test_catalog_page import run_catalog_page
+
+    report = run_catalog_page(captioned["video_id"], tmp_path / "captions-page.png")
+    assert report["failure"] is None and report["errors"] == [], report
+    transcript = report["transcript"]
+    assert transcript["lines"] >= 2 and "midnight" in transcript["text"].lower(), transcript
+    assert abs(transcript["currentTime"] - transcript["clickedStart"]) < 1.5, transcript
+    assert report["textCues"] >= 1, report
+
+
 def test_a_tone_only_clip_ends_ready_with_no_speech(pipeline, common_settings, tmp_path):
     clip = make_clip(tmp_path / "tone.mp4", 640, 360, seconds=2)
     reply = submit(clip)
@@ -233,3 +250,71 @@ def test_a_tone_only_clip_ends_ready_with_no_speech(pipeline, common_settings, t
     assert wait_until(lambda: detail(video_id)["captions"], "captions in the catalog",
                       timeout=30)["outcome"] == "no_speech"
     assert detail(video_id)["package"]["revision"] == 1
+
+
+def test_a_captions_only_reprocess_transcribes_again_without_encoding(captioned):
+    video_id = captioned["video_id"]
+    reply = httpx.post(f"{INGEST}/api/v1/videos/{video_id}/reprocess", headers=admin_headers(),
+                       json={"captions_only": True, "captions_language": "en"}, timeout=30)
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["attempt"] == 2
+    video = wait_until(lambda: (lambda v: v if v["status"] in ("ready", "failed")
+                                and v["attempt"] == 2 else None)(detail(video_id)),
+                       "the captions-only attempt to end", timeout=240)
+    assert video["status"] == "ready", video
+    assert video["package"]["attempt"] == 2 and video["package"]["captions_language"] == "en"
+    assert video["captions"]["attempt"] == 2 and video["captions"]["outcome"] == "ok"
+    # Nothing was encoded again: the timeline has no rendition-done of attempt 2, and the
+    # new master plays attempt 1's tracks.
+    events = httpx.get(f"{CATALOG}/api/v1/videos/{video_id}/events", headers=admin_headers(),
+                       params={"limit": 5000}, timeout=10).json()["events"]
+    assert not [e for e in events if e["topic"] == "rendition-done" and e["attempt"] == 2]
+    assert video["renditions_attempt"] == 1 and video["renditions"]
+    master = httpx.get(absolute(video["playback"]["hls"]), timeout=10)
+    variants = [line for line in master.text.splitlines() if line and not line.startswith("#")]
+    assert variants and all(v.startswith("../1/") for v in variants), master.text
+    assert "TYPE=SUBTITLES" in master.text
+
+
+@pytest.mark.slow  # a second worker loads the model and a second clip runs: ./run slow
+def test_a_captions_worker_killed_mid_transcription_is_taken_over_and_completes_once(
+        pipeline, common_settings, tmp_path):
+    from tests.integration.test_transcode_resilience import WorkerProcess
+
+    second = WorkerProcess("captions-2", 3, tmp_path, command="captions")
+    owner = None
+    try:
+        second.wait_assigned(timeout=120)
+        clip = make_speech_clip(tmp_path / "takeover.mp4", SENTENCES[:1])
+        reply = submit(clip)
+        assert reply.status_code == 202, reply.text
+        video_id = reply.json()["video_id"]
+        stack_dir = common_settings.state_dir / "captions-work"
+
+        def transcribing():  # type: ignore[no-untyped-def]
+            # The decoded audio is in the owner's job directory while the model listens.
+            for owner, root in (("stack", stack_dir), ("second", second.work_dir)):
+                if (root / f"{video_id}-1" / "audio.f32").exists():
+                    return owner
+            return None
+
+        owner = wait_until(transcribing, "a captions worker to transcribe", timeout=240,
+                           every=0.05)
+        if owner == "stack":
+            pipeline.kill("captions")
+        else:
+            os.killpg(second.proc.pid, signal.SIGKILL)
+        event = captions_of(common_settings.kafka_bootstrap, video_id)
+        assert event.captions_outcome == "ok"
+    finally:
+        second.stop()
+        if owner == "stack":
+            pipeline.restart("captions")
+    # Once: one captions-done on the topic (read to its end), one captions row listed.
+    done = read_topic(common_settings.kafka_bootstrap, CAPTIONS_DONE.name,
+                      lambda r: (lambda e: e if e.video_id == video_id else None)(
+                          codec.decode(CAPTIONS_DONE, r.value)),
+                      lambda kept: False, timeout=8)
+    assert len(done) == 1, done
+    video = wait_for_status(video_id, {"ready", "failed"})
+    assert video["status"] == "ready" and video["captions"]["outcome"] == "ok"

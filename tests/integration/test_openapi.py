@@ -189,7 +189,8 @@ def test_a_client_driven_by_the_documents_uploads_lists_and_reads(pipeline: obje
     form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file"]
     assert set(form["properties"]) == {"file", "metadata", "thumbnail", "priority",
-                                       "playback_policy", "encryption"}
+                                       "playback_policy", "encryption", "captions",
+                                       "captions_language"}
     scheme = ingest["components"]["securitySchemes"][upload["security"][0].popitem()[0]]
     auth = {scheme["name"]: admin_key()}
     clip = make_clip(tmp_path / "openapi.mp4", 640, 360, 2)

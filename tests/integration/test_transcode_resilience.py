@@ -65,19 +65,20 @@ class WorkerProcess:
     """
 
     def __init__(self, name: str, index: int, root: Path,
-                 settings: dict[str, str] | None = None) -> None:
+                 settings: dict[str, str] | None = None, command: str = "transcode") -> None:
         self.name = name
         self.work_dir = root / f"{name}-work"
         self.log = root / f"{name}.log"
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        own = f"REELFLOW_{command.upper()}_"  # a long-job worker: transcode or captions
         env = {**os.environ,
-               "REELFLOW_TRANSCODE_METRICS_PORT": str(METRICS_BASE + index),
-               "REELFLOW_TRANSCODE_INSTANCE_ID": f"resilience-{name}-{os.getpid()}",
-               "REELFLOW_TRANSCODE_WORK_DIR": str(self.work_dir),
+               f"{own}METRICS_PORT": str(METRICS_BASE + index),
+               f"{own}INSTANCE_ID": f"resilience-{name}-{os.getpid()}",
+               f"{own}WORK_DIR": str(self.work_dir),
                **(settings or {})}
         with self.log.open("ab") as out:
             # Its own session, so stop() signals it without touching pytest's group.
-            self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", "transcode"],
+            self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", command],
                                          env=env, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True,
                                          preexec_fn=_stop_with_pytest)

@@ -124,11 +124,18 @@ function attachPlayer(video, src) {
   const onError = (what) => { state.errors.push(what); showPlayerError(what); };
   video.addEventListener('error', () => onError(`media error ${video.error && video.error.code}`));
   if (window.Hls && window.Hls.isSupported()) {
-    const hls = new window.Hls();
+    // A new package (a reprocess, or a revision with captions): keep the position.
+    const resumeAt = state.hls ? video.currentTime : 0;
+    if (state.hls) state.hls.destroy();
+    const hls = new window.Hls({ startPosition: resumeAt || -1 });
     state.hls = hls;
     hls.on(window.Hls.Events.ERROR, (_, data) => {
       if (data.fatal) onError(`hls.js ${data.type}: ${data.details}`);
     });
+    // Captions on: the first subtitle track, once the variant's group is known.
+    video.addEventListener('playing', () => {
+      if (hls.subtitleTracks.length && hls.subtitleTrack < 0) hls.subtitleTrack = 0;
+    }, { once: true });
     hls.loadSource(src);
     hls.attachMedia(video);
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
@@ -136,6 +143,29 @@ function attachPlayer(video, src) {
   } else {
     onError('this browser cannot play HLS (no MSE, and hls.js did not load)');
   }
+}
+
+/** The transcript beside the player: each line seeks the player to where it is spoken. */
+async function renderTranscript(video, player) {
+  const box = document.getElementById('transcript-box');
+  const captions = video.captions;
+  const state = window.reelflow;
+  if (!captions || captions.outcome !== 'ok') {
+    box.replaceChildren(el('p', {}, captions ? 'No speech was heard.' : 'No captions yet.'));
+    state.transcriptLines = 0;
+    return;
+  }
+  if (state.transcriptAttempt === captions.attempt) return;
+  const transcript = await getJson(`/api/v1/videos/${encodeURIComponent(video.video_id)}/transcript`);
+  state.transcriptAttempt = captions.attempt;
+  state.transcriptLines = transcript.segments.length;
+  box.replaceChildren(el('p', {}, `Language ${transcript.language}`),
+    el('ol', { id: 'transcript' }, transcript.segments.map((s) => {
+      const line = el('li', { class: 'cue', 'data-start': String(s.start) },
+        el('span', { class: 'at' }, fmt.seconds(s.start)), ' ', s.text);
+      line.addEventListener('click', () => { player.currentTime = s.start; player.play(); });
+      return line;
+    })));
 }
 
 function showPlayerError(message) {
@@ -157,6 +187,7 @@ async function renderDetail(app, id) {
       el('p', {}, el('a', { href: '/' }, '← all videos')),
       el('h1', { id: 'title' }), el('p', { id: 'facts' }),
       el('section', { id: 'player-box' }, player, el('p', { id: 'player-error', class: 'error' })),
+      el('section', {}, el('h2', {}, 'Transcript'), el('div', { id: 'transcript-box' })),
       el('section', {}, el('h2', {}, 'Renditions'), el('div', { id: 'renditions-box' })),
       el('section', {}, el('h2', {}, 'Timeline'), el('div', { id: 'timeline-box' }))));
   }
@@ -169,6 +200,10 @@ async function renderDetail(app, id) {
       ` · ${video.error.stage}: ${video.error.code} (${video.error.message})`) : null));
   document.getElementById('player-box').hidden = !video.playback.hls;
   if (video.playback.hls) attachPlayer(player, video.playback.hls);
+  await renderTranscript(video, player).catch((err) => {
+    if (err instanceof NeedKey) throw err;
+    document.getElementById('transcript-box').textContent = `transcript: ${err.message}`;
+  });
   document.getElementById('renditions-box').replaceChildren(renditionTable(video.renditions));
   document.getElementById('timeline-box').replaceChildren(timelineTable(timeline.events));
 }

@@ -4,6 +4,7 @@ the same presentation when the captions are there from the start."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -57,3 +58,21 @@ def test_presentation_seconds_reads_the_mpd_duration(presentation):
     assert revision.presentation_seconds(mpd) == pytest.approx(
         presentation.duration_seconds, abs=0.001)
     assert revision.presentation_seconds('mediaPresentationDuration="PT1H2M3.5S"') == 3723.5
+
+
+def test_a_master_over_an_earlier_attempt_points_every_track_there(presentation):
+    over = revision.master_over(playlists.master_playlist(presentation), "../1/")
+    uris = [line for line in over.splitlines() if line and not line.startswith("#")]
+    assert uris and all(u.startswith("../1/") for u in uris)
+    attrs = re.findall(r'URI="([^"]+)"', over)
+    assert attrs and all(a.startswith("../1/") for a in attrs)
+    # Captions added after keep their own, local, URI.
+    both = revision.master_with_subtitles(over, TRACK)
+    assert 'URI="subtitles/en.m3u8"' in both
+
+
+def test_an_mpd_over_an_earlier_attempt_points_its_segments_there(presentation):
+    over = revision.mpd_over(playlists.dash_manifest(presentation), "../1/")
+    templates = ET.fromstring(over).iter("{urn:mpeg:dash:schema:mpd:2011}SegmentTemplate")
+    found = [(t.get("initialization"), t.get("media")) for t in templates]
+    assert found and all(i.startswith("../1/") and m.startswith("../1/") for i, m in found)

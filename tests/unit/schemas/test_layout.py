@@ -40,3 +40,14 @@ def test_playback_serves_packages_and_renditions_but_not_sources():
 ])
 def test_only_a_videos_custom_thumbnail_counts_as_one(key, custom):
     assert layout.is_custom_thumbnail(key) is custom
+
+
+def test_captions_files_and_manifest_revisions_have_their_own_keys():
+    from schemas.layout import captions_prefix, revision_marker_key, revision_name
+
+    video = "0b5e3b0e-96b6-4d8e-9a51-3d6c3a1f8e11"
+    assert captions_prefix(video, 2) == f"renditions/{video}/2/transcription"
+    assert revision_name("master.m3u8", 1) == "master.m3u8"
+    assert revision_name("master.m3u8", 2) == "master.r2.m3u8"
+    assert revision_name("manifest.mpd", 2) == "manifest.r2.mpd"
+    assert revision_marker_key(video, 1, 2) == f"packages/{video}/1/_published.r2"

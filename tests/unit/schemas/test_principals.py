@@ -26,6 +26,7 @@ WRITES = {
     "catalog": {"dead-letter"},
     "figures": {"figures-owners-changelog", "figures-windows-changelog",
                 "figures-dead-letters-changelog", "dead-letter"},
+    "captions": {"captions-done", "dead-letter"},
     "upstream": {"video-uploaded"},
     "webhooks": {"webhook-endpoints", "dead-letter"},
 }
@@ -34,6 +35,7 @@ READS = {
                "video-cancelled", "video-transcoded", "transcode-failed", "packaging-failed"},
     "transcode": {"video-uploaded", "video-cancelled"},
     "packager": {"rendition-done", "captions-done", "content-keys"},
+    "captions": {"video-uploaded", "video-cancelled"},
     "figures": {"video-uploaded", "video-cancelled", "rendition-done", "transcode-failed",
                 "video-transcoded", "packaging-failed", "dead-letter",
                 "figures-owners-changelog", "figures-windows-changelog",
