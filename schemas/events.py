@@ -286,6 +286,49 @@ class RenditionDone(Record):
     tone_mapped_from: str | None = None
     user_metadata_json: str = "{}"
     uploaded_at: datetime | None = None
+    #: From v4 on: the source the rendition was encoded from (what scoring compares with),
+    #: and a chunked rung's chunk edges in source seconds (empty: encoded in one piece).
+    source_uri: str | None = None
+    chunk_boundaries_seconds: tuple[float, ...] = ()
+    traceparent: str | None = None
+
+
+# -- rendition-scored -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChunkQuality(Record):
+    """The figures of one chunk of a rung encoded in chunks."""
+
+    index: int
+    start_seconds: float
+    end_seconds: float
+    vmaf: float | None = None
+    psnr: float | None = None
+    ssim: float | None = None
+    frames_scored: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RenditionScored(Record):
+    """The quality of one video rendition, measured after it became playable."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    attempt: int = 1
+    rendition: str
+    #: Lineage: the rendition-done scored, its file, and the source it was compared with.
+    rendition_event_id: str
+    rendition_uri: str
+    rendition_sha256: str = ""
+    source_sha256: str | None = None
+    profile: str = "default"
+    model: str = "vmaf_v0.6.1"
+    subsample: int = 1
+    quality: Quality
+    chunks: tuple[ChunkQuality, ...] = ()
+    score_seconds: float = 0.0
     traceparent: str | None = None
 
 
@@ -406,7 +449,7 @@ class ApiKeyState(Record):
 
 #: The events of one video's life (each carries its `video_id`).
 VideoEvent = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
-              | VideoTranscoded)
+              | VideoTranscoded | RenditionScored)
 #: Every event class.
 Event = VideoEvent | DeadLetter | ApiKeyState
 
@@ -416,6 +459,7 @@ EVENT_TYPES: dict[str, type[Record]] = {
     "video-cancelled": VideoCancelled,
     "transcode-progress": TranscodeProgress,
     "rendition-done": RenditionDone,
+    "rendition-scored": RenditionScored,
     "stage-failed": StageFailed,
     "video-transcoded": VideoTranscoded,
     "dead-letter": DeadLetter,

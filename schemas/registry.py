@@ -104,7 +104,7 @@ TRANSCODE_PROGRESS = Topic(
 )
 RENDITION_DONE = Topic(
     "rendition-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="transcode", readers=("packager", "catalog", "figures"),
+    writer="transcode", readers=("packager", "catalog", "figures", "scoring"),
     event_type=events.RenditionDone,
 )
 TRANSCODE_FAILED = Topic(
@@ -121,6 +121,14 @@ PACKAGING_FAILED = Topic(
     "packaging-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="packager", readers=("catalog", "ingest", "figures"),
     event_type=events.StageFailed,
+)
+# Quality scoring, off the critical path (issue 16): the `scoring` group reads each video
+# rung's rendition-done after the fact and announces its VMAF/PSNR/SSIM here; the catalog
+# and the below-floor alert take the figures from this topic.
+RENDITION_SCORED = Topic(
+    "rendition-scored", "rendition-scored", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="scoring", readers=("catalog",),
+    event_type=events.RenditionScored,
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared
 # consume loop writes there. Keyed by the original record's key (a video_id by convention).
@@ -149,6 +157,7 @@ PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     TRANSCODE_FAILED,
     VIDEO_TRANSCODED,
     PACKAGING_FAILED,
+    RENDITION_SCORED,
     DEAD_LETTER,
 )
 #: Every topic: what the stack creates and the codec knows.

@@ -36,6 +36,7 @@ from schemas.events import (
     Event,
     Record,
     RenditionDone,
+    RenditionScored,
     StageFailed,
     TranscodeProgress,
     VideoCancelled,
@@ -49,6 +50,7 @@ from services.catalog.rows import (
     dead_letter_rows,
     package_row,
     rendition_row,
+    score_row,
     thumbnails_of,
     timeline_row,
 )
@@ -149,6 +151,8 @@ def _rows_for(event: Event) -> tuple[Row, ...]:
         return (rendition_row(event),)
     if isinstance(event, VideoTranscoded):
         return (package_row(event),)
+    if isinstance(event, RenditionScored):
+        return (score_row(event),)
     return ()
 
 
@@ -256,6 +260,8 @@ _MERGES: dict[type[Record], Callable[[VideoState, Any], None]] = {
     RenditionDone: _rendition_done,
     StageFailed: _failed,
     VideoTranscoded: _transcoded,
+    # Scores change no state: they are rows of their own (rendition_scores).
+    RenditionScored: lambda v, event: None,
 }
 
 

@@ -16,6 +16,7 @@ from schemas import (
     DEAD_LETTER,
     PACKAGING_FAILED,
     RENDITION_DONE,
+    RENDITION_SCORED,
     TRANSCODE_FAILED,
     TRANSCODE_PROGRESS,
     VIDEO_CANCELLED,
@@ -23,7 +24,7 @@ from schemas import (
     VIDEO_UPLOADED,
     events,
 )
-from schemas.events import DeadLetter, Event, RenditionDone
+from schemas.events import DeadLetter, Event, RenditionDone, RenditionScored
 
 #: The rendition whose main file and artifacts are the video's thumbnails.
 THUMBNAILS_RENDITION = "thumbnails"
@@ -37,6 +38,7 @@ KINDS = {
     TRANSCODE_FAILED.name: "failed",
     VIDEO_TRANSCODED.name: "transcoded",
     PACKAGING_FAILED.name: "failed",
+    RENDITION_SCORED.name: "scored",
     DEAD_LETTER.name: "dead-lettered",
 }
 
@@ -59,6 +61,11 @@ class Row:
 @dataclass(frozen=True)
 class RenditionRow(Row):
     table: ClassVar[str] = "renditions"
+
+
+@dataclass(frozen=True)
+class ScoreRow(Row):
+    table: ClassVar[str] = "rendition_scores"
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,28 @@ def rendition_row(event: RenditionDone) -> RenditionRow:
         "below_floor": quality.below_floor if event.quality else None,
         "frames_scored": quality.frames_scored,
         "artifacts": [a.to_record() for a in event.artifacts],
+    })
+
+
+def score_row(event: RenditionScored) -> ScoreRow:
+    quality = event.quality
+    return ScoreRow({
+        "video_id": event.video_id,
+        "attempt": event.attempt,
+        "rendition": event.rendition,
+        "event_id": event.event_id,
+        "occurred_at": event.occurred_at,
+        "rendition_event_id": event.rendition_event_id,
+        "vmaf": quality.vmaf,
+        "psnr": quality.psnr,
+        "ssim": quality.ssim,
+        "vmaf_floor": quality.vmaf_floor,
+        "below_floor": quality.below_floor,
+        "frames_scored": quality.frames_scored,
+        "model": event.model,
+        "subsample": event.subsample,
+        "score_seconds": event.score_seconds,
+        "chunks": [c.to_record() for c in event.chunks],
     })
 
 
@@ -167,6 +196,11 @@ def summary(event: Event) -> str:
             vmaf = event.quality.vmaf if event.quality else None
             scored = f", VMAF {vmaf:.1f}" if vmaf is not None else ""
             return f"{event.rendition} ready{shape}, {event.bitrate // 1000} kb/s{scored}"
+        case RenditionScored():
+            figures = event.quality
+            shown = f"VMAF {figures.vmaf:.1f}" if figures.vmaf is not None else "no VMAF"
+            floor = ", below the floor" if figures.below_floor else ""
+            return f"{event.rendition} scored: {shown}{floor}"
         case events.StageFailed():
             return f"{event.stage} failed: {event.error_code}: {event.error_message}"
         case events.VideoTranscoded():

@@ -13,7 +13,8 @@ from services.stack.settings import StackSettings
 #: (variable, default) of the services whose /metrics has a port of its own; every other
 #: service serves /metrics on its HTTP port, so a new HTTP service is scraped as it is.
 METRICS_PORTS = {"transcode": ("REELFLOW_TRANSCODE_METRICS_PORT", 8002),
-                 "packager": ("REELFLOW_PACKAGER_METRICS_PORT", 8003)}
+                 "packager": ("REELFLOW_PACKAGER_METRICS_PORT", 8003),
+                 "scoring": ("REELFLOW_SCORING_METRICS_PORT", 8005)}
 
 
 class Service:
@@ -83,5 +84,6 @@ def services(settings: StackSettings) -> list[Service]:
         Service("transcode", settings, None, None),
         *extra_workers,
         Service("packager", settings, None, None),
+        Service("scoring", settings, None, None),
         Service("figures", settings, "REELFLOW_FIGURES_PORT", 8004),
     ]

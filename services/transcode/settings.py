@@ -25,8 +25,6 @@ class TranscodeSettings(BaseSettings):
     progress_interval_s: float = 2.0
     #: Profile used when `video-uploaded` names none.
     default_profile: str = "default"
-    #: Score VMAF/PSNR/SSIM for each rung.
-    score_quality: bool = True
     #: Prometheus /metrics port (0 disables it).
     metrics_port: int = 8002
     #: Address /metrics binds; 0.0.0.0 where Prometheus runs in another container.

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import RENDITION_DONE, TRANSCODE_FAILED, TRANSCODE_PROGRESS
-from schemas.events import Artifact, Quality, StageFailed, VideoCancelled, VideoUploaded
+from schemas.events import Artifact, StageFailed, VideoCancelled, VideoUploaded
 from schemas.layout import rendition_prefix
 from services.shared import telemetry
 from services.shared.consume import Delivery, PermanentFailure
@@ -49,7 +49,6 @@ from services.transcode.handlers import (
 )
 from services.transcode.ladder import plan_ladder
 from services.transcode.profiles import get_profile
-from services.transcode.quality import QualityReport, score_quality
 from services.transcode.settings import TranscodeSettings
 
 log = logging.getLogger(__name__)
@@ -145,15 +144,10 @@ class TranscodeWorker:
                 result = await encode_all(source, job_dir / "out", plan, facts,
                                           report.callback("encode"),
                                           settings=self.settings.common)
-            quality = None
-            if self.settings.score_quality and result.videos:
-                with tracer.start_as_current_span("ffmpeg quality"):
-                    quality = await score_quality(source, result, plan, facts,
-                                                  job_dir / "quality",
-                                                  on_progress=report.callback("quality"),
-                                                  settings=self.settings.common)
+            # No scoring here: the `scoring` group measures each rung after the video is
+            # playable (rendition-scored), so VMAF no longer delays playback.
             with tracer.start_as_current_span("upload outputs"):
-                stored = await asyncio.to_thread(self._upload, upload, result, quality)
+                stored = await asyncio.to_thread(self._upload, upload, result)
             events = rendition_done_events(upload, measured, stored, plan.profile.name,
                                            plan.keyframe_interval_s or 0.0,
                                            result.encode_seconds, plan.tone_map_from)
@@ -190,8 +184,7 @@ class TranscodeWorker:
                 raise SourceRefused(exc.code, exc.message) from exc
             raise UndecodableSource(f"the source is not usable media: {exc}") from exc
 
-    def _upload(self, upload: VideoUploaded, result: EncodeResult,
-                quality: QualityReport | None) -> list[StoredOutput]:
+    def _upload(self, upload: VideoUploaded, result: EncodeResult) -> list[StoredOutput]:
         prefix = rendition_prefix(upload.video_id, upload.attempt)
         stored = []
         for output in result.outputs:
@@ -199,9 +192,7 @@ class TranscodeWorker:
             self.store.put_file(output.path, ref, output.content_type,
                                 "public, max-age=31536000, immutable")
             artifacts = tuple(self._upload_artifact(prefix, a) for a in output.artifacts)
-            score = quality.scores.get(output.name) if quality else None
-            stored.append(_stored(output, ref.uri, artifacts,
-                                  score.as_event() if score else None))
+            stored.append(_stored(output, ref.uri, artifacts))
         custom = upload.custom_thumbnail_uri
         if custom:
             stored = [self._with_custom_thumbnail(prefix, o, custom)
@@ -262,10 +253,9 @@ def _owned_by_live_worker(path: Path) -> bool:
     return False
 
 
-def _stored(output: EncodedOutput, uri: str, artifacts: tuple[Artifact, ...],
-            quality: Quality | None) -> StoredOutput:
+def _stored(output: EncodedOutput, uri: str, artifacts: tuple[Artifact, ...]) -> StoredOutput:
     return StoredOutput(encoded=output, uri=uri, size_bytes=output.size_bytes,
-                        sha256=output.sha256, quality=quality, artifacts=artifacts)
+                        sha256=output.sha256, quality=None, artifacts=artifacts)
 
 
 class _ProgressReporter:

@@ -10,6 +10,7 @@ import schemas
 from schemas import ALL_TOPICS
 from services.ingest import main as ingest_main
 from services.packager import main as packager_main
+from services.scoring import main as scoring_main
 from services.transcode import main as transcode_main
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
@@ -24,6 +25,7 @@ def _published_by(service: str) -> set[str]:
 
 @pytest.mark.parametrize(("service", "entry"), [("transcode", transcode_main),
                                                 ("packager", packager_main),
+                                                ("scoring", scoring_main),
                                                 ("ingest", ingest_main)])
 def test_the_entry_module_names_every_topic_the_service_emits(service, entry) -> None:
     emits = {t.name for t in entry.EMITS}
@@ -33,6 +35,7 @@ def test_the_entry_module_names_every_topic_the_service_emits(service, entry) ->
 
 @pytest.mark.parametrize(("service", "entry"), [("transcode", transcode_main),
                                                 ("packager", packager_main),
+                                                ("scoring", scoring_main),
                                                 ("ingest", ingest_main)])
 def test_the_entry_module_consumes_only_topics_the_registry_lets_it_read(service, entry) -> None:
     consumed = (*entry.CONSUMES, *getattr(entry, "CONTROL", ()))
