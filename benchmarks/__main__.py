@@ -12,7 +12,7 @@ import sys
 
 #: Suite -> the options it takes (each with one value).
 SUITES: dict[str, tuple[str, ...]] = {
-    "transcode": ("--seconds",),
+    "transcode": ("--seconds", "--camera-seconds"),
     "ladder": ("--seconds", "--top", "--uhd", "--rung", "--source", "--shipped",
                "--crf-points"),
     "ingest": ("--gb",),

@@ -332,6 +332,61 @@ class RenditionScored(Record):
     traceparent: str | None = None
 
 
+# -- chunk-requested, chunk-encoded (split and stitch) ---------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChunkRequested(Record):
+    """One chunk of a long video to encode: every video rung over one source range."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    attempt: int = 1
+    chunk_id: str
+    index: int
+    count: int
+    start_seconds: float
+    end_seconds: float
+    start_frame: int
+    frame_count: int
+    source_uri: str
+    source_sha256: str | None = None
+    profile: str = "default"
+    renditions: tuple[str, ...]
+    upload_event_id: str
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChunkOutput(Record):
+    rendition: str
+    uri: str
+    size_bytes: int = 0
+    sha256: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChunkEncoded(Record):
+    """A chunk's rungs are durably stored: the checkpoint of split and stitch."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    attempt: int = 1
+    chunk_id: str
+    index: int
+    count: int
+    start_seconds: float
+    end_seconds: float
+    frame_count: int
+    outputs: tuple[ChunkOutput, ...]
+    encode_seconds: float = 0.0
+    worker: str = ""
+    reused: bool = False
+    traceparent: str | None = None
+
+
 # -- stage-failed (transcode-failed, packaging-failed) ----------------------------------
 
 
@@ -451,7 +506,7 @@ class ApiKeyState(Record):
 VideoEvent = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
               | VideoTranscoded | RenditionScored)
 #: Every event class.
-Event = VideoEvent | DeadLetter | ApiKeyState
+Event = VideoEvent | DeadLetter | ApiKeyState | ChunkRequested | ChunkEncoded
 
 #: Schema folder name -> the class of its events (what `Topic.event_type` looks up).
 EVENT_TYPES: dict[str, type[Record]] = {
@@ -460,6 +515,8 @@ EVENT_TYPES: dict[str, type[Record]] = {
     "transcode-progress": TranscodeProgress,
     "rendition-done": RenditionDone,
     "rendition-scored": RenditionScored,
+    "chunk-requested": ChunkRequested,
+    "chunk-encoded": ChunkEncoded,
     "stage-failed": StageFailed,
     "video-transcoded": VideoTranscoded,
     "dead-letter": DeadLetter,

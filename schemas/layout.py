@@ -3,6 +3,7 @@
     sources/{video_id}/original              the uploaded or imported source (private)
     sources/{video_id}/thumbnail.{ext}       a custom thumbnail sent with the upload
     renditions/{video_id}/{attempt}/…        transcode's outputs of one attempt
+    renditions/{video_id}/{attempt}/chunks/{index}/…  a chunked encode's per-chunk rungs
     packages/{video_id}/{attempt}/…          the streaming package of one attempt
     packages/{video_id}/{attempt}/metadata.json
     packages/{video_id}/{attempt}/_published written after video-transcoded: done
@@ -50,6 +51,14 @@ def is_custom_thumbnail(key: str) -> bool:
 
 def rendition_prefix(video_id: str, attempt: int) -> str:
     return f"{RENDITIONS}{video_id}/{attempt}"
+
+
+#: Written after a chunk's rungs are stored: its presence makes the chunk a checkpoint.
+CHUNK_MANIFEST = "chunk.json"
+
+
+def chunk_prefix(video_id: str, attempt: int, index: int) -> str:
+    return f"{rendition_prefix(video_id, attempt)}/chunks/{index:05d}"
 
 
 def package_prefix(video_id: str, attempt: int) -> str:

@@ -160,8 +160,25 @@ PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     RENDITION_SCORED,
     DEAD_LETTER,
 )
+# Split and stitch (issue 16): a long video's transcode publishes one job per chunk, keyed
+# by chunk_id so the chunks spread over the partitions (and workers) of group `chunks`;
+# each chunk worker announces its chunk's stored rungs, the checkpoint the transcode that
+# planned the chunks waits for before it stitches the rungs. Work queues, not video facts:
+# the catalog does not project them.
+CHUNK_REQUESTED = Topic(
+    "chunk-requested", "chunk-requested", "chunk_id", VIDEO_PARTITIONS, 7 * DAY_MS,
+    writer="transcode", readers=("chunks",),
+    event_type=events.ChunkRequested,
+)
+CHUNK_ENCODED = Topic(
+    "chunk-encoded", "chunk-encoded", "video_id", VIDEO_PARTITIONS, 7 * DAY_MS,
+    writer="chunks", readers=("transcode",),
+    event_type=events.ChunkEncoded,
+)
+CHUNK_TOPICS: tuple[Topic[Record], ...] = (CHUNK_REQUESTED, CHUNK_ENCODED)
+
 #: Every topic: what the stack creates and the codec knows.
-ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS)
+ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS, *CHUNK_TOPICS)
 
 @dataclass(frozen=True)
 class Changelog:

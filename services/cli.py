@@ -3,6 +3,7 @@
   reelflow ingest | transcode | packager | catalog    run one service in this process
   reelflow figures                                   windowed pipeline figures (faust app)
   reelflow scoring                                   quality scorer (VMAF/PSNR/SSIM, after playback)
+  reelflow chunks                                    chunk worker (split and stitch of long videos)
   reelflow stack up|status|down|restart              the local Kafka/Postgres/S3 stack
   reelflow demo                                      the whole path on a generated clip
   reelflow lag [--group G] [--json]                  consumer lag per group and partition
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Imported here so `reelflow --help` stays quick and a broken service cannot stop the
     # operator commands from loading.
     from services.catalog.main import add_parser as add_catalog
+    from services.chunks.main import add_parser as add_chunks
     from services.demo import add_parser as add_demo
     from services.figures.main import add_parser as add_figures
     from services.ingest.main import add_parser as add_ingest
@@ -35,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
-                add_submit, add_dlq, add_lag, add_replay, add_figures, add_scoring):
+                add_submit, add_dlq, add_lag, add_replay, add_figures, add_scoring,
+                add_chunks):
         add(sub)
     return parser
 

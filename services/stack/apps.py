@@ -85,5 +85,6 @@ def services(settings: StackSettings) -> list[Service]:
         *extra_workers,
         Service("packager", settings, None, None),
         Service("scoring", settings, None, None),
+        Service("chunks", settings, None, None),
         Service("figures", settings, "REELFLOW_FIGURES_PORT", 8004),
     ]

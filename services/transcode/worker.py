@@ -34,6 +34,8 @@ from services.shared.media.rules import RULE_CODES
 from services.shared.producer import EventProducer
 from services.shared.source_facts import source_info
 from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
+from services.transcode.chunked_job import ChunkedEncode
+from services.transcode.chunking import boundaries, plan_chunks
 from services.transcode.encode import EncodedOutput, EncodeResult, encode_all
 from services.transcode.errors import (
     SourceChecksumMismatch,
@@ -139,18 +141,30 @@ class TranscodeWorker:
             profile = get_profile(upload.profile or self.settings.default_profile)
             plan = plan_ladder(facts, profile, upload.renditions)
             report = _ProgressReporter(self, upload)
+            chunks = plan_chunks(facts.video_duration, plan.frame_rate,
+                                 threshold_s=self.settings.chunk_threshold_s,
+                                 chunk_s=self.settings.chunk_seconds,
+                                 segment_s=self.settings.segment_seconds) \
+                if plan.videos and plan.frame_rate else ()
             with tracer.start_as_current_span("ffmpeg encode",
-                                              attributes={"reelflow.outputs": plan.outputs}):
-                result = await encode_all(source, job_dir / "out", plan, facts,
-                                          report.callback("encode"),
-                                          settings=self.settings.common)
+                                              attributes={"reelflow.outputs": plan.outputs,
+                                                          "reelflow.chunks": len(chunks)}):
+                if chunks:  # split and stitch: group `chunks` encodes the rungs
+                    result = await ChunkedEncode(self.settings, self.producer, self.store).run(
+                        upload, source, sha256, facts, plan, chunks, job_dir / "chunked",
+                        report.callback("encode"))
+                else:
+                    result = await encode_all(source, job_dir / "out", plan, facts,
+                                              report.callback("encode"),
+                                              settings=self.settings.common)
             # No scoring here: the `scoring` group measures each rung after the video is
             # playable (rendition-scored), so VMAF no longer delays playback.
             with tracer.start_as_current_span("upload outputs"):
                 stored = await asyncio.to_thread(self._upload, upload, result)
             events = rendition_done_events(upload, measured, stored, plan.profile.name,
                                            plan.keyframe_interval_s or 0.0,
-                                           result.encode_seconds, plan.tone_map_from)
+                                           result.encode_seconds, plan.tone_map_from,
+                                           boundaries(chunks))
             for event in events:
                 await self.producer.publish(RENDITION_DONE, event)
             await report.publish("done", 100.0)
@@ -190,7 +204,7 @@ class TranscodeWorker:
         for output in result.outputs:
             ref = self.store.ref(f"{prefix}/{output.path.name}")
             self.store.put_file(output.path, ref, output.content_type,
-                                "public, max-age=31536000, immutable")
+                                "public, max-age=31536000, immutable", sha256=output.sha256)
             artifacts = tuple(self._upload_artifact(prefix, a) for a in output.artifacts)
             stored.append(_stored(output, ref.uri, artifacts))
         custom = upload.custom_thumbnail_uri
@@ -222,7 +236,7 @@ class TranscodeWorker:
     def _upload_artifact(self, prefix: str, artifact: Any) -> Artifact:
         ref = self.store.ref(f"{prefix}/thumbnails/{artifact.path.name}")
         obj = self.store.put_file(artifact.path, ref, artifact.content_type,
-                                  "public, max-age=31536000, immutable")
+                                  "public, max-age=31536000, immutable", sha256=artifact.sha256)
         return Artifact(name=artifact.name, uri=ref.uri, content_type=artifact.content_type,
                         size_bytes=obj.size_bytes, sha256=obj.sha256)
 

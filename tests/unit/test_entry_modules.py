@@ -8,6 +8,7 @@ import pytest
 
 import schemas
 from schemas import ALL_TOPICS
+from services.chunks import main as chunks_main
 from services.ingest import main as ingest_main
 from services.packager import main as packager_main
 from services.scoring import main as scoring_main
@@ -26,6 +27,7 @@ def _published_by(service: str) -> set[str]:
 @pytest.mark.parametrize(("service", "entry"), [("transcode", transcode_main),
                                                 ("packager", packager_main),
                                                 ("scoring", scoring_main),
+                                                ("chunks", chunks_main),
                                                 ("ingest", ingest_main)])
 def test_the_entry_module_names_every_topic_the_service_emits(service, entry) -> None:
     emits = {t.name for t in entry.EMITS}
@@ -36,6 +38,7 @@ def test_the_entry_module_names_every_topic_the_service_emits(service, entry) ->
 @pytest.mark.parametrize(("service", "entry"), [("transcode", transcode_main),
                                                 ("packager", packager_main),
                                                 ("scoring", scoring_main),
+                                                ("chunks", chunks_main),
                                                 ("ingest", ingest_main)])
 def test_the_entry_module_consumes_only_topics_the_registry_lets_it_read(service, entry) -> None:
     consumed = (*entry.CONSUMES, *getattr(entry, "CONTROL", ()))
