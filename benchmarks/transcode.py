@@ -76,8 +76,9 @@ class Timing:
 
 def make_source(ffmpeg: str, kind: str, path: Path, seconds: float) -> Path:
     """`synthetic`: the demo's clip (1080p30 testsrc2, x264 ultrafast CRF 18). `camera`:
-    1080p60 gradients with a moving inset under temporal grain at ~40 Mb/s (CRF 16), the
-    ladder study's camera-like picture at a phone camera's frame rate and bitrate."""
+    1080p60 gradients with a moving inset under temporal grain, x264 CRF 16 (the grain
+    makes that well over 50 Mb/s): the ladder study's camera-like picture at a phone
+    camera's frame rate, and a bitrate whose decoding costs what real footage's does."""
     if kind == "synthetic":
         graph = f"testsrc2=size=1920x1080:rate=30:duration={seconds}"
         codec = ["-preset", "ultrafast", "-crf", "18"]
@@ -128,15 +129,17 @@ def process_cpu(pid: int) -> float:
 class Service:
     """One `reelflow <command>` process, logging to the bench state dir."""
 
-    def __init__(self, command: str, ready_marker: str) -> None:
+    def __init__(self, command: str, ready_marker: str, taskset: str | None = None) -> None:
         self.command, self.ready_marker = command, ready_marker
-        self.log = STATE / "logs" / f"bench-{command}.log"
+        self.log = STATE / "logs" / f"bench-{command}-{uuid.uuid4().hex[:6]}.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        # taskset: pinned to these cores (its ffmpeg children inherit the affinity).
+        pin = ["taskset", "-c", taskset] if taskset is not None else []
         env = {**os.environ,
                # Unique per run: two live members with one static id fence each other.
                f"REELFLOW_{command.upper()}_INSTANCE_ID": f"bench-{uuid.uuid4().hex[:8]}"}
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", command],
+            self.proc = subprocess.Popen([*pin, sys.executable, "-m", "services.cli", command],
                                          env=env, stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True,
                                          cwd=ROOT)
