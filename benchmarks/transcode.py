@@ -193,6 +193,7 @@ async def service_run(clip: Path, sha256: str, kind: str,
     )
     from schemas.events import VideoUploaded
     from services.shared.codec import EventCodec
+    from services.shared.kafka_security import client_options
     from services.shared.storage import ObjectStore
 
     codec = EventCodec(ALL_TOPICS)
@@ -204,8 +205,9 @@ async def service_run(clip: Path, sha256: str, kind: str,
                 Service("scoring", "'rendition-done/")]
     transcode, packager, scoring = services
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+                                enable_auto_commit=False, **client_options())
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                **client_options())
     try:
         for service in services:
             await asyncio.to_thread(service.wait_assigned)
@@ -475,6 +477,8 @@ def main() -> int:
     # The client retries while the broker starts; its connection errors are not results.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
+    from schemas.principals import ADMIN
+    from services.shared.kafka_security import use_stack_credentials
     from services.shared.settings import CommonSettings
     from services.stack import LocalStack, StackSettings
 
@@ -488,6 +492,7 @@ def main() -> int:
     try:
         print(f"starting Kafka, PostgreSQL and S3 under {STATE} ...", flush=True)
         stack.up(infra_only=True)
+        use_stack_credentials(ADMIN)  # the benchmark's clients and workers: the super user
         measure("synthetic", options.seconds, settings, work, lines.append)
         if options.camera_seconds:
             measure("camera", options.camera_seconds, settings, work, lines.append)
