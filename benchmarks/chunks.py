@@ -68,6 +68,7 @@ async def one_run(label: str, clip: Path, sha256: str, settings: Any, renditions
     )
     from schemas.events import VideoUploaded
     from services.shared.codec import EventCodec
+    from services.shared.kafka_security import client_options
     from services.shared.storage import ObjectStore
 
     codec = EventCodec(ALL_TOPICS)
@@ -87,8 +88,9 @@ async def one_run(label: str, clip: Path, sha256: str, settings: Any, renditions
                          {"REELFLOW_CHUNKS_WORK_DIR": str(STATE / f"chunks-{core}")})
                   for core in chunk_workers)]
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+                                enable_auto_commit=False, **client_options())
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                **client_options())
     run = Run(label)
     try:
         for service in services:
@@ -147,6 +149,8 @@ def main() -> int:
     os.environ.update(BENCH_ENV)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
+    from schemas.principals import ADMIN
+    from services.shared.kafka_security import use_stack_credentials
     from services.shared.settings import CommonSettings
     from services.stack import LocalStack, StackSettings
     from services.transcode.encode import sha256_file
@@ -162,6 +166,7 @@ def main() -> int:
     try:
         print(f"starting Kafka, PostgreSQL and S3 under {STATE} ...", flush=True)
         stack.up(infra_only=True)
+        use_stack_credentials(ADMIN)  # the benchmark's clients and workers: the super user
         clip = make_source(settings.ffmpeg_path, "synthetic", work / "clip.mp4", options.seconds)
         sha = sha256_file(clip)
         lines.append(f"clip: 1920x1080 30 fps {options.seconds:g} s, chunks of "

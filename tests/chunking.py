@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from schemas import ALL_TOPICS, CHUNK_ENCODED
 from schemas.events import ChunkEncoded
 from services.shared.codec import EventCodec
+from services.shared.kafka_security import client_options
 
 #: A 12 s clip over an 8 s threshold with 4 s chunks: three chunks, two inner boundaries.
 THRESHOLD_S, CHUNK_S = 8, 4
@@ -39,7 +40,8 @@ def checkpoints(bootstrap: str, video_id: str) -> list[ChunkEncoded]:
     codec = EventCodec(ALL_TOPICS)
 
     async def read() -> list[ChunkEncoded]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                    **client_options())
         await consumer.start()
         try:
             parts = [TopicPartition(CHUNK_ENCODED.name, p)
