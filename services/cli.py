@@ -1,6 +1,7 @@
 """`reelflow`: one command line for every service and operator task.
 
   reelflow ingest | transcode | packager | catalog    run one service in this process
+  reelflow captions                                  a captions (speech-to-text) worker
   reelflow figures                                   windowed pipeline figures (faust app)
   reelflow scoring                                   quality scorer (VMAF/PSNR/SSIM, after playback)
   reelflow chunks                                    chunk worker (split and stitch of long videos)
@@ -19,6 +20,7 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     # Imported here so `reelflow --help` stays quick and a broken service cannot stop the
     # operator commands from loading.
+    from services.captions.main import add_parser as add_captions
     from services.catalog.main import add_parser as add_catalog
     from services.chunks.main import add_parser as add_chunks
     from services.demo import add_parser as add_demo
@@ -38,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
-                add_submit, add_dlq, add_lag, add_replay, add_figures, add_keys, add_scoring,
-                add_chunks):
+                add_submit, add_dlq, add_lag, add_replay, add_figures, add_keys,
+                add_captions, add_scoring, add_chunks):
         add(sub)
     return parser
 

@@ -47,7 +47,8 @@ def environment(slot: int) -> dict[str, str]:
         "REELFLOW_TRANSCODE_METRICS_PORT": port(24002),
         "REELFLOW_PACKAGER_METRICS_PORT": port(24003),
         "REELFLOW_FIGURES_PORT": port(24004),
-        "REELFLOW_SCORING_METRICS_PORT": port(24005),
+        "REELFLOW_CAPTIONS_METRICS_PORT": port(24005),
+        "REELFLOW_SCORING_METRICS_PORT": port(24006),
         "REELFLOW_LOG_LEVEL": "INFO",
         # The console's lag samples and status window, short so a test sees STOP and OK
         # come and go in seconds (tests/integration/test_console.py).

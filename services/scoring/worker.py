@@ -1,7 +1,7 @@
 """The scoring service's Kafka/S3 shell.
 
 Consumes `rendition-done`; for each video rung (announced without inline quality, i.e. by a
-v5 writer) it scores the rung against its source and emits `rendition-scored`, then adds
+v6 writer) it scores the rung against its source and emits `rendition-scored`, then adds
 the figures to the package's `metadata.json` once the packager has published it.
 
 Side effects are keyed by the rendition-done: the scored event's id is derived from its
@@ -43,7 +43,7 @@ _METADATA_CACHE = "public, max-age=60"
 
 
 def wants_scoring(event: RenditionDone) -> bool:
-    """A video rung whose writer left the scoring to us (v5: no inline quality)."""
+    """A video rung whose writer left the scoring to us (v6: no inline quality)."""
     return (event.media_type is MediaType.VIDEO and event.quality is None
             and bool(event.source_uri))
 

@@ -35,7 +35,7 @@ READS = {
     "ingest": {"api-keys", "signing-keys", "playback-policy-changed", "video-uploaded",
                "video-cancelled", "video-transcoded", "transcode-failed", "packaging-failed"},
     "transcode": {"video-uploaded", "video-cancelled", "chunk-encoded"},
-    "packager": {"rendition-done", "content-keys"},
+    "packager": {"rendition-done", "captions-done", "content-keys"},
     "scoring": {"rendition-done"},
     "chunks": {"chunk-requested"},
     "figures": {"video-uploaded", "video-cancelled", "rendition-done", "transcode-failed",
