@@ -21,6 +21,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",
             "--list-seconds", "--connections"),
     "protect": ("--seconds", "--runs", "--requests"),
+    "webhooks": ("--events", "--rate"),
 }
 
 

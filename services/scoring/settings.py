@@ -25,7 +25,7 @@ class ScoringSettings(BaseSettings):
     #: Scratch space; empty means `<state_dir>/scoring-work`.
     work_dir: Path | None = None
     #: Prometheus /metrics port (0 disables it): VMAF and the below-floor counter.
-    metrics_port: int = 8006
+    metrics_port: int = 8007
     metrics_host: str = "127.0.0.1"
     session_timeout_ms: int = 10000
     instance_id: str = ""

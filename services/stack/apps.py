@@ -110,4 +110,5 @@ def services(settings: StackSettings) -> list[Service]:
         Service("scoring", settings, None, None),
         Service("chunks", settings, None, None),
         Service("figures", settings, "REELFLOW_FIGURES_PORT", 8004),
+        Service("webhooks", settings, "REELFLOW_WEBHOOKS_PORT", 8006),
     ]
