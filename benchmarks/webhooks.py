@@ -207,6 +207,11 @@ def main() -> int:
     try:
         t0 = time.perf_counter()
         stack.up(infra_only=True)
+        # The benchmark publishes as `upstream` (the principal that may write
+        # video-uploaded); the services get their own principals from the stack.
+        from services.shared.kafka_security import use_stack_credentials
+
+        use_stack_credentials("upstream")
         for app in apps:
             app.start()
         for app in apps:

@@ -75,7 +75,8 @@ def lifecycle(pipeline: Any, receiver: Receiver, tmp_path_factory: pytest.TempPa
         "b": create(b, receiver.url("/b/main")),
     }
     clip = make_clip(tmp_path_factory.mktemp("hooks") / "clip.mp4", 640, 360, seconds=1)
-    reply = submit(clip, headers=a)
+    # Without captions: a later captions revision would be a second video.ready.
+    reply = submit(clip, headers=a, captions="false")
     assert reply.status_code == 202, reply.text
     video_id = reply.json()["video_id"]
     ready = wait_for_status(video_id, {"ready"}, headers=a)

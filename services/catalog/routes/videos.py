@@ -14,7 +14,7 @@ from pydantic import WithJsonSchema
 from services.catalog import contract, queries, views
 from services.catalog.deps import Links, Pool, Who
 from services.catalog.projection import STATUSES
-from services.catalog.rendering import JsonAnswer, not_found
+from services.catalog.rendering import JsonAnswer, conditional, not_found
 
 _ONE = "(?:" + "|".join(STATUSES) + ")"
 #: Documents the statuses; the route itself answers `bad_status` for an unknown one.
@@ -67,9 +67,12 @@ async def list_videos(
 
 @router.get("/{video_id}", responses=contract.VIDEO,
             summary="One video: state, renditions, playback")
-async def get_video(video_id: uuid.UUID, pool: Pool, links: Links, who: Who) -> Any:
+async def get_video(video_id: uuid.UUID, request: Request, pool: Pool, links: Links,
+                    who: Who) -> Any:
+    """Answers carry an `ETag`; send it back in `If-None-Match` to get `304` while the
+    video has not changed."""
     async with pool.connection() as conn:
         video = await queries.get_video(conn, str(video_id))
     if video is None or not who.may_see(video["owner"]):
         return not_found(f"video {video_id}")
-    return JsonAnswer(views.video_detail(video, links))
+    return conditional(request, views.video_detail(video, links))
