@@ -12,9 +12,10 @@ import sys
 
 #: Suite -> the options it takes (each with one value).
 SUITES: dict[str, tuple[str, ...]] = {
-    "transcode": ("--seconds",),
+    "transcode": ("--seconds", "--camera-seconds"),
     "ladder": ("--seconds", "--top", "--uhd", "--rung", "--source", "--shipped",
                "--crf-points", "--hevc"),
+    "chunks": ("--seconds", "--chunk-seconds", "--renditions"),
     "ingest": ("--gb", "--uploads", "--upload-mb"),
     "projection": ("--events", "--batch", "--profile", "--projectors"),
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",

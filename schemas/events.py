@@ -294,9 +294,107 @@ class RenditionDone(Record):
     captions_only: bool = False
     user_metadata_json: str = "{}"
     uploaded_at: datetime | None = None
+    #: From v6 on: the source the rendition was encoded from (what scoring compares with),
+    #: and a chunked rung's chunk edges in source seconds (empty: encoded in one piece).
+    source_uri: str | None = None
+    chunk_boundaries_seconds: tuple[float, ...] = ()
     traceparent: str | None = None
     #: From v4 on: copied from video-uploaded; `cbcs` asks the packager to encrypt.
     encryption: str | None = None
+
+
+# -- rendition-scored -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChunkQuality(Record):
+    """The figures of one chunk of a rung encoded in chunks."""
+
+    index: int
+    start_seconds: float
+    end_seconds: float
+    vmaf: float | None = None
+    psnr: float | None = None
+    ssim: float | None = None
+    frames_scored: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RenditionScored(Record):
+    """The quality of one video rendition, measured after it became playable."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    attempt: int = 1
+    rendition: str
+    #: Lineage: the rendition-done scored, its file, and the source it was compared with.
+    rendition_event_id: str
+    rendition_uri: str
+    rendition_sha256: str = ""
+    source_sha256: str | None = None
+    profile: str = "default"
+    model: str = "vmaf_v0.6.1"
+    subsample: int = 1
+    quality: Quality
+    chunks: tuple[ChunkQuality, ...] = ()
+    score_seconds: float = 0.0
+    traceparent: str | None = None
+
+
+# -- chunk-requested, chunk-encoded (split and stitch) ---------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChunkRequested(Record):
+    """One chunk of a long video to encode: every video rung over one source range."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    attempt: int = 1
+    chunk_id: str
+    index: int
+    count: int
+    start_seconds: float
+    end_seconds: float
+    start_frame: int
+    frame_count: int
+    source_uri: str
+    source_sha256: str | None = None
+    profile: str = "default"
+    renditions: tuple[str, ...]
+    upload_event_id: str
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChunkOutput(Record):
+    rendition: str
+    uri: str
+    size_bytes: int = 0
+    sha256: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChunkEncoded(Record):
+    """A chunk's rungs are durably stored: the checkpoint of split and stitch."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    attempt: int = 1
+    chunk_id: str
+    index: int
+    count: int
+    start_seconds: float
+    end_seconds: float
+    frame_count: int
+    outputs: tuple[ChunkOutput, ...]
+    encode_seconds: float = 0.0
+    worker: str = ""
+    reused: bool = False
+    traceparent: str | None = None
 
 
 # -- stage-failed (transcode-failed, packaging-failed) ----------------------------------
@@ -494,9 +592,10 @@ class ContentKeyState(Record):
 
 #: The events of one video's life (each carries its `video_id`).
 VideoEvent = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
-              | VideoTranscoded | PlaybackPolicyChanged)
+              | VideoTranscoded | RenditionScored | PlaybackPolicyChanged)
 #: Every event class.
-Event = VideoEvent | DeadLetter | ApiKeyState | SigningKeyState | ContentKeyState
+Event = (VideoEvent | DeadLetter | ApiKeyState | SigningKeyState | ContentKeyState
+         | ChunkRequested | ChunkEncoded)
 
 #: Schema folder name -> the class of its events (what `Topic.event_type` looks up).
 EVENT_TYPES: dict[str, type[Record]] = {
@@ -504,6 +603,9 @@ EVENT_TYPES: dict[str, type[Record]] = {
     "video-cancelled": VideoCancelled,
     "transcode-progress": TranscodeProgress,
     "rendition-done": RenditionDone,
+    "rendition-scored": RenditionScored,
+    "chunk-requested": ChunkRequested,
+    "chunk-encoded": ChunkEncoded,
     "stage-failed": StageFailed,
     "video-transcoded": VideoTranscoded,
     "dead-letter": DeadLetter,

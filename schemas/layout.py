@@ -3,6 +3,7 @@
     sources/{video_id}/original              the uploaded or imported source (private)
     sources/{video_id}/thumbnail.{ext}       a custom thumbnail sent with the upload
     renditions/{video_id}/{attempt}/…        transcode's outputs of one attempt
+    renditions/{video_id}/{attempt}/chunks/{index}/…  a chunked encode's per-chunk rungs
     renditions/{video_id}/{attempt}/transcription/
                                              the captions stage's transcript.vtt, .srt,
                                              .txt and .json
@@ -56,6 +57,14 @@ def is_custom_thumbnail(key: str) -> bool:
 
 def rendition_prefix(video_id: str, attempt: int) -> str:
     return f"{RENDITIONS}{video_id}/{attempt}"
+
+
+#: Written after a chunk's rungs are stored: its presence makes the chunk a checkpoint.
+CHUNK_MANIFEST = "chunk.json"
+
+
+def chunk_prefix(video_id: str, attempt: int, index: int) -> str:
+    return f"{rendition_prefix(video_id, attempt)}/chunks/{index:05d}"
 
 
 def package_prefix(video_id: str, attempt: int) -> str:

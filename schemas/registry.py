@@ -118,7 +118,7 @@ TRANSCODE_PROGRESS = Topic(
 )
 RENDITION_DONE = Topic(
     "rendition-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="transcode", readers=("packager", "catalog", "figures", "webhooks"),
+    writer="transcode", readers=("packager", "catalog", "figures", "webhooks", "scoring"),
     event_type=events.RenditionDone,
 )
 TRANSCODE_FAILED = Topic(
@@ -143,6 +143,14 @@ CAPTIONS_DONE = Topic(
     "captions-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="captions", readers=("packager", "catalog", "webhooks"),
     event_type=events.RenditionDone,
+)
+# Quality scoring, off the critical path (issue 16): the `scoring` group reads each video
+# rung's rendition-done after the fact and announces its VMAF/PSNR/SSIM here; the catalog
+# and the below-floor alert take the figures from this topic.
+RENDITION_SCORED = Topic(
+    "rendition-scored", "rendition-scored", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="scoring", readers=("catalog",),
+    event_type=events.RenditionScored,
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared
 # consume loop writes there (so every principal that reads a topic may produce it).
@@ -205,13 +213,31 @@ PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     TRANSCODE_FAILED,
     VIDEO_TRANSCODED,
     PACKAGING_FAILED,
+    RENDITION_SCORED,
     CAPTIONS_DONE,
     DEAD_LETTER,
     PLAYBACK_POLICY_CHANGED,
 )
+# Split and stitch (issue 16): a long video's transcode publishes one job per chunk, keyed
+# by chunk_id so the chunks spread over the partitions (and workers) of group `chunks`;
+# each chunk worker announces its chunk's stored rungs, the checkpoint the transcode that
+# planned the chunks waits for before it stitches the rungs. Work queues, not video facts:
+# the catalog does not project them.
+CHUNK_REQUESTED = Topic(
+    "chunk-requested", "chunk-requested", "chunk_id", VIDEO_PARTITIONS, 7 * DAY_MS,
+    writer="transcode", readers=("chunks",),
+    event_type=events.ChunkRequested,
+)
+CHUNK_ENCODED = Topic(
+    "chunk-encoded", "chunk-encoded", "video_id", VIDEO_PARTITIONS, 7 * DAY_MS,
+    writer="chunks", readers=("transcode",),
+    event_type=events.ChunkEncoded,
+)
+CHUNK_TOPICS: tuple[Topic[Record], ...] = (CHUNK_REQUESTED, CHUNK_ENCODED)
+
 #: Every topic: what the stack creates and the codec knows.
 ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS, SIGNING_KEYS,
-                                        CONTENT_KEYS, WEBHOOK_ENDPOINTS)
+                                        CONTENT_KEYS, WEBHOOK_ENDPOINTS, *CHUNK_TOPICS)
 
 @dataclass(frozen=True)
 class Changelog:

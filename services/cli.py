@@ -4,6 +4,8 @@
   reelflow captions                                  a captions (speech-to-text) worker
   reelflow figures                                   windowed pipeline figures (faust app)
   reelflow webhooks                                  webhooks API and dispatcher
+  reelflow scoring                                   quality scorer (VMAF/PSNR/SSIM, after playback)
+  reelflow chunks                                    chunk worker (split and stitch of long videos)
   reelflow stack up|status|down|restart              the local Kafka/Postgres/S3 stack
   reelflow demo                                      the whole path on a generated clip
   reelflow lag [--group G] [--json]                  consumer lag per group and partition
@@ -21,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     # operator commands from loading.
     from services.captions.main import add_parser as add_captions
     from services.catalog.main import add_parser as add_catalog
+    from services.chunks.main import add_parser as add_chunks
     from services.demo import add_parser as add_demo
     from services.figures.main import add_parser as add_figures
     from services.ingest.main import add_parser as add_ingest
@@ -29,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     from services.operations.replay import add_parser as add_replay
     from services.packager.kek_rotation import add_parser as add_keys
     from services.packager.main import add_parser as add_packager
+    from services.scoring.main import add_parser as add_scoring
     from services.stack.commands import add_parser as add_stack
     from services.submit import add_parser as add_submit
     from services.transcode.main import add_parser as add_transcode
@@ -39,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
                 add_submit, add_dlq, add_lag, add_replay, add_figures, add_keys,
-                add_captions, add_webhooks):
+                add_captions, add_webhooks, add_scoring, add_chunks):
         add(sub)
     return parser
 

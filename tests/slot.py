@@ -55,6 +55,7 @@ def environment(slot: int) -> dict[str, str]:
         "REELFLOW_WEBHOOKS_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
         "REELFLOW_WEBHOOKS_RETRY_SCHEDULE_S": "[0.5, 1.0, 2.0, 4.0]",
         "REELFLOW_WEBHOOKS_LEASE_S": "15",
+        "REELFLOW_SCORING_METRICS_PORT": port(24007),
         "REELFLOW_LOG_LEVEL": "INFO",
         # The console's lag samples and status window, short so a test sees STOP and OK
         # come and go in seconds (tests/integration/test_console.py).

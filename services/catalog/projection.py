@@ -39,6 +39,7 @@ from schemas.events import (
     PlaybackPolicyChanged,
     Record,
     RenditionDone,
+    RenditionScored,
     SigningKeyState,
     StageFailed,
     TranscodeProgress,
@@ -53,6 +54,7 @@ from services.catalog.rows import (
     dead_letter_rows,
     package_row,
     rendition_row,
+    score_row,
     thumbnails_of,
     timeline_row,
 )
@@ -160,6 +162,8 @@ def _rows_for(event: Event) -> tuple[Row, ...]:
         return (rendition_row(event),)
     if isinstance(event, VideoTranscoded):
         return (package_row(event),)
+    if isinstance(event, RenditionScored):
+        return (score_row(event),)
     return ()
 
 
@@ -284,6 +288,8 @@ _MERGES: dict[type[Record], Callable[[VideoState, Any], None]] = {
     RenditionDone: _rendition_done,
     StageFailed: _failed,
     VideoTranscoded: _transcoded,
+    # Scores change no state: they are rows of their own (rendition_scores).
+    RenditionScored: lambda v, event: None,
     PlaybackPolicyChanged: _policy_changed,
 }
 

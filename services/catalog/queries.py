@@ -119,15 +119,26 @@ async def list_videos(conn: Conn, filters: VideoFilters, sort: str, order: Order
         return page(await cur.fetchall(), limit, key, "videos", order)
 
 
+#: A rendition's quality: its rendition-scored figures once they arrived (issue 16), else
+#: what its rendition-done carried (writers before rendition-done v4 scored inline).
+_RENDITIONS_WITH_SCORES = (
+    "SELECT r.*, coalesce(s.vmaf, r.vmaf) AS vmaf, coalesce(s.psnr, r.psnr) AS psnr,"
+    " coalesce(s.ssim, r.ssim) AS ssim, coalesce(s.vmaf_floor, r.vmaf_floor) AS vmaf_floor,"
+    " coalesce(s.below_floor, r.below_floor) AS below_floor,"
+    " coalesce(s.frames_scored, r.frames_scored) AS frames_scored,"
+    " s.chunks AS quality_chunks"
+    " FROM renditions r LEFT JOIN rendition_scores s USING (video_id, attempt, rendition)"
+    " WHERE r.video_id = %s"
+    " ORDER BY r.attempt, r.media_type, r.height NULLS LAST, r.rendition")
+
+
 async def get_video(conn: Conn, video_id: str) -> dict[str, Any] | None:
     # One pipeline, so one network round trip for the three reads instead of three.
     async with conn.pipeline(), conn.cursor(row_factory=dict_row) as videos, \
             conn.cursor(row_factory=dict_row) as renditions, \
             conn.cursor(row_factory=dict_row) as packages:
         await videos.execute("SELECT * FROM videos WHERE video_id = %s", (video_id,))
-        await renditions.execute(
-            "SELECT * FROM renditions WHERE video_id = %s"
-            " ORDER BY attempt, media_type, height NULLS LAST, rendition", (video_id,))
+        await renditions.execute(_RENDITIONS_WITH_SCORES, (video_id,))
         await packages.execute("SELECT * FROM packages WHERE video_id = %s"
                                " ORDER BY attempt, revision", (video_id,))
         video = await videos.fetchone()

@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 READ_MODEL: dict[str, tuple[str, ...]] = {
     "videos": (),
     "renditions": (),
+    "rendition_scores": (),
     "packages": (),
     "timeline": ("recorded_at",),
     "dead_letters": ("recorded_at",),

@@ -17,6 +17,7 @@ from schemas import (
     PACKAGING_FAILED,
     PLAYBACK_POLICY_CHANGED,
     RENDITION_DONE,
+    RENDITION_SCORED,
     TRANSCODE_FAILED,
     TRANSCODE_PROGRESS,
     VIDEO_CANCELLED,
@@ -24,7 +25,7 @@ from schemas import (
     VIDEO_UPLOADED,
     events,
 )
-from schemas.events import DeadLetter, Event, RenditionDone
+from schemas.events import DeadLetter, Event, RenditionDone, RenditionScored
 
 #: The rendition whose main file and artifacts are the video's thumbnails.
 THUMBNAILS_RENDITION = "thumbnails"
@@ -38,6 +39,7 @@ KINDS = {
     TRANSCODE_FAILED.name: "failed",
     VIDEO_TRANSCODED.name: "transcoded",
     PACKAGING_FAILED.name: "failed",
+    RENDITION_SCORED.name: "scored",
     DEAD_LETTER.name: "dead-lettered",
     PLAYBACK_POLICY_CHANGED.name: "policy",
 }
@@ -61,6 +63,11 @@ class Row:
 @dataclass(frozen=True)
 class RenditionRow(Row):
     table: ClassVar[str] = "renditions"
+
+
+@dataclass(frozen=True)
+class ScoreRow(Row):
+    table: ClassVar[str] = "rendition_scores"
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,28 @@ def rendition_row(event: RenditionDone) -> RenditionRow:
         "captions_outcome": event.captions_outcome,
         "language": event.language,
         "language_probability": event.language_probability,
+    })
+
+
+def score_row(event: RenditionScored) -> ScoreRow:
+    quality = event.quality
+    return ScoreRow({
+        "video_id": event.video_id,
+        "attempt": event.attempt,
+        "rendition": event.rendition,
+        "event_id": event.event_id,
+        "occurred_at": event.occurred_at,
+        "rendition_event_id": event.rendition_event_id,
+        "vmaf": quality.vmaf,
+        "psnr": quality.psnr,
+        "ssim": quality.ssim,
+        "vmaf_floor": quality.vmaf_floor,
+        "below_floor": quality.below_floor,
+        "frames_scored": quality.frames_scored,
+        "model": event.model,
+        "subsample": event.subsample,
+        "score_seconds": event.score_seconds,
+        "chunks": [c.to_record() for c in event.chunks],
     })
 
 
@@ -174,6 +203,11 @@ def summary(event: Event) -> str:
             vmaf = event.quality.vmaf if event.quality else None
             scored = f", VMAF {vmaf:.1f}" if vmaf is not None else ""
             return f"{event.rendition} ready{shape}, {event.bitrate // 1000} kb/s{scored}"
+        case RenditionScored():
+            figures = event.quality
+            shown = f"VMAF {figures.vmaf:.1f}" if figures.vmaf is not None else "no VMAF"
+            floor = ", below the floor" if figures.below_floor else ""
+            return f"{event.rendition} scored: {shown}{floor}"
         case events.StageFailed():
             return f"{event.stage} failed: {event.error_code}: {event.error_message}"
         case events.VideoTranscoded():

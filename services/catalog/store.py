@@ -59,7 +59,7 @@ CLAIM_KEYS = {"timeline": "event_id", "dead_letters": "id"}
 VIDEO_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(VideoState))
 _VIDEO_JSON = frozenset({"user_metadata", "source_info", "progress", "rendition_times",
                          "thumbnails", "source_declared", "source_measured"})
-_ROW_JSON = frozenset({"artifacts", "renditions", "details", "original_headers"})
+_ROW_JSON = frozenset({"artifacts", "renditions", "details", "original_headers", "chunks"})
 
 PartitionKey = offsets.PartitionKey
 
@@ -156,7 +156,8 @@ class VideoCache:
         while len(rows) > self.capacity:
             rows.popitem(last=False)
 _STAGING = {table: f"_staged_{table}"
-            for table in ("videos", "renditions", "packages", "timeline", "dead_letters")}
+            for table in ("videos", "renditions", "packages", "timeline", "dead_letters",
+                          "rendition_scores")}
 _UPDATE_VIDEOS = sql.SQL(
     "UPDATE videos v SET ({cols}) = ({staged}) FROM {table} s WHERE v.video_id = s.video_id"
 ).format(

@@ -74,6 +74,8 @@ def rendition_view(row: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
     if any(row.get(k) is not None for k in ("vmaf", "psnr", "ssim")):
         quality = {k: row.get(k) for k in ("vmaf", "psnr", "ssim", "vmaf_floor", "below_floor",
                                            "frames_scored")}
+        if row.get("quality_chunks"):  # a rung encoded in chunks: each chunk's figures
+            quality["chunks"] = row["quality_chunks"]
     return {
         "rendition": row["rendition"],
         "attempt": row["attempt"],

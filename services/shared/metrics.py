@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
-from schemas import RENDITION_DONE
-from schemas.events import RenditionDone
+from schemas import RENDITION_DONE, RENDITION_SCORED
+from schemas.events import Quality, RenditionDone, RenditionScored
 
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -35,14 +35,24 @@ CONSUMER_LAG = Gauge("reelflow_consumer_partition_lag",
 
 def observe_emitted(topic: str, event: object) -> None:
     """Metrics carried by an event this process is about to publish."""
+    if topic == RENDITION_SCORED.name and isinstance(event, RenditionScored):
+        # Scores arrive after playback, from the scoring group (issue 16); a v1-v3
+        # rendition-done that still carries its score is counted below, as before.
+        _observe_quality(event.rendition, event.quality)
+        return
     if topic != RENDITION_DONE.name or not isinstance(event, RenditionDone):
         return
     if event.encode_seconds:
         RENDITION_SECONDS.labels(event.rendition).observe(event.encode_seconds)
-    if event.quality is not None and event.quality.vmaf is not None:
-        VMAF.labels(event.rendition).observe(event.quality.vmaf)
-    if event.quality is not None and event.quality.below_floor:
-        BELOW_FLOOR.labels(event.rendition).inc()
+    if event.quality is not None:
+        _observe_quality(event.rendition, event.quality)
+
+
+def _observe_quality(rendition: str, quality: Quality) -> None:
+    if quality.vmaf is not None:
+        VMAF.labels(rendition).observe(quality.vmaf)
+    if quality.below_floor:
+        BELOW_FLOOR.labels(rendition).inc()
 
 
 class LagGauge:

@@ -91,14 +91,16 @@ class EventProducer:
 
     async def publish(self, topic: Topic[E], event: E,
                       extra_headers: Iterable[tuple[str, bytes]] = (),
-                      timeout_s: float | None = None) -> RecordMetadata:
+                      timeout_s: float | None = None,
+                      partition: int | None = None) -> RecordMetadata:
         """Encode and write one event; returns once it is durably on the broker.
 
         With `timeout_s`, the outcome is definite when this returns or raises: on timeout
         the producer is retired (see `_retire`), so an event whose publish raised is never
         written later by the idempotent producer's retries (which would otherwise go on
         until the broker is back). The caller may then safely undo its side effects
-        (ingest deletes the stored source and answers 503).
+        (ingest deletes the stored source and answers 503). `partition` overrides the
+        key's partition (chunk jobs are dealt round the partitions, see `chunking`).
         """
         # The registry's key field (video_id for video topics, key_id for api-keys).
         key_field = topic.key if topic.key in topic.latest.definition_fields else "video_id"
@@ -110,7 +112,8 @@ class EventProducer:
         headers = [*telemetry.trace_headers(), *extra_headers]
         producer = await self._ready()
         if timeout_s is None:
-            meta = await producer.send_and_wait(topic.name, value, key=key, headers=headers)
+            meta = await producer.send_and_wait(topic.name, value, key=key, headers=headers,
+                                                partition=partition)
         else:
             meta = await self._send_within(producer, topic.name, value, key, headers, timeout_s)
         observe_emitted(topic.name, event)

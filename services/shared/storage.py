@@ -121,12 +121,17 @@ class ObjectStore:
         return ObjectRef(self.bucket, key)
 
     def put_file(
-        self, path: Path, ref: ObjectRef, content_type: str, cache_control: str | None = None
+        self, path: Path, ref: ObjectRef, content_type: str, cache_control: str | None = None,
+        sha256: str | None = None,
     ) -> StoredObject:
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-                digest.update(chunk)
+        """Upload `path`; `sha256`: its hash when the caller already read every byte for it
+        (transcode hashes each output as it describes it), so it is not read twice."""
+        if sha256 is None:
+            digest = hashlib.sha256()
+            with path.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+                    digest.update(chunk)
+            sha256 = digest.hexdigest()
         extra = {"ContentType": content_type}
         if cache_control:
             extra["CacheControl"] = cache_control
@@ -135,7 +140,7 @@ class ObjectStore:
                 self._s3.upload_file(str(path), ref.bucket, ref.key, ExtraArgs=extra)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"upload of {ref.uri} failed: {exc}") from exc
-        return StoredObject(ref, path.stat().st_size, digest.hexdigest())
+        return StoredObject(ref, path.stat().st_size, sha256)
 
     def put_bytes(self, data: bytes, ref: ObjectRef, content_type: str,
                   cache_control: str | None = None) -> StoredObject:

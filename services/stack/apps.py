@@ -16,7 +16,8 @@ from services.stack.settings import StackSettings
 #: service serves /metrics on its HTTP port, so a new HTTP service is scraped as it is.
 METRICS_PORTS = {"transcode": ("REELFLOW_TRANSCODE_METRICS_PORT", 8002),
                  "packager": ("REELFLOW_PACKAGER_METRICS_PORT", 8003),
-                 "captions": ("REELFLOW_CAPTIONS_METRICS_PORT", 8005)}
+                 "captions": ("REELFLOW_CAPTIONS_METRICS_PORT", 8005),
+                 "scoring": ("REELFLOW_SCORING_METRICS_PORT", 8006)}
 
 
 class Service:
@@ -106,6 +107,8 @@ def services(settings: StackSettings) -> list[Service]:
         *extra_workers,
         Service("packager", settings, None, None),
         Service("captions", settings, None, None),
+        Service("scoring", settings, None, None),
+        Service("chunks", settings, None, None),
         Service("figures", settings, "REELFLOW_FIGURES_PORT", 8004),
         Service("webhooks", settings, "REELFLOW_WEBHOOKS_PORT", 8006),
     ]

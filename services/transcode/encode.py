@@ -191,7 +191,7 @@ def build_encode(source: Path, workdir: Path, plan: LadderPlan, probe: SourcePro
     profile = plan.profile
     inp = ffmpeg.input(str(source))
     audio = inp[str(probe.audio.index)] if probe.audio and plan.audio else None
-    channels = 1 if probe.audio and probe.audio.channels == 1 else 2
+    channels = channels_of(probe)
     outputs: list[Any] = []
     files: dict[str, Path] = {}
     thumb_plan = None
@@ -218,18 +218,31 @@ def build_encode(source: Path, workdir: Path, plan: LadderPlan, probe: SourcePro
         outputs += thumbs.thumbnail_outputs([branches[n], branches[n + 1], branches[n + 2]],
                                             thumb_plan, thumb_dir)
 
-    if audio is not None and plan.audio and plan.mp3:
-        files[ladder.AUDIO] = workdir / "audio.m4a"
-        outputs.append(ffmpeg.output(
-            audio, str(files[ladder.AUDIO]),
-            **_audio_options(plan.audio.kbps, plan.audio.rate, channels), **_MP4))
-        files[ladder.MP3] = workdir / "audio.mp3"
-        outputs.append(ffmpeg.output(
-            audio, str(files[ladder.MP3]), f="mp3", **_CLEAN,
-            **_audio_options(plan.mp3.kbps, plan.mp3.rate, channels, plan.mp3.encoder)))
+    if audio is not None:
+        outputs += audio_outputs(audio, plan, channels, workdir, files)
     if not outputs:
         raise ValueError("the plan has no outputs for this source")
     return EncodeJob(ffmpeg.merge_outputs(*outputs).get_args(), files, thumb_plan)
+
+
+def audio_outputs(audio: Any, plan: LadderPlan, channels: int, workdir: Path,
+                  files: dict[str, Path]) -> list[Any]:
+    """The AAC-only `audio` rendition and the MP3 of `audio` (when the plan has them)."""
+    if not (plan.audio and plan.mp3):
+        return []
+    files[ladder.AUDIO] = workdir / "audio.m4a"
+    files[ladder.MP3] = workdir / "audio.mp3"
+    return [
+        ffmpeg.output(audio, str(files[ladder.AUDIO]),
+                      **_audio_options(plan.audio.kbps, plan.audio.rate, channels), **_MP4),
+        ffmpeg.output(audio, str(files[ladder.MP3]), f="mp3", **_CLEAN,
+                      **_audio_options(plan.mp3.kbps, plan.mp3.rate, channels,
+                                       plan.mp3.encoder)),
+    ]
+
+
+def channels_of(probe: SourceProbe) -> int:
+    return 1 if probe.audio and probe.audio.channels == 1 else 2
 
 
 # --------------------------------------------------------------------------- running

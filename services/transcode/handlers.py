@@ -58,7 +58,8 @@ def rendition_done_events(upload: VideoUploaded, source: MeasuredSource,
                           outputs: list[StoredOutput], profile: str,
                           keyframe_interval_s: float,
                           encode_seconds: float,
-                          tone_mapped_from: str | None = None) -> list[RenditionDone]:
+                          tone_mapped_from: str | None = None,
+                          chunk_boundaries: tuple[float, ...] = ()) -> list[RenditionDone]:
     expected = tuple(sorted(o.rendition for o in outputs))
     return [
         RenditionDone(
@@ -97,6 +98,10 @@ def rendition_done_events(upload: VideoUploaded, source: MeasuredSource,
             user_metadata_json=upload.user_metadata_json or "{}",
             uploaded_at=upload.occurred_at,
             encryption=upload.encryption,
+            source_uri=upload.source_uri,
+            # A rung stitched from chunks says where they meet (scoring scores each).
+            chunk_boundaries_seconds=(chunk_boundaries if o.media_type is MediaType.VIDEO
+                                      else ()),
         )
         for o in outputs
     ]

@@ -4,7 +4,9 @@
   decide   TranscodeWorker: check the source, encode the ladder, upload each rendition
   emit     transcode-progress while encoding, rendition-done per rendition uploaded,
            transcode-failed when the source cannot be used (and dead-letter, as every
-           consumer may)
+           consumer may); for a video over the chunk threshold, chunk-requested per chunk
+           (group `chunks` encodes them; this worker reads their chunk-encoded checkpoints,
+           then stitches)
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from prometheus_client import start_http_server
 
 from schemas import (
     ALL_TOPICS,
+    CHUNK_ENCODED,
+    CHUNK_REQUESTED,
     RENDITION_DONE,
     TRANSCODE_FAILED,
     TRANSCODE_PROGRESS,
@@ -38,7 +42,9 @@ log = logging.getLogger(__name__)
 CONSUMES = (VIDEO_UPLOADED,)
 #: Handled at once, even while every job slot is busy.
 CONTROL = (VIDEO_CANCELLED,)
-EMITS = (TRANSCODE_PROGRESS, RENDITION_DONE, TRANSCODE_FAILED)
+EMITS = (TRANSCODE_PROGRESS, RENDITION_DONE, TRANSCODE_FAILED, CHUNK_REQUESTED)
+#: Read without a group while a chunked job waits for its chunks (`ChunkWatcher`).
+WAITS_FOR = (CHUNK_ENCODED,)
 
 
 async def serve(settings: TranscodeSettings, stop: asyncio.Event) -> None:

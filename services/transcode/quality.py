@@ -29,7 +29,7 @@ from services.shared.media.probe_parser import SourceProbe
 from services.shared.media.process import FfmpegRun, ffmpeg_argv
 from services.shared.settings import CommonSettings
 from services.transcode.encode import EncodeResult, rung_picture, source_picture
-from services.transcode.ladder import LadderPlan
+from services.transcode.ladder import LadderPlan, VideoTarget
 
 #: Built into libvmaf, so no model file has to ship with the static ffmpeg.
 VMAF_MODEL = "version=vmaf_v0.6.1"
@@ -69,21 +69,55 @@ class QualityReport:
     command: str
 
 
+@dataclass(frozen=True)
+class Distorted:
+    """One encoded file to score: the rung it was made for and where it is."""
+
+    target: VideoTarget
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+
+@dataclass(frozen=True)
+class Span:
+    """A time range of the source (and of each rendition: they share its timeline)."""
+
+    start_s: float
+    duration_s: float
+
+
 def build_scoring(source: Path, result: EncodeResult, plan: LadderPlan, probe: SourceProbe,
                   workdir: Path, subsample: int = DEFAULT_SUBSAMPLE) -> tuple[list[str], list[str]]:
     """(ffmpeg args, rendition names in graph order) for one run scoring every rung. Pure."""
+    return build_scoring_of(source, _files(result, plan), plan, probe, workdir, subsample)
+
+
+def _files(result: EncodeResult, plan: LadderPlan) -> list[Distorted]:
+    present = {o.name for o in result.videos}
+    return [Distorted(t, result.output(t.name).path) for t in plan.videos if t.name in present]
+
+
+def build_scoring_of(source: Path, files: list[Distorted], plan: LadderPlan,
+                     probe: SourceProbe, workdir: Path, subsample: int = DEFAULT_SUBSAMPLE,
+                     span: Span | None = None) -> tuple[list[str], list[str]]:
+    """(ffmpeg args, names in graph order) scoring `files` against `source`, over `span`
+    of both (None: all of it; input seeking decodes from the keyframe before and drops
+    up to the start, so the frames compared are the span's on both sides). Pure."""
     assert probe.video is not None
-    targets = [t for t in plan.videos if t.name in {o.name for o in result.videos}]
-    src = ffmpeg.input(str(source))
+    window = {"ss": f"{span.start_s:.6f}", "t": f"{span.duration_s:.6f}"} if span else {}
+    src = ffmpeg.input(str(source), **window)
     refs = source_picture(src[str(probe.video.index)], probe, plan) \
-        .filter_multi_output("split", len(targets))
+        .filter_multi_output("split", len(files))
     every = f"not(mod(n,{subsample}))"
     outputs = []
-    for i, target in enumerate(targets):
-        ref = rung_picture(refs[i], target).filter("setpts", "PTS-STARTPTS") \
+    for i, item in enumerate(files):
+        ref = rung_picture(refs[i], item.target).filter("setpts", "PTS-STARTPTS") \
             .filter_multi_output("split", 2)
         ref_sampled = ref[1].filter("select", every).filter_multi_output("split", 2)
-        dist = ffmpeg.input(str(result.output(target.name).path))["v:0"] \
+        dist = ffmpeg.input(str(item.path), **window)["v:0"] \
             .filter("setpts", "PTS-STARTPTS")
         # Distorted first, reference second: libvmaf/psnr/ssim pass the first input on.
         scored = ffmpeg.filter(
@@ -92,7 +126,7 @@ def build_scoring(source: Path, result: EncodeResult, plan: LadderPlan, probe: S
         scored = ffmpeg.filter([scored.filter("select", every), ref_sampled[0]], f"psnr@q{i}")
         scored = ffmpeg.filter([scored, ref_sampled[1]], f"ssim@q{i}")
         outputs.append(ffmpeg.output(scored, "-", f="null"))
-    return ffmpeg.merge_outputs(*outputs).get_args(), [t.name for t in targets]
+    return ffmpeg.merge_outputs(*outputs).get_args(), [f.name for f in files]
 
 
 def vmaf_log(workdir: Path, index: int) -> Path:
@@ -129,15 +163,29 @@ async def score_quality(source: Path, result: EncodeResult, plan: LadderPlan,
     """Score every video rendition of `result` against `source`; one ffmpeg run."""
     if not result.videos or probe.video is None:
         return QualityReport({}, 0.0, "")
+    return await score_files(source, _files(result, plan), plan, probe, workdir,
+                             subsample=subsample,
+                             on_progress=on_progress, settings=settings)
+
+
+async def score_files(source: Path, files: list[Distorted], plan: LadderPlan,
+                      probe: SourceProbe, workdir: Path, *,
+                      subsample: int = DEFAULT_SUBSAMPLE, span: Span | None = None,
+                      on_progress: Callable[[float], None] | None = None,
+                      settings: CommonSettings | None = None) -> QualityReport:
+    """Score `files` against `source` (over `span`, or all of it); one ffmpeg run."""
+    if not files or probe.video is None:
+        return QualityReport({}, 0.0, "")
     workdir.mkdir(parents=True, exist_ok=True)
-    args, names = build_scoring(source, result, plan, probe, workdir, subsample)
+    args, names = build_scoring_of(source, files, plan, probe, workdir, subsample, span)
     summaries: list[str] = []
+    seconds_scored = span.duration_s if span else probe.video_duration
     # `frame=` in -progress counts the first output's frames, which are the sampled ones.
-    frames = (math.ceil(probe.video_duration * plan.frame_rate / subsample)
+    frames = (math.ceil(seconds_scored * plan.frame_rate / subsample)
               if plan.frame_rate else None)
     run = FfmpegRun(
         ffmpeg_argv(args, settings, progress=True, loglevel="info"), name="quality",
-        duration_s=probe.video_duration, total_frames=frames, on_progress=on_progress,
+        duration_s=seconds_scored, total_frames=frames, on_progress=on_progress,
         grace_s=1.0,
         on_stderr_line=lambda line: summaries.append(line) if "@q" in line else None)
     started = time.monotonic()

@@ -25,8 +25,13 @@ class TranscodeSettings(BaseSettings):
     progress_interval_s: float = 2.0
     #: Profile used when `video-uploaded` names none.
     default_profile: str = "default"
-    #: Score VMAF/PSNR/SSIM for each rung.
-    score_quality: bool = True
+    #: Split and stitch: a video longer than this is encoded in chunks by group `chunks`.
+    chunk_threshold_s: float = 120.0
+    #: Chunk length, rounded up to whole segments.
+    chunk_seconds: float = 20.0
+    #: The packager's segment length (`REELFLOW_PACKAGER_SEGMENT_SECONDS`): chunk edges
+    #: fall on its multiples.
+    segment_seconds: float = 4.0
     #: Prometheus /metrics port (0 disables it).
     metrics_port: int = 8002
     #: Address /metrics binds; 0.0.0.0 where Prometheus runs in another container.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import RENDITION_DONE, TRANSCODE_FAILED, TRANSCODE_PROGRESS
-from schemas.events import Artifact, Quality, StageFailed, VideoCancelled, VideoUploaded
+from schemas.events import Artifact, StageFailed, VideoCancelled, VideoUploaded
 from schemas.layout import rendition_prefix
 from services.shared import telemetry
 from services.shared.consume import Delivery, PermanentFailure
@@ -34,6 +34,8 @@ from services.shared.scratch import sweep_scratch
 from services.shared.source_facts import source_info
 from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
 from services.shared.video_jobs import VideoJobs
+from services.transcode.chunked_job import ChunkedEncode
+from services.transcode.chunking import boundaries, plan_chunks
 from services.transcode.encode import EncodedOutput, EncodeResult, encode_all
 from services.transcode.errors import (
     SourceChecksumMismatch,
@@ -49,7 +51,6 @@ from services.transcode.handlers import (
 )
 from services.transcode.ladder import plan_ladder
 from services.transcode.profiles import get_profile
-from services.transcode.quality import QualityReport, score_quality
 from services.transcode.settings import TranscodeSettings
 
 log = logging.getLogger(__name__)
@@ -107,23 +108,30 @@ class TranscodeWorker:
             profile = get_profile(upload.profile or self.settings.default_profile)
             plan = plan_ladder(facts, profile, upload.renditions)
             report = _ProgressReporter(self, upload)
+            chunks = plan_chunks(facts.video_duration, plan.frame_rate,
+                                 threshold_s=self.settings.chunk_threshold_s,
+                                 chunk_s=self.settings.chunk_seconds,
+                                 segment_s=self.settings.segment_seconds) \
+                if plan.videos and plan.frame_rate else ()
             with tracer.start_as_current_span("ffmpeg encode",
-                                              attributes={"reelflow.outputs": plan.outputs}):
-                result = await encode_all(source, job_dir / "out", plan, facts,
-                                          report.callback("encode"),
-                                          settings=self.settings.common)
-            quality = None
-            if self.settings.score_quality and result.videos:
-                with tracer.start_as_current_span("ffmpeg quality"):
-                    quality = await score_quality(source, result, plan, facts,
-                                                  job_dir / "quality",
-                                                  on_progress=report.callback("quality"),
-                                                  settings=self.settings.common)
+                                              attributes={"reelflow.outputs": plan.outputs,
+                                                          "reelflow.chunks": len(chunks)}):
+                if chunks:  # split and stitch: group `chunks` encodes the rungs
+                    result = await ChunkedEncode(self.settings, self.producer, self.store).run(
+                        upload, source, sha256, facts, plan, chunks, job_dir / "chunked",
+                        report.callback("encode"))
+                else:
+                    result = await encode_all(source, job_dir / "out", plan, facts,
+                                              report.callback("encode"),
+                                              settings=self.settings.common)
+            # No scoring here: the `scoring` group measures each rung after the video is
+            # playable (rendition-scored), so VMAF no longer delays playback.
             with tracer.start_as_current_span("upload outputs"):
-                stored = await asyncio.to_thread(self._upload, upload, result, quality)
+                stored = await asyncio.to_thread(self._upload, upload, result)
             events = rendition_done_events(upload, measured, stored, plan.profile.name,
                                            plan.keyframe_interval_s or 0.0,
-                                           result.encode_seconds, plan.tone_map_from)
+                                           result.encode_seconds, plan.tone_map_from,
+                                           boundaries(chunks))
             for event in events:
                 await self.producer.publish(RENDITION_DONE, event)
             await report.publish("done", 100.0)
@@ -157,18 +165,15 @@ class TranscodeWorker:
                 raise SourceRefused(exc.code, exc.message) from exc
             raise UndecodableSource(f"the source is not usable media: {exc}") from exc
 
-    def _upload(self, upload: VideoUploaded, result: EncodeResult,
-                quality: QualityReport | None) -> list[StoredOutput]:
+    def _upload(self, upload: VideoUploaded, result: EncodeResult) -> list[StoredOutput]:
         prefix = rendition_prefix(upload.video_id, upload.attempt)
         stored = []
         for output in result.outputs:
             ref = self.store.ref(f"{prefix}/{output.path.name}")
             self.store.put_file(output.path, ref, output.content_type,
-                                "public, max-age=31536000, immutable")
+                                "public, max-age=31536000, immutable", sha256=output.sha256)
             artifacts = tuple(self._upload_artifact(prefix, a) for a in output.artifacts)
-            score = quality.scores.get(output.name) if quality else None
-            stored.append(_stored(output, ref.uri, artifacts,
-                                  score.as_event() if score else None))
+            stored.append(_stored(output, ref.uri, artifacts))
         custom = upload.custom_thumbnail_uri
         if custom:
             stored = [self._with_custom_thumbnail(prefix, o, custom)
@@ -198,15 +203,14 @@ class TranscodeWorker:
     def _upload_artifact(self, prefix: str, artifact: Any) -> Artifact:
         ref = self.store.ref(f"{prefix}/thumbnails/{artifact.path.name}")
         obj = self.store.put_file(artifact.path, ref, artifact.content_type,
-                                  "public, max-age=31536000, immutable")
+                                  "public, max-age=31536000, immutable", sha256=artifact.sha256)
         return Artifact(name=artifact.name, uri=ref.uri, content_type=artifact.content_type,
                         size_bytes=obj.size_bytes, sha256=obj.sha256)
 
 
-def _stored(output: EncodedOutput, uri: str, artifacts: tuple[Artifact, ...],
-            quality: Quality | None) -> StoredOutput:
+def _stored(output: EncodedOutput, uri: str, artifacts: tuple[Artifact, ...]) -> StoredOutput:
     return StoredOutput(encoded=output, uri=uri, size_bytes=output.size_bytes,
-                        sha256=output.sha256, quality=quality, artifacts=artifacts)
+                        sha256=output.sha256, quality=None, artifacts=artifacts)
 
 
 class _ProgressReporter:

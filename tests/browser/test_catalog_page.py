@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.browser.test_players import CHROMIUM, HERE, ROOT, missing_prerequisite
-from tests.integration.test_pipeline import CATALOG, submit, wait_for_status
+from tests.integration.test_pipeline import CATALOG, submit, wait_for_scores, wait_for_status
 from tests.media import make_clip
 from tests.tools import require
 
@@ -35,7 +35,8 @@ def ready_video(pipeline, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     assert reply.status_code == 202, reply.text
     video = wait_for_status(reply.json()["video_id"], {"ready", "failed"})
     assert video["status"] == "ready", video
-    return video
+    # Quality arrives after playback (rendition-scored): the page is looked at once it did.
+    return wait_for_scores(video["video_id"])
 
 
 def run_catalog_page(video_id: str, shot: Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import contextlib
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -39,8 +40,9 @@ def submit(path: Path, thumbnail: Path | None = None, headers: dict[str, str] | 
                           headers=headers if headers is not None else admin_headers())
 
 
-def wait_for_status(video_id: str, wanted: set[str], timeout: float = 240,
-                    headers: dict[str, str] | None = None) -> dict:
+def wait_for_video(video_id: str, done: Callable[[dict], bool], what: str,
+                   timeout: float = 240, headers: dict[str, str] | None = None) -> dict:
+    """The catalog's view of the video once `done(view)` holds."""
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
@@ -48,10 +50,30 @@ def wait_for_status(video_id: str, wanted: set[str], timeout: float = 240,
                           headers=headers if headers is not None else admin_headers())
         if reply.status_code == 200:
             last = reply.json()
-            if last.get("status") in wanted:
+            if done(last):
                 return last
         time.sleep(1)
-    raise AssertionError(f"{video_id} never reached {wanted}; last seen: {last}")
+    raise AssertionError(f"{video_id} never {what}; last seen: {last}")
+
+
+def wait_for_status(video_id: str, wanted: set[str], timeout: float = 240,
+                    headers: dict[str, str] | None = None) -> dict:
+    return wait_for_video(video_id, lambda v: v.get("status") in wanted,
+                          f"reached {wanted}", timeout, headers)
+
+
+def scored(video: dict) -> bool:
+    """Every video rung of the shown attempt has its VMAF (they arrive after `ready`)."""
+    rungs = [r for r in video.get("renditions") or []
+             if r["media_type"] == "VIDEO" and r["attempt"] == video.get("renditions_attempt",
+                                                                         r["attempt"])]
+    return bool(rungs) and all((r.get("quality") or {}).get("vmaf") is not None for r in rungs)
+
+
+def wait_for_scores(video_id: str, timeout: float = 240,
+                    headers: dict[str, str] | None = None) -> dict:
+    """The catalog's video once the scoring group's figures for every rung are in."""
+    return wait_for_video(video_id, scored, "was scored", timeout, headers)
 
 
 def end_offsets(bootstrap: str, topic: Topic | str) -> int:

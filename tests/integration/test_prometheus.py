@@ -44,6 +44,7 @@ EXPECTED_TARGETS = {
     ("transcode", int(TEST_ENV["REELFLOW_TRANSCODE_METRICS_PORT"])),
     ("packager", int(TEST_ENV["REELFLOW_PACKAGER_METRICS_PORT"])),
     ("captions", int(TEST_ENV["REELFLOW_CAPTIONS_METRICS_PORT"])),
+    ("scoring", int(TEST_ENV["REELFLOW_SCORING_METRICS_PORT"])),
     ("prometheus", PORT),
 }
 

@@ -9,8 +9,10 @@ import pytest
 import schemas
 from schemas import ALL_TOPICS
 from services.captions import main as captions_main
+from services.chunks import main as chunks_main
 from services.ingest import main as ingest_main
 from services.packager import main as packager_main
+from services.scoring import main as scoring_main
 from services.transcode import main as transcode_main
 from services.webhooks import main as webhooks_main
 
@@ -26,6 +28,8 @@ def _published_by(service: str) -> set[str]:
 
 @pytest.mark.parametrize(("service", "entry"), [("transcode", transcode_main),
                                                 ("packager", packager_main),
+                                                ("scoring", scoring_main),
+                                                ("chunks", chunks_main),
                                                 ("ingest", ingest_main),
                                                 ("captions", captions_main),
                                                 ("webhooks", webhooks_main)])
@@ -37,6 +41,8 @@ def test_the_entry_module_names_every_topic_the_service_emits(service, entry) ->
 
 @pytest.mark.parametrize(("service", "entry"), [("transcode", transcode_main),
                                                 ("packager", packager_main),
+                                                ("scoring", scoring_main),
+                                                ("chunks", chunks_main),
                                                 ("ingest", ingest_main),
                                                 ("captions", captions_main),
                                                 ("webhooks", webhooks_main)])

@@ -21,7 +21,10 @@ RULES = acls(STACK_TOPICS)
 WRITES = {
     "ingest": {"video-uploaded", "video-cancelled", "api-keys", "signing-keys",
                "playback-policy-changed", "dead-letter"},
-    "transcode": {"rendition-done", "transcode-progress", "transcode-failed", "dead-letter"},
+    "transcode": {"rendition-done", "transcode-progress", "transcode-failed", "chunk-requested",
+                  "dead-letter"},
+    "scoring": {"rendition-scored", "dead-letter"},
+    "chunks": {"chunk-encoded", "dead-letter"},
     "packager": {"video-transcoded", "packaging-failed", "content-keys", "dead-letter"},
     "catalog": {"dead-letter"},
     "figures": {"figures-owners-changelog", "figures-windows-changelog",
@@ -33,9 +36,11 @@ WRITES = {
 READS = {
     "ingest": {"api-keys", "signing-keys", "playback-policy-changed", "video-uploaded",
                "video-cancelled", "video-transcoded", "transcode-failed", "packaging-failed"},
-    "transcode": {"video-uploaded", "video-cancelled"},
+    "transcode": {"video-uploaded", "video-cancelled", "chunk-encoded"},
     "packager": {"rendition-done", "captions-done", "content-keys"},
     "captions": {"video-uploaded", "video-cancelled"},
+    "scoring": {"rendition-done"},
+    "chunks": {"chunk-requested"},
     "figures": {"video-uploaded", "video-cancelled", "rendition-done", "transcode-failed",
                 "video-transcoded", "packaging-failed", "dead-letter",
                 "figures-owners-changelog", "figures-windows-changelog",
@@ -66,8 +71,9 @@ def test_a_reader_may_consume_only_its_own_topics_with_its_own_group() -> None:
 
 
 def test_the_catalog_reads_every_event_topic_and_describes_what_lag_needs() -> None:
-    # Every topic but the figures' changelogs and the webhooks service's own endpoints.
-    events = {t.name for t in STACK_TOPICS if not t.name.startswith("figures-")
+    # Every topic but the figures' changelogs, the webhooks service's own endpoints and
+    # split and stitch's work queues (chunk jobs and checkpoints).
+    events = {t.name for t in STACK_TOPICS if not t.name.startswith(("figures-", "chunk-"))
               and t.name != "webhook-endpoints"}
     assert _allowed(RULES, "catalog", "topic", "READ") == events
     assert _allowed(RULES, "catalog", "topic", "DESCRIBE") == {"*"}

@@ -1,0 +1,57 @@
+"""`reelflow chunks`: one chunk worker of split and stitch (scale out with more of them).
+
+  consume  chunk-requested (one chunk of a long video: every rung over its time range)
+  decide   ChunkWorker: encode the chunk's rungs (or find its checkpoint), upload them
+  emit     chunk-encoded, the chunk's checkpoint (and dead-letter, as every consumer may)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from schemas import ALL_TOPICS, CHUNK_ENCODED, CHUNK_REQUESTED
+from services.chunks.settings import ChunksSettings
+from services.chunks.worker import ChunkWorker
+from services.shared import telemetry
+from services.shared.codec import EventCodec
+from services.shared.consume import ConsumeLoop, LoopSettings
+from services.shared.lifecycle import run_until_signalled
+from services.shared.media.toolcheck import check_ffmpeg
+from services.shared.producer import EventProducer
+from services.shared.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+CONSUMES = (CHUNK_REQUESTED,)
+EMITS = (CHUNK_ENCODED,)
+
+
+async def serve(settings: ChunksSettings, stop: asyncio.Event) -> None:
+    info = await check_ffmpeg(settings.common)
+    log.info("ffmpeg %s at %s", info.version, info.path)
+    bootstrap = settings.common.kafka_bootstrap
+    producer = EventProducer(bootstrap, EventCodec(ALL_TOPICS), "chunks")  # emit
+    worker = ChunkWorker(settings, producer, ObjectStore(settings.common))  # decide
+    worker.sweep()
+    consume = LoopSettings(
+        group_id=settings.group_id, topics=CONSUMES, concurrency=settings.concurrency,
+        max_attempts=settings.max_attempts, backoff_base_s=settings.backoff_base_s,
+        session_timeout_ms=settings.session_timeout_ms,
+        max_poll_interval_ms=settings.max_poll_interval_ms,
+        group_instance_id=settings.instance_id or None)
+    await ConsumeLoop(consume, bootstrap, producer.codec, producer, worker).run_until(stop)
+
+
+def run(_: argparse.Namespace) -> int:
+    settings = ChunksSettings()
+    telemetry.configure("chunks", settings.common.log_level, settings.common.otel_exporter)
+    asyncio.run(run_until_signalled(lambda stop: serve(settings, stop)))
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("chunks", help="run a chunk worker (chunk-requested -> "
+                                   "chunk-encoded)")
+    parser.set_defaults(func=run)

@@ -1,0 +1,139 @@
+"""The chunk worker's Kafka/S3 shell: `chunk-requested` in, `chunk-encoded` out.
+
+Side effects are keyed by the chunk (video, attempt, index): its files and manifest live
+under `renditions/{video_id}/{attempt}/chunks/{index}/`, and the manifest is written after
+every file, so its presence means the chunk is done. The announcement's id is derived from
+the job's id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from schemas import CHUNK_ENCODED
+from schemas.events import ChunkEncoded, ChunkOutput, ChunkRequested
+from schemas.layout import CHUNK_MANIFEST, chunk_prefix
+from services.chunks.settings import ChunksSettings
+from services.shared import telemetry
+from services.shared.consume import Delivery, PermanentFailure
+from services.shared.events import derived_event_id, now
+from services.shared.media.errors import ProbeError
+from services.shared.media.probing import probe
+from services.shared.media.process import run_ffmpeg
+from services.shared.producer import EventProducer
+from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
+from services.transcode.chunked import build_chunk_encode
+from services.transcode.chunking import Chunk
+from services.transcode.encode import sha256_file
+from services.transcode.ladder import plan_ladder
+from services.transcode.profiles import get_profile
+
+log = logging.getLogger(__name__)
+
+_IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class ChunkWorker:
+    def __init__(self, settings: ChunksSettings, producer: EventProducer,
+                 store: ObjectStore) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.store = store
+        self.name = f"{socket.gethostname()}/{os.getpid()}"
+        self._source_of: tuple[str, int] | None = None
+
+    def sweep(self) -> None:
+        """Remove scratch dirs of workers that are gone (several share one root)."""
+        root = self.settings.work_root
+        if root.exists():
+            for leftover in root.iterdir():
+                if not (leftover.name.isdigit() and Path(f"/proc/{leftover.name}").exists()):
+                    shutil.rmtree(leftover, ignore_errors=True)
+        shutil.rmtree(self.settings.job_root, ignore_errors=True)
+        self.settings.job_root.mkdir(parents=True)
+
+    async def handle(self, delivery: Delivery) -> None:
+        job = delivery.event
+        assert isinstance(job, ChunkRequested), delivery.topic.name
+        prefix = chunk_prefix(job.video_id, job.attempt, job.index)
+        manifest = self.store.ref(f"{prefix}/{CHUNK_MANIFEST}")
+        if await asyncio.to_thread(self.store.head, manifest) is not None:
+            body = await asyncio.to_thread(lambda: self.store.stream(manifest)["Body"].read())
+            outputs = tuple(ChunkOutput.from_record(o) for o in json.loads(body)["outputs"])
+            log.info("chunk %s is a checkpoint already; announcing it again", job.chunk_id)
+            await self._announce(job, outputs, 0.0, reused=True)
+            return
+        started = time.monotonic()
+        with telemetry.tracer("reelflow.chunks").start_as_current_span(
+                "encode chunk", attributes={"reelflow.chunk": job.chunk_id}):
+            outputs = await self._encode(job, prefix)
+        record = {"chunk_id": job.chunk_id, "outputs": [o.to_record() for o in outputs]}
+        await asyncio.to_thread(self.store.put_bytes, json.dumps(record).encode(), manifest,
+                                "application/json")
+        await self._announce(job, outputs, time.monotonic() - started, reused=False)
+
+    async def failed(self, delivery: Delivery, error: PermanentFailure) -> None:
+        log.warning("chunk job given up: %s", error)
+
+    async def _announce(self, job: ChunkRequested, outputs: tuple[ChunkOutput, ...],
+                        seconds: float, *, reused: bool) -> None:
+        await self.producer.publish(CHUNK_ENCODED, ChunkEncoded(
+            event_id=derived_event_id(job.event_id, "encoded", "again" if reused else ""),
+            video_id=job.video_id, occurred_at=now(), attempt=job.attempt,
+            chunk_id=job.chunk_id, index=job.index, count=job.count,
+            start_seconds=job.start_seconds, end_seconds=job.end_seconds,
+            frame_count=job.frame_count, outputs=outputs, encode_seconds=round(seconds, 3),
+            worker=self.name, reused=reused))
+
+    async def _encode(self, job: ChunkRequested, prefix: str) -> tuple[ChunkOutput, ...]:
+        source = await self._fetch_source(job)
+        try:
+            facts = await probe(source, self.settings.common)
+        except ProbeError as exc:
+            raise PermanentFailure("undecodable_source", str(exc)) from exc
+        plan = plan_ladder(facts, get_profile(job.profile), job.renditions)
+        targets = tuple(t for t in plan.videos if t.name in job.renditions)
+        chunk = Chunk(job.index, job.start_seconds, job.end_seconds, job.start_frame,
+                      job.frame_count)
+        folder = self.settings.job_root / job.chunk_id.replace("/", "-")
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        try:
+            encode = build_chunk_encode(source, folder, plan, facts, chunk, targets)
+            log.info("encoding chunk %s (%d of %d, %.0f-%.0f s)", job.chunk_id, job.index + 1,
+                     job.count, job.start_seconds, job.end_seconds)
+            await run_ffmpeg(encode.args, self.settings.common, name="encode-chunk")
+            outputs = []
+            for name, path in encode.files.items():
+                digest = await asyncio.to_thread(sha256_file, path)
+                ref = self.store.ref(f"{prefix}/{path.name}")
+                stored = await asyncio.to_thread(self.store.put_file, path, ref, "video/mp4",
+                                                 _IMMUTABLE, digest)
+                outputs.append(ChunkOutput(rendition=name, uri=ref.uri,
+                                           size_bytes=stored.size_bytes, sha256=digest))
+            return tuple(outputs)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    async def _fetch_source(self, job: ChunkRequested) -> Path:
+        """The source on disk, kept for this video's next chunk."""
+        folder = self.settings.job_root / "source"
+        local = folder / "original"
+        if self._source_of != (job.video_id, job.attempt) or not local.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            self._source_of = None
+            try:
+                await asyncio.to_thread(self.store.download, ObjectRef.parse(job.source_uri),
+                                        local, job.source_sha256)
+            except (ObjectMissing, ChecksumMismatch, ValueError) as exc:
+                raise PermanentFailure("source_missing", str(exc)) from exc
+            self._source_of = (job.video_id, job.attempt)
+        return local

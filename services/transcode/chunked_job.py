@@ -1,0 +1,149 @@
+"""Split and stitch, the transcode side: the worker that took a long video's
+`video-uploaded` plans its chunks, deals them out as `chunk-requested` jobs to group
+`chunks`, encodes the whole video's audio and thumbnails itself meanwhile, waits for every
+chunk's `chunk-encoded` checkpoint, and stitches each rung from its chunks (stream copy).
+
+What comes out is the same `EncodeResult` an unchunked encode gives, so uploads,
+`rendition-done` and the packager need nothing new. A redo after a crash publishes the same
+jobs again (same event ids); chunk workers answer a chunk whose checkpoint exists by
+announcing it again without encoding, so only unfinished chunks cost anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from aiokafka import TopicPartition
+
+from schemas import CHUNK_ENCODED, CHUNK_REQUESTED
+from schemas.events import ChunkEncoded, ChunkRequested, VideoUploaded
+from services.shared.consumers import new_consumer, stop_quietly
+from services.shared.events import derived_event_id, now
+from services.shared.media.probe_parser import SourceProbe
+from services.shared.media.process import run_ffmpeg
+from services.shared.producer import EventProducer
+from services.shared.storage import ObjectRef, ObjectStore
+from services.transcode import chunked
+from services.transcode import thumbnails as thumbs
+from services.transcode.chunking import Chunk, partition_of
+from services.transcode.encode import THUMBNAIL_DIR, EncodeJob, EncodeResult, describe_outputs
+from services.transcode.ladder import LadderPlan
+from services.transcode.settings import TranscodeSettings
+
+log = logging.getLogger(__name__)
+
+
+def chunk_requests(upload: VideoUploaded, source_sha256: str, plan: LadderPlan,
+                   chunks: tuple[Chunk, ...]) -> list[ChunkRequested]:
+    """The jobs of one chunked attempt (deterministic ids: a redo repeats them). Pure."""
+    rungs = tuple(t.name for t in plan.videos)
+    return [ChunkRequested(
+        event_id=derived_event_id(upload.event_id, "chunk", c.index), video_id=upload.video_id,
+        occurred_at=now(), attempt=upload.attempt,
+        chunk_id=c.chunk_id(upload.video_id, upload.attempt), index=c.index, count=len(chunks),
+        start_seconds=c.start_s, end_seconds=c.end_s, start_frame=c.start_frame,
+        frame_count=c.frame_count, source_uri=upload.source_uri, source_sha256=source_sha256,
+        profile=plan.profile.name, renditions=rungs, upload_event_id=upload.event_id,
+    ) for c in chunks]
+
+
+class ChunkWatcher:
+    """Reads `chunk-encoded` (no group: every partition, from the log end at start) and
+    collects the checkpoints of one attempt."""
+
+    def __init__(self, settings: TranscodeSettings, producer: EventProducer,
+                 upload: VideoUploaded, count: int) -> None:
+        self._consumer = new_consumer(settings.common.kafka_bootstrap)
+        self._codec = producer.codec
+        self._key = (upload.video_id, upload.attempt)
+        self._count = count
+        self.done: dict[int, ChunkEncoded] = {}
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        parts = [TopicPartition(CHUNK_ENCODED.name, p) for p in range(CHUNK_ENCODED.partitions)]
+        self._consumer.assign(parts)
+        await self._consumer.seek_to_end(*parts)
+        for tp in parts:  # resolve the end now, before any job of ours can be answered
+            await self._consumer.position(tp)
+
+    async def wait(self, on_progress: Callable[[float], None] | None) -> dict[int, ChunkEncoded]:
+        while len(self.done) < self._count:
+            batches = await self._consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    event = self._codec.decode(CHUNK_ENCODED, record.value)
+                    if (event.video_id, event.attempt) == self._key:
+                        self.done.setdefault(event.index, event)
+            if on_progress is not None:
+                on_progress(len(self.done) / self._count)
+        return self.done
+
+    async def stop(self) -> None:
+        await stop_quietly(self._consumer)
+
+
+class ChunkedEncode:
+    def __init__(self, settings: TranscodeSettings, producer: EventProducer,
+                 store: ObjectStore) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.store = store
+
+    async def run(self, upload: VideoUploaded, source: Path, source_sha256: str,
+                  facts: SourceProbe, plan: LadderPlan, chunks: tuple[Chunk, ...],
+                  workdir: Path, on_progress: Callable[[float], None] | None = None,
+                  ) -> EncodeResult:
+        started = time.monotonic()
+        common = self.settings.common
+        whole = chunked.build_whole_video(source, workdir / "whole", plan, facts)
+        (workdir / "whole" / THUMBNAIL_DIR / thumbs.TILE_DIR).mkdir(parents=True, exist_ok=True)
+        watcher = ChunkWatcher(self.settings, self.producer, upload, len(chunks))
+        await watcher.start()
+        try:
+            for request, chunk in zip(chunk_requests(upload, source_sha256, plan, chunks),
+                                      chunks, strict=True):
+                await self.producer.publish(CHUNK_REQUESTED, request, partition=partition_of(
+                    chunk, CHUNK_REQUESTED.partitions))
+            log.info("%d chunk jobs published; encoding audio and thumbnails", len(chunks))
+            await run_ffmpeg(whole.args, common, name="encode-whole")
+            announced = await watcher.wait(on_progress)
+        finally:
+            await watcher.stop()
+        log.info("every chunk is in (%d reused); stitching",
+                 sum(e.reused for e in announced.values()))
+        files = dict(whole.files)
+        for target in plan.videos:
+            files[target.name] = await self._stitch(target.name, chunks, announced,
+                                                    whole.files.get(
+                                                        chunked.rung_audio_key(target)),
+                                                    workdir / "stitch")
+        stitched = EncodeJob([], {k: v for k, v in files.items()
+                                  if not k.startswith("rung-audio")}, whole.thumbnails)
+        outputs = await describe_outputs(stitched, plan, facts, common)
+        return EncodeResult(outputs, time.monotonic() - started, f"chunked x{len(chunks)}")
+
+    async def _stitch(self, rendition: str, chunks: tuple[Chunk, ...],
+                      announced: dict[int, ChunkEncoded], audio: Path | None,
+                      workdir: Path) -> Path:
+        folder = workdir / rendition
+        folder.mkdir(parents=True, exist_ok=True)
+        parts = []
+        for chunk in chunks:
+            output = next(o for o in announced[chunk.index].outputs if o.rendition == rendition)
+            local = folder / f"{chunk.index:05d}.mp4"
+            await asyncio.to_thread(self.store.download, ObjectRef.parse(output.uri), local,
+                                    output.sha256 or None)
+            parts.append(local)
+        listing = folder / "chunks.txt"
+        listing.write_text(chunked.concat_list(parts))
+        out = workdir / f"{rendition}.mp4"
+        await run_ffmpeg(chunked.stitch_args(listing, audio, out), self.settings.common,
+                         name="stitch")
+        for part in parts:
+            part.unlink()
+        return out
