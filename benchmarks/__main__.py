@@ -21,6 +21,7 @@ SUITES: dict[str, tuple[str, ...]] = {
             "--list-seconds", "--connections", "--processes", "--stream-rate",
             "--stream-detail-rate"),
     "protect": ("--seconds", "--runs", "--requests"),
+    "webhooks": ("--events", "--rate"),
 }
 
 

@@ -48,6 +48,13 @@ def environment(slot: int) -> dict[str, str]:
         "REELFLOW_PACKAGER_METRICS_PORT": port(24003),
         "REELFLOW_FIGURES_PORT": port(24004),
         "REELFLOW_CAPTIONS_METRICS_PORT": port(24005),
+        "REELFLOW_WEBHOOKS_PORT": port(24006),
+        # The tests' receivers listen on 127.0.0.1 only (so 127.0.0.2 is still refused as
+        # loopback), and retries come on a test-scale schedule (tests/integration/
+        # test_webhooks.py).
+        "REELFLOW_WEBHOOKS_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
+        "REELFLOW_WEBHOOKS_RETRY_SCHEDULE_S": "[0.5, 1.0, 2.0, 4.0]",
+        "REELFLOW_WEBHOOKS_LEASE_S": "15",
         "REELFLOW_LOG_LEVEL": "INFO",
         # The console's lag samples and status window, short so a test sees STOP and OK
         # come and go in seconds (tests/integration/test_console.py).
@@ -67,3 +74,4 @@ TEST_STATE = state_dir(SLOT)
 TEST_ENV = environment(SLOT)
 INGEST_URL = f"http://127.0.0.1:{TEST_ENV['REELFLOW_INGEST_PORT']}"
 CATALOG_URL = f"http://127.0.0.1:{TEST_ENV['REELFLOW_CATALOG_PORT']}"
+WEBHOOKS_URL = f"http://127.0.0.1:{TEST_ENV['REELFLOW_WEBHOOKS_PORT']}"

@@ -107,4 +107,5 @@ def services(settings: StackSettings) -> list[Service]:
         Service("packager", settings, None, None),
         Service("captions", settings, None, None),
         Service("figures", settings, "REELFLOW_FIGURES_PORT", 8004),
+        Service("webhooks", settings, "REELFLOW_WEBHOOKS_PORT", 8006),
     ]

@@ -27,6 +27,7 @@ WRITES = {
     "figures": {"figures-owners-changelog", "figures-windows-changelog",
                 "figures-dead-letters-changelog", "dead-letter"},
     "upstream": {"video-uploaded"},
+    "webhooks": {"webhook-endpoints", "dead-letter"},
 }
 READS = {
     "ingest": {"api-keys", "signing-keys", "playback-policy-changed", "video-uploaded",
@@ -38,6 +39,9 @@ READS = {
                 "figures-owners-changelog", "figures-windows-changelog",
                 "figures-dead-letters-changelog"},
     "upstream": set(),
+    "webhooks": {"api-keys", "webhook-endpoints", "video-uploaded", "video-cancelled",
+                 "transcode-progress", "rendition-done", "captions-done", "transcode-failed",
+                 "video-transcoded", "packaging-failed"},
 }
 
 
@@ -60,18 +64,26 @@ def test_a_reader_may_consume_only_its_own_topics_with_its_own_group() -> None:
 
 
 def test_the_catalog_reads_every_event_topic_and_describes_what_lag_needs() -> None:
-    events = {t.name for t in STACK_TOPICS if not t.name.startswith("figures-")}
+    # Every topic but the figures' changelogs and the webhooks service's own endpoints.
+    events = {t.name for t in STACK_TOPICS if not t.name.startswith("figures-")
+              and t.name != "webhook-endpoints"}
     assert _allowed(RULES, "catalog", "topic", "READ") == events
     assert _allowed(RULES, "catalog", "topic", "DESCRIBE") == {"*"}
     assert _allowed(RULES, "catalog", "group", "DESCRIBE") == {"*"}
     assert _allowed(RULES, "catalog", "group", "READ") == {"catalog"}
 
 
-def test_only_ingest_and_the_catalog_read_api_keys_and_only_ingest_writes_them() -> None:
+def test_only_the_apis_read_api_keys_and_only_ingest_writes_them() -> None:
     readers = {r.principal for r in RULES if r.name == "api-keys" and r.operation == "READ"}
     writers = {r.principal for r in RULES if r.name == "api-keys" and r.operation == "WRITE"}
-    assert readers == {"ingest", "catalog", "operations"}
+    assert readers == {"ingest", "catalog", "webhooks", "operations"}
     assert writers == {"ingest", "operations"}
+
+
+def test_the_webhooks_dispatcher_may_describe_the_catalogs_group_and_no_other() -> None:
+    assert _allowed(RULES, "webhooks", "group", "DESCRIBE") == {"catalog"}
+    assert _allowed(RULES, "webhooks", "group", "READ") == {"webhooks"}
+    assert not _allowed(RULES, "webhooks", "topic", "DESCRIBE")
 
 
 def test_the_operator_tools_read_and_redrive_every_topic_and_move_any_group() -> None:
