@@ -144,6 +144,7 @@ def _start_stream(dsn: str, group: str, log: Path, seconds: float,
     from benchmarks.stories import interleaved
     from schemas import PIPELINE_TOPICS, topic_by_name
     from services.shared.codec import EventCodec
+    from services.shared.kafka_security import client_options
     from services.shared.settings import CommonSettings
 
     common = CommonSettings()
@@ -165,7 +166,7 @@ def _start_stream(dsn: str, group: str, log: Path, seconds: float,
     async def paced() -> None:
         # The services' producer settings (idempotent, acks=all); a tick's worth at a time.
         producer = AIOKafkaProducer(bootstrap_servers=common.kafka_bootstrap, acks="all",
-                                    enable_idempotence=True, linger_ms=5)
+                                    enable_idempotence=True, linger_ms=5, **client_options())
         await producer.start()
         try:
             tick, started = 0.1, time.monotonic()

@@ -28,6 +28,7 @@ from services.ingest import ledger
 from services.ingest.api import create_app
 from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
+from services.ingest.upload import return_parts_to_the_os
 from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
 from services.shared.producer import EventProducer
@@ -46,6 +47,7 @@ def build_app(settings: IngestSettings):  # type: ignore[no-untyped-def]
 def run(_: argparse.Namespace) -> int:
     settings = IngestSettings()
     telemetry.configure("ingest", settings.common.log_level, settings.common.otel_exporter)
+    return_parts_to_the_os()  # bounded uploads' memory really returns (upload.py)
     serving.run(serving.serve(serving.server(build_app(settings), settings.host,
                                              settings.port)))
     return 0

@@ -9,6 +9,8 @@ are kept in memory, bounded.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +23,20 @@ from services.shared.storage import MultipartUpload, StoredObject
 #: Feed the parser in blocks of this size so the (blocking) S3 part uploads run in a
 #: worker thread without a thread hop per 64 KiB network chunk.
 FEED_BLOCK = 1024 * 1024
+#: mallopt(3)'s M_MMAP_THRESHOLD.
+_M_MMAP_THRESHOLD = -3
+
+
+def return_parts_to_the_os() -> None:
+    """Have glibc map every block of 1 MiB or more on its own, so a freed 8 MiB part goes
+    back to the OS at once. By default glibc raises its mmap threshold to the largest block
+    freed so far: after the first part, parts come from the heap's arenas (one per thread
+    that touches them), which keep what they held. Measured with `./run bench ingest`: one
+    500 MB upload's RSS above idle fell from 57 to 20 MB. A no-op where libc has no mallopt."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(_M_MMAP_THRESHOLD, FEED_BLOCK)
 SMALL_FIELD_LIMIT = 1024 * 1024
 
 
