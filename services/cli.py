@@ -2,6 +2,7 @@
 
   reelflow ingest | transcode | packager | catalog    run one service in this process
   reelflow figures                                   windowed pipeline figures (faust app)
+  reelflow router                                    the lane router (priority lanes, fair share)
   reelflow stack up|status|down|restart              the local Kafka/Postgres/S3 stack
   reelflow demo                                      the whole path on a generated clip
   reelflow lag [--group G] [--json]                  consumer lag per group and partition
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     from services.operations.lag import add_parser as add_lag
     from services.operations.replay import add_parser as add_replay
     from services.packager.main import add_parser as add_packager
+    from services.router.main import add_parser as add_router
     from services.stack.commands import add_parser as add_stack
     from services.submit import add_parser as add_submit
     from services.transcode.main import add_parser as add_transcode
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
-                add_submit, add_dlq, add_lag, add_replay, add_figures):
+                add_submit, add_dlq, add_lag, add_replay, add_figures, add_router):
         add(sub)
     return parser
 

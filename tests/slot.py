@@ -47,6 +47,12 @@ def environment(slot: int) -> dict[str, str]:
         "REELFLOW_TRANSCODE_METRICS_PORT": port(24002),
         "REELFLOW_PACKAGER_METRICS_PORT": port(24003),
         "REELFLOW_FIGURES_PORT": port(24004),
+        "REELFLOW_ROUTER_METRICS_PORT": port(24006),
+        # The session's workers read video-uploaded directly (the topology the suite's
+        # older tests pin: dead letters and offsets of group `transcode` on it), so the
+        # stack starts no router; tests/integration/test_lanes.py switches the session's
+        # stack to the lanes (router + lane workers) for its own tests and back.
+        "REELFLOW_TRANSCODE_LANES": "false",
         "REELFLOW_LOG_LEVEL": "INFO",
         # The console's lag samples and status window, short so a test sees STOP and OK
         # come and go in seconds (tests/integration/test_console.py).

@@ -25,6 +25,7 @@ from services.catalog.console_actions import ActionRefused
 from services.catalog.console_history import ConsoleHistory
 from services.catalog.paging import BadCursor
 from services.catalog.projector import Projector
+from services.catalog.queues import QueueBoard
 from services.catalog.routes import (
     console,
     dead_letters,
@@ -46,7 +47,7 @@ Role = Literal["all", "api", "projector"]
 
 def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: EventProducer,
                projector: Projector | None, s3: Any, keyring: Keyring,
-               role: Role = "all") -> FastAPI:
+               role: Role = "all", queues: QueueBoard | None = None) -> FastAPI:
     app = FastAPI(title="Reelflow catalog", version="1",
                   description="Videos, renditions, packages, timelines and playback.",
                   dependencies=[Depends(http_errors.plain_parameters)])
@@ -54,6 +55,7 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
     state.settings, state.pool, state.producer, state.projector = (settings, pool, producer,
                                                                    projector)
     state.s3, state.role = s3, role
+    state.queues = queues or QueueBoard()
     state.console_history = ConsoleHistory(settings.console_window_s)
     state.caller = keys.caller_of(keyring, metered=False)
     state.links = views.MediaLinks(settings.common.s3_bucket, settings.public_base_url)

@@ -32,6 +32,7 @@ from services.catalog.api import Role, create_app
 from services.catalog.console_sampler import sample_forever
 from services.catalog.lag_exporter import lag_exporter
 from services.catalog.projector import Projector
+from services.catalog.queues import LaneQueues
 from services.catalog.rebuild import add_parser as add_rebuild
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
@@ -74,13 +75,16 @@ async def run(settings: CatalogSettings, role: Role = "all",
     pool = await _api_pool(settings, deadline)
     projector = Projector(settings, codec, producer) if role != "api" else None  # decide
     keyring = Keyring(common.kafka_bootstrap, common.admin_key, codec)
-    app = create_app(settings, pool, producer, projector, s3_client(common), keyring, role)
+    queues = LaneQueues(common.kafka_bootstrap, codec)
+    app = create_app(settings, pool, producer, projector, s3_client(common), keyring, role,
+                     queues=queues.board)
     server = serving.server(app, settings.host, settings.port, lifespan="off")
     jobs: dict[str, Coroutine[Any, Any, Any]] = {"http": serving.serve(server)}
     if projector is not None:  # consume every pipeline topic into the read models
         jobs["projector"] = projector.run(stop)
     if role != "projector":  # consume api-keys into the table requests are checked against
         jobs["keyring"] = keyring.run(stop)
+        jobs["queues"] = queues.run(stop)  # lane-queue: positions and estimated starts
     if settings.lag_refresh_s > 0:
         jobs["lag"] = lag_exporter(common, stop, settings.lag_refresh_s)
     if role != "projector" and settings.console_sample_s > 0:  # the console's lag history

@@ -38,6 +38,12 @@ REPROCESS = refusals({
     400: "invalid_json", 401: UNAUTHENTICATED, 404: "video_not_found", 409: _IDEMPOTENCY,
     413: "request_too_large", 422: f"{_WRITE_422}, invalid_profile, invalid_renditions",
     429: _RATE, 503: _BUSY})
+REPRIORITISE = refusals({
+    400: "invalid_json", 401: UNAUTHENTICATED, 404: "video_not_found",
+    409: f"video_not_reprioritisable (already transcoding, ready, failed or cancelled), "
+         f"{_IDEMPOTENCY}",
+    413: "request_too_large", 422: f"{_WRITE_422}, invalid_priority", 429: _RATE,
+    503: _BUSY})
 KEYS = refusals({400: "invalid_json", 401: UNAUTHENTICATED, 403: "admin_only",
                  422: f"{INVALID}, invalid_key_name, "
                  "invalid_rate_limit", 429: _RATE, 503: _BUSY})
@@ -107,3 +113,9 @@ TUS_PATCH = refusals({**_TUS_BODY, 401: UNAUTHENTICATED, 404: "upload_not_found"
                       429: _RATE})
 TUS_TERMINATE = refusals({401: UNAUTHENTICATED, 404: "upload_not_found", 412: _TUS_412,
                           422: INVALID, 423: "upload_locked", 429: _RATE, 503: _BUSY})
+
+REPRIORITISE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {
+        "type": "object", "required": ["priority"], "additionalProperties": False,
+        "properties": {"priority": {"type": "integer", "minimum": 1, "maximum": 10,
+                                    "description": "1 (low) to 10 (high)"}}}}}}}

@@ -1,11 +1,13 @@
 """`reelflow ingest`: run the ingest HTTP API as its own process.
 
   consume  api-keys (its key ring); video-uploaded, video-cancelled, video-transcoded,
-           transcode-failed, packaging-failed (its ledger: who owns a video, its attempts
-           and how they ended)
+           transcode-failed, packaging-failed, transcode-progress (its ledger: who owns a
+           video, its attempts, when transcode began them and how they ended)
   decide   routes/ over Submission (upload, import: probe, validate), Rework (cancel,
-           reprocess) and KeyAdmin, behind the gate (X-API-Key, Idempotency-Key)
+           reprocess), Reprioritisation and KeyAdmin, behind the gate (X-API-Key,
+           Idempotency-Key)
   emit     video-uploaded per accepted source or reprocess, video-cancelled per cancel,
+           video-reprioritised per priority change,
            api-keys per key change (and dead-letter, as every consumer may)
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from schemas import ALL_TOPICS, API_KEYS, VIDEO_CANCELLED, VIDEO_UPLOADED
+from schemas import ALL_TOPICS, API_KEYS, VIDEO_CANCELLED, VIDEO_REPRIORITISED, VIDEO_UPLOADED
 from services.ingest import ledger
 from services.ingest.api import create_app
 from services.ingest.settings import IngestSettings
@@ -24,7 +26,7 @@ from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 
 CONSUMES = (API_KEYS, *ledger.TOPICS)
-EMITS = (VIDEO_UPLOADED, VIDEO_CANCELLED, API_KEYS)
+EMITS = (VIDEO_UPLOADED, VIDEO_CANCELLED, VIDEO_REPRIORITISED, API_KEYS)
 
 
 def build_app(settings: IngestSettings):  # type: ignore[no-untyped-def]
