@@ -277,7 +277,8 @@ class LaneRouter:
             queue = self.queues[lane]
             loads = list(views[lane].loads)
             while len(queue):
-                partition = admit_partition(loads, self.settings.depth_per_worker, busy)
+                partition = admit_partition(loads, self.settings.depth_per_worker, busy,
+                                            self.settings.worker_slots)
                 if partition is None:
                     break
                 job = queue.pop()

@@ -144,16 +144,19 @@ class PartitionLoad:
 
 
 def admit_partition(loads: Sequence[PartitionLoad], depth: int,
-                    busy: Mapping[str, int]) -> int | None:
+                    busy: Mapping[str, int], slots: int = 1) -> int | None:
     """The partition of a lane to send one more job to, or None when the lane is full.
 
     Admission by lane lag: a member (a worker process) may have at most `depth`
     unfinished jobs of this lane (its running one plus the next, so it never waits for
     the router between two jobs). Kafka hands a partition's records only to its owner, so
     the job goes to a partition of the member with the fewest unfinished jobs over every
-    lane (`busy`), then to that member's least loaded partition. With no member at all
-    (no worker running yet), the lane as a whole takes `depth` jobs, so the first worker
-    to come finds work."""
+    lane (`busy`). Of that member's partitions it uses only the first `slots` (its job
+    slots: a busy partition is paused, so one slot takes one partition at a time), the
+    least loaded of them: with one slot, every job of the lane goes to one partition and
+    the worker takes them in the order they were dispatched. With no member at all (no
+    worker running yet), the lane as a whole takes `depth` jobs, so the first worker to
+    come finds work."""
     if not loads:
         return None
     owned = [load for load in loads if load.owner is not None]
@@ -169,7 +172,8 @@ def admit_partition(loads: Sequence[PartitionLoad], depth: int,
     if not open_members:
         return None
     member = min(open_members, key=lambda m: (busy.get(m, 0), per_member[m], m))
-    mine = [load for load in owned if load.owner == member]
+    mine = sorted((load for load in owned if load.owner == member),
+                  key=lambda load: load.partition)[:max(1, slots)]
     return min(mine, key=lambda load: (load.outstanding, load.partition)).partition
 
 

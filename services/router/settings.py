@@ -16,9 +16,10 @@ class RouterSettings(BaseSettings):
     group_id: str = "router"
     #: The consumer group whose room on the lanes the router fills.
     transcode_group: str = "transcode"
+    #: Job slots of one transcode process (its REELFLOW_TRANSCODE_CONCURRENCY).
+    worker_slots: int = Field(default=1, ge=1)
     #: Unfinished jobs of one lane a worker process may hold: its running one and the
-    #: next, so it never waits for the router between two jobs. A worker running
-    #: REELFLOW_TRANSCODE_CONCURRENCY=N jobs wants N + 1.
+    #: next, so it never waits for the router between two jobs (N slots want N + 1).
     depth_per_worker: int = Field(default=2, ge=1)
     #: Seconds between two looks at the transcode group's offsets (and admissions).
     tick_s: float = Field(default=0.5, gt=0)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings
 from services.catalog.settings import CatalogSettings
 from services.ingest.settings import IngestSettings
 from services.packager.settings import PackagerSettings
+from services.router.settings import RouterSettings
 from services.shared.settings import CommonSettings
 from services.stack.settings import KAFKA_POM, StackSettings
 from services.transcode.settings import TranscodeSettings
@@ -27,10 +28,11 @@ PROMETHEUS = yaml.safe_load((COMPOSE_DIR / "prometheus" / "prometheus.yml").read
 
 SETTINGS: dict[str, type[BaseSettings]] = {
     "ingest": IngestSettings, "transcode": TranscodeSettings,
-    "packager": PackagerSettings, "catalog": CatalogSettings,
+    "packager": PackagerSettings, "catalog": CatalogSettings, "router": RouterSettings,
 }
 #: The services that serve Prometheus metrics, and the setting naming the port.
-METRICS_PORT_FIELD = {"catalog": "port", "transcode": "metrics_port", "packager": "metrics_port"}
+METRICS_PORT_FIELD = {"catalog": "port", "transcode": "metrics_port", "packager": "metrics_port",
+                      "router": "metrics_port"}
 
 
 def env_names(cls: type[BaseSettings]) -> set[str]:

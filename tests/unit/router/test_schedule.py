@@ -101,8 +101,8 @@ def loads(*spec: tuple[str | None, int]) -> list[PartitionLoad]:
 
 def test_a_lane_takes_jobs_up_to_the_depth_per_member() -> None:
     lane = loads(("w1", 1), ("w1", 0), ("w2", 2), ("w2", 0))
-    # w1 has 1 of 2: room; w2 is full.
-    assert admit_partition(lane, depth=2, busy={"w1": 1, "w2": 2}) == 1
+    # w1 has 1 of 2: room (on its first partition, its one slot's); w2 is full.
+    assert admit_partition(lane, depth=2, busy={"w1": 1, "w2": 2}) == 0
     full = loads(("w1", 2), ("w1", 0), ("w2", 2), ("w2", 0))
     assert admit_partition(full, depth=2, busy={}) is None
 
@@ -111,6 +111,14 @@ def test_the_job_goes_to_the_member_with_least_work_over_every_lane() -> None:
     lane = loads(("w1", 0), ("w2", 0))
     assert admit_partition(lane, depth=2, busy={"w1": 3, "w2": 1}) == 1
     assert admit_partition(lane, depth=2, busy={"w1": 0, "w2": 1}) == 0
+
+
+def test_a_one_slot_worker_gets_a_lanes_jobs_on_one_partition_in_order() -> None:
+    # w1 owns partitions 1, 3 and 5; its first already holds the running job.
+    lane = loads((None, 0), ("w1", 1), (None, 0), ("w1", 0), (None, 0), ("w1", 0))
+    assert admit_partition(lane, depth=2, busy={}) == 1
+    # Two slots: the next job goes beside it, on the member's second partition.
+    assert admit_partition(lane, depth=3, busy={}, slots=2) == 3
 
 
 def test_without_members_the_lane_as_a_whole_takes_the_depth() -> None:
