@@ -40,15 +40,21 @@ CONSUMES = (VIDEO_UPLOADED,)
 #: Handled at once: they change held jobs, they never wait for a slot.
 CONTROL = (VIDEO_CANCELLED, VIDEO_REPRIORITISED)
 EMITS = (*LANE_TOPICS, LANE_QUEUE)
+#: Records taken per poll (the consume loop's concurrency; the handler never waits).
+INTAKE = 500
 
 
 async def serve(settings: RouterSettings, stop: asyncio.Event) -> None:
     bootstrap = settings.common.kafka_bootstrap
     producer = EventProducer(bootstrap, EventCodec(ALL_TOPICS), "router")  # emit
     router = LaneRouter(settings, producer, producer.codec)  # decide
+    await wait_for_kafka(bootstrap, router.adopt_transcode_offsets, 600.0)
     await wait_for_kafka(bootstrap, router.recall_dispatched, 600.0)
+    # Handling a record is a few dictionary operations, so every partition stays resumed
+    # and one poll takes whatever the broker has: a burst of uploads is in the fair queue
+    # within a poll or two, not one record per fetch round trip.
     consume = LoopSettings(group_id=settings.group_id, topics=CONSUMES, control_topics=CONTROL,
-                           concurrency=1, auto_offset_reset=settings.start_from)
+                           concurrency=INTAKE, auto_offset_reset=settings.start_from)
     loop = ConsumeLoop(consume, bootstrap, producer.codec, producer, router,
                        commit_floor=router.commit_floor, on_revoked=router.partitions_revoked)
     await wait_for_kafka(bootstrap, producer.start, 600.0)

@@ -44,8 +44,9 @@ from datetime import datetime, timedelta
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
 
-from schemas import LANE_QUEUE, LANE_TOPICS, Topic
+from schemas import LANE_QUEUE, LANE_TOPICS, VIDEO_UPLOADED, Topic
 from schemas.events import LaneQueue, QueuedJob, VideoCancelled, VideoReprioritised, VideoUploaded
 from services.router.schedule import (
     ANONYMOUS,
@@ -118,6 +119,29 @@ class LaneRouter:
         self._published_at: dict[str, float] = {}
 
     # -- start ----------------------------------------------------------------------------
+    async def adopt_transcode_offsets(self) -> None:
+        """Where a first run starts: on each `video-uploaded` partition the router's group
+        has no offset for, the transcode group's. A deployment that ran its workers on
+        `video-uploaded` directly (before the lanes) therefore hands over exactly the
+        uploads they had not taken yet, instead of routing the whole log again; a new one
+        (neither group has offsets) starts where `start_from` says."""
+        bootstrap = self.settings.common.kafka_bootstrap
+        tps = [TopicPartition(VIDEO_UPLOADED.name, p) for p in range(VIDEO_UPLOADED.partitions)]
+        mine = new_consumer(bootstrap, group_id=self.settings.group_id)
+        theirs = new_consumer(bootstrap, group_id=self.settings.transcode_group)
+        async with started(mine), started(theirs):
+            missing = [tp for tp in tps if await mine.committed(tp) is None]
+            adopted = {}
+            for tp in missing:
+                offset = await theirs.committed(tp)
+                if offset is not None:
+                    adopted[tp] = OffsetAndMetadata(offset, "")
+            if adopted:
+                mine.assign(list(adopted))
+                await mine.commit(adopted)
+                log.info("first run: starting where group %s stands on %s",
+                         self.settings.transcode_group, VIDEO_UPLOADED.name)
+
     async def recall_dispatched(self) -> None:
         """Read every lane topic once: the jobs a previous run already dispatched."""
         consumer = new_consumer(self.settings.common.kafka_bootstrap, committed_only=False)

@@ -29,8 +29,9 @@ class RouterSettings(BaseSettings):
     snapshot_refresh_s: float = 30.0
     #: The window over which a lane's pace (jobs finished per hour) is measured.
     throughput_window_s: float = 600.0
-    #: Where the group starts without committed offsets: `earliest` routes every upload
-    #: the log holds (a new deployment); `latest` only those written from now on.
+    #: Where the group starts on a partition where neither it nor the transcode group has
+    #: an offset (else it takes over the transcode group's: `adopt_transcode_offsets`):
+    #: `earliest` routes every upload the log holds; `latest` only those written from now.
     start_from: Literal["earliest", "latest"] = "earliest"
     #: Prometheus /metrics port (0 disables it).
     metrics_port: int = 8006

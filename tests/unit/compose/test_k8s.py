@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from pydantic_settings import BaseSettings
 import schemas
 from services.shared.settings import CommonSettings
 from services.stack.settings import StackSettings
+from tests.tools import tool
 from tests.unit.compose.test_docker_compose import COMPOSE_DIR, env_names
 
 K8S = COMPOSE_DIR / "k8s"
@@ -29,8 +29,7 @@ SCALED_GROUPS = ("transcode", "chunks", "captions", "scoring")
 
 
 def _render() -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "kubectl (with its built-in kustomize) is missing: run ./run setup"
+    kubectl = tool("kubectl", "kubernetes-client")  # its built-in kustomize
     out = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
