@@ -14,7 +14,7 @@ import sys
 SUITES: dict[str, tuple[str, ...]] = {
     "transcode": ("--seconds",),
     "ladder": ("--seconds", "--top", "--uhd", "--rung", "--source", "--shipped",
-               "--crf-points"),
+               "--crf-points", "--hevc"),
     "ingest": ("--gb",),
     "projection": ("--events", "--batch", "--profile", "--projectors"),
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",

@@ -52,11 +52,14 @@ def infrastructure() -> Iterator[None]:
     """Kafka, PostgreSQL and S3 up; stopped afterwards only if this call started them
     (so a stack kept up between runs, `reelflow stack up --infra-only` with BENCH_ENV,
     is reused)."""
+    from schemas.principals import ADMIN
+    from services.shared.kafka_security import use_stack_credentials
     from services.stack import LocalStack, StackSettings
 
     stack = LocalStack(StackSettings())
     started_at = time.perf_counter()
     started = stack.up(infra_only=True)
+    use_stack_credentials(ADMIN)  # the benchmark's own Kafka clients: the super user
     print(f"infrastructure {'started' if started else 'already up'} in "
           f"{time.perf_counter() - started_at:.1f} s (state {STATE})", flush=True)
     try:

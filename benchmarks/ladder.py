@@ -15,7 +15,8 @@ encoded with the service's own rung options (`encode._video_options`: preset, GO
 at: the rung's CRF uncapped, two CRFs around it uncapped, and the rung's CRF under several
 caps (maxrate, 2x VBV buffer). VMAF (v0.6.1, every frame) of each encode against its
 reference; bitrate is the video stream's size * 8 / duration. `--uhd 1` adds the hevc
-profile's 2160p rung on a 2160p camera source. Prints a table; asserts nothing.
+profile's 2160p rung on a 2160p camera source; `--hevc 1` studies the hevc profile's
+1440p and 2160p rungs (CRFs and caps) on 2160p sources. Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ CAPS: dict[str, tuple[int, ...]] = {
     "480p": (500, 750, 1000, 1500),
     "720p": (1000, 1500, 2000, 2500, 3500),
     "1080p": (2000, 3600, 6000),
+    # hevc's top rungs (`--hevc 1`), around the shipped 4,500k and 12,000k.
+    "1440p": (3000, 4500, 6500),
+    "2160p": (8000, 12000, 16000),
 }
 
 
@@ -165,6 +169,9 @@ def main() -> int:
                         help="0: caps only (no uncapped CRF points)")
     parser.add_argument("--shipped", type=int, default=0,
                         help="1: only the profile's own CRF and cap per rung")
+    parser.add_argument("--hevc", type=int, default=0,
+                        help="1: study the hevc profile's 1440p and 2160p rungs (CRFs and "
+                             "caps) on 2160p sources")
     options = parser.parse_args()
 
     from services.shared.settings import CommonSettings
@@ -172,7 +179,7 @@ def main() -> int:
 
     ffmpeg = CommonSettings().ffmpeg_path
     work = WORK / (f"top{options.top}-uhd{options.uhd}-{options.rung}-{options.source}-"
-                   f"{options.shipped}")
+                   f"{options.shipped}-hevc{options.hevc}")
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -195,6 +202,14 @@ def main() -> int:
         source = make_source(ffmpeg, "camera", work / "camera-2160p.mkv", 3840, 2160, seconds)
         points += study_rung(ffmpeg, "camera", source, "hevc", "2160p", seconds, work,
                              caps=False)
+    if options.hevc:
+        # The rungs only hevc and av1 carry, on 2160p30 sources of the same two kinds.
+        for kind in kinds:
+            source = make_source(ffmpeg, kind, work / f"{kind}-2160p.mkv", 3840, 2160,
+                                 options.seconds)
+            for rung in ("1440p", "2160p"):
+                points += study_rung(ffmpeg, kind, source, "hevc", rung, options.seconds,
+                                     work, crf_points=bool(options.crf_points))
     (work / "points.json").write_text(json.dumps([dataclasses.asdict(p) for p in points],
                                                  indent=1))
     print("\n| source | profile | rung | setting | kb/s | VMAF |\n|---|---|---|---|---|---|")

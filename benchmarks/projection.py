@@ -45,7 +45,9 @@ TARGET = 10_000
 async def _log_ends(bootstrap: str, topics: tuple[Any, ...]) -> dict[tuple[str, int], int]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    from services.shared.kafka_security import client_options
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options())
     await consumer.start()
     try:
         tps = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
@@ -58,10 +60,12 @@ async def _log_ends(bootstrap: str, topics: tuple[Any, ...]) -> dict[tuple[str, 
 async def _publish(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> float:
     from aiokafka import AIOKafkaProducer
 
+    from services.shared.kafka_security import client_options
+
     # The services' producer settings (idempotent, acks=all), with lingering for volume.
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
                                 enable_idempotence=True, linger_ms=20,
-                                max_batch_size=256 * 1024)
+                                max_batch_size=256 * 1024, **client_options())
     await producer.start()
     started = time.perf_counter()
     try:

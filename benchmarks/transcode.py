@@ -151,6 +151,7 @@ async def service_run(clip: Path, sha256: str, label: str, score_quality: bool,
     from schemas import ALL_TOPICS, RENDITION_DONE, VIDEO_UPLOADED
     from schemas.events import RenditionDone, VideoUploaded
     from services.shared.codec import EventCodec
+    from services.shared.kafka_security import client_options
     from services.shared.storage import ObjectStore
 
     codec = EventCodec(ALL_TOPICS)
@@ -160,8 +161,9 @@ async def service_run(clip: Path, sha256: str, label: str, score_quality: bool,
     store.put_file(clip, ref, "video/mp4")
     worker = Worker(label.split()[0], score_quality)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+                                enable_auto_commit=False, **client_options())
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                **client_options())
     try:
         await asyncio.to_thread(worker.wait_assigned)
         await consumer.start()
@@ -272,6 +274,8 @@ def main() -> int:
     # The client retries while the broker starts; its connection errors are not results.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
+    from schemas.principals import ADMIN
+    from services.shared.kafka_security import use_stack_credentials
     from services.shared.settings import CommonSettings
     from services.stack import LocalStack, StackSettings
     from services.transcode.encode import sha256_file
@@ -285,6 +289,7 @@ def main() -> int:
     try:
         print(f"starting Kafka, PostgreSQL and S3 under {STATE} ...", flush=True)
         stack.up(infra_only=True)
+        use_stack_credentials(ADMIN)  # the benchmark's clients and workers: the super user
         clip = make_clip(settings.ffmpeg_path, work / "clip.mp4", options.seconds)
         sha = sha256_file(clip)
         print(f"clip: 1920x1080 30 fps, {options.seconds:g} s, AAC, "

@@ -287,6 +287,8 @@ class RenditionDone(Record):
     user_metadata_json: str = "{}"
     uploaded_at: datetime | None = None
     traceparent: str | None = None
+    #: From v4 on: copied from video-uploaded; `cbcs` asks the packager to encrypt.
+    encryption: str | None = None
 
 
 # -- stage-failed (transcode-failed, packaging-failed) ----------------------------------
@@ -404,6 +406,51 @@ class ApiKeyState(Record):
     traceparent: str | None = None
 
 
+# -- protected playback (issue 14) -----------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SigningKeyState(Record):
+    """The full state of one playback signing key after a change; public key only."""
+
+    event_id: str
+    occurred_at: datetime
+    kid: str
+    owner: str
+    public_key_pem: str
+    active: bool
+    created_at: datetime
+    revoked_at: datetime | None = None
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlaybackPolicyChanged(Record):
+    """A video's playback policy was set after its upload (`public` or `signed`)."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    playback_policy: str
+    requested_by: str | None = None
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ContentKeyState(Record):
+    """One content key of an encrypted attempt, wrapped under a key-encryption key."""
+
+    event_id: str
+    occurred_at: datetime
+    kid: str
+    video_id: str
+    attempt: int
+    scheme: str = "cbcs"
+    kek_id: str
+    wrapped_key: bytes
+    traceparent: str | None = None
+
+
 # -- video-reprioritised and lane-queue (the lane router: services/router) ---------------
 
 
@@ -444,10 +491,9 @@ class LaneQueue(Record):
 
 #: The events of one video's life (each carries its `video_id`).
 VideoEvent = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
-              | VideoTranscoded)
-#: Every event class of the pipeline topics and the key ring (the scheduling topics' are
-#: read by the router and the catalog's queue view only).
-Event = VideoEvent | DeadLetter | ApiKeyState
+              | VideoTranscoded | PlaybackPolicyChanged)
+#: Every event class.
+Event = VideoEvent | DeadLetter | ApiKeyState | SigningKeyState | ContentKeyState
 
 #: Schema folder name -> the class of its events (what `Topic.event_type` looks up).
 EVENT_TYPES: dict[str, type[Record]] = {
@@ -459,6 +505,9 @@ EVENT_TYPES: dict[str, type[Record]] = {
     "video-transcoded": VideoTranscoded,
     "dead-letter": DeadLetter,
     "api-key": ApiKeyState,
+    "signing-key": SigningKeyState,
+    "playback-policy-changed": PlaybackPolicyChanged,
+    "content-key": ContentKeyState,
     "video-reprioritised": VideoReprioritised,
     "lane-queue": LaneQueue,
 }

@@ -2,6 +2,14 @@
 
 A test (tests/unit/test_topology.py) checks that the services' code agrees with it: the
 topics each service publishes and the topics each one consumes.
+
+Kafka access is derived from it too (schemas/principals.py): every `writer` and every name
+in `readers` is a service with its own principal (`User:<service>`, credentials made by
+`reelflow stack up` and handed to the process of that name). A writer may produce only
+its own topics; a reader may consume only the topics that list it, with the consumer group
+of its own name. So a new topic, or a new service as its writer or reader, needs nothing
+but its entry here. `external_writers` names principals outside Reelflow that may produce
+a topic (`upstream` on `video-uploaded`).
 """
 
 from __future__ import annotations
@@ -52,6 +60,8 @@ class Topic(Generic[E]):
     compacted: bool = False
     #: The class of this topic's events (schemas/events.py); the codec builds and checks it.
     event_type: type[E] = field(kw_only=True)
+    #: Principals outside Reelflow that may also produce this topic (and nothing else).
+    external_writers: tuple[str, ...] = field(default=(), kw_only=True)
 
     @property
     def versions(self) -> tuple[SchemaVersion, ...]:
@@ -87,10 +97,12 @@ def schema_versions(schema: str) -> tuple[SchemaVersion, ...]:
 # video lands on the same partition number everywhere.
 VIDEO_PARTITIONS = 6
 
+# Upstream services publish sources here themselves (README "Publishing video-uploaded
+# yourself") as the `upstream` principal, which may produce this topic and no other.
 VIDEO_UPLOADED = Topic(
     "video-uploaded", "video-uploaded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures"),
-    event_type=events.VideoUploaded,
+    event_type=events.VideoUploaded, external_writers=("upstream",),
 )
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
@@ -123,7 +135,8 @@ PACKAGING_FAILED = Topic(
     event_type=events.StageFailed,
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared
-# consume loop writes there. Keyed by the original record's key (a video_id by convention).
+# consume loop writes there (so every principal that reads a topic may produce it).
+# Keyed by the original record's key (a video_id by convention).
 # The catalog projects it; the operator tools (`reelflow dlq`) list, show and redrive it.
 DEAD_LETTER = Topic(
     "dead-letter", "dead-letter", "original key", 3, 90 * DAY_MS,
@@ -140,6 +153,29 @@ API_KEYS = Topic(
     event_type=events.ApiKeyState,
 )
 
+# Protected playback (issue 14). Signing keys: one full-state snapshot per change, keyed
+# by kid, compacted like api-keys; ingest creates and revokes them, ingest and the catalog
+# project them into memory (public keys only: the private key never leaves the request that
+# created it). A policy change after the upload is a video event of its own.
+SIGNING_KEYS = Topic(
+    "signing-keys", "signing-key", "kid", 1, -1,
+    writer="ingest", readers=("ingest", "catalog"), compacted=True,
+    event_type=events.SigningKeyState,
+)
+PLAYBACK_POLICY_CHANGED = Topic(
+    "playback-policy-changed", "playback-policy-changed", "video_id", VIDEO_PARTITIONS,
+    30 * DAY_MS, writer="ingest", readers=("catalog", "ingest"),
+    event_type=events.PlaybackPolicyChanged,
+)
+# Content keys of encrypted attempts, wrapped under the key-encryption key: compacted,
+# keyed by kid. The packager writes them (and re-wraps them in `reelflow keys rotate-kek`);
+# the catalog keeps them in memory for the license service and CPIX.
+CONTENT_KEYS = Topic(
+    "content-keys", "content-key", "kid", 1, -1,
+    writer="packager", readers=("catalog", "packager"), compacted=True,
+    event_type=events.ContentKeyState,
+)
+
 #: The video pipeline's topics and dead-letter: what the catalog projects into Postgres.
 PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     VIDEO_UPLOADED,
@@ -150,6 +186,7 @@ PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     VIDEO_TRANSCODED,
     PACKAGING_FAILED,
     DEAD_LETTER,
+    PLAYBACK_POLICY_CHANGED,
 )
 
 # -- Scheduling (issue 16): priority lanes, their router and reprioritisation ------------
@@ -187,7 +224,8 @@ LANE_QUEUE = Topic(
 SCHEDULING_TOPICS: tuple[Topic[Record], ...] = (*LANE_TOPICS, VIDEO_REPRIORITISED, LANE_QUEUE)
 
 #: Every topic: what the stack creates and the codec knows.
-ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS, *SCHEDULING_TOPICS)
+ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS, SIGNING_KEYS,
+                                        CONTENT_KEYS, *SCHEDULING_TOPICS)
 
 @dataclass(frozen=True)
 class Changelog:
@@ -201,6 +239,7 @@ class Changelog:
     writer: str
     readers: tuple[str, ...]
     compacted: bool = True
+    external_writers: tuple[str, ...] = ()
 
     def config(self) -> dict[str, str]:
         return {"retention.ms": "-1", "min.insync.replicas": "1", "cleanup.policy": "compact"}

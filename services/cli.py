@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     from services.operations.dlq import add_parser as add_dlq
     from services.operations.lag import add_parser as add_lag
     from services.operations.replay import add_parser as add_replay
+    from services.packager.kek_rotation import add_parser as add_keys
     from services.packager.main import add_parser as add_packager
     from services.router.main import add_parser as add_router
     from services.stack.commands import add_parser as add_stack
@@ -35,13 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
-                add_submit, add_dlq, add_lag, add_replay, add_figures, add_router):
+                add_submit, add_dlq, add_lag, add_replay, add_figures, add_keys, add_router):
         add(sub)
     return parser
 
 
+#: Commands that act as the operator tools' Kafka principal; every other command that is a
+#: service acts as the principal of its own name.
+OPERATOR_COMMANDS = ("dlq", "lag", "replay")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from schemas.principals import OPERATIONS
+    from services.shared.kafka_security import use_stack_credentials
+
+    # Run by hand against the local stack with no REELFLOW_KAFKA_USERNAME: take the
+    # command's principal from the stack's credentials file (the stack itself uses admin).
+    use_stack_credentials(OPERATIONS if args.command in OPERATOR_COMMANDS else args.command)
     return int(args.func(args) or 0)
 
 

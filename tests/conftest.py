@@ -27,6 +27,8 @@ def test_environment() -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[object]:
     """Kafka, PostgreSQL and S3, up for the whole session (services are started per need)."""
+    from schemas.principals import ADMIN
+    from services.shared.kafka_security import stack_principal
     from services.stack import LocalStack, StackSettings
 
     if TEST_STATE.exists():
@@ -37,7 +39,13 @@ def local_stack() -> Iterator[object]:
     except Exception:
         stack.down()
         raise
-    yield stack
+    # The tests' own Kafka clients (and services a test starts itself) act as the stack's
+    # super user; the services the stack starts each get their own principal.
+    admin = stack_principal(TEST_STATE, ADMIN)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REELFLOW_KAFKA_USERNAME", admin.username)
+        patch.setenv("REELFLOW_KAFKA_PASSWORD", admin.password)
+        yield stack
     stack.down()
 
 

@@ -5,8 +5,9 @@ emits nothing.
 Every `/api/v1` read needs `X-API-Key`: a tenant's key sees its own videos (list, detail,
 timeline and stats are scoped to them; another tenant's video is 404), the admin key sees
 all, and dead letters and the operations console (`/console`, `/api/v1/console`) are
-the admin's only. `/media` stays open by design: its paths hold
-unguessable video UUIDs and browsers, players and CDNs fetch them without headers.
+the admin's only. `/media` takes no API key: a public video's paths hold unguessable video
+UUIDs, and a signed video's objects need a playback token in the query (browsers, players
+and CDNs fetch them without headers).
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ from services.catalog import metrics, views
 from services.catalog.console_actions import ActionRefused
 from services.catalog.console_history import ConsoleHistory
 from services.catalog.paging import BadCursor
+from services.catalog.playback_guard import PlaybackGuard
 from services.catalog.projector import Projector
 from services.catalog.queues import QueueBoard
 from services.catalog.routes import (
     console,
+    cpix,
     dead_letters,
     events,
     health,
+    license,
     media,
     pages,
     stats,
@@ -39,15 +43,19 @@ from services.catalog.routes import (
 from services.catalog.settings import CatalogSettings
 from services.shared import api_document, http_errors
 from services.shared import keyring as keys
+from services.shared.content_keys import ContentKeyring
+from services.shared.envelope import Keks
 from services.shared.keyring import Keyring
 from services.shared.producer import EventProducer
+from services.shared.signing_keys import SigningKeyring
 
 Role = Literal["all", "api", "projector"]
 
 
 def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: EventProducer,
                projector: Projector | None, s3: Any, keyring: Keyring,
-               role: Role = "all", queues: QueueBoard | None = None) -> FastAPI:
+               role: Role = "all", *, signing: SigningKeyring,
+               content_keys: ContentKeyring, queues: QueueBoard | None = None) -> FastAPI:
     app = FastAPI(title="Reelflow catalog", version="1",
                   description="Videos, renditions, packages, timelines and playback.",
                   dependencies=[Depends(http_errors.plain_parameters)])
@@ -59,21 +67,26 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
     state.console_history = ConsoleHistory(settings.console_window_s)
     state.caller = keys.caller_of(keyring, metered=False)
     state.links = views.MediaLinks(settings.common.s3_bucket, settings.public_base_url)
+    state.guard = PlaybackGuard(pool, signing, settings.media_policy_cache_s)
+    state.content_keys, state.keks = content_keys, Keks.from_settings(settings.common)
     keys.install(app)
     http_errors.install(app)
     app.add_exception_handler(RequestValidationError, _on_invalid)  # type: ignore[arg-type]
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD"],
+    # POST for the license service (players on other origins send ClearKey requests).
+    app.add_middleware(CORSMiddleware, allow_origins=["*"],
+                       allow_methods=["GET", "HEAD", "POST"],
                        allow_headers=["*"],
                        expose_headers=["Content-Range", "Content-Length", "Accept-Ranges"])
     app.add_middleware(metrics.RequestTimer)
     app.add_exception_handler(BadCursor, _on_bad_cursor)  # type: ignore[arg-type]
     app.add_exception_handler(ActionRefused, console.on_refused)  # type: ignore[arg-type]
     app.include_router(health.router)
-    api_document.install(app, open_prefixes=("/health", "/metrics", "/media"))
+    api_document.install(app, open_prefixes=("/health", "/metrics", "/media", "/license"))
     if role == "projector":
         return app  # a projector-only process serves just /health and /metrics
     for router in (videos.router, events.router, stats.router, dead_letters.router,
-                   media.router, pages.router, console.page_router, console.router):
+                   media.router, pages.router, console.page_router, console.router,
+                   license.router, cpix.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app

@@ -5,11 +5,15 @@
 - replay a group to a point in time: `catalog.group_replay`'s plan (the dry run) and execute,
   which refuses while the group has live members.
 
+Both act as the operator tools' Kafka principal (`CatalogSettings.console_operator`), as
+`reelflow dlq` and `reelflow replay` do.
+
 Failures are `ActionRefused` with a code and a sentence that name no server path.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -18,7 +22,9 @@ from aiokafka.errors import KafkaError
 
 from services.catalog import group_replay as replay
 from services.catalog.queries import Conn
+from services.catalog.settings import CatalogSettings
 from services.shared import dead_letter_log as dlq
+from services.shared.kafka_security import acting_as
 from services.shared.settings import CommonSettings
 
 
@@ -28,15 +34,23 @@ class ActionRefused(Exception):
         self.status, self.code, self.detail = status, code, detail
 
 
-async def redrive(common: CommonSettings, conn: Conn, dead_letter_id: str) -> dict[str, Any]:
+def _as_operator(settings: CatalogSettings) -> contextlib.AbstractContextManager[None]:
+    operator = settings.console_operator
+    return contextlib.nullcontext() if operator is None else acting_as(operator)
+
+
+async def redrive(settings: CatalogSettings, conn: Conn, dead_letter_id: str
+                  ) -> dict[str, Any]:
+    common = settings.common
     cur = await conn.execute("SELECT dead_letter_partition, dead_letter_offset FROM dead_letters"
                              " WHERE id = %s", (dead_letter_id,))
     row = await cur.fetchone()
     if row is None:
         raise ActionRefused(404, "not_found", f"dead letter {dead_letter_id}")
     try:
-        letter = await dlq.read_dead_letter(common.kafka_bootstrap, row[0], row[1])
-        [done] = await dlq.redrive(common.kafka_bootstrap, [letter])
+        with _as_operator(settings):
+            letter = await dlq.read_dead_letter(common.kafka_bootstrap, row[0], row[1])
+            [done] = await dlq.redrive(common.kafka_bootstrap, [letter])
     except LookupError as exc:
         raise ActionRefused(410, "dead_letter_gone", str(exc)) from None
     except ValueError as exc:
@@ -47,10 +61,16 @@ async def redrive(common: CommonSettings, conn: Conn, dead_letter_id: str) -> di
             "partition": done.partition, "offset": done.offset}
 
 
-async def replay_to(common: CommonSettings, group: str, topic: str, when: datetime,
+async def replay_to(settings: CatalogSettings, group: str, topic: str, when: datetime,
                     execute: bool) -> dict[str, Any]:
     """The plan of moving `group` on `topic` to the first record at or after `when`; with
     `execute`, also applied (refused with 409 `group_active` while it has live members)."""
+    with _as_operator(settings):
+        return await _replay_to(settings.common, group, topic, when, execute)
+
+
+async def _replay_to(common: CommonSettings, group: str, topic: str, when: datetime,
+                     execute: bool) -> dict[str, Any]:
     try:
         plan = await replay.plan(common, group, topic, replay.Target("datetime", when))
     except LookupError as exc:

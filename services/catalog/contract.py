@@ -39,10 +39,33 @@ _OBJECT = {"content": {kind: _BINARY for kind in
 MEDIA: dict[int | str, dict[str, Any]] = {
     200: {"description": "The whole object", **_OBJECT},
     206: {"description": "The requested byte range (Range: bytes=a-b)", **_OBJECT},
+    403: {"model": ErrorBody, "description": "Refused (a signed video's object): "
+          "token_missing, token_expired, token_invalid, token_wrong_video, "
+          "token_wrong_audience"},
     404: {"model": ErrorBody, "description": "Refused: not_found (no such object, or not "
           "a playback object)"},
     416: {"description": "The range is outside the object (Content-Range: bytes */size)"},
     422: {"model": ErrorBody, "description": f"Refused: {INVALID}"},
     502: {"model": ErrorBody, "description": "Refused: storage_error"},
-    503: {"model": ErrorBody, "description": "Refused: storage_unavailable (Retry-After)"},
+    503: {"model": ErrorBody, "description": "Refused: storage_unavailable, keys_loading "
+          "(Retry-After)"},
+}
+
+_TOKEN = ("token_missing, token_expired, token_invalid, token_wrong_video, "
+          "token_wrong_audience")
+_BYTES = {"application/octet-stream": _BINARY}
+LICENSE: dict[int | str, dict[str, Any]] = {
+    **refusals({400: "invalid_license_request", 403: _TOKEN,
+                404: "not_found (no content keys)", 422: INVALID,
+                503: "keys_loading, key_unavailable (Retry-After)"}),
+}
+HLS_KEY: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The 16-byte content key", "content": _BYTES},
+    **refusals({403: _TOKEN, 404: "not_found (no content keys)", 422: INVALID,
+                503: "keys_loading, key_unavailable (Retry-After)"}),
+}
+CPIX: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A CPIX 2.3 document", "content": {"application/xml": {
+        "schema": {"type": "string"}}}},
+    **refusals({**_READ, 404: "not_found", 503: f"{KEYS_LOADING}, key_unavailable"}),
 }

@@ -18,11 +18,14 @@ from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
 from services.catalog.console_history import ConsoleHistory
+from services.catalog.playback_guard import PlaybackGuard
 from services.catalog.projector import Projector
 from services.catalog.queues import QueueBoard
 from services.catalog.settings import CatalogSettings
 from services.catalog.views import MediaLinks
 from services.shared.access import AccessDenied, Caller
+from services.shared.content_keys import ContentKeyring
+from services.shared.envelope import Keks
 from services.shared.producer import EventProducer
 
 
@@ -60,3 +63,6 @@ Who = Annotated[Caller, Depends(_caller)]
 Admin = Annotated[Caller, Depends(_admin)]
 ConsoleAdmin = Annotated[Caller, Depends(_console_admin)]
 History = Annotated[ConsoleHistory, Depends(_state("console_history"))]
+Guard = Annotated[PlaybackGuard, Depends(_state("guard"))]
+ContentKeysDep = Annotated[ContentKeyring, Depends(_state("content_keys"))]
+KeksDep = Annotated[Keks, Depends(_state("keks"))]

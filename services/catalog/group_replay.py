@@ -23,6 +23,7 @@ from aiokafka.structs import OffsetAndMetadata
 from services.catalog import offsets
 from services.shared.consumers import new_consumer, started, stop_quietly
 from services.shared.group_lag import describe_groups
+from services.shared.kafka_security import client_options
 from services.shared.settings import CommonSettings
 
 #: The catalog's default group: its offsets are in Postgres even before it committed any.
@@ -63,7 +64,8 @@ def _clamp(offset: int, start: int, end: int) -> int:
 
 async def plan(common: CommonSettings, group: str, topic: str, target: Target,
                partitions: Sequence[int] = ()) -> Plan:
-    admin = AIOKafkaAdminClient(bootstrap_servers=common.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=common.kafka_bootstrap,
+                                **client_options(common))
     await admin.start()
     try:
         described = (await describe_groups(admin, [group])).get(group)
@@ -134,7 +136,8 @@ async def _stored_in_postgres(common: CommonSettings, group: str
 
 async def execute(common: CommonSettings, the_plan: Plan) -> None:
     # Checked again right before writing: someone may have started a consumer meanwhile.
-    admin = AIOKafkaAdminClient(bootstrap_servers=common.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=common.kafka_bootstrap,
+                                **client_options(common))
     await admin.start()
     try:
         described = (await describe_groups(admin, [the_plan.group])).get(the_plan.group)

@@ -6,7 +6,7 @@
 `/metrics` on the catalog port). Migrations are applied at start, whatever the role.
 
   consume  every pipeline topic (`schemas.PIPELINE_TOPICS`, dead-letter included), and
-           api-keys for the API's key table
+           api-keys, signing-keys and content-keys (wrapped) for the API's key tables
   decide   Projector: fold each batch into the Postgres read models, effectively once
            (the offsets are stored in the batch's transaction)
   emit     dead-letter only (records it cannot decode or project); the HTTP API serves
@@ -38,6 +38,7 @@ from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
 from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
+from services.shared.content_keys import ContentKeyring
 from services.shared.keyring import Keyring
 from services.shared.lifecycle import (
     postgres_address,
@@ -47,6 +48,7 @@ from services.shared.lifecycle import (
     wait_for_kafka,
 )
 from services.shared.producer import EventProducer
+from services.shared.signing_keys import SigningKeyring
 from services.shared.storage import s3_client
 
 log = logging.getLogger(__name__)
@@ -75,15 +77,19 @@ async def run(settings: CatalogSettings, role: Role = "all",
     pool = await _api_pool(settings, deadline)
     projector = Projector(settings, codec, producer) if role != "api" else None  # decide
     keyring = Keyring(common.kafka_bootstrap, common.admin_key, codec)
+    signing = SigningKeyring(common.kafka_bootstrap, codec)
+    content_keys = ContentKeyring(common.kafka_bootstrap, codec)
     queues = LaneQueues(common.kafka_bootstrap, codec)
     app = create_app(settings, pool, producer, projector, s3_client(common), keyring, role,
-                     queues=queues.board)
+                     signing=signing, content_keys=content_keys, queues=queues.board)
     server = serving.server(app, settings.host, settings.port, lifespan="off")
     jobs: dict[str, Coroutine[Any, Any, Any]] = {"http": serving.serve(server)}
     if projector is not None:  # consume every pipeline topic into the read models
         jobs["projector"] = projector.run(stop)
     if role != "projector":  # consume api-keys into the table requests are checked against
         jobs["keyring"] = keyring.run(stop)
+        jobs["signing"] = signing.run(stop)  # the public keys tokens are checked with
+        jobs["content"] = content_keys.run(stop)  # wrapped keys for the license service
         jobs["queues"] = queues.run(stop)  # lane-queue: positions and estimated starts
     if settings.lag_refresh_s > 0:
         jobs["lag"] = lag_exporter(common, stop, settings.lag_refresh_s)

@@ -87,3 +87,19 @@ def object_headers(key: str, meta: dict[str, Any]) -> dict[str, str]:
     if meta.get("LastModified"):
         headers["Last-Modified"] = meta["LastModified"].strftime("%a, %d %b %Y %H:%M:%S GMT")
     return headers
+
+
+#: A signed video's objects: never in a shared cache (the token is the key to them), and
+#: a rewritten manifest holds the request's token, so it is not kept at all.
+SIGNED_CACHE = "private, max-age=31536000, immutable"
+SIGNED_MANIFEST_CACHE = "private, no-store"
+
+
+def private_headers(key: str, meta: dict[str, Any], manifest: bool = False) -> dict[str, str]:
+    """Headers of a signed video's object (a rewritten manifest has no ETag of its own)."""
+    headers = object_headers(key, meta)
+    headers["Cache-Control"] = SIGNED_MANIFEST_CACHE if manifest else SIGNED_CACHE
+    if manifest:
+        headers.pop("ETag", None)
+        headers.pop("Accept-Ranges", None)
+    return headers

@@ -34,8 +34,10 @@ from schemas.events import (
     ApiKeyState,
     DeadLetter,
     Event,
+    PlaybackPolicyChanged,
     Record,
     RenditionDone,
+    SigningKeyState,
     StageFailed,
     TranscodeProgress,
     VideoCancelled,
@@ -112,6 +114,11 @@ class VideoState:
     source_declared: dict[str, Any] | None = None
     source_measured: dict[str, Any] | None = None
     package_duration_seconds: float | None = None
+    #: `public` or `signed`: the latest policy fact by time (upload or policy change).
+    playback_policy: str = "public"
+    playback_policy_at: datetime | None = None
+    #: The current submission's encryption (None or `cbcs`).
+    encryption: str | None = None
 
     def copy(self) -> VideoState:
         twin = object.__new__(VideoState)
@@ -132,12 +139,12 @@ def project_event(state: VideoState | None, topic: str, event: Event,
     """Apply one decoded event of `topic` to the video's current row (None if new)."""
     if isinstance(event, DeadLetter):
         return Projection(state, dead_letter_rows(event, position))
-    assert not isinstance(event, ApiKeyState), topic  # not a video's event
+    assert not isinstance(event, ApiKeyState | SigningKeyState), topic  # not a video's
     when = event.occurred_at
     video = state.copy() if state else VideoState(event.video_id, "uploaded", 0, when, when)
     video.created_at = min(video.created_at, when)
     video.updated_at = max(video.updated_at, when)
-    if not isinstance(event, VideoCancelled):  # a cancellation carries no attempt
+    if not isinstance(event, VideoCancelled | PlaybackPolicyChanged):  # they carry no attempt
         _enter_attempt(video, event.attempt, when)
     _MERGES[type(event)](video, event)
     derive(video)
@@ -180,6 +187,7 @@ def parse_user_metadata(text: str | None) -> dict[str, Any]:
 def _uploaded(v: VideoState, event: VideoUploaded) -> None:
     if event.attempt == v.attempt:
         v.uploaded_at = _earliest(v.uploaded_at, event.occurred_at)
+    _set_policy(v, event.playback_policy, event.occurred_at)
     if event.attempt < (v.metadata_attempt or 0):
         return  # a newer attempt's submission already supplied these fields
     info = event.source_info
@@ -192,6 +200,18 @@ def _uploaded(v: VideoState, event: VideoUploaded) -> None:
     v.source_declared = {"sha256": event.source_sha256, "size_bytes": event.source_size_bytes,
                          "info": info.to_record() if info else None}
     v.custom_thumbnail_uri = event.custom_thumbnail_uri
+    v.encryption = event.encryption
+
+
+def _set_policy(v: VideoState, policy: str, when: datetime) -> None:
+    """The latest policy fact wins (ties: `signed`, the safe side), in any order of reading."""
+    current = v.playback_policy_at
+    if current is None or when > current or (when == current and policy == "signed"):
+        v.playback_policy, v.playback_policy_at = policy, when
+
+
+def _policy_changed(v: VideoState, event: PlaybackPolicyChanged) -> None:
+    _set_policy(v, event.playback_policy, event.occurred_at)
 
 
 def _cancelled(v: VideoState, event: VideoCancelled) -> None:
@@ -256,6 +276,7 @@ _MERGES: dict[type[Record], Callable[[VideoState, Any], None]] = {
     RenditionDone: _rendition_done,
     StageFailed: _failed,
     VideoTranscoded: _transcoded,
+    PlaybackPolicyChanged: _policy_changed,
 }
 
 

@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.layout import PLAYBACK_PREFIXES
+from services.shared.kafka_security import Credentials
 from services.shared.settings import CommonSettings
 
 
@@ -28,6 +29,8 @@ class CatalogSettings(BaseSettings):
     public_base_url: str = ""
     #: Key prefixes `/media` serves; anything else (e.g. the original uploads) is 404.
     media_prefixes: tuple[str, ...] = PLAYBACK_PREFIXES
+    #: Seconds `/media` keeps a video's playback policy before reading it again.
+    media_policy_cache_s: float = 1.0
     #: Connections the API may hold open to Postgres.
     api_pool_size: int = 10
     #: Seconds between refreshes of the `reelflow_consumer_lag` gauges (every consumer
@@ -47,8 +50,19 @@ class CatalogSettings(BaseSettings):
     prometheus_port: int = Field(default=19090, validation_alias="REELFLOW_STACK_PROMETHEUS_PORT")
     #: Seconds to keep retrying Postgres at start before giving up.
     startup_timeout_s: float = 60.0
+    #: The Kafka principal the console's actions (redrive, replay) act as: the operator
+    #: tools' own (`operations`), not the catalog's, which may not write pipeline topics.
+    #: Empty: they act as the catalog.
+    console_kafka_username: str = ""
+    console_kafka_password: str = ""
 
     common: CommonSettings = Field(default_factory=CommonSettings)
+
+    @property
+    def console_operator(self) -> Credentials | None:
+        if not self.console_kafka_username:
+            return None
+        return Credentials(self.console_kafka_username, self.console_kafka_password)
 
     @property
     def figures_url(self) -> str:

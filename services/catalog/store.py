@@ -30,7 +30,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from schemas import VIDEO_TRANSCODED
-from schemas.events import ApiKeyState, DeadLetter, Event
+from schemas.events import ApiKeyState, DeadLetter, Event, SigningKeyState
 from services.catalog import offsets
 from services.catalog.jsonb import dumps
 from services.catalog.projection import VideoState, project_event
@@ -199,7 +199,7 @@ class ProjectionStore:
     async def _project(self, items: list[Item]) -> bool:
         video_ids = sorted({i.event.video_id for i in items
                             if i.event is not None and not isinstance(i.event, DeadLetter)
-                            and not isinstance(i.event, ApiKeyState)})
+                            and not isinstance(i.event, ApiKeyState | SigningKeyState)})
         states = await self._lock_videos(video_ids)
         before = {vid: s.status if s else None for vid, s in states.items()}
         rows: list[Row] = []
@@ -210,7 +210,7 @@ class ProjectionStore:
             if isinstance(item.event, DeadLetter):
                 rows.extend(project_event(None, topic, item.event, item.position).rows)
                 continue
-            assert not isinstance(item.event, ApiKeyState), topic
+            assert not isinstance(item.event, ApiKeyState | SigningKeyState), topic
             vid = item.event.video_id
             projection = project_event(states[vid], topic, item.event, item.position)
             states[vid] = projection.video

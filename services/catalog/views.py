@@ -177,7 +177,11 @@ def video_detail(video: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
         "attempts": sorted({r["attempt"] for r in video["renditions"]}
                            | {p["attempt"] for p in video["packages"]} | {video["attempt"]}),
         "playback": {**playback(video, current, renditions, links),
-                     "page": links.api(f"/videos/{video_id}")},
+                     "page": links.api(f"/videos/{video_id}"),
+                     # signed: every URL above needs ?token=<a playback token> the API
+                     # caller mints (README, Protecting videos); the URLs never carry one.
+                     "policy": video.get("playback_policy") or "public",
+                     "encryption": video.get("encryption")},
         "links": {"self": links.api(f"/api/v1/videos/{video_id}"),
                   "events": links.api(f"/api/v1/videos/{video_id}/events")},
     }

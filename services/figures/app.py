@@ -18,6 +18,7 @@ from typing import Any
 
 import faust
 from faust.types import EventT, StreamT, TableT
+from faust.types.auth import CredentialsT
 
 import schemas
 from schemas import DEAD_LETTER, Topic, topic_by_name
@@ -30,12 +31,25 @@ from services.figures.observe import VIDEO_TOPICS, contribution, owner_of, video
 from services.figures.settings import FiguresSettings
 from services.figures.windows import SCHEMES, WindowKey, expired_keys
 from services.shared.codec import EventCodec, UndecodableRecord
+from services.shared.kafka_security import client_options
 
 log = logging.getLogger(__name__)
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def faust_credentials(options: dict[str, Any]) -> CredentialsT | None:
+    """The shared security options as faust's credentials (it hands them to aiokafka)."""
+    if options["security_protocol"].startswith("SASL_"):
+        return faust.SASLCredentials(username=options["sasl_plain_username"],
+                                     password=options["sasl_plain_password"],
+                                     mechanism=options["sasl_mechanism"],
+                                     ssl_context=options.get("ssl_context"))
+    if options["security_protocol"] == "SSL":
+        return faust.SSLCredentials(options["ssl_context"])
+    return None
 
 
 class FiguresApp:
@@ -45,6 +59,7 @@ class FiguresApp:
         self.app = faust.App(
             settings.group_id,
             broker=f"kafka://{settings.common.kafka_bootstrap}",
+            broker_credentials=faust_credentials(client_options(settings.common)),
             store="memory://",
             datadir=str(settings.data_dir),
             key_serializer="raw", value_serializer="raw",

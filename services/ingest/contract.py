@@ -18,17 +18,18 @@ _WRITE_422 = f"{INVALID}, invalid_idempotency_key, idempotency_key_reused"
 _CONTENT = ("empty_file, invalid_metadata, invalid_priority, thumbnail_empty, "
             "thumbnail_unsupported, undecodable, and the content rules' codes: "
             + ", ".join(sorted(RULE_CODES)))
+_PROTECTION_422 = "invalid_playback_policy, invalid_encryption"
 
 UPLOAD = refusals({
     400: "missing_file, duplicate_file", 401: UNAUTHENTICATED, 409: _IDEMPOTENCY,
     413: "file_too_large, thumbnail_too_large", 415: "not_multipart",
-    422: f"{_WRITE_422}, {_CONTENT}", 429: _RATE, 503: _BUSY})
+    422: f"{_WRITE_422}, {_CONTENT}, {_PROTECTION_422}", 429: _RATE, 503: _BUSY})
 IMPORT = refusals({
     400: "invalid_json, missing_source_uri", 401: UNAUTHENTICATED,
     403: "import_disabled, path_not_allowed, source_forbidden",
     404: "not_found", 409: _IDEMPOTENCY, 413: "request_too_large, file_too_large",
     422: f"{_WRITE_422}, invalid_source_uri, source_not_found, source_unreadable, "
-         f"not_a_file, {_CONTENT}",
+         f"not_a_file, {_CONTENT}, {_PROTECTION_422}",
     429: _RATE, 503: _BUSY})
 CANCEL = refusals({
     401: UNAUTHENTICATED, 404: "video_not_found",
@@ -47,9 +48,25 @@ REPRIORITISE = refusals({
 KEYS = refusals({400: "invalid_json", 401: UNAUTHENTICATED, 403: "admin_only",
                  422: f"{INVALID}, invalid_key_name, "
                  "invalid_rate_limit", 429: _RATE, 503: _BUSY})
+POLICY = refusals({401: UNAUTHENTICATED, 404: "video_not_found",
+                   409: "invalid_playback_policy (an encrypted video stays signed)",
+                   422: f"{INVALID}, invalid_playback_policy", 429: _RATE, 503: _BUSY})
+SIGNING_KEYS = refusals({401: UNAUTHENTICATED, 403: "admin_only (another tenant's key)",
+                         422: INVALID, 429: _RATE, 503: _BUSY})
+SIGNING_KEY = refusals({401: UNAUTHENTICATED, 404: "not_found", 422: INVALID,
+                        429: _RATE, 503: _BUSY})
 KEY = refusals({401: UNAUTHENTICATED, 403: "admin_only", 404: "not_found", 422: INVALID,
                 429: _RATE, 503: _BUSY})
 
+#: Protected playback (issue 14), in the upload form and the import body alike.
+_PROTECTION_FIELDS: dict[str, Any] = {
+    "playback_policy": {"type": "string", "enum": ["public", "signed"], "description":
+                        "signed: every /media request needs a playback token; default: "
+                        "the tenant's (REELFLOW_INGEST_TENANT_PLAYBACK_POLICIES), else "
+                        "REELFLOW_INGEST_DEFAULT_PLAYBACK_POLICY"},
+    "encryption": {"type": "string", "enum": ["cbcs"], "description":
+                   "package with CENC cbcs and per-attempt keys (implies signed)"},
+}
 #: The upload's form as the route reads it from the stream (`upload.receive_form`).
 UPLOAD_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {
@@ -64,6 +81,7 @@ UPLOAD_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {
                               "description": "a JPEG, PNG or WebP image"},
                 "priority": {"type": "string", "pattern": "^(10|[1-9])$",
                              "description": "1 (low) to 10 (high), default 5"},
+                **_PROTECTION_FIELDS,
             },
         },
         "encoding": {"file": {"contentType": "application/octet-stream, video/*"},
@@ -80,6 +98,7 @@ IMPORT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
             # The text form is taken too, as in the upload form.
             "priority": {"type": ["integer", "string"], "minimum": 1, "maximum": 10,
                          "pattern": "^(10|[1-9])$"},
+            **_PROTECTION_FIELDS,
         }}}}}}
 
 REPROCESS_BODY: dict[str, Any] = {"requestBody": {"required": False, "content": {

@@ -19,6 +19,7 @@ from services.ingest.gate import Gate
 from services.ingest.keys import KeyAdmin
 from services.ingest.ledger import Ledger
 from services.ingest.priority import Reprioritisation
+from services.ingest.protection import Protection
 from services.ingest.resumable import ResumableUploads
 from services.ingest.rework import Rework
 from services.ingest.settings import IngestSettings
@@ -64,6 +65,13 @@ Pool = Annotated[AsyncConnectionPool, Depends(_pool)]
 Keys = Annotated[KeyAdmin, Depends(_keys)]
 
 
+async def _protection(state: State) -> Protection:
+    return state.protection
+
+
+ProtectionDep = Annotated[Protection, Depends(_protection)]
+
+
 async def _submission(settings: Settings, producer: Producer, store: Store,
                 ledger: LedgerDep) -> Submission:
     return Submission(settings, producer, store, ledger)
@@ -94,3 +102,4 @@ async def _admin(who: Annotated[Caller, Depends(_caller)]) -> Caller:
 
 
 Admin = Annotated[Caller, Depends(_admin)]
+Who = Annotated[Caller, Depends(_caller)]

@@ -26,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from schemas import (
     PACKAGING_FAILED,
+    PLAYBACK_POLICY_CHANGED,
     TRANSCODE_FAILED,
     TRANSCODE_PROGRESS,
     VIDEO_CANCELLED,
@@ -33,6 +34,7 @@ from schemas import (
     VIDEO_UPLOADED,
 )
 from schemas.events import (
+    PlaybackPolicyChanged,
     StageFailed,
     TranscodeProgress,
     VideoCancelled,
@@ -44,7 +46,7 @@ from services.shared.consume import Delivery, PermanentFailure
 #: The fields of a `video-uploaded` event that a reprocess repeats.
 SUBMISSION_FIELDS = ("source_uri", "source_sha256", "source_size_bytes", "source_filename",
                      "source_info", "user_metadata_json", "profile", "renditions", "priority",
-                     "custom_thumbnail_uri")
+                     "custom_thumbnail_uri", "playback_policy", "encryption")
 
 _UPSERT = """
 INSERT INTO ingest.videos AS v (video_id, owner, attempt, submission, attempt_started_at)
@@ -52,7 +54,13 @@ VALUES (%(video_id)s, %(owner)s, %(attempt)s, %(submission)s, %(occurred_at)s)
 ON CONFLICT (video_id) DO UPDATE SET
     owner = CASE WHEN excluded.attempt >= v.attempt THEN excluded.owner ELSE v.owner END,
     submission = CASE WHEN excluded.attempt >= v.attempt THEN excluded.submission
-                      ELSE v.submission END,
+                      ELSE v.submission END
+        -- the playback policy is the latest fact by time, whichever event brought it
+        || CASE WHEN coalesce((v.submission->>'playback_policy_at')::bigint, 0)
+                     > coalesce((excluded.submission->>'playback_policy_at')::bigint, 0)
+                THEN jsonb_build_object('playback_policy', v.submission->'playback_policy',
+                                        'playback_policy_at', v.submission->'playback_policy_at')
+                ELSE '{}'::jsonb END,
     attempt_started_at = CASE WHEN excluded.attempt >= v.attempt
                               THEN excluded.attempt_started_at ELSE v.attempt_started_at END,
     attempt = greatest(v.attempt, excluded.attempt),
@@ -84,12 +92,27 @@ LEFT JOIN ingest.cancellations c ON c.video_id = v.video_id
 LEFT JOIN ingest.starts s ON s.video_id = v.video_id AND s.attempt = v.attempt
 WHERE v.video_id = %s
 """
+#: In a submission: epoch ms of its playback policy (not an event field; from_record skips it).
+POLICY_AT = "playback_policy_at"
+_POLICY = f"""
+UPDATE ingest.videos SET submission = submission
+    || jsonb_build_object('playback_policy', %s::text, '{POLICY_AT}', %s::bigint),
+    updated_at = now()
+WHERE video_id = %s AND coalesce((submission->>'{POLICY_AT}')::bigint, 0) < %s
+"""
+_PROTECTION = "SELECT owner, submission->>'encryption' FROM ingest.videos WHERE video_id = %s"
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
 #: The topics whose events end an attempt, and the outcome each records.
 OUTCOMES = {VIDEO_TRANSCODED.name: "ready", TRANSCODE_FAILED.name: "failed",
             PACKAGING_FAILED.name: "failed"}
 #: Everything the ledger projects.
 TOPICS = (VIDEO_UPLOADED, VIDEO_CANCELLED, VIDEO_TRANSCODED, TRANSCODE_FAILED,
-          PACKAGING_FAILED, TRANSCODE_PROGRESS)
+          PACKAGING_FAILED, PLAYBACK_POLICY_CHANGED, TRANSCODE_PROGRESS)
 
 
 def submission_of(event: VideoUploaded) -> dict[str, Any]:
@@ -99,7 +122,9 @@ def submission_of(event: VideoUploaded) -> dict[str, Any]:
 
 
 def _row(event: VideoUploaded) -> dict[str, Any]:
-    submission = Jsonb(json.loads(json.dumps(submission_of(event), default=str)))
+    # When its policy was set, so a later policy change wins and an older one does not.
+    facts = {**submission_of(event), POLICY_AT: _ms(event.occurred_at)}
+    submission = Jsonb(json.loads(json.dumps(facts, default=str)))
     return {"video_id": event.video_id, "owner": event.owner, "attempt": event.attempt,
             "occurred_at": event.occurred_at, "submission": submission}
 
@@ -136,6 +161,17 @@ class Ledger:
     async def record_cancellation(self, video_id: str, cancelled_at: datetime) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(_CANCELLATION, (video_id, cancelled_at))
+
+    async def record_policy(self, event: PlaybackPolicyChanged) -> None:
+        at = _ms(event.occurred_at)
+        async with self.pool.connection() as conn:
+            await conn.execute(_POLICY, (event.playback_policy, at, event.video_id, at))
+
+    async def protection(self, video_id: str) -> tuple[str | None, str | None] | None:
+        """(owner, encryption) of a video ingest knows; None for an unknown one."""
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(_PROTECTION, (video_id,))).fetchone()
+        return None if row is None else (row[0], row[1])
 
     async def record_start(self, video_id: str, attempt: int, started_at: datetime) -> None:
         async with self.pool.connection() as conn:
@@ -174,6 +210,8 @@ class LedgerProjection:
             await self.ledger.record(event)
         elif isinstance(event, VideoCancelled):
             await self.ledger.record_cancellation(event.video_id, event.occurred_at)
+        elif isinstance(event, PlaybackPolicyChanged):
+            await self.ledger.record_policy(event)
         elif isinstance(event, TranscodeProgress):
             await self.ledger.record_start(event.video_id, event.attempt, event.occurred_at)
         else:

@@ -1,21 +1,32 @@
 """`reelflow ingest`: run the ingest HTTP API as its own process.
 
-  consume  api-keys (its key ring); video-uploaded, video-cancelled, video-transcoded,
-           transcode-failed, packaging-failed, transcode-progress (its ledger: who owns a
-           video, its attempts, when transcode began them and how they ended)
+  consume  api-keys (its key ring), signing-keys (the tenants' playback keys);
+           video-uploaded, video-cancelled, video-transcoded, transcode-failed,
+           packaging-failed, playback-policy-changed, transcode-progress (its ledger: who
+           owns a video, its attempts, when transcode began them, how they ended, its
+           playback policy)
   decide   routes/ over Submission (upload, import: probe, validate), Rework (cancel,
-           reprocess), Reprioritisation and KeyAdmin, behind the gate (X-API-Key,
-           Idempotency-Key)
+           reprocess), Reprioritisation, KeyAdmin and Protection (policy, signing keys),
+           behind the gate (X-API-Key, Idempotency-Key)
   emit     video-uploaded per accepted source or reprocess, video-cancelled per cancel,
-           video-reprioritised per priority change,
-           api-keys per key change (and dead-letter, as every consumer may)
+           video-reprioritised per priority change, api-keys per key change, signing-keys
+           per signing-key change, playback-policy-changed per policy change (and
+           dead-letter, as every consumer may)
 """
 
 from __future__ import annotations
 
 import argparse
 
-from schemas import ALL_TOPICS, API_KEYS, VIDEO_CANCELLED, VIDEO_REPRIORITISED, VIDEO_UPLOADED
+from schemas import (
+    ALL_TOPICS,
+    API_KEYS,
+    PLAYBACK_POLICY_CHANGED,
+    SIGNING_KEYS,
+    VIDEO_CANCELLED,
+    VIDEO_REPRIORITISED,
+    VIDEO_UPLOADED,
+)
 from services.ingest import ledger
 from services.ingest.api import create_app
 from services.ingest.settings import IngestSettings
@@ -25,8 +36,9 @@ from services.shared.codec import EventCodec
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 
-CONSUMES = (API_KEYS, *ledger.TOPICS)
-EMITS = (VIDEO_UPLOADED, VIDEO_CANCELLED, VIDEO_REPRIORITISED, API_KEYS)
+CONSUMES = (API_KEYS, SIGNING_KEYS, *ledger.TOPICS)
+EMITS = (VIDEO_UPLOADED, VIDEO_CANCELLED, VIDEO_REPRIORITISED, API_KEYS, SIGNING_KEYS,
+         PLAYBACK_POLICY_CHANGED)
 
 
 def build_app(settings: IngestSettings):  # type: ignore[no-untyped-def]

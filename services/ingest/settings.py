@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,12 @@ class IngestSettings(BaseSettings):
     direct_upload_valid_s: float = 3600.0
     #: HMAC secret of direct-upload URLs; empty derives one from the admin key.
     upload_token_secret: str = ""
+
+    #: Playback policy of a submission that names none (`public` or `signed`)...
+    default_playback_policy: Literal["public", "signed"] = "public"
+    #: ...unless its tenant has its own default here (JSON: {"acme": "signed"}).
+    tenant_playback_policies: dict[str, Literal["public", "signed"]] = Field(
+        default_factory=dict)
 
     common: CommonSettings = Field(default_factory=CommonSettings)
     #: The content rules (`REELFLOW_SOURCE_*`), shared with transcode.

@@ -18,12 +18,14 @@ from services.ingest.gate import Gate
 from services.ingest.idempotency import IdempotencyStore
 from services.ingest.keys import KeyAdmin
 from services.ingest.ledger import TOPICS, Ledger, LedgerProjection
+from services.ingest.protection import Protection
 from services.ingest.settings import IngestSettings
 from services.shared.consume import ConsumeLoop, LoopSettings
 from services.shared.keyring import Keyring
 from services.shared.lifecycle import postgres_address, wait_for_dependency, wait_for_kafka
 from services.shared.migrations import migrate
 from services.shared.producer import EventProducer
+from services.shared.signing_keys import SigningKeyring
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -41,6 +43,9 @@ class IngestState:
         self.keyring = Keyring(common.kafka_bootstrap, common.admin_key, producer.codec)
         self.keys = KeyAdmin(self.keyring, producer, settings.publish_timeout_s,
                              common.default_rate_limit_per_hour)
+        self.signing = SigningKeyring(common.kafka_bootstrap, producer.codec)
+        self.protection = Protection(producer, self.ledger, self.signing,
+                                     settings.publish_timeout_s)
         self.gate = Gate(self.keys, IdempotencyStore(self.pool,
                                                      settings.idempotency_claim_timeout_s))
 
@@ -62,6 +67,7 @@ class IngestState:
                            self.settings.common.kafka_bootstrap, producer.codec, producer,
                            LedgerProjection(self.ledger))
         tasks = [asyncio.create_task(self.keyring.run(stop), name="keyring"),
+                 asyncio.create_task(self.signing.run(stop), name="signing"),
                  asyncio.create_task(loop.run(), name="ledger")]
         try:
             yield

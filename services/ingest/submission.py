@@ -24,6 +24,7 @@ from schemas.events import SourceInfo, VideoUploaded
 from services.ingest.errors import Rejection, Unavailable
 from services.ingest.ledger import Ledger
 from services.ingest.links import video_links
+from services.ingest.protection import parse_protection, tenant_default
 from services.ingest.settings import IngestSettings
 from services.ingest.validation import source_info, thumbnail_kind
 from services.shared.events import new_event_id, now
@@ -59,6 +60,8 @@ class Candidate:
     owner: str
     origin: str  # "upload" | "import"
     thumbnail: bytes | None = None
+    playback_policy: str = "public"
+    encryption: str | None = None
 
 
 class Submission:
@@ -78,6 +81,13 @@ class Submission:
         except BaseException:
             await self.discard(*created)
             raise
+
+    def protection(self, tenant: str, policy: str | None,
+                   encryption: str | None) -> tuple[str, str | None]:
+        """What a submission asked of playback protection, with the tenant's default."""
+        default = tenant_default(tenant, self.settings.tenant_playback_policies,
+                                 self.settings.default_playback_policy)
+        return parse_protection(policy, encryption, default)
 
     async def discard(self, *refs: ObjectRef) -> None:
         for ref in refs:
@@ -100,6 +110,7 @@ class Submission:
             source_info=SourceInfo.from_record(source_info(probe)),
             user_metadata_json=json.dumps(c.metadata), priority=c.priority,
             custom_thumbnail_uri=thumbnail_uri, origin=c.origin, owner=c.owner,
+            playback_policy=c.playback_policy, encryption=c.encryption,
         )
         try:
             await self.producer.publish(VIDEO_UPLOADED, event,
@@ -117,6 +128,8 @@ class Submission:
             "status": "uploaded",
             "attempt": 1,
             "priority": c.priority,
+            "playback_policy": c.playback_policy,
+            "encryption": c.encryption,
             "source": {"uri": c.source.uri, "size_bytes": size, "sha256": sha256},
             "links": video_links(self.settings.catalog_url, c.video_id),
         }

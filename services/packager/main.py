@@ -2,9 +2,10 @@
 
   consume  rendition-done (one per rendition a transcode worker uploaded)
   decide   PackagerWorker: once a video's whole ladder is in, package it as CMAF with
-           HLS and DASH manifests, and write its metadata
-  emit     video-transcoded (the package is ready), packaging-failed (and dead-letter, as
-           every consumer may)
+           HLS and DASH manifests (encrypted ones, cbcs, with Shaka Packager), and write
+           its metadata
+  emit     content-keys (an encrypted attempt's wrapped key), video-transcoded (the
+           package is ready), packaging-failed (and dead-letter, as every consumer may)
 """
 
 from __future__ import annotations
@@ -16,25 +17,27 @@ import shutil
 
 from prometheus_client import start_http_server
 
-from schemas import ALL_TOPICS, PACKAGING_FAILED, RENDITION_DONE, VIDEO_TRANSCODED
+from schemas import ALL_TOPICS, CONTENT_KEYS, PACKAGING_FAILED, RENDITION_DONE, VIDEO_TRANSCODED
 from services.packager.settings import PackagerSettings
 from services.packager.worker import PackagerWorker
 from services.shared import telemetry
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
 from services.shared.lifecycle import run_until_signalled
+from services.shared.media.toolcheck import check_shaka_packager
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
 CONSUMES = (RENDITION_DONE,)
-EMITS = (VIDEO_TRANSCODED, PACKAGING_FAILED)
+EMITS = (VIDEO_TRANSCODED, PACKAGING_FAILED, CONTENT_KEYS)
 
 
 async def serve(settings: PackagerSettings, stop: asyncio.Event) -> None:
     # Scratch space of a crashed run holds nothing anyone references.
     shutil.rmtree(settings.job_root, ignore_errors=True)
+    await check_shaka_packager(settings.common)  # encrypted packages: fail at start, not later
     bootstrap = settings.common.kafka_bootstrap
     producer = EventProducer(bootstrap, EventCodec(ALL_TOPICS), "packager")  # emit
     worker = PackagerWorker(settings, producer, ObjectStore(settings.common))  # decide

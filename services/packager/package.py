@@ -157,6 +157,30 @@ def package_renditions(renditions: list[RenditionInput], out_dir: Path, *,
     by default `cmaf.blocking_runner` with the configured ffmpeg (`REELFLOW_FFMPEG`).
     """
     started = time.monotonic()
+    chosen = select_tracks(renditions)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        # Stale segments from an earlier run would be measured as ours: insist on a clean dir.
+        # The path for the operator's log; the message may become a failure reason.
+        log.error("package directory %s is not empty", out_dir)
+        raise FileExistsError("the package directory is not empty")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = run_ffmpeg or cmaf.blocking_runner()
+    tracks = cmaf.cut_tracks(chosen.sources, out_dir, segment_seconds, run)
+    return assemble(chosen, tracks, out_dir, segment_seconds, started, text_tracks)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which renditions become stream tracks: the video rungs (lowest first) and the one
+    audio track's source; the rest are downloads (`skipped`)."""
+
+    rungs: tuple[RenditionInput, ...]
+    audio_from: RenditionInput | None
+    sources: tuple[cmaf.TrackSource, ...]
+    skipped: tuple[str, ...]
+
+
+def select_tracks(renditions: list[RenditionInput]) -> Selection:
     rungs = sorted((r for r in renditions if r.media_type == "VIDEO"),
                    key=lambda r: (r.height or 0, r.bitrate, r.name))
     audio_input = next((r for r in renditions
@@ -172,22 +196,24 @@ def package_renditions(renditions: list[RenditionInput], out_dir: Path, *,
         audio_from = rungs[0]  # no separate audio output: the lowest rung carries the same
     if audio_from is not None:
         sources.append(cmaf.TrackSource(AUDIO_RENDITION, audio_from.path, "audio"))
+    return Selection(tuple(rungs), audio_from, tuple(sources), skipped)
 
-    if out_dir.exists() and any(out_dir.iterdir()):
-        # Stale segments from an earlier run would be measured as ours: insist on a clean dir.
-        # The path for the operator's log; the message may become a failure reason.
-        log.error("package directory %s is not empty", out_dir)
-        raise FileExistsError("the package directory is not empty")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run = run_ffmpeg or cmaf.blocking_runner()
-    tracks = cmaf.cut_tracks(sources, out_dir, segment_seconds, run)
-    by_name = {r.name: r for r in rungs}
+
+def assemble(chosen: Selection, tracks: list[cmaf.CutTrack], out_dir: Path,
+             segment_seconds: float, started: float,
+             text_tracks: Sequence[TextTrackInput] = (), *,
+             write_manifests: bool = True) -> PackageResult:
+    """The package's result from its measured tracks; the manifests are written here
+    unless another tool wrote them (the encrypted package's are Shaka Packager's)."""
+    by_name = {r.name: r for r in chosen.rungs}
+    audio_from = chosen.audio_from
     video = [_video_rendition(t, by_name[t.name]) for t in tracks if t.kind == "video"]
     _check_alignment(video)
     audio = [_audio_rendition(t, audio_from) for t in tracks if t.kind == "audio" and audio_from]
     texts = _place_text_tracks(text_tracks, out_dir)
     presentation = playlists.Presentation(tuple(video + audio), tuple(texts))
-    _write_manifests(presentation, out_dir)
+    if write_manifests:
+        _write_manifests(presentation, out_dir)
 
     audio_peak = audio[0].peak_bandwidth if audio else 0
     packaged = [_packaged(r, tracks, r.peak_bandwidth + audio_peak, r.name) for r in video]
@@ -199,7 +225,7 @@ def package_renditions(renditions: list[RenditionInput], out_dir: Path, *,
         duration_seconds=round(presentation.duration_seconds, 6),
         segment_seconds=segment_seconds,
         total_bytes=sum(f.size_bytes for f in files), files=files, renditions=tuple(packaged),
-        skipped=skipped, elapsed_seconds=round(time.monotonic() - started, 3))
+        skipped=chosen.skipped, elapsed_seconds=round(time.monotonic() - started, 3))
 
 
 def _segments(track: cmaf.CutTrack) -> tuple[playlists.Segment, ...]:

@@ -17,9 +17,10 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from schemas import PACKAGING_FAILED, VIDEO_TRANSCODED
+from schemas import CONTENT_KEYS, PACKAGING_FAILED, VIDEO_TRANSCODED
 from schemas.events import MediaType, RenditionDone, StageFailed, VideoTranscoded
 from schemas.layout import METADATA_FILE, package_prefix, published_marker_key
+from services.packager import encryption
 from services.packager.assembly import Assembler, RenditionSet
 from services.packager.metadata import build_metadata, metadata_json
 from services.packager.package import (
@@ -33,6 +34,7 @@ from services.packager.package import (
 from services.packager.settings import PackagerSettings
 from services.shared import telemetry
 from services.shared.consume import Delivery, PermanentFailure
+from services.shared.envelope import ContentKey, Keks, KeyUnavailable
 from services.shared.events import derived_event_id, millis, now
 from services.shared.media.process import run_ffmpeg
 from services.shared.producer import EventProducer
@@ -47,6 +49,7 @@ class PackagerWorker:
         self.producer = producer
         self.store = store
         self.assembler = Assembler()
+        self.keks = Keks.from_settings(settings.common)
 
     # -- consume loop hooks -------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
@@ -83,19 +86,35 @@ class PackagerWorker:
         job_dir = self.settings.job_root / f"{ready.video_id}-{ready.attempt}"
         shutil.rmtree(job_dir, ignore_errors=True)
         job_dir.mkdir(parents=True)
+        # An encrypted attempt gets a fresh content key, on the log (wrapped) before the
+        # package is announced, so the license service knows it once players can ask.
+        key, key_event = self._content_key(ready)
         try:
             with telemetry.tracer("reelflow.packager").start_as_current_span(
                 "package", attributes={"reelflow.video_id": ready.video_id,
                                        "reelflow.attempt": ready.attempt}):
                 event = await asyncio.to_thread(self._package, ready, job_dir, prefix,
-                                                asyncio.get_running_loop())
+                                                asyncio.get_running_loop(), key)
+            if key_event is not None:
+                await self.producer.publish(CONTENT_KEYS, key_event)
             await self.producer.publish(VIDEO_TRANSCODED, event)
             await asyncio.to_thread(self.store.put_bytes, b"", marker, "text/plain")
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
 
+    def _content_key(self, ready: RenditionSet) -> tuple[ContentKey | None, Any]:
+        if not any(e.encryption for e in ready.received.values()):
+            return None, None
+        key = ContentKey.new()
+        try:
+            return key, encryption.content_key_event(ready.video_id, ready.attempt, key,
+                                                     self.keks)
+        except KeyUnavailable as exc:
+            raise PermanentFailure("encryption_unavailable", str(exc)) from exc
+
     def _package(self, ready: RenditionSet, job_dir: Path, prefix: str,
-                 loop: asyncio.AbstractEventLoop) -> VideoTranscoded:
+                 loop: asyncio.AbstractEventLoop,
+                 key: ContentKey | None = None) -> VideoTranscoded:
         inputs = []
         for name, event in sorted(ready.received.items()):
             # Only the rungs and the AAC audio rendition are cut into segments; the MP3 and
@@ -110,9 +129,15 @@ class PackagerWorker:
                 raise PermanentFailure("rendition_missing", str(exc)) from exc
             inputs.append(RenditionInput.from_event(event, local))
         try:
-            result = package_renditions(inputs, job_dir / "out",
-                                        segment_seconds=self.settings.segment_seconds,
-                                        run_ffmpeg=self._ffmpeg_runner(loop))
+            if key is not None:
+                result = encryption.package_encrypted(
+                    inputs, job_dir / "out", key, video_id=ready.video_id,
+                    attempt=ready.attempt, segment_seconds=self.settings.segment_seconds,
+                    run=encryption.shaka_runner(self.settings.common, loop))
+            else:
+                result = package_renditions(inputs, job_dir / "out",
+                                            segment_seconds=self.settings.segment_seconds,
+                                            run_ffmpeg=self._ffmpeg_runner(loop))
         except PackagingFailed as exc:
             raise PermanentFailure("unpackageable", str(exc)) from exc
         self._upload(result, prefix)

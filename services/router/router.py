@@ -65,6 +65,7 @@ from services.shared.consume import Delivery, PermanentFailure
 from services.shared.consumers import new_consumer, started
 from services.shared.events import new_event_id, now
 from services.shared.group_lag import describe_groups
+from services.shared.kafka_security import client_options
 from services.shared.producer import EventProducer
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,8 @@ class LaneRouter:
 
     # -- admission ------------------------------------------------------------------------
     async def run_admissions(self, stop: asyncio.Event) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.common.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.common.kafka_bootstrap,
+                                    **client_options())
         await admin.start()
         ends_reader = new_consumer(self.settings.common.kafka_bootstrap, committed_only=False)
         try:

@@ -5,7 +5,8 @@ What they share, and why:
   loop), keeps its offsets in Postgres (the catalog), or only reads (the rest);
 - `read_committed` by default, so nobody acts on records of an aborted transaction; the
   lag and replay tools read the high watermark instead, as Kafka's own tooling does;
-- a heartbeat at a quarter of the session timeout, Kafka's recommended ratio.
+- a heartbeat at a quarter of the session timeout, Kafka's recommended ratio;
+- the process's Kafka principal and security settings (`kafka_security.client_options`).
 
 A consumer without `group_id` reads partitions it assigns itself: it never joins, moves or
 creates a group (the key ring, the rebuild, the operator tools).
@@ -20,6 +21,8 @@ from typing import Literal
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+
+from services.shared.kafka_security import client_options
 
 OffsetReset = Literal["earliest", "latest", "none"]
 
@@ -48,6 +51,7 @@ def new_consumer(bootstrap: str, *, group_id: str | None = None, client_id: str 
         heartbeat_interval_ms=max(1000, session_timeout_ms // 4),
         max_poll_interval_ms=max_poll_interval_ms,
         isolation_level="read_committed" if committed_only else "read_uncommitted",
+        **client_options(),
         **extra,
     )
 

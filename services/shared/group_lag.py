@@ -20,6 +20,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from schemas import PIPELINE_TOPICS
 from services.shared.consumers import new_consumer, started
+from services.shared.kafka_security import client_options
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ async def collect(bootstrap: str, stored: Mapping[str, Mapping[tuple[str, int], 
     `stored` holds the offsets of groups that keep them outside Kafka (the catalog's
     projectors, in Postgres): for those groups they are the truth, and every pipeline
     partition is shown, since a projector reads every topic."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         if groups is None:

@@ -15,8 +15,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -30,16 +28,12 @@ from services.shared.access import (
     RateWindows,
     identify,
 )
-from services.shared.codec import EventCodec, UndecodableRecord
-from services.shared.consumers import new_consumer, started
-from services.shared.retry import RetryPolicy, Tries, decide
+from services.shared.codec import EventCodec
+from services.shared.follow import follow
 
 log = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
-#: Re-read after any Kafka error, every second, for as long as the process runs.
-_RETRY = RetryPolicy(max_attempts=None, backoff_base_s=1.0, backoff_max_s=1.0,
-                     transient=(KafkaError,))
 
 
 class Keyring:
@@ -69,49 +63,13 @@ class Keyring:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the topic until `stop`; after a Kafka error, start over from the beginning."""
-        tries = Tries()
-        while not stop.is_set():
-            try:
-                await self._follow(stop)
-            except KafkaError as exc:
-                decision = decide(_RETRY, tries, exc)
-                tries = decision.tries
-                log.warning("api-keys projection interrupted (%r); re-reading", exc)
-                await asyncio.sleep(decision.delay_s)
-
-    async def _follow(self, stop: asyncio.Event) -> None:
-        async with started(new_consumer(self._bootstrap)) as consumer:
-            parts = [TopicPartition(API_KEYS.name, p) for p in range(API_KEYS.partitions)]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            ends = await consumer.end_offsets(parts)
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=500)
-                for records in batches.values():
-                    for record in records:
-                        self._apply_record(record.value)
-                if not self.caught_up.is_set() and await _reached(consumer, ends):
-                    log.info("api-keys loaded: %d keys", len(self.table.by_id))
-                    self.caught_up.set()
-
-    def _apply_record(self, value: bytes | None) -> None:
-        if value is None:
-            return  # a tombstone: Reelflow never writes them, keys are revoked instead
-        try:
-            self.table.apply(self._codec.decode(API_KEYS, value))
-        except UndecodableRecord as exc:
-            log.error("skipping an undecodable api-keys record: %s", exc)
+        await follow(self._bootstrap, API_KEYS, self._codec,
+                     lambda event: self.table.apply(event),  # type: ignore[arg-type]
+                     self.caught_up, stop)
 
     def apply(self, event: ApiKeyState) -> ApiKey:
         """Apply a snapshot this process just published (its writer sees it at once)."""
         return self.table.apply(event)
-
-
-async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
-            return False
-    return True
 
 
 def install(app: FastAPI) -> None:

@@ -20,6 +20,7 @@ from schemas import Topic
 from schemas.events import Record
 from services.shared import producer_retirement, telemetry
 from services.shared.codec import EventCodec
+from services.shared.kafka_security import client_options
 from services.shared.metrics import observe_emitted
 
 E = TypeVar("E", bound=Record)
@@ -55,6 +56,7 @@ class EventProducer:
             enable_idempotence=True,
             linger_ms=5,
             request_timeout_ms=30000,
+            **client_options(),
         )
         try:
             await producer.start()

@@ -40,6 +40,19 @@ class CommonSettings(BaseSettings):
     state_dir: Path = Path(".reelflow")
     #: Kafka bootstrap servers.
     kafka_bootstrap: str = "127.0.0.1:19092"
+    #: How Kafka clients connect (services/shared/kafka_security.py): PLAINTEXT,
+    #: SASL_PLAINTEXT, SASL_SSL or SSL; empty means SASL_PLAINTEXT once a username is set.
+    kafka_security_protocol: Literal["", "PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = ""
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    #: This process's Kafka principal and its password (the local stack sets both per
+    #: process; see README "Kafka principals").
+    kafka_username: str = ""
+    kafka_password: str = ""
+    #: TLS (SASL_SSL, SSL): the CA bundle that signed the brokers' certificates (empty: the
+    #: system's), and a client certificate and key for brokers that ask for one.
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
     #: S3 endpoint (the local stack runs SeaweedFS's S3 gateway here).
     s3_endpoint: str = "http://127.0.0.1:18333"
     s3_bucket: str = "reelflow"
@@ -58,6 +71,13 @@ class CommonSettings(BaseSettings):
     #: The admin API key (`X-API-Key`): manages keys, writes as tenant `admin`, reads
     #: every tenant's videos. Empty disables it (the local stack generates one).
     admin_key: str = ""
+    #: Key-encryption key of content keys (32 bytes, base64); empty: the local stack
+    #: generates `<state dir>/kek` (see services.shared.content_keys).
+    kek: str = ""
+    #: Earlier KEKs (comma-separated), still unwrapping until `reelflow keys rotate-kek`.
+    kek_previous: str = ""
+    #: The Shaka Packager binary; empty means the one npm's `shaka-packager` installed.
+    shaka_packager: str = ""
     #: Requests per hour a new API key may make unless created with its own limit.
     default_rate_limit_per_hour: int = 100
 
@@ -68,6 +88,13 @@ class CommonSettings(BaseSettings):
         import imageio_ffmpeg
 
         return imageio_ffmpeg.get_ffmpeg_exe()
+
+    @property
+    def shaka_packager_path(self) -> str:
+        if self.shaka_packager:
+            return self.shaka_packager
+        root = Path(__file__).resolve().parents[2]
+        return str(root / "node_modules" / "shaka-packager" / "bin" / "packager-linux-x64")
 
     @cached_property
     def ffprobe_path(self) -> str:

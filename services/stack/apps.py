@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from services.stack.admin_key import ensure_admin_key
+from schemas.principals import OPERATIONS
+from services.shared.kafka_security import stack_credentials
+from services.stack.admin_key import ensure_admin_key, ensure_kek
 from services.stack.probe import answers
 from services.stack.process import ManagedProcess
 from services.stack.settings import StackSettings
@@ -21,8 +23,10 @@ METRICS_PORTS = {"transcode": ("REELFLOW_TRANSCODE_METRICS_PORT", 8002),
 class Service:
     def __init__(self, name: str, settings: StackSettings, health_port_env: str | None,
                  default_port: int | None, command: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, operator: bool = False) -> None:
         self.name = name
+        #: Also hands over the operator tools' principal (the catalog's console actions).
+        self.operator = operator
         self.command = command or name
         self.env = env or {}
         self.settings = settings
@@ -55,9 +59,26 @@ class Service:
     def start(self) -> None:
         env = self.settings.common.service_env()
         env["REELFLOW_STATE_DIR"] = str(self.settings.state_dir)
-        env.update(self.env)
+        env["REELFLOW_KEK"] = ensure_kek(self.settings.common)  # a component's env may
+        env.update(self.env)                                      # rotate it (tests do)
         env["REELFLOW_ADMIN_KEY"] = ensure_admin_key(self.settings.common)
+        env.update(self.kafka_env())
         self.process.start([sys.executable, "-m", "services.cli", self.command], env=env)
+
+    def kafka_env(self) -> dict[str, str]:
+        """The process's Kafka principal: the one named like its command, when the registry
+        has one (schemas/principals.py); none otherwise (not the launcher's own)."""
+        passwords = stack_credentials(self.settings.state_dir)
+        principal = self.command if self.command in passwords else ""
+        env = {"REELFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+               "REELFLOW_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+               "REELFLOW_KAFKA_USERNAME": principal,
+               "REELFLOW_KAFKA_PASSWORD": passwords.get(principal, "")}
+        if self.operator:
+            env[f"REELFLOW_{self.command.upper()}_CONSOLE_KAFKA_USERNAME"] = OPERATIONS
+            env[f"REELFLOW_{self.command.upper()}_CONSOLE_KAFKA_PASSWORD"] = passwords.get(
+                OPERATIONS, "")
+        return env
 
     def healthy(self) -> bool:
         if self.process.pid is None:
@@ -83,7 +104,7 @@ def services(settings: StackSettings) -> list[Service]:
     # video-uploaded directly) nobody would drain them, so it is not started.
     router = [Service("router", settings, None, None)] if TranscodeSettings().lanes else []
     return [
-        Service("catalog", settings, "REELFLOW_CATALOG_PORT", 8000),
+        Service("catalog", settings, "REELFLOW_CATALOG_PORT", 8000, operator=True),
         Service("ingest", settings, "REELFLOW_INGEST_PORT", 8001),
         *router,
         Service("transcode", settings, None, None),

@@ -1,9 +1,17 @@
-"""Apache Kafka 4.x, single-node KRaft, run from the broker jars Maven fetched."""
+"""Apache Kafka 4.x, single-node KRaft, run from the broker jars Maven fetched.
+
+Clients connect only with SASL/SCRAM-SHA-512 (listener `CLIENT`, SASL_PLAINTEXT on
+127.0.0.1; there is no PLAINTEXT listener), and `StandardAuthorizer` lets each principal do
+what schemas/principals.py derives from the registry. The controller listener speaks
+SASL/PLAIN with the super user alone (KRaft cannot use SCRAM there: its credentials live in
+the very metadata log the controller serves).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +20,15 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas import STACK_TOPICS
+from services.shared.kafka_security import (
+    Credentials,
+    acting_as,
+    client_options,
+    java_client_properties,
+)
 from services.shared.lifecycle import AIOKAFKA_LOGGERS, hushed
+from services.stack import kafka_principals
+from services.stack.kafka_principals import ADMIN, ScramUsers
 from services.stack.process import ManagedProcess
 from services.stack.settings import KAFKA_POM, StackSettings
 
@@ -48,15 +64,35 @@ class Kafka:
     def address(self) -> str:
         return self.settings.common.kafka_bootstrap
 
+    @property
+    def _admin(self) -> Credentials:
+        return kafka_principals.admin(kafka_principals.ensure_passwords(self.settings.state_dir))
+
     def _properties(self) -> Path:
         port, controller = self.settings.kafka_port, self.settings.kafka_controller_port
+        who = self._admin
         lines = {
             "process.roles": "broker,controller",
             "node.id": "1",
-            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+            "listeners": f"CLIENT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+            "advertised.listeners": f"CLIENT://127.0.0.1:{port}",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "CLIENT",
+            "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            "listener.name.client.sasl.enabled.mechanisms": kafka_principals.MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": kafka_principals.MECHANISM,
+            "listener.name.client.scram-sha-512.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{who.username}" password="{who.password}";',
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config":
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="{who.username}" password="{who.password}" '
+                f'user_{who.username}="{who.password}";',
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{who.username}",
+            "allow.everyone.if.no.acl.found": "false",
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller}",
             "log.dirs": str(self.data / "log"),
             "offsets.topic.replication.factor": "1",
@@ -70,8 +106,15 @@ class Kafka:
             "auto.create.topics.enable": "false",
             "num.partitions": "6",
         }
-        path = self.data / "server.properties"
-        path.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        return self._private("server.properties", lines)
+
+    def _private(self, name: str, lines: dict[str, str]) -> Path:
+        """A properties file only the stack's user reads (it holds the admin password)."""
+        path = self.data / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an older file may have been made with a wider mode
+        with os.fdopen(fd, "w") as fh:
+            fh.write("".join(f"{k}={v}\n" for k, v in lines.items()))
         return path
 
     def _java(self, jars: Path, *args: str) -> list[str]:
@@ -83,14 +126,57 @@ class Kafka:
         jars = fetch_kafka_jars(self.settings)
         self.data.mkdir(parents=True, exist_ok=True)
         props = self._properties()
-        if not (self.data / "log" / "meta.properties").exists():
+        formatted = (self.data / "log" / "meta.properties").exists()
+        if formatted and ADMIN not in ScramUsers(self.data).known():
+            raise StackError(f"the Kafka log under {self.data} predates SASL (no admin "
+                             "credentials); stop the stack and remove that folder to make a "
+                             "new one (its records are lost)")
+        if not formatted:
             cluster = subprocess.run(self._java(jars, "kafka.tools.StorageTool", "random-uuid"),
                                      check=True, capture_output=True, text=True)
             cluster_id = cluster.stdout.strip().splitlines()[-1]
+            passwords = kafka_principals.ensure_passwords(self.settings.state_dir)
+            scram = [arg for name, password in passwords.items()
+                     for arg in ("--add-scram", kafka_principals.scram_argument(name, password))]
             subprocess.run(self._java(jars, "kafka.tools.StorageTool", "format", "-t",
-                                      cluster_id, "-c", str(props), "--standalone"),
+                                      cluster_id, "-c", str(props), "--standalone", *scram),
                            check=True, capture_output=True, text=True)
+            ScramUsers(self.data).record(passwords)
         self.process.start(self._java(jars, "kafka.Kafka", str(props)))
+
+    def grant_access(self) -> None:
+        """Credentials for principals the log does not know yet, then the registry's ACLs."""
+        passwords = kafka_principals.ensure_passwords(self.settings.state_dir)
+        users = ScramUsers(self.data)
+        missing = sorted(set(passwords) - users.known())
+        if missing:
+            with acting_as(self._admin):
+                admin = java_client_properties(self.settings.common)
+            config = self._private("admin.properties", admin)
+            jars = fetch_kafka_jars(self.settings)
+            for name in missing:
+                subprocess.run(self._java(
+                    jars, "kafka.admin.ConfigCommand", "--bootstrap-server", self.address,
+                    "--command-config", str(config), "--alter", "--entity-type", "users",
+                    "--entity-name", name, "--add-config",
+                    kafka_principals.scram_config(passwords[name])),
+                    check=True, capture_output=True, text=True)
+                users.record([name])
+        asyncio.run(self._sync_acls())
+
+    async def _sync_acls(self) -> None:
+        admin = self._admin_client()
+        await admin.start()
+        try:
+            await kafka_principals.sync_acls(admin)
+        finally:
+            await admin.close()
+
+    def _admin_client(self) -> AIOKafkaAdminClient:
+        with acting_as(self._admin):
+            security = client_options(self.settings.common)
+        return AIOKafkaAdminClient(bootstrap_servers=self.address, request_timeout_ms=5000,
+                                   **security)
 
     def healthy(self) -> bool:
         if self.process.pid is None:
@@ -103,7 +189,7 @@ class Kafka:
             raise StackError("Kafka is up but the topics could not be created")
 
     async def _topics_ready(self, create: bool) -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.address, request_timeout_ms=5000)
+        admin = self._admin_client()
         try:
             await admin.start()
         except (KafkaError, OSError):

@@ -73,6 +73,7 @@ class LocalStack:
         """
         started = self._start_all(self.infra)
         self.kafka.create_topics()
+        self.kafka.grant_access()
         self.postgres.create_database()
         self.s3.create_bucket()
         if not infra_only:

@@ -96,6 +96,7 @@ def rendition_done_events(upload: VideoUploaded, source: MeasuredSource,
             tone_mapped_from=tone_mapped_from if o.media_type is MediaType.VIDEO else None,
             user_metadata_json=upload.user_metadata_json or "{}",
             uploaded_at=upload.occurred_at,
+            encryption=upload.encryption,
         )
         for o in outputs
     ]

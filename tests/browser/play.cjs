@@ -36,7 +36,9 @@ async function runEngine(context, origin, engine, topHeight, src) {
   page.on('pageerror', (e) => console_.push(`pageerror: ${e.message}`));
   const started = Date.now();
   const source = src || SOURCES[engine];
-  const url = `${origin}/player.html?engine=${engine}&src=${encodeURIComponent(source)}`;
+  // REELFLOW_PLAYER_QUERY: more harness parameters, e.g. `&clearkey=<license URL>`.
+  const url = `${origin}/player.html?engine=${engine}&src=${encodeURIComponent(source)}` +
+    (process.env.REELFLOW_PLAYER_QUERY || '');
   const report = { engine, failure: null };
   try {
     await page.goto(url);

@@ -25,6 +25,7 @@ from schemas import API_KEYS, VIDEO_UPLOADED
 from schemas.events import VideoUploaded
 from services.shared.codec import EventCodec
 from services.shared.events import now
+from services.shared.kafka_security import client_options
 from tests.access import API_KEY_HEADER, admin_headers
 from tests.integration.test_ingest import refused
 from tests.integration.test_pipeline import CATALOG, INGEST, end_offsets, submit, wait_for_status
@@ -243,7 +244,8 @@ def test_concurrent_reprocesses_of_an_upstream_video_get_distinct_attempts(pipel
         attempt=1, origin="upstream")
 
     async def publish() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=common_settings.kafka_bootstrap,
+        producer = AIOKafkaProducer(**client_options(),
+                                    bootstrap_servers=common_settings.kafka_bootstrap,
                                     acks="all", enable_idempotence=True)
         await producer.start()
         try:
@@ -268,7 +270,8 @@ def test_concurrent_reprocesses_of_an_upstream_video_get_distinct_attempts(pipel
 
 def test_the_stack_creates_the_keys_topic_compacted(pipeline, common_settings):
     async def describe() -> dict[str, str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=common_settings.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(**client_options(),
+                                    bootstrap_servers=common_settings.kafka_bootstrap)
         await admin.start()
         try:
             found = await admin.describe_configs(

@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import VIDEO_CANCELLED, VIDEO_TRANSCODED
+from services.shared.kafka_security import client_options
 from tests.access import admin_headers
 from tests.integration.test_ingest import refused
 from tests.integration.test_pipeline import CATALOG, INGEST, end_offsets, submit, wait_for_status
@@ -33,7 +34,7 @@ def cancel(video_id: str) -> httpx.Response:
 def _ingest_has_read_all_of(bootstrap: str, group: str, topic_name: str,
                             partitions: int) -> bool:
     async def caught_up() -> bool:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+        consumer = AIOKafkaConsumer(**client_options(), bootstrap_servers=bootstrap, group_id=group,
                                     enable_auto_commit=False)
         await consumer.start()
         try:

@@ -40,6 +40,7 @@ from schemas import (
 from services.catalog.main import run
 from services.catalog.settings import CatalogSettings
 from services.shared.codec import EventCodec
+from services.shared.kafka_security import client_options
 from services.shared.settings import CommonSettings
 from tests.access import admin_headers
 from tests.integration.quiet import services_paused
@@ -125,7 +126,7 @@ class CatalogThread:
 
 async def _produce(bootstrap: str, steps: list[Step],
                    raw: list[tuple[str, bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+    producer = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap, acks="all",
                                 enable_idempotence=True)
     await producer.start()
     try:
@@ -145,7 +146,7 @@ def publish(settings: CommonSettings, steps: list[Step],
 
 async def pipeline_log_ends(bootstrap: str) -> dict[tuple[str, int], int]:
     """Log-end offset of every partition the catalog projects (shared with the crash test)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**client_options(), bootstrap_servers=bootstrap)
     await consumer.start()
     try:
         tps = [TopicPartition(t.name, p) for t in PIPELINE_TOPICS for p in range(t.partitions)]

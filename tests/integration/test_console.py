@@ -16,6 +16,7 @@ import asyncio
 import base64
 import json
 import subprocess
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from services.shared.kafka_security import client_options, java_client_properties
 from services.shared.settings import CommonSettings
 from tests.access import admin_headers
 from tests.integration.test_pipeline import CATALOG, INGEST, submit, wait_for_status
@@ -75,10 +77,14 @@ def describe_all_groups(common: CommonSettings) -> dict[tuple[str, str, int], tu
     from services.stack import StackSettings
 
     jars = StackSettings().kafka_jars
-    done = subprocess.run(
-        ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", f"{jars}/*",
-         GROUP_COMMAND, "--bootstrap-server", common.kafka_bootstrap, "--describe",
-         "--all-groups"], capture_output=True, text=True, timeout=120)
+    with tempfile.NamedTemporaryFile("w", suffix=".properties") as config:
+        config.write("".join(f"{k}={v}\n" for k, v in java_client_properties(common).items()))
+        config.flush()
+        done = subprocess.run(
+            ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp",
+             f"{jars}/*", GROUP_COMMAND, "--bootstrap-server", common.kafka_bootstrap,
+             "--command-config", config.name, "--describe", "--all-groups"],
+            capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     rows: dict[tuple[str, str, int], tuple[Any, ...]] = {}
     for line in done.stdout.splitlines():
@@ -191,7 +197,7 @@ def test_a_stopped_group_turns_stop_keeps_its_lag_then_ok_after_restart(
 
 
 async def _publish_poison(bootstrap: str, partition: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap)
     await producer.start()
     try:
         await producer.send_and_wait("rendition-done", POISON_VALUE, key=POISON_KEY,
@@ -252,7 +258,8 @@ def test_redrive_a_dead_letter_and_plan_a_replay(
 
 
 async def _read_at(bootstrap: str, topic: str, partition: int, offset: int) -> Any:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(),
+                                bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         tp = TopicPartition(topic, partition)

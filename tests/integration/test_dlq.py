@@ -22,6 +22,7 @@ from schemas import ALL_TOPICS, VIDEO_UPLOADED
 from schemas.events import VideoUploaded
 from services.shared.codec import EventCodec
 from services.shared.dead_letter_log import DeadLetter, read_dead_letters
+from services.shared.kafka_security import client_options
 from services.shared.storage import s3_client
 from tests.access import admin_headers
 from tests.integration.test_catalog import pipeline_log_ends
@@ -46,7 +47,7 @@ def reelflow(*args: str) -> str:
 def publish(bootstrap: str, value: bytes, key: bytes,
             headers: list[tuple[str, bytes]] | None = None) -> tuple[int, int]:
     async def send() -> tuple[int, int]:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap, acks="all")
         await producer.start()
         try:
             meta = await producer.send_and_wait(VIDEO_UPLOADED.name, value, key=key,

@@ -59,6 +59,7 @@ from schemas.events import (
 )
 from schemas.ids import new_event_id
 from services.shared.codec import EventCodec
+from services.shared.kafka_security import client_options
 from services.shared.producer import EventProducer
 from services.stack.apps import Service
 from tests.integration.quiet import services_paused
@@ -208,7 +209,8 @@ async def _publish(events: list[tuple[Topic, Record]], raw: bytes | None = None)
     finally:
         await producer.stop()
     if raw is not None:  # a record no codec can read, as a foreign producer might write
-        plain = AIOKafkaProducer(bootstrap_servers=os.environ["REELFLOW_KAFKA_BOOTSTRAP"])
+        plain = AIOKafkaProducer(**client_options(),
+                                 bootstrap_servers=os.environ["REELFLOW_KAFKA_BOOTSTRAP"])
         await plain.start()
         try:
             await plain.send_and_wait(VIDEO_UPLOADED.name, raw)
@@ -224,14 +226,14 @@ async def _uncommitted() -> dict[tuple[str, int], int]:
     """Records of the source topics that the figures group has not committed yet."""
     bootstrap = os.environ["REELFLOW_KAFKA_BOOTSTRAP"]
     parts = [TopicPartition(t.name, p) for t in SOURCES for p in range(t.partitions)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**client_options(), bootstrap_servers=bootstrap)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(parts)
     finally:
         with contextlib.suppress(asyncio.CancelledError):  # aiokafka 0.14, group-less stop
             await consumer.stop()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(), bootstrap_servers=bootstrap)
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(GROUP)
@@ -411,7 +413,8 @@ def test_figures_count_what_was_published_and_survive_sigkill_without_double_cou
 def test_the_changelogs_are_the_registrys_and_faust_made_no_topic_of_its_own(
         figures: FiguresProcess) -> None:
     async def described() -> tuple[set[str], dict[str, dict[str, str]], dict[str, int]]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=os.environ["REELFLOW_KAFKA_BOOTSTRAP"])
+        admin = AIOKafkaAdminClient(**client_options(),
+                                    bootstrap_servers=os.environ["REELFLOW_KAFKA_BOOTSTRAP"])
         await admin.start()
         try:
             names = set(await admin.list_topics())
@@ -447,7 +450,7 @@ def test_expired_windows_are_deleted_from_the_table_and_its_changelog(
     key = json.dumps(f"1m|{old}|{partition}|sweep-{RUN}").encode()
 
     async def plant() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        producer = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap)
         await producer.start()
         try:
             await producer.send_and_wait(FIGURES_WINDOWS.name, json.dumps({"accepted": 1})
@@ -457,7 +460,8 @@ def test_expired_windows_are_deleted_from_the_table_and_its_changelog(
 
     async def last_value() -> tuple[bool, bytes | None]:
         """(seen, value of the key's latest record) in the changelog partition."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**client_options(),
+                                    bootstrap_servers=bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
             tp = TopicPartition(FIGURES_WINDOWS.name, partition)

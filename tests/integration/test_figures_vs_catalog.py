@@ -47,6 +47,7 @@ from schemas.events import (
 )
 from schemas.ids import new_event_id
 from services.shared.codec import EventCodec
+from services.shared.kafka_security import client_options
 from services.shared.producer import EventProducer
 from tests.access import admin_headers
 from tests.integration.quiet import services_paused
@@ -128,7 +129,8 @@ async def _publish(events: Events) -> None:
 async def _behind(groups: tuple[str, ...],
                   ends: dict[TopicPartition, int]) -> dict[str, dict[str, int]]:
     """Per group, the partitions whose committed offset is short of `ends`."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=os.environ["REELFLOW_KAFKA_BOOTSTRAP"])
+    admin = AIOKafkaAdminClient(**client_options(),
+                                bootstrap_servers=os.environ["REELFLOW_KAFKA_BOOTSTRAP"])
     await admin.start()
     try:
         left: dict[str, dict[str, int]] = {}
@@ -145,7 +147,8 @@ async def _behind(groups: tuple[str, ...],
 
 
 async def _log_ends() -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=os.environ["REELFLOW_KAFKA_BOOTSTRAP"])
+    consumer = AIOKafkaConsumer(**client_options(),
+                                bootstrap_servers=os.environ["REELFLOW_KAFKA_BOOTSTRAP"])
     await consumer.start()
     try:
         return dict(await consumer.end_offsets(

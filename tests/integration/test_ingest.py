@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import VIDEO_UPLOADED
 from services.ingest.errors import Rejection
 from services.ingest.importer import confine
+from services.shared.kafka_security import client_options
 from services.shared.storage import ObjectRef, s3_client
 from tests.access import admin_headers
 from tests.integration.test_pipeline import CATALOG, INGEST, submit, wait_for_status
@@ -202,7 +203,7 @@ def stored_upstream_clip(path: Path, common_settings: Any) -> tuple[Path, str, s
 def publish_upstream(bootstrap: str, video_id: str, value: bytes) -> None:
     """Write `value` to video-uploaded as an upstream service would (its own producer)."""
     async def publish() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+        producer = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap, acks="all",
                                     enable_idempotence=True)
         await producer.start()
         try:

@@ -24,6 +24,7 @@ from psycopg.conninfo import make_conninfo
 from services.catalog.group_replay import Target, plan
 from services.catalog.lag_exporter import lag_exporter
 from services.catalog.schema import migrate
+from services.shared.kafka_security import client_options
 from services.shared.settings import CommonSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -48,13 +49,13 @@ async def acli(*args: str, **env: str) -> tuple[int, str, str]:
 
 
 async def _make_topic(bootstrap: str) -> datetime:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(), bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(TOPIC, 2, 1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         middle = datetime.now(UTC)
@@ -95,7 +96,7 @@ def catalog_dsn(common_settings: CommonSettings) -> Iterator[str]:
 
 
 def _consumer(bootstrap: str, group: str, reset: str = "earliest") -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=group,
+    return AIOKafkaConsumer(TOPIC, **client_options(), bootstrap_servers=bootstrap, group_id=group,
                             enable_auto_commit=False, auto_offset_reset=reset,
                             session_timeout_ms=10000, heartbeat_interval_ms=1000)
 
@@ -110,7 +111,7 @@ async def _read(consumer: AIOKafkaConsumer, count: int, timeout: float = 30) -> 
 
 
 async def _committed(bootstrap: str, group: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(), bootstrap_servers=bootstrap)
     await admin.start()
     try:
         found = await admin.list_consumer_group_offsets(group)

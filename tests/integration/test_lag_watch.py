@@ -21,6 +21,7 @@ from datetime import datetime
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from services.shared.kafka_security import client_options
 from services.shared.settings import CommonSettings
 from tests.topics import create_topic
 
@@ -42,9 +43,10 @@ async def _send(producer: AIOKafkaProducer, count: int) -> None:
 async def _prepare(bootstrap: str) -> None:
     """One partition holding 5 records, of which the group committed 2 (lag 3)."""
     await create_topic(bootstrap, TOPIC, 1)
-    async with AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all") as producer:
+    async with AIOKafkaProducer(**client_options(),
+                                bootstrap_servers=bootstrap, acks="all") as producer:
         await _send(producer, 5)
-    async with AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP,
+    async with AIOKafkaConsumer(**client_options(), bootstrap_servers=bootstrap, group_id=GROUP,
                                 enable_auto_commit=False) as consumer:
         consumer.assign([TopicPartition(TOPIC, 0)])
         await consumer.commit({TopicPartition(TOPIC, 0): 2})
@@ -73,7 +75,8 @@ def test_two_refreshes_read_the_group_twice(group: str,
                                             common_settings: CommonSettings) -> None:
     async def run() -> tuple[int, str, str]:
         # Started first, so the write between the frames is quick.
-        async with AIOKafkaProducer(bootstrap_servers=common_settings.kafka_bootstrap,
+        async with AIOKafkaProducer(**client_options(),
+                                    bootstrap_servers=common_settings.kafka_bootstrap,
                                     acks="all") as producer:
             await producer.client.force_metadata_update()
             proc = await asyncio.create_subprocess_exec(

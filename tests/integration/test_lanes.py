@@ -47,6 +47,7 @@ from schemas import (
 from schemas.events import VideoCancelled, VideoUploaded
 from services.catalog.group_replay import Target, execute, plan
 from services.shared.codec import EventCodec
+from services.shared.kafka_security import client_options, stack_principal
 from tests.access import admin_headers
 from tests.integration.test_pipeline import CATALOG, INGEST
 from tests.integration.test_transcode_resilience import ffmpeg_for
@@ -95,6 +96,12 @@ def stop_together(processes: list[Process], grace_s: float = 30) -> None:
             process.proc.wait(10)
 
 
+def as_principal(name: str) -> dict[str, str]:
+    credentials = stack_principal(TEST_STATE, name)
+    return {"REELFLOW_KAFKA_USERNAME": credentials.username,
+            "REELFLOW_KAFKA_PASSWORD": credentials.password}
+
+
 @pytest.fixture(scope="module")
 def lanes(pipeline, common_settings, tmp_path_factory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("lanes")
@@ -104,9 +111,13 @@ def lanes(pipeline, common_settings, tmp_path_factory) -> Iterator[dict[str, Any
     try:
         # `latest`: the router schedules this module's uploads, not the session's earlier ones.
         logs = TEST_STATE / "logs"  # beside the stack's own, kept after the session
+        # Each as its own Kafka principal, so the ACLs the registry implies are what they
+        # run with (the tests' own clients are the stack's super user).
         router = Process("router", logs / "lanes-router.log", {
-            "REELFLOW_ROUTER_START_FROM": "latest", "REELFLOW_ROUTER_METRICS_PORT": "0"})
+            **as_principal("router"), "REELFLOW_ROUTER_START_FROM": "latest",
+            "REELFLOW_ROUTER_METRICS_PORT": "0"})
         worker = Process("transcode", logs / "lanes-transcode.log", {
+            **as_principal("transcode"),
             "REELFLOW_TRANSCODE_LANES": "true", "REELFLOW_TRANSCODE_LANE_WEIGHTS": WEIGHTS,
             "REELFLOW_TRANSCODE_SCORE_QUALITY": "false", "REELFLOW_TRANSCODE_METRICS_PORT": "0",
             "REELFLOW_TRANSCODE_WORK_DIR": str(root / "work")})
@@ -146,7 +157,7 @@ def upload(source: tuple[str, str], priority: int, owner: str,
 
 
 async def _send(bootstrap: str, items: list[tuple[Topic, Any]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         for topic, event in items:
@@ -176,7 +187,7 @@ class Log:
         self.first: dict[str, datetime] = {}
 
     async def _ends(self) -> dict[TopicPartition, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
+        consumer = AIOKafkaConsumer(**client_options(), bootstrap_servers=self.bootstrap)
         await consumer.start()
         try:
             return dict(await consumer.end_offsets(self.tps))
@@ -185,7 +196,7 @@ class Log:
                 await consumer.stop()
 
     async def _read(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
+        consumer = AIOKafkaConsumer(**client_options(), bootstrap_servers=self.bootstrap)
         await consumer.start()
         try:
             consumer.assign(self.tps)
@@ -212,7 +223,7 @@ class Log:
 
 def lane_ends(bootstrap: str) -> dict[str, int]:
     async def read() -> dict[str, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        consumer = AIOKafkaConsumer(**client_options(), bootstrap_servers=bootstrap)
         await consumer.start()
         try:
             tps = [TopicPartition(t.name, p) for t in LANE_TOPICS for p in range(t.partitions)]

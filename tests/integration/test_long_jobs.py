@@ -27,6 +27,7 @@ from aiokafka.structs import TopicPartition
 from schemas import RENDITION_DONE, VIDEO_UPLOADED
 from schemas.events import VideoUploaded
 from services.catalog.group_replay import Target, execute, plan
+from services.shared.kafka_security import client_options
 from services.shared.storage import ObjectStore
 from tests.integration.quiet import services_paused
 from tests.integration.test_transcode_resilience import (
@@ -63,7 +64,7 @@ def _wait_settled(workers: list[WorkerProcess], quiet_s: float = 5, timeout: flo
 
 
 async def _publish(bootstrap: str, event: VideoUploaded) -> tuple[int, int]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         meta = await producer.send_and_wait(VIDEO_UPLOADED.name,
@@ -75,7 +76,7 @@ async def _publish(bootstrap: str, event: VideoUploaded) -> tuple[int, int]:
 
 
 async def _committed(bootstrap: str, group: str, tp: TopicPartition) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(), bootstrap_servers=bootstrap)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

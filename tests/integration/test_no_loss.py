@@ -28,6 +28,7 @@ from schemas.events import VideoCancelled
 from schemas.registry import DAY_MS
 from services.shared.codec import EventCodec
 from services.shared.events import now
+from services.shared.kafka_security import client_options
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 from tests.integration.test_ingest import refused
@@ -142,14 +143,14 @@ def test_a_publish_that_timed_out_is_never_written_once_the_broker_is_back(pipel
                               occurred_at=now(), reason=reason)
 
     async def scenario() -> list[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(**client_options(), bootstrap_servers=bootstrap)
         await admin.start()
         try:
             await admin.create_topics([NewTopic(topic.name, 1, 1)])
         finally:
             await admin.close()
         ours = EventProducer(bootstrap, codec, "test-no-ghost")
-        control = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+        control = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap, acks="all",
                                    enable_idempotence=True)
         await ours.start()
         await control.start()
@@ -170,7 +171,8 @@ def test_a_publish_that_timed_out_is_never_written_once_the_broker_is_back(pipel
         # nothing more, so the topic's content is final without waiting for anything.
         await ours.stop()
         await control.stop()
-        reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        reader = AIOKafkaConsumer(**client_options(),
+                                  bootstrap_servers=bootstrap, enable_auto_commit=False)
         await reader.start()
         try:
             partition = TopicPartition(topic.name, 0)

@@ -37,6 +37,7 @@ from schemas.layout import PUBLISHED_MARKER, package_prefix
 from services.packager.package import RenditionInput
 from services.shared.codec import EventCodec
 from services.shared.events import new_event_id, now
+from services.shared.kafka_security import client_options
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 from tests.access import admin_headers
@@ -138,7 +139,8 @@ def read_topic(bootstrap: str, video_id: str) -> list[VideoTranscoded]:
     """Every `video-transcoded` of `video_id` on the log, from the beginning to its end now."""
 
     async def read() -> list[VideoTranscoded]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+        consumer = AIOKafkaConsumer(**client_options(),
+                                    bootstrap_servers=bootstrap, enable_auto_commit=False,
                                     isolation_level="read_committed")
         await consumer.start()
         try:

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import ALL_TOPICS, DEAD_LETTER, VIDEO_UPLOADED, Topic, topic_by_name
 from services.shared.codec import EventCodec
+from services.shared.kafka_security import client_options
 from services.shared.settings import CommonSettings
 from tests.access import admin_headers
 from tests.media import make_clip
@@ -58,7 +59,7 @@ def end_offsets(bootstrap: str, topic: Topic | str) -> int:
         topic = topic_by_name(topic)
 
     async def total() -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        consumer = AIOKafkaConsumer(**client_options(), bootstrap_servers=bootstrap)
         await consumer.start()
         try:
             # The registry's partition count: metadata may not be loaded right after start.
@@ -167,7 +168,8 @@ def test_garbage_on_video_uploaded_is_dead_lettered_and_the_pipeline_keeps_going
 
     async def publish_garbage() -> set[tuple[int, int]]:
         # One poison record on every partition, so the good video is surely queued behind one.
-        producer = AIOKafkaProducer(bootstrap_servers=common_settings.kafka_bootstrap)
+        producer = AIOKafkaProducer(**client_options(),
+                                    bootstrap_servers=common_settings.kafka_bootstrap)
         await producer.start()
         try:
             placed = set()
@@ -186,6 +188,7 @@ def test_garbage_on_video_uploaded_is_dead_lettered_and_the_pipeline_keeps_going
 
     async def find_dead_letters() -> list[dict]:
         consumer = AIOKafkaConsumer(DEAD_LETTER.name,
+                                    **client_options(),
                                     bootstrap_servers=common_settings.kafka_bootstrap,
                                     auto_offset_reset="earliest", enable_auto_commit=False)
         await consumer.start()

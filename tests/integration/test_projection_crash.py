@@ -39,6 +39,7 @@ from schemas import (
 )
 from services.catalog.rebuild import canonical_dump
 from services.shared.codec import EventCodec
+from services.shared.kafka_security import client_options
 from services.shared.settings import CommonSettings
 from tests.access import admin_headers
 from tests.integration.quiet import services_paused
@@ -87,7 +88,7 @@ def stories(rng: random.Random) -> list[Step]:
 
 
 async def _publish(bootstrap: str, steps: list[Step]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+    producer = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap, acks="all",
                                 enable_idempotence=True, linger_ms=20)
     await producer.start()
     try:

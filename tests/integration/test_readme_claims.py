@@ -32,6 +32,7 @@ from schemas import ALL_TOPICS, DEAD_LETTER, VIDEO_UPLOADED
 from schemas.events import VideoUploaded
 from services.shared.access import AccessDenied
 from services.shared.codec import EventCodec
+from services.shared.kafka_security import client_options
 from services.shared.keyring import Keyring
 from tests.access import API_KEY_HEADER, admin_headers, admin_key
 from tests.integration.test_dlq import publish, wait_for_letter
@@ -314,7 +315,8 @@ def test_a_dead_letter_carries_the_kafka_connect_provenance_headers(pipeline, co
     partition, offset = publish(bootstrap, garbage, key)
 
     async def letter_headers() -> dict[str, bytes]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**client_options(),
+                                    bootstrap_servers=bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
             parts = [TopicPartition(DEAD_LETTER.name, p) for p in range(DEAD_LETTER.partitions)]

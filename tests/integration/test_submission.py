@@ -25,6 +25,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.state import MIGRATIONS, SCHEMA
 from services.ingest.submission import Candidate, Submission
 from services.shared.codec import EventCodec
+from services.shared.kafka_security import client_options
 from services.shared.migrations import migrate
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore, StoredObject
@@ -59,7 +60,8 @@ async def _submit(settings: IngestSettings, store: ObjectStore,
 async def _published(bootstrap: str, video_id: str) -> list[VideoUploaded]:
     """Every `video-uploaded` event of `video_id`, read from the start of the topic."""
     codec = EventCodec(ALL_TOPICS)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(),
+                                bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         parts = [TopicPartition(VIDEO_UPLOADED.name, p) for p in range(VIDEO_UPLOADED.partitions)]

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from schemas import ALL_TOPICS, DEAD_LETTER, RENDITION_DONE, VIDEO_UPLOADED
 from schemas.events import VideoUploaded
 from services.shared.codec import EventCodec, UndecodableRecord
+from services.shared.kafka_security import client_options
 from services.shared.settings import CommonSettings
 from services.shared.storage import ObjectStore
 from services.transcode.settings import TranscodeSettings
@@ -191,7 +192,7 @@ def read_topic(bootstrap: str, topic: str, keep, until, timeout: float = 60) -> 
     is nobody's output here, so it is passed over, as every consumer dead-letters it."""
 
     async def read() -> list:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+        consumer = AIOKafkaConsumer(topic, **client_options(), bootstrap_servers=bootstrap,
                                     auto_offset_reset="earliest", enable_auto_commit=False)
         await consumer.start()
         kept: list = []
@@ -217,7 +218,7 @@ def publish_upload(bootstrap: str, event: VideoUploaded) -> bytes:
     value = codec.encode(VIDEO_UPLOADED, event)
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap, acks="all")
         await producer.start()
         try:
             await producer.send_and_wait(VIDEO_UPLOADED.name, value,

@@ -87,7 +87,7 @@ async def stuck_work(pool: Pool, settings: Settings, _: ConsoleAdmin) -> Any:
 async def redrive(dead_letter_id: uuid.UUID, pool: Pool, settings: Settings,
                   _: ConsoleAdmin) -> Any:
     async with pool.connection() as conn:
-        return JsonAnswer(await console_actions.redrive(settings.common, conn,
+        return JsonAnswer(await console_actions.redrive(settings, conn,
                                                         str(dead_letter_id)))
 
 
@@ -103,7 +103,7 @@ class ReplayRequest(BaseModel):
              summary="Move a stopped group's offsets to a point in time")
 async def replay(body: ReplayRequest, settings: Settings, _: ConsoleAdmin) -> Any:
     when = body.to_datetime if body.to_datetime.tzinfo else body.to_datetime.replace(tzinfo=UTC)
-    return JsonAnswer(await console_actions.replay_to(settings.common, body.group, body.topic,
+    return JsonAnswer(await console_actions.replay_to(settings, body.group, body.topic,
                                                       when, body.execute))
 
 

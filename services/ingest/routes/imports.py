@@ -48,14 +48,17 @@ async def import_video(request: Request, settings: Settings, store: Store, gate:
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise Rejection("invalid_json", "send a JSON object: "
-                            "{source_uri, metadata?, priority?}", 400) from None
+            raise Rejection("invalid_json", "send a JSON object: {source_uri, metadata?, "
+                            "priority?, playback_policy?, encryption?}", 400) from None
         if not isinstance(body, dict):
             raise Rejection("invalid_json", "the request body must be a JSON object", 400)
         wanted = parse_source_uri(body.get("source_uri"))
         # Cheap checks before the copy, so a bad request costs no bytes moved.
         metadata = parse_metadata(_as_text(body.get("metadata")))
         priority = parse_priority(_priority_text(body.get("priority")))
+        policy, encryption = submission.protection(
+            write.caller.name, _as_choice(body.get("playback_policy")),
+            _as_choice(body.get("encryption")))
         video_id = str(uuid.uuid4())
         telemetry.current_video_id.set(video_id)
         source = store.ref(layout.source_key(video_id))
@@ -72,7 +75,7 @@ async def import_video(request: Request, settings: Settings, store: Store, gate:
                                   "nothing was kept, retry later") from exc
             answer = await submission.accept(Candidate(
                 video_id, source, stored, wanted.filename, metadata, priority,
-                write.caller.name, "import"))
+                write.caller.name, "import", None, policy, encryption))
         await gate.done(write, print_, 202, answer)
         return answer
 
@@ -82,6 +85,11 @@ def _as_text(metadata: object) -> str | None:
     if metadata is None or isinstance(metadata, str):
         return metadata
     return json.dumps(metadata)
+
+
+def _as_choice(value: object) -> str | None:
+    """A choice field's text; anything else is refused by parse_protection's sentence."""
+    return None if value is None else value if isinstance(value, str) else repr(value)
 
 
 def _priority_text(priority: object) -> str | None:

@@ -53,20 +53,23 @@ async def upload_video(request: Request, settings: Settings, store: Store, gate:
             )
             assert form.stored is not None
             try:
+                asked = (form.fields.get("playback_policy"), form.fields.get("encryption"))
                 print_ = fingerprint("POST", "videos", form.stored.sha256,
                                      form.fields.get("metadata"),
-                                     form.fields.get("priority"), form.thumbnail)
+                                     form.fields.get("priority"), form.thumbnail,
+                                     *(asked if any(asked) else ()))
                 if (replayed := write.replay(print_)) is not None:
                     await submission.discard(source)  # the first request's copy is the one
                     return replayed
                 metadata = parse_metadata(form.fields.get("metadata"))
                 priority = parse_priority(form.fields.get("priority"))
+                policy, encryption = submission.protection(write.caller.name, *asked)
             except BaseException:
                 await submission.discard(source)
                 raise
             answer = await submission.accept(Candidate(
                 video_id, source, form.stored, form.filename, metadata, priority,
-                write.caller.name, "upload", form.thumbnail))
+                write.caller.name, "upload", form.thumbnail, policy, encryption))
         await gate.done(write, print_, 202, answer)
         return answer
 

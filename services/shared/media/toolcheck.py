@@ -101,3 +101,34 @@ async def check_ffmpeg(settings: CommonSettings | None = None, *,
         log.info("using %s (FFmpeg %s)", path, version)
     info.require([*REQUIRED_ENCODERS, *encoders], [*REQUIRED_FILTERS, *filters])
     return info
+
+
+#: Oldest Shaka Packager we run: 3.x writes `cbcs` with `--generate_static_live_mpd`, as
+#: the npm `shaka-packager` package pinned in package.json ships it (3.4.2).
+MIN_SHAKA_PACKAGER = (3, 0)
+
+
+def parse_packager_version(text: str) -> tuple[int, int] | None:
+    """(major, minor) from `packager --version` (`packager version v3.4.2-c819dea-release`)."""
+    match = re.search(r"version v?(\d+)\.(\d+)", text)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+async def check_shaka_packager(settings: CommonSettings | None = None) -> str:
+    """Verify the Shaka Packager binary (encrypted packages); its version text, or
+    `FfmpegUnsupported` saying what is wrong (missing: `./run setup` installs it)."""
+    settings = settings or CommonSettings()
+    path = settings.shaka_packager_path
+    run = FfmpegRun([path, "--version"], capture_stdout=True, name="shaka-packager")
+    try:
+        await run.run()
+    except (FileNotFoundError, PermissionError, FfmpegError) as exc:
+        raise FfmpegUnsupported(f"Shaka Packager ({placeholder(path)}) does not run: {exc}; "
+                                "run ./run setup") from exc
+    text = run.stdout.decode(errors="replace").strip()
+    version = parse_packager_version(text)
+    if version is None or version < MIN_SHAKA_PACKAGER:
+        raise FfmpegUnsupported(f"{placeholder(path)} is {text!r}; Reelflow needs Shaka "
+                                f"Packager {'.'.join(map(str, MIN_SHAKA_PACKAGER))} or newer")
+    log.info("using %s (%s)", path, text)
+    return text

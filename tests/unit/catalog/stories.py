@@ -11,6 +11,7 @@ from typing import Any
 
 from schemas import (
     PACKAGING_FAILED,
+    PLAYBACK_POLICY_CHANGED,
     RENDITION_DONE,
     TRANSCODE_FAILED,
     TRANSCODE_PROGRESS,
@@ -138,6 +139,12 @@ class VideoStory:
         event = self._base(at)
         del event["attempt"]
         return step(VIDEO_CANCELLED, {**event, "reason": reason, "requested_by": "alice"})
+
+    def policy_changed(self, at: float, policy: str) -> Step:
+        event = self._base(at)
+        del event["attempt"]
+        return step(PLAYBACK_POLICY_CHANGED, {**event, "playback_policy": policy,
+                                              "requested_by": "alice"})
 
     def happy_path(self) -> list[Step]:
         return [self.uploaded(0), self.progress("verify", 100, 1), self.progress("encode", 40, 3),

@@ -239,3 +239,26 @@ def test_a_newer_attempts_measurement_replaces_the_older_ones() -> None:
         video = fold(list(order))
         assert video is not None and video.attempt == 2
         assert (video.source_sha256, video.source_size_bytes) == ("ef" * 32, 1)
+
+
+def test_the_latest_policy_fact_wins_in_any_order() -> None:
+    story = VideoStory()
+    steps = [story.uploaded(0, playback_policy="public"), story.policy_changed(5, "signed"),
+             story.rendition("360p", 8), story.policy_changed(9, "public"),
+             story.policy_changed(20, "signed")]
+    video = assert_order_independent(steps, seed=3)
+    assert video is not None and video.playback_policy == "signed"
+    assert video.playback_policy_at == at(20)
+    assert fold(steps[:4]).playback_policy == "public"  # type: ignore[union-attr]
+    assert fold(steps[:2]).playback_policy == "signed"  # type: ignore[union-attr]
+
+
+def test_a_reprocess_after_a_policy_change_carries_the_policy_it_repeats() -> None:
+    story = VideoStory()
+    first = [story.uploaded(0, playback_policy="signed", encryption="cbcs")]
+    video = fold(first)
+    assert video is not None and (video.playback_policy, video.encryption) == ("signed", "cbcs")
+    again = VideoStory(story.video_id, attempt=2)
+    video = fold([*first, story.policy_changed(3, "public"),
+                  again.uploaded(10, playback_policy="signed")])
+    assert video is not None and video.playback_policy == "signed"

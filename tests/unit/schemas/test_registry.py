@@ -17,8 +17,9 @@ SERVICE_FOLDERS = tuple(sorted(p.name for p in SERVICES.iterdir()
                                if p.is_dir() and (p / "__init__.py").exists()
                                and p.name != "shared"))
 #: The calls that name what a consumer reads: the consume loop's settings, a subscription,
-#: a manual assignment of partitions, or a faust agent's source (services/figures).
-CONSUME_SITES = {"LoopSettings", "subscribe", "TopicPartition", "agent"}
+#: a manual assignment of partitions, a faust agent's source (services/figures), or the
+#: follower of a compacted topic (services/shared/follow.py).
+CONSUME_SITES = {"LoopSettings", "subscribe", "TopicPartition", "agent", "follow"}
 
 
 def _topics_named(node: ast.AST, namespace: dict[str, object]) -> set[str]:
@@ -139,6 +140,8 @@ def test_the_reader_scan_sees_each_way_of_consuming():
                        {"MINE": (schemas.VIDEO_UPLOADED,)}) == {"video-uploaded"}
     assert consumed_in(ast.parse("app.agent(self._source((DEAD_LETTER,)), name='n')(f)")) == {
         "dead-letter"}
+    assert consumed_in(ast.parse("await follow(b, SIGNING_KEYS, codec, f, e, stop)")) == {
+        "signing-keys"}
 
 
 def test_no_service_spells_a_topic_name_itself():
