@@ -17,6 +17,8 @@ import yaml
 from pydantic_settings import BaseSettings
 
 import schemas
+from schemas import STACK_TOPICS
+from schemas.principals import ADMIN, OBSERVERS, principals
 from services.shared.settings import CommonSettings
 from services.stack.settings import StackSettings
 from tests.tools import tool
@@ -69,6 +71,13 @@ READ_BY_CODE = set().union(*(env_names(c) for c in (CommonSettings, StackSetting
 def container(deployment: dict[str, Any]) -> dict[str, Any]:
     (only,) = deployment["spec"]["template"]["spec"]["containers"]
     return only
+
+
+def secret_env_of(workload: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Variable -> (Secret, key) of the variables a container takes from a Secret."""
+    return {e["name"]: (e["valueFrom"]["secretKeyRef"]["name"],
+                        e["valueFrom"]["secretKeyRef"]["key"])
+            for e in container(workload).get("env", []) if "valueFrom" in e}
 
 
 def env_of(deployment: dict[str, Any]) -> dict[str, str]:
@@ -217,3 +226,33 @@ def test_every_trigger_watches_a_real_group_on_a_topic_that_group_reads(docs) ->
         partitions = min(schemas.topic_by_name(t["metadata"]["topic"]).partitions
                          for t in lanes)
         assert scaled["spec"]["maxReplicaCount"] <= partitions
+
+
+def test_each_service_connects_to_kafka_as_its_own_principal(docs) -> None:
+    known = set(principals(STACK_TOPICS))
+    for name, deployment in of_kind(docs, "Deployment").items():
+        assert env_of(deployment)["REELFLOW_KAFKA_USERNAME"] == name, name
+        assert name in known, f"{name} is no principal the registry implies"
+        assert secret_env_of(deployment)["REELFLOW_KAFKA_PASSWORD"] == ("reelflow-kafka", name)
+    (init,) = of_kind(docs, "Job").values()
+    assert env_of(init)["REELFLOW_KAFKA_USERNAME"] == ADMIN  # it creates the topics
+    (config,) = of_kind(docs, "ConfigMap").values()
+    assert config["data"]["REELFLOW_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+
+
+def test_keda_reads_the_lag_as_an_observer_over_the_clients_own_security(docs) -> None:
+    (config,) = of_kind(docs, "ConfigMap").values()
+    mechanism = config["data"]["REELFLOW_KAFKA_SASL_MECHANISM"]
+    auths = of_kind(docs, "TriggerAuthentication")
+    for scaled in of_kind(docs, "ScaledObject").values():
+        for trigger in scaled["spec"]["triggers"]:
+            meta = trigger["metadata"]
+            assert meta["sasl"] == mechanism.lower().replace("-", "_").replace("sha_", "sha")
+            assert meta["tls"] == "enable"  # SASL_SSL
+            refs = auths[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
+            assert {r["parameter"] for r in refs} == {"username", "password"}
+    # The kustomization's instructions make that secret with a principal that may
+    # DESCRIBE every group (the lag) and nothing it does not need beyond that.
+    made = re.search(r"create secret generic reelflow-kafka-keda[^\n]*\n[^\n]*"
+                     r"--from-literal=username=(\w+)", (K8S / "kustomization.yaml").read_text())
+    assert made and made.group(1) in OBSERVERS
