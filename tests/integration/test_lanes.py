@@ -49,6 +49,7 @@ from services.catalog.group_replay import Target, execute, plan
 from services.shared.codec import EventCodec
 from services.shared.kafka_security import client_options, stack_principal
 from tests.access import admin_headers
+from tests.integration.test_cancel import _ingest_has_read_all_of
 from tests.integration.test_pipeline import CATALOG, INGEST
 from tests.integration.test_transcode_resilience import ffmpeg_for
 from tests.media import make_clip
@@ -125,11 +126,8 @@ def lanes(pipeline, common_settings, tmp_path_factory) -> Iterator[dict[str, Any
         worker.wait_for(f"'{TRANSCODE_LANE_HIGH.name}/")
         # No audio: one output less to encode, probe and upload per job.
         clip = make_clip(root / "clip.mp4", 640, 360, seconds=1, audio=False)
-        # Its encode runs long enough to be found and stopped (`busy`).
-        blocker = make_clip(root / "blocker.mp4", 640, 360, seconds=4)
         yield {"bootstrap": common_settings.kafka_bootstrap, "router": router,
-               "source": _store(pipeline, common_settings, clip),
-               "blocker": _store(pipeline, common_settings, blocker)}
+               "source": _store(pipeline, common_settings, clip)}
     finally:
         stop_together([p for p in (worker, router) if p is not None])
         # The stack's direct worker must not redo this module's uploads.
@@ -259,15 +257,13 @@ def encode_of(video_id: str) -> int | None:
 
 
 @contextlib.contextmanager
-def busy(lanes: dict[str, Any], starts: Log, owner: str = "blocker") -> Iterator[VideoUploaded]:
-    """A blocker job on the worker, its encode stopped (once it reported progress, so it
-    counts as started) until the block ends."""
-    blocker = upload(lanes["blocker"], 5, owner, renditions=None)
+def busy(lanes: dict[str, Any], owner: str = "blocker") -> Iterator[VideoUploaded]:
+    """A blocker job on the worker, its encode stopped from the moment it runs until the
+    block ends (so it is short to run, yet holds the worker as long as a test needs)."""
+    blocker = upload(lanes["source"], 5, owner, renditions=None)
     publish(lanes["bootstrap"], blocker)
-    wait_until(lambda: starts.order([blocker]), "the blocker to start", timeout=60,
-               every=0.1)
     pid = wait_until(lambda: encode_of(blocker.video_id), "the blocker's encode", timeout=60,
-                     every=0.05)
+                     every=0.02)
     os.kill(pid, signal.SIGSTOP)
     try:
         yield blocker
@@ -288,7 +284,7 @@ def test_a_priority_10_video_behind_20_priority_1_ones_starts_next_and_is_ready_
     starts, ready = Log(bootstrap, TRANSCODE_PROGRESS), Log(bootstrap, VIDEO_TRANSCODED)
     low = [upload(lanes["source"], 1, "admin") for _ in range(20)]
     urgent = upload(lanes["source"], 10, "admin")
-    with busy(lanes, starts, owner="admin") as blocker:
+    with busy(lanes, owner="admin") as blocker:
         try:
             high_before = lane_ends(bootstrap)[TRANSCODE_LANE_HIGH.name]
             publish(bootstrap, *low)
@@ -296,15 +292,17 @@ def test_a_priority_10_video_behind_20_priority_1_ones_starts_next_and_is_ready_
             # While they wait, the catalog shows each held priority-1 video's place in the
             # low lane (two of the twenty are already dispatched: the worker's next and
             # one more): one snapshot in which the places run 1..18.
+            mine = {v.video_id for v in low}
+
             def places() -> dict[str, int] | None:
                 found, sizes = {}, set()
-                for video in low:
-                    answer = httpx.get(f"{CATALOG}/api/v1/videos/{video.video_id}",
-                                       headers=admin_headers(), timeout=30).json()
-                    queue = answer.get("queue")
-                    if queue is not None:
+                for item in httpx.get(f"{CATALOG}/api/v1/videos",
+                                      params={"status": "uploaded", "limit": 100},
+                                      headers=admin_headers(), timeout=30).json()["items"]:
+                    queue = item.get("queue")
+                    if item["video_id"] in mine and queue is not None:
                         assert queue["lane"] == TRANSCODE_LANE_LOW.name, queue
-                        found[video.video_id] = queue["position"]
+                        found[item["video_id"]] = queue["position"]
                         sizes.add(queue["waiting"])
                 return found if sizes == {18} and sorted(found.values()) == list(
                     range(1, 19)) else None
@@ -316,10 +314,6 @@ def test_a_priority_10_video_behind_20_priority_1_ones_starts_next_and_is_ready_
                                and r, "ingest to know the video", timeout=30)
             assert moved.status_code == 202, moved.text
             assert (moved.json()["priority"], moved.json()["previous_priority"]) == (9, 1)
-            refused = wait_until(lambda: (r := patch(blocker.video_id, {"priority": 9}))
-                                 .status_code == 409 and r, "ingest to see the blocker start",
-                                 timeout=30)
-            assert refused.json()["error"] == "video_not_reprioritisable"
             assert patch(str(uuid.uuid4()), {"priority": 9}).json()["error"] == \
                 "video_not_found"
             assert patch(last, {"priority": 11}).json()["error"] == "invalid_priority"
@@ -336,6 +330,14 @@ def test_a_priority_10_video_behind_20_priority_1_ones_starts_next_and_is_ready_
         # High 2 to low 1: after the 10, the low lane's credit has grown to a slot of its
         # own (its next, already dispatched), then the reprioritised one: 17 waited longer.
         assert order[1] in {v.video_id for v in low} - {last} and order[2] == last, order
+        # A video transcode began cannot change priority: once ingest's group read every
+        # transcode-progress so far (the 10's among them), the answer is 409.
+        wait_until(lambda: _ingest_has_read_all_of(bootstrap, "ingest", TRANSCODE_PROGRESS.name,
+                                                   TRANSCODE_PROGRESS.partitions),
+                   "ingest to read the progress events", timeout=30)
+        refused = patch(urgent.video_id, {"priority": 1})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == "video_not_reprioritisable"
         first_ready = wait_until(lambda: ready.order([urgent, *low]) or None,
                                  "a video to be ready", timeout=90)
         assert first_ready[0] == urgent.video_id
@@ -349,7 +351,7 @@ def test_one_video_of_tenant_b_waits_at_most_one_job_behind_tenant_a_s_30(lanes)
     starts = Log(bootstrap, TRANSCODE_PROGRESS)
     many = [upload(lanes["source"], 5, "tenant-a") for _ in range(30)]
     single = upload(lanes["source"], 5, "tenant-b")
-    with busy(lanes, starts, owner="tenant-a") as first:
+    with busy(lanes, owner="tenant-a") as first:
         normal = lane_ends(bootstrap)[TRANSCODE_LANE_NORMAL.name]
         publish(bootstrap, *many)
         # The worker's next job (one slot: the depth is the running one plus the next).
@@ -373,7 +375,7 @@ def test_a_low_lane_under_a_steady_high_lane_progresses_at_its_weight(lanes):
     starts = Log(bootstrap, TRANSCODE_PROGRESS)
     high = [upload(lanes["source"], 9, "steady") for _ in range(6)]
     low = [upload(lanes["source"], 2, "patient") for _ in range(3)]
-    with busy(lanes, starts) as blocker:
+    with busy(lanes) as blocker:
         before = lane_ends(bootstrap)
         publish(bootstrap, *high, *low)
         wait_until(lambda: (ends := lane_ends(bootstrap))[TRANSCODE_LANE_HIGH.name] ==
