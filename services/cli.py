@@ -1,6 +1,7 @@
 """`reelflow`: one command line for every service and operator task.
 
   reelflow ingest | transcode | packager | catalog    run one service in this process
+  reelflow captions                                  a captions (speech-to-text) worker
   reelflow figures                                   windowed pipeline figures (faust app)
   reelflow router                                    the lane router (priority lanes, fair share)
   reelflow stack up|status|down|restart              the local Kafka/Postgres/S3 stack
@@ -18,6 +19,7 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     # Imported here so `reelflow --help` stays quick and a broken service cannot stop the
     # operator commands from loading.
+    from services.captions.main import add_parser as add_captions
     from services.catalog.main import add_parser as add_catalog
     from services.demo import add_parser as add_demo
     from services.figures.main import add_parser as add_figures
@@ -36,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
-                add_submit, add_dlq, add_lag, add_replay, add_figures, add_keys, add_router):
+                add_submit, add_dlq, add_lag, add_replay, add_figures, add_keys,
+                add_captions, add_router):
         add(sub)
     return parser
 

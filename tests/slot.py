@@ -47,6 +47,7 @@ def environment(slot: int) -> dict[str, str]:
         "REELFLOW_TRANSCODE_METRICS_PORT": port(24002),
         "REELFLOW_PACKAGER_METRICS_PORT": port(24003),
         "REELFLOW_FIGURES_PORT": port(24004),
+        "REELFLOW_CAPTIONS_METRICS_PORT": port(24005),
         "REELFLOW_ROUTER_METRICS_PORT": port(24006),
         # The session's workers read video-uploaded directly (the topology the suite's
         # older tests pin: dead letters and offsets of group `transcode` on it), so the

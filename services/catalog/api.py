@@ -38,6 +38,7 @@ from services.catalog.routes import (
     media,
     pages,
     stats,
+    transcripts,
     videos,
 )
 from services.catalog.settings import CatalogSettings
@@ -84,9 +85,9 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
     api_document.install(app, open_prefixes=("/health", "/metrics", "/media", "/license"))
     if role == "projector":
         return app  # a projector-only process serves just /health and /metrics
-    for router in (videos.router, events.router, stats.router, dead_letters.router,
-                   media.router, pages.router, console.page_router, console.router,
-                   license.router, cpix.router):
+    for router in (videos.router, events.router, transcripts.router, stats.router,
+                   dead_letters.router, media.router, pages.router, console.page_router,
+                   console.router, license.router, cpix.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app

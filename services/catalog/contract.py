@@ -21,6 +21,7 @@ _PAGED = {**_READ, 400: "bad_cursor"}
 VIDEOS = refusals({**_PAGED, 422: f"{INVALID}, bad_status (with the `allowed` statuses)"})
 VIDEO = refusals({**_READ, 404: "not_found"})
 EVENTS = refusals({**_PAGED, 404: "not_found"})
+TRANSCRIPT = refusals({**_READ, 404: "not_found (no such video, or no transcript yet)"})
 STATS = refusals(_READ)
 DEAD_LETTERS = refusals({**_PAGED, 403: "admin_only"})
 DEAD_LETTER = refusals({**_READ, 403: "admin_only", 404: "not_found"})

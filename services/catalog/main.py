@@ -36,6 +36,7 @@ from services.catalog.queues import LaneQueues
 from services.catalog.rebuild import add_parser as add_rebuild
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
+from services.catalog.transcripts import TranscriptIndexer
 from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
 from services.shared.content_keys import ContentKeyring
@@ -86,6 +87,8 @@ async def run(settings: CatalogSettings, role: Role = "all",
     jobs: dict[str, Coroutine[Any, Any, Any]] = {"http": serving.serve(server)}
     if projector is not None:  # consume every pipeline topic into the read models
         jobs["projector"] = projector.run(stop)
+        # the words of each captions rendition the projector stored, for search
+        jobs["transcripts"] = TranscriptIndexer(common).run(stop)
     if role != "projector":  # consume api-keys into the table requests are checked against
         jobs["keyring"] = keyring.run(stop)
         jobs["signing"] = signing.run(stop)  # the public keys tokens are checked with

@@ -18,7 +18,8 @@ current (newest) attempt:
   attempt, so progress never moves the status backwards.
 
 Packages: the playable package is the newest attempt whose `video-transcoded` arrived,
-so a reprocess keeps the old package current until its own is ready.
+so a reprocess keeps the old package current until its own is ready; within an attempt,
+the newest revision (captions added later) is current.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from schemas.events import (
     ApiKeyState,
     DeadLetter,
     Event,
+    MediaType,
     PlaybackPolicyChanged,
     Record,
     RenditionDone,
@@ -108,6 +110,8 @@ class VideoState:
     cancel_reason: str | None = None
     cancelled_by: str | None = None
     current_package_attempt: int | None = None
+    #: The manifests' revision of the current package (2: captions added later).
+    current_package_revision: int | None = None
     thumbnails: dict[str, Any] | None = None
     thumbnails_attempt: int | None = None
     #: The fold's inputs for the visible source facts (see `_source_facts`).
@@ -232,6 +236,8 @@ def _progress(v: VideoState, event: TranscodeProgress) -> None:
 
 
 def _rendition_done(v: VideoState, event: RenditionDone) -> None:
+    if event.media_type is MediaType.CAPTIONS:
+        return  # captions are off the encoding path: their row is all they add
     if event.rendition == THUMBNAILS_RENDITION and (
             event.attempt >= (v.thumbnails_attempt or 0)):
         v.thumbnails, v.thumbnails_attempt = thumbnails_of(event), event.attempt
@@ -261,8 +267,10 @@ def _failed(v: VideoState, event: StageFailed) -> None:
 
 
 def _transcoded(v: VideoState, event: VideoTranscoded) -> None:
-    if event.attempt >= (v.current_package_attempt or 0):
+    current = (v.current_package_attempt or 0, v.current_package_revision or 0)
+    if (event.attempt, event.revision) >= current:
         v.current_package_attempt = event.attempt
+        v.current_package_revision = event.revision
         v.package_duration_seconds = event.duration_seconds or None
     if event.attempt == v.attempt:
         v.ready_at = _earliest(v.ready_at, event.occurred_at)

@@ -86,8 +86,14 @@ def _video_conditions(filters: VideoFilters) -> tuple[list[sql.Composable], list
             sql.SQL(" OR ").join(sql.SQL("user_metadata @> %s") for _ in candidates)))
         params.extend(candidates)
     if filters.q:
-        conds.append(sql.SQL("search @@ websearch_to_tsquery('simple', %s)"))
-        params.append(filters.q)
+        # Title and description, or the words spoken in the video (its transcripts): each
+        # side searched through its own GIN index, then joined.
+        conds.append(sql.SQL(
+            "video_id IN (SELECT video_id FROM videos"
+            " WHERE search @@ websearch_to_tsquery('simple', %s)"
+            " UNION SELECT video_id FROM transcripts"
+            " WHERE search @@ websearch_to_tsquery('simple', %s))"))
+        params.extend([filters.q, filters.q])
     return conds, params
 
 
@@ -122,8 +128,8 @@ async def get_video(conn: Conn, video_id: str) -> dict[str, Any] | None:
         await renditions.execute(
             "SELECT * FROM renditions WHERE video_id = %s"
             " ORDER BY attempt, media_type, height NULLS LAST, rendition", (video_id,))
-        await packages.execute("SELECT * FROM packages WHERE video_id = %s ORDER BY attempt",
-                               (video_id,))
+        await packages.execute("SELECT * FROM packages WHERE video_id = %s"
+                               " ORDER BY attempt, revision", (video_id,))
         video = await videos.fetchone()
         if video is None:
             return None
@@ -268,4 +274,14 @@ async def dead_letters(conn: Conn, filters: DeadLetterFilters, limit: int,
 async def dead_letter(conn: Conn, dead_letter_id: str) -> dict[str, Any] | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT * FROM dead_letters WHERE id = %s", (dead_letter_id,))
+        return await cur.fetchone()
+
+
+async def newest_transcript(conn: Conn, video_id: str) -> dict[str, Any] | None:
+    """The transcript of the video's newest attempt that has one."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT video_id, attempt, language, language_probability, outcome, text,"
+            " segments FROM transcripts WHERE video_id = %s ORDER BY attempt DESC LIMIT 1",
+            (video_id,))
         return await cur.fetchone()

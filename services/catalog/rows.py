@@ -110,6 +110,9 @@ def rendition_row(event: RenditionDone) -> RenditionRow:
         "below_floor": quality.below_floor if event.quality else None,
         "frames_scored": quality.frames_scored,
         "artifacts": [a.to_record() for a in event.artifacts],
+        "captions_outcome": event.captions_outcome,
+        "language": event.language,
+        "language_probability": event.language_probability,
     })
 
 
@@ -128,6 +131,8 @@ def package_row(event: events.VideoTranscoded) -> PackageRow:
         "total_bytes": event.total_bytes,
         "latency_ms": event.latency_ms,
         "renditions": [r.to_record() for r in event.renditions],
+        "revision": event.revision,
+        "captions_language": event.captions_language,
     })
 
 

@@ -273,18 +273,21 @@ class ProjectionStore:
         self._staged = True
 
     async def _move_current_packages(self, videos: list[VideoState | None]) -> None:
-        current = [(v.video_id, v.current_package_attempt) for v in videos
+        current = [(v.video_id, v.current_package_attempt, v.current_package_revision or 1)
+                   for v in videos
                    if v is not None and v.current_package_attempt is not None]
         if not current:
             return
         ids, attempts = [c[0] for c in current], [c[1] for c in current]
+        revisions = [c[2] for c in current]
         # Two statements: the partial unique index allows one current package per video
         # at every moment, and a single UPDATE could set the new flag before clearing the old.
         await self.conn.execute(
-            "UPDATE packages p SET current = false FROM unnest(%s::uuid[], %s::int[])"
-            " AS c(video_id, attempt) WHERE p.video_id = c.video_id AND p.current"
-            " AND p.attempt <> c.attempt", (ids, attempts))
+            "UPDATE packages p SET current = false FROM unnest(%s::uuid[], %s::int[], %s::int[])"
+            " AS c(video_id, attempt, revision) WHERE p.video_id = c.video_id AND p.current"
+            " AND (p.attempt, p.revision) <> (c.attempt, c.revision)", (ids, attempts, revisions))
         await self.conn.execute(
-            "UPDATE packages p SET current = true FROM unnest(%s::uuid[], %s::int[])"
-            " AS c(video_id, attempt) WHERE p.video_id = c.video_id"
-            " AND p.attempt = c.attempt AND NOT p.current", (ids, attempts))
+            "UPDATE packages p SET current = true FROM unnest(%s::uuid[], %s::int[], %s::int[])"
+            " AS c(video_id, attempt, revision) WHERE p.video_id = c.video_id"
+            " AND p.attempt = c.attempt AND p.revision = c.revision AND NOT p.current",
+            (ids, attempts, revisions))

@@ -65,6 +65,10 @@ def video_summary(row: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
     }
 
 
+#: The media type of the captions stage's rendition (rendition-done v5).
+CAPTIONS = "CAPTIONS"
+
+
 def rendition_view(row: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
     quality = None
     if any(row.get(k) is not None for k in ("vmaf", "psnr", "ssim")):
@@ -88,6 +92,8 @@ def rendition_view(row: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
 def package_view(row: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
     return {
         "attempt": row["attempt"],
+        "revision": row.get("revision", 1),
+        "captions_language": row.get("captions_language"),
         "current": row["current"],
         "occurred_at": row["occurred_at"],
         "package_uri": row["package_uri"],
@@ -138,7 +144,9 @@ def video_detail(video: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
     current = next((p for p in video["packages"] if p["current"]), None)
     # Renditions of what plays now; while a reprocess runs, that is the older attempt.
     shown = video["current_package_attempt"] or video["attempt"]
-    renditions = [r for r in video["renditions"] if r["attempt"] == shown]
+    # Captions are listed on their own: they are text tracks, not encoded renditions.
+    renditions = [r for r in video["renditions"]
+                  if r["attempt"] == shown and r["media_type"] != CAPTIONS]
     processing = None
     started = video.get("uploaded_at") or video.get("attempt_started_at")
     if video.get("completed_at") and started:
@@ -174,6 +182,7 @@ def video_detail(video: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
         "renditions_attempt": shown,
         "renditions": [rendition_view(r, links) for r in renditions],
         "package": package_view(current, links) if current else None,
+        "captions": captions_view(video, links),
         "attempts": sorted({r["attempt"] for r in video["renditions"]}
                            | {p["attempt"] for p in video["packages"]} | {video["attempt"]}),
         "playback": {**playback(video, current, renditions, links),
@@ -184,6 +193,27 @@ def video_detail(video: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
                      "encryption": video.get("encryption")},
         "links": {"self": links.api(f"/api/v1/videos/{video_id}"),
                   "events": links.api(f"/api/v1/videos/{video_id}/events")},
+    }
+
+
+def captions_view(video: dict[str, Any], links: MediaLinks) -> dict[str, Any] | None:
+    """The newest attempt's captions: outcome, language, and each file's URL."""
+    found = [r for r in video["renditions"] if r["media_type"] == CAPTIONS]
+    if not found:
+        return None
+    newest = max(found, key=lambda r: r["attempt"])
+    files = {a["name"].rsplit(".", 1)[-1]: links.url(a.get("uri"))
+             for a in newest.get("artifacts") or []}
+    video_id = str(video["video_id"])
+    return {
+        "attempt": newest["attempt"],
+        "outcome": newest.get("captions_outcome"),
+        "language": newest.get("language"),
+        "language_probability": newest.get("language_probability"),
+        "model": newest.get("profile"),
+        "vtt": files.get("vtt"), "srt": files.get("srt"), "text": files.get("txt"),
+        "json": files.get("json"),
+        "transcript": links.api(f"/api/v1/videos/{video_id}/transcript"),
     }
 
 

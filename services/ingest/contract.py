@@ -15,7 +15,8 @@ _RATE = "rate_limited (over the key's hourly limit; Retry-After)"
 _BUSY = f"unavailable (Kafka or S3 is down; Retry-After), {KEYS_LOADING}"
 _IDEMPOTENCY = "idempotency_key_in_progress (the first request with this key is running)"
 _WRITE_422 = f"{INVALID}, invalid_idempotency_key, idempotency_key_reused"
-_CONTENT = ("empty_file, invalid_metadata, invalid_priority, thumbnail_empty, "
+_CONTENT = ("empty_file, invalid_metadata, invalid_priority, invalid_captions, "
+            "invalid_captions_language, thumbnail_empty, "
             "thumbnail_unsupported, undecodable, and the content rules' codes: "
             + ", ".join(sorted(RULE_CODES)))
 _PROTECTION_422 = "invalid_playback_policy, invalid_encryption"
@@ -37,7 +38,8 @@ CANCEL = refusals({
     422: _WRITE_422, 429: _RATE, 503: _BUSY})
 REPROCESS = refusals({
     400: "invalid_json", 401: UNAUTHENTICATED, 404: "video_not_found", 409: _IDEMPOTENCY,
-    413: "request_too_large", 422: f"{_WRITE_422}, invalid_profile, invalid_renditions",
+    413: "request_too_large", 422: f"{_WRITE_422}, invalid_profile, invalid_renditions, "
+    "invalid_captions, invalid_captions_language, invalid_captions_only",
     429: _RATE, 503: _BUSY})
 REPRIORITISE = refusals({
     400: "invalid_json", 401: UNAUTHENTICATED, 404: "video_not_found",
@@ -57,6 +59,15 @@ SIGNING_KEY = refusals({401: UNAUTHENTICATED, 404: "not_found", 422: INVALID,
                         429: _RATE, 503: _BUSY})
 KEY = refusals({401: UNAUTHENTICATED, 403: "admin_only", 404: "not_found", 422: INVALID,
                 429: _RATE, 503: _BUSY})
+
+#: The spellings of a form's boolean, and a BCP-47 tag (`validation.parse_captions`).
+FLAGS = ("true", "false", "1", "0", "yes", "no", "on", "off")
+BCP47 = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+CAPTIONS_FIELDS: dict[str, Any] = {
+    "captions": {"type": "boolean", "description": "speech-to-text captions, on by default"},
+    "captions_language": {"type": ["string", "null"], "pattern": BCP47,
+                          "description": "BCP-47 language of the speech (default: detected)"},
+}
 
 #: Protected playback (issue 14), in the upload form and the import body alike.
 _PROTECTION_FIELDS: dict[str, Any] = {
@@ -81,6 +92,11 @@ UPLOAD_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {
                               "description": "a JPEG, PNG or WebP image"},
                 "priority": {"type": "string", "pattern": "^(10|[1-9])$",
                              "description": "1 (low) to 10 (high), default 5"},
+                "captions": {"type": "string", "enum": list(FLAGS),
+                             "description": "speech-to-text captions, on by default"},
+                "captions_language": {"type": "string", "pattern": BCP47,
+                                      "description": "BCP-47 language of the speech "
+                                      "(default: detected)"},
                 **_PROTECTION_FIELDS,
             },
         },
@@ -98,6 +114,7 @@ IMPORT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
             # The text form is taken too, as in the upload form.
             "priority": {"type": ["integer", "string"], "minimum": 1, "maximum": 10,
                          "pattern": "^(10|[1-9])$"},
+            **CAPTIONS_FIELDS,
             **_PROTECTION_FIELDS,
         }}}}}}
 
@@ -110,6 +127,9 @@ REPROCESS_BODY: dict[str, Any] = {"requestBody": {"required": False, "content": 
             "renditions": {"type": "array", "minItems": 1,
                            "items": {"type": "string", "pattern": RUNG_NAME.pattern},
                            "description": 'rung names such as ["360p", "720p"]'},
+            **CAPTIONS_FIELDS,
+            "captions_only": {"type": "boolean", "description": "transcribe again and keep "
+                              "the encoded package (no re-encoding)"},
         }}}}}}
 
 # The tus routes (`routes/uploads.py`): the protocol's own statuses besides the usual.

@@ -30,6 +30,7 @@ from services.ingest.errors import Rejection, Unavailable
 from services.ingest.ledger import Ledger, Standing, locked_video, save_attempt
 from services.ingest.links import video_links
 from services.ingest.settings import IngestSettings
+from services.ingest.validation import parse_flag, parse_language
 from services.shared.access import Caller
 from services.shared.events import new_event_id, now
 from services.shared.producer import EventProducer
@@ -39,8 +40,14 @@ PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 RUNG_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
+#: What a reprocess body may hold.
+REWORK_FIELDS = frozenset({"profile", "renditions", "captions", "captions_language",
+                           "captions_only"})
+
+
 def parse_rework(raw: bytes) -> dict[str, Any]:
-    """`{profile?, renditions?}` (an empty body means: the same as last time)."""
+    """`{profile?, renditions?, captions?, captions_language?, captions_only?}` (an empty
+    body means: the same as last time)."""
     if not raw.strip():
         return {}
     try:
@@ -48,9 +55,9 @@ def parse_rework(raw: bytes) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise Rejection("invalid_json", "send a JSON object: {profile?, renditions?}",
                         400) from None
-    if not isinstance(body, dict) or set(body) - {"profile", "renditions"}:
-        raise Rejection("invalid_json", "the body may only hold `profile` and `renditions`",
-                        400)
+    if not isinstance(body, dict) or set(body) - REWORK_FIELDS:
+        raise Rejection("invalid_json", "the body may only hold "
+                        + ", ".join(f"`{f}`" for f in sorted(REWORK_FIELDS)), 400)
     changes: dict[str, Any] = {}
     if body.get("profile") is not None:
         if not isinstance(body["profile"], str) or not PROFILE_NAME.match(body["profile"]):
@@ -64,6 +71,15 @@ def parse_rework(raw: bytes) -> dict[str, Any]:
             raise Rejection("invalid_renditions", "renditions must be a non-empty list of "
                             "rung names such as [\"360p\", \"720p\"]")
         changes["renditions"] = rungs
+    if "captions" in body:
+        changes["captions"] = parse_flag(body["captions"], "captions", True)
+    if "captions_language" in body:
+        changes["captions_language"] = parse_language(body["captions_language"])
+    # A captions-only reprocess transcribes again and keeps the video's encoded package.
+    if parse_flag(body.get("captions_only"), "captions_only", False):
+        if changes.get("captions") is False:
+            raise Rejection("invalid_captions", "captions_only needs captions on")
+        changes["captions_only"] = True
     return changes
 
 
@@ -122,8 +138,10 @@ class Rework:
                     raise Rejection("video_not_found", f"no video {video_id} of yours", 404)
                 # Through the class, so a submission the ledger kept is checked field by
                 # field against the schema before it is published again.
+                # captions_only holds for the one reprocess that asked for it.
                 event = VideoUploaded.from_record({
-                    **row["submission"], **changes, "event_id": new_event_id(),
+                    **row["submission"], "captions_only": False, **changes,
+                    "event_id": new_event_id(),
                     "video_id": video_id, "occurred_at": now(),
                     "attempt": row["attempt"] + 1, "owner": row["owner"],
                     "origin": "reprocess"})

@@ -26,7 +26,7 @@ from services.ingest.ledger import Ledger
 from services.ingest.links import video_links
 from services.ingest.protection import parse_protection, tenant_default
 from services.ingest.settings import IngestSettings
-from services.ingest.validation import source_info, thumbnail_kind
+from services.ingest.validation import CaptionsRequest, source_info, thumbnail_kind
 from services.shared.events import new_event_id, now
 from services.shared.media import probing
 from services.shared.media.errors import ProbeError
@@ -62,6 +62,7 @@ class Candidate:
     thumbnail: bytes | None = None
     playback_policy: str = "public"
     encryption: str | None = None
+    captions: CaptionsRequest = CaptionsRequest()
 
 
 class Submission:
@@ -111,6 +112,7 @@ class Submission:
             user_metadata_json=json.dumps(c.metadata), priority=c.priority,
             custom_thumbnail_uri=thumbnail_uri, origin=c.origin, owner=c.owner,
             playback_policy=c.playback_policy, encryption=c.encryption,
+            **c.captions.fields(),
         )
         try:
             await self.producer.publish(VIDEO_UPLOADED, event,
@@ -130,6 +132,8 @@ class Submission:
             "priority": c.priority,
             "playback_policy": c.playback_policy,
             "encryption": c.encryption,
+            "captions": c.captions.captions,
+            "captions_language": c.captions.language,
             "source": {"uri": c.source.uri, "size_bytes": size, "sha256": sha256},
             "links": video_links(self.settings.catalog_url, c.video_id),
         }

@@ -4,6 +4,8 @@ rules are the pipeline's, shared with transcode: `services.shared.media.rules`."
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from services.ingest.errors import Rejection
@@ -67,3 +69,48 @@ def parse_metadata(raw: str | None) -> dict[str, Any]:
         if key in value and not isinstance(value[key], str):
             raise Rejection("invalid_metadata", f"metadata.{key} must be a string")
     return value
+
+
+#: BCP-47 as callers write it: a 2-3 letter language, then subtags (`en`, `pt-BR`, `zh-Hant`).
+_BCP47 = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+@dataclass(frozen=True)
+class CaptionsRequest:
+    """What a caller asks of captions: on (the default) or off, and a language to use
+    instead of detecting one."""
+
+    captions: bool = True
+    language: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The `video-uploaded` fields."""
+        return {"captions": self.captions, "captions_language": self.language}
+
+
+def parse_flag(raw: object, name: str, default: bool) -> bool:
+    """A form's or a JSON body's boolean (`true`/`false`, `1`/`0`, `on`/`off`, `yes`/`no`)."""
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower() if isinstance(raw, str) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise Rejection(f"invalid_{name}", f"{name} must be true or false, got {raw!r}")
+
+
+def parse_language(raw: object) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or not _BCP47.match(raw):
+        raise Rejection("invalid_captions_language",
+                        f"captions_language must be a BCP-47 tag such as en or pt-BR, got {raw!r}")
+    return raw
+
+
+def parse_captions(captions: object, language: object) -> CaptionsRequest:
+    return CaptionsRequest(parse_flag(captions, "captions", True), parse_language(language))

@@ -21,6 +21,7 @@ from services.shared.codec import EventCodec
 from services.shared.content_keys import ContentKeyring
 from services.shared.envelope import Keks, KeyUnavailable, kek_id
 from services.shared.events import new_event_id, now
+from services.shared.kafka_security import use_stack_credentials
 from services.shared.producer import EventProducer
 from services.shared.settings import CommonSettings
 
@@ -60,6 +61,9 @@ async def rotate(common: CommonSettings) -> int:
 
 
 def _rotate_kek(_: argparse.Namespace) -> int:
+    # The packager's principal (content-keys has one writer); by hand against the local
+    # stack, its credentials come from the stack's file.
+    use_stack_credentials(CONTENT_KEYS.writer)
     common = CommonSettings()
     telemetry.configure("keys", common.log_level, "none")
     try:

@@ -1,11 +1,13 @@
 """`reelflow packager`: run the packager as its own process.
 
-  consume  rendition-done (one per rendition a transcode worker uploaded)
+  consume  rendition-done (one per rendition a transcode worker uploaded), captions-done
   decide   PackagerWorker: once a video's whole ladder is in, package it as CMAF with
            HLS and DASH manifests (encrypted ones, cbcs, with Shaka Packager), and write
-           its metadata
+           its metadata; captions that come later make a new revision of the manifests
+           over the same segments
   emit     content-keys (an encrypted attempt's wrapped key), video-transcoded (the
-           package is ready), packaging-failed (and dead-letter, as every consumer may)
+           package, or a revision of it, is ready), packaging-failed (and dead-letter, as
+           every consumer may)
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ import shutil
 
 from prometheus_client import start_http_server
 
-from schemas import ALL_TOPICS, CONTENT_KEYS, PACKAGING_FAILED, RENDITION_DONE, VIDEO_TRANSCODED
+from schemas import (
+    ALL_TOPICS,
+    CAPTIONS_DONE,
+    CONTENT_KEYS,
+    PACKAGING_FAILED,
+    RENDITION_DONE,
+    VIDEO_TRANSCODED,
+)
 from services.packager.settings import PackagerSettings
 from services.packager.worker import PackagerWorker
 from services.shared import telemetry
@@ -30,7 +39,7 @@ from services.shared.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
-CONSUMES = (RENDITION_DONE,)
+CONSUMES = (RENDITION_DONE, CAPTIONS_DONE)
 EMITS = (VIDEO_TRANSCODED, PACKAGING_FAILED, CONTENT_KEYS)
 
 

@@ -3,8 +3,8 @@
 Same sections as the seed (`job_id`, timestamps, `user_metadata`, `source`, `outputs`,
 `compression_ratio`, `quality_metrics`), with our layout's paths: object keys relative to
 the bucket, renditions under `renditions/{video_id}/{attempt}/` and the streaming package
-under `packages/{video_id}/{attempt}/`. Facts the pipeline does not produce (transcription)
-are left out rather than invented; `package` is our addition (manifests, totals).
+under `packages/{video_id}/{attempt}/`. `outputs.transcription` is there once the captions
+stage reported (`transcription()`); `package` is our addition (manifests, totals).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ _THUMB_POSITION = re.compile(r"(\d{1,3})(?:\.\w+)?$")
 def build_metadata(*, video_id: str, attempt: int,
                    rendition_events: Mapping[str, RenditionDone],
                    package: PackageResult, package_prefix: str, completed_at: datetime,
-                   upload: VideoUploaded | None = None) -> dict[str, Any]:
+                   upload: VideoUploaded | None = None,
+                   captions: RenditionDone | None = None,
+                   captions_words: int = 0) -> dict[str, Any]:
     """The metadata document. `rendition_events`: the attempt's `rendition-done` events by
     rendition name; `package_prefix`: the package's key prefix (no bucket, no slash at the
     end); `upload`: the `video-uploaded` event when the caller has it (source facts, user
@@ -40,6 +42,8 @@ def build_metadata(*, video_id: str, attempt: int,
     outputs: dict[str, Any] = {}
     for name, event in sorted(events.items(), key=lambda kv: _ladder_order(kv[1])):
         outputs[name] = _output(event, packaged.get(name), package_prefix)
+    if captions is not None:
+        outputs["transcription"] = transcription(captions, captions_words)
     return {
         "job_id": video_id,
         "video_id": video_id,
@@ -68,6 +72,23 @@ def build_metadata(*, video_id: str, attempt: int,
 
 def metadata_json(document: Mapping[str, Any]) -> bytes:
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def transcription(captions: RenditionDone, word_count: int) -> dict[str, Any]:
+    """The seed's `transcription` section from a `captions-done` event."""
+    files = {a.name.rsplit(".", 1)[-1]: a for a in captions.artifacts}
+    section: dict[str, Any] = {
+        kind: {"path": _key(files[kind].uri), "size_bytes": files[kind].size_bytes,
+               "sha256": files[kind].sha256}
+        for kind in ("txt", "srt", "vtt", "json") if kind in files}
+    if "txt" in section:
+        section["text"] = {**section.pop("txt"), "word_count": word_count,
+                           "language": captions.language}
+    return {**section, "outcome": captions.captions_outcome,
+            "language": captions.language,
+            "language_probability": captions.language_probability,
+            "processing_time_seconds": captions.encode_seconds,
+            "whisper_model": captions.profile}
 
 
 def _output(event: RenditionDone, packaged: PackagedRendition | None,

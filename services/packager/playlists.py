@@ -188,11 +188,7 @@ def master_playlist(presentation: Presentation) -> str:
             attrs.append(("CHANNELS", _q(str(audio.channels))))
         attrs.append(("URI", _q(f"{audio.name}/{MEDIA_PLAYLIST}")))
         lines.append("#EXT-X-MEDIA:" + _attrs(attrs))
-    for track in presentation.text_tracks:
-        lines.append("#EXT-X-MEDIA:" + _attrs([
-            ("TYPE", "SUBTITLES"), ("GROUP-ID", _q(SUBTITLE_GROUP)), ("NAME", _q(track.name)),
-            ("LANGUAGE", _q(track.language)), ("DEFAULT", "YES" if track.default else "NO"),
-            ("AUTOSELECT", "YES"), ("URI", _q(track.playlist_uri))]))
+    lines += [subtitles_media_tag(track) for track in presentation.text_tracks]
     if audio is not None and not presentation.video:
         # Audio only (a podcast, a music track): the audio playlist is the one variant.
         attrs = [("BANDWIDTH", str(audio.peak_bandwidth)),
@@ -220,6 +216,14 @@ def master_playlist(presentation: Presentation) -> str:
                 *[a for a in _picture(video) if a[0] == "RESOLUTION"],
                 ("URI", _q(f"{video.name}/{IFRAME_PLAYLIST}"))]))
     return "\n".join(lines) + "\n"
+
+
+def subtitles_media_tag(track: TextTrack) -> str:
+    """The master's `EXT-X-MEDIA` line of a text track (group `SUBTITLE_GROUP`)."""
+    return "#EXT-X-MEDIA:" + _attrs([
+        ("TYPE", "SUBTITLES"), ("GROUP-ID", _q(SUBTITLE_GROUP)), ("NAME", _q(track.name)),
+        ("LANGUAGE", _q(track.language)), ("DEFAULT", "YES" if track.default else "NO"),
+        ("AUTOSELECT", "YES"), ("URI", _q(track.playlist_uri))])
 
 
 def _playlist_head(target: int) -> list[str]:
@@ -296,15 +300,22 @@ def dash_manifest(presentation: Presentation) -> str:
         _segment_template(representation, audio)
         set_id += 1
     for index, track in enumerate(presentation.text_tracks):
-        adaptation = ET.SubElement(period, "AdaptationSet", {
-            "id": str(set_id + index), "contentType": "text", "mimeType": "text/vtt",
-            "lang": track.language})
-        ET.SubElement(adaptation, "Role", {"schemeIdUri": _ROLE_SCHEME, "value": "subtitle"})
-        representation = ET.SubElement(adaptation, "Representation",
-                                       {"id": f"text-{index}", "bandwidth": "256"})
-        ET.SubElement(representation, "BaseURL").text = track.uri
+        text_adaptation_set(period, set_id + index, index, track)
     ET.indent(mpd, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"
+
+
+def text_adaptation_set(period: ET.Element, set_id: int, index: int,
+                        track: TextTrack) -> ET.Element:
+    """A WebVTT text AdaptationSet (with `lang`) under `period`."""
+    adaptation = ET.SubElement(period, "AdaptationSet", {
+        "id": str(set_id), "contentType": "text", "mimeType": "text/vtt",
+        "lang": track.language})
+    ET.SubElement(adaptation, "Role", {"schemeIdUri": _ROLE_SCHEME, "value": "subtitle"})
+    representation = ET.SubElement(adaptation, "Representation",
+                                   {"id": f"text-{index}", "bandwidth": "256"})
+    ET.SubElement(representation, "BaseURL").text = track.uri
+    return adaptation
 
 
 def _segment_template(representation: ET.Element, rendition: Rendition) -> None:

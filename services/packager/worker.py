@@ -1,6 +1,9 @@
 """The packager's Kafka/S3 shell.
 
-Consumes `rendition-done` from Kafka; emits `video-transcoded` (or `packaging-failed`).
+Consumes `rendition-done` and `captions-done` from Kafka; emits `video-transcoded` (or
+`packaging-failed`). Captions never hold a package back: they join the first package when
+they came first, and make a revision of it when they came later (`captions.py`,
+`captions_revision.py`).
 
 Side effects are keyed by (video_id, attempt): the package lives under
 `packages/{video_id}/{attempt}/`, `video-transcoded` has a deterministic event id, and a
@@ -21,12 +24,15 @@ from schemas import CONTENT_KEYS, PACKAGING_FAILED, VIDEO_TRANSCODED
 from schemas.events import MediaType, RenditionDone, StageFailed, VideoTranscoded
 from schemas.layout import METADATA_FILE, package_prefix, published_marker_key
 from services.packager import encryption
-from services.packager.assembly import Assembler, RenditionSet
+from services.packager.assembly import Assembler, PartitionKey, RenditionSet
+from services.packager.captions import HeldCaptions, has_track, track_name, vtt_words
+from services.packager.captions_revision import CaptionsRevision
 from services.packager.metadata import build_metadata, metadata_json
 from services.packager.package import (
     PackageResult,
     PackagingFailed,
     RenditionInput,
+    TextTrackInput,
     cache_control,
     content_type,
     package_renditions,
@@ -49,12 +55,18 @@ class PackagerWorker:
         self.producer = producer
         self.store = store
         self.assembler = Assembler()
+        self.held = HeldCaptions()
+        self.revisions = CaptionsRevision(store, producer.codec)
         self.keks = Keks.from_settings(settings.common)
 
     # -- consume loop hooks -------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
         record = delivery.record
         assert isinstance(delivery.event, RenditionDone), delivery.topic.name
+        if delivery.event.media_type is MediaType.CAPTIONS:
+            await self._captions_arrived(delivery.event, (record.topic, record.partition),
+                                         record.offset)
+            return
         ready = self.assembler.add(delivery.event, (record.topic, record.partition),
                                    record.offset)
         if ready is None:
@@ -65,16 +77,21 @@ class PackagerWorker:
     async def failed(self, delivery: Delivery, error: PermanentFailure) -> None:
         event = delivery.event
         assert isinstance(event, RenditionDone), delivery.topic.name
+        if event.media_type is MediaType.CAPTIONS:
+            return  # the video plays without them; the dead letter says why
         await self.producer.publish(PACKAGING_FAILED, StageFailed.after(
             event, stage="packaging", error_code=error.code, error_message=error.message))
         self.assembler.close(event.video_id, event.attempt)
 
     def commit_floor(self, tp: TopicPartition, next_offset: int) -> int:
-        return self.assembler.commit_floor((tp.topic, tp.partition), next_offset)
+        partition = (tp.topic, tp.partition)
+        return self.held.commit_floor(partition,
+                                      self.assembler.commit_floor(partition, next_offset))
 
     def partitions_revoked(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.assembler.forget_partition((tp.topic, tp.partition))
+            self.held.forget_partition((tp.topic, tp.partition))
 
     # -- packaging ----------------------------------------------------------------------
     async def _publish_package(self, ready: RenditionSet) -> None:
@@ -86,6 +103,7 @@ class PackagerWorker:
         job_dir = self.settings.job_root / f"{ready.video_id}-{ready.attempt}"
         shutil.rmtree(job_dir, ignore_errors=True)
         job_dir.mkdir(parents=True)
+        captions = self.held.peek(ready.video_id, ready.attempt)
         # An encrypted attempt gets a fresh content key, on the log (wrapped) before the
         # package is announced, so the license service knows it once players can ask.
         key, key_event = self._content_key(ready)
@@ -94,13 +112,32 @@ class PackagerWorker:
                 "package", attributes={"reelflow.video_id": ready.video_id,
                                        "reelflow.attempt": ready.attempt}):
                 event = await asyncio.to_thread(self._package, ready, job_dir, prefix,
-                                                asyncio.get_running_loop(), key)
+                                                asyncio.get_running_loop(), key, captions)
             if key_event is not None:
                 await self.producer.publish(CONTENT_KEYS, key_event)
             await self.producer.publish(VIDEO_TRANSCODED, event)
-            await asyncio.to_thread(self.store.put_bytes, b"", marker, "text/plain")
+            # The marker holds the event: a later captions revision starts from it.
+            await asyncio.to_thread(self.revisions.mark, event)
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
+        held = self.held.take(ready.video_id, ready.attempt)
+        if held is not None and event.captions_language is None:
+            await self._captions_arrived(held, ("", -1), -1)  # published now: a revision
+
+    async def _captions_arrived(self, captions: RenditionDone, partition: PartitionKey,
+                                offset: int) -> None:
+        if not has_track(captions):
+            return  # no speech: the package stays as it is
+        first = await asyncio.to_thread(self.revisions.first_package, captions.video_id,
+                                        captions.attempt)
+        if first is None:
+            self.held.hold(captions, partition, offset)  # the first package will carry it
+            return
+        revised = await asyncio.to_thread(self.revisions.revise, first, captions)
+        if revised is None:
+            return
+        await self.producer.publish(VIDEO_TRANSCODED, revised)
+        await asyncio.to_thread(self.revisions.mark, revised)
 
     def _content_key(self, ready: RenditionSet) -> tuple[ContentKey | None, Any]:
         if not any(e.encryption for e in ready.received.values()):
@@ -114,7 +151,8 @@ class PackagerWorker:
 
     def _package(self, ready: RenditionSet, job_dir: Path, prefix: str,
                  loop: asyncio.AbstractEventLoop,
-                 key: ContentKey | None = None) -> VideoTranscoded:
+                 key: ContentKey | None = None,
+                 captions: RenditionDone | None = None) -> VideoTranscoded:
         inputs = []
         for name, event in sorted(ready.received.items()):
             # Only the rungs and the AAC audio rendition are cut into segments; the MP3 and
@@ -128,6 +166,9 @@ class PackagerWorker:
             except ObjectMissing as exc:
                 raise PermanentFailure("rendition_missing", str(exc)) from exc
             inputs.append(RenditionInput.from_event(event, local))
+        # Shaka Packager writes an encrypted package's manifests: captions join it as a
+        # revision right after (see _publish_package).
+        texts = self._text_tracks(captions, job_dir) if key is None else []
         try:
             if key is not None:
                 result = encryption.package_encrypted(
@@ -137,11 +178,26 @@ class PackagerWorker:
             else:
                 result = package_renditions(inputs, job_dir / "out",
                                             segment_seconds=self.settings.segment_seconds,
+                                            text_tracks=texts,
                                             run_ffmpeg=self._ffmpeg_runner(loop))
         except PackagingFailed as exc:
             raise PermanentFailure("unpackageable", str(exc)) from exc
         self._upload(result, prefix)
-        return self._transcoded_event(ready, result, prefix)
+        words = vtt_words(texts[0].path.read_text()) if texts else 0
+        return self._transcoded_event(ready, result, prefix, captions if texts else None,
+                                      words)
+
+    def _text_tracks(self, captions: RenditionDone | None,
+                     job_dir: Path) -> list[TextTrackInput]:
+        if captions is None or not captions.language:
+            return []
+        local = job_dir / "captions" / "transcript.vtt"
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.store.download(ObjectRef.parse(captions.uri), local, captions.sha256 or None)
+        except ObjectMissing as exc:
+            raise PermanentFailure("rendition_missing", str(exc)) from exc
+        return [TextTrackInput(captions.language, track_name(captions.language), local)]
 
     def _ffmpeg_runner(self, loop: asyncio.AbstractEventLoop) -> Any:
         """Packaging runs in a worker thread; ffmpeg still goes through the one shared
@@ -159,14 +215,16 @@ class PackagerWorker:
                                 self.store.ref(f"{prefix}/{packaged.path}"),
                                 packaged.content_type, packaged.cache_control)
 
-    def _transcoded_event(self, ready: RenditionSet, result: PackageResult,
-                          prefix: str) -> VideoTranscoded:
+    def _transcoded_event(self, ready: RenditionSet, result: PackageResult, prefix: str,
+                          captions: RenditionDone | None = None,
+                          captions_words: int = 0) -> VideoTranscoded:
         completed = now()
         downloads = {name: e.uri for name, e in ready.received.items()
                      if e.media_type is not MediaType.IMAGES}
         document = build_metadata(
             video_id=ready.video_id, attempt=ready.attempt, rendition_events=ready.received,
-            package=result, package_prefix=prefix, completed_at=completed)
+            package=result, package_prefix=prefix, completed_at=completed, captions=captions,
+            captions_words=captions_words)
         metadata_ref = self.store.ref(f"{prefix}/{METADATA_FILE}")
         self.store.put_bytes(metadata_json(document), metadata_ref,
                              content_type(METADATA_FILE), cache_control(METADATA_FILE))
@@ -187,4 +245,5 @@ class PackagerWorker:
             total_bytes=result.total_bytes + sum(e.size_bytes for e in ready.received.values()),
             latency_ms=latency,
             renditions=result.event_renditions(package_uri, downloads),
+            captions_language=captions.language if captions else None,
         )

@@ -17,6 +17,7 @@ from services.transcode.settings import TranscodeSettings
 #: service serves /metrics on its HTTP port, so a new HTTP service is scraped as it is.
 METRICS_PORTS = {"transcode": ("REELFLOW_TRANSCODE_METRICS_PORT", 8002),
                  "packager": ("REELFLOW_PACKAGER_METRICS_PORT", 8003),
+                 "captions": ("REELFLOW_CAPTIONS_METRICS_PORT", 8005),
                  "router": ("REELFLOW_ROUTER_METRICS_PORT", 8006)}
 
 
@@ -110,5 +111,6 @@ def services(settings: StackSettings) -> list[Service]:
         Service("transcode", settings, None, None),
         *extra_workers,
         Service("packager", settings, None, None),
+        Service("captions", settings, None, None),
         Service("figures", settings, "REELFLOW_FIGURES_PORT", 8004),
     ]

@@ -64,6 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                    ).set_defaults(func=down)
     p_restart = sub.add_parser("restart", help="restart one component")
     p_restart.add_argument("component", choices=["kafka", "postgres", "s3", "ingest",
-                                                 "transcode", "packager", "catalog",
+                                                 "transcode", "packager", "captions",
+                                                 "catalog",
                                                  "prometheus"])
     p_restart.set_defaults(func=restart)

@@ -11,14 +11,11 @@ visible only through the `rendition-done` events, which are written after every 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import logging
 import shutil
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +29,11 @@ from services.shared.media.probe_parser import SourceProbe
 from services.shared.media.probing import inspect_source
 from services.shared.media.rules import RULE_CODES
 from services.shared.producer import EventProducer
+from services.shared.scratch import claim as _claim
+from services.shared.scratch import sweep_scratch
 from services.shared.source_facts import source_info
 from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
+from services.shared.video_jobs import VideoJobs
 from services.transcode.encode import EncodedOutput, EncodeResult, encode_all
 from services.transcode.errors import (
     SourceChecksumMismatch,
@@ -61,34 +61,17 @@ class TranscodeWorker:
         self.settings = settings
         self.producer = producer
         self.store = store
-        self._running: dict[str, asyncio.Task[None]] = {}
-        #: video_id -> when it was cancelled; uploads older than that are skipped.
-        self._cancelled: dict[str, datetime] = {}
+        self.jobs = VideoJobs()
 
     # -- consume loop hooks -------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
         if isinstance(delivery.event, VideoCancelled):
-            self._cancel(delivery.event)
+            self.jobs.cancel(delivery.event)
             return
         upload = delivery.event
         assert isinstance(upload, VideoUploaded), delivery.topic.name
-        cancelled_at = self._cancelled.get(upload.video_id)
-        if cancelled_at is not None and upload.occurred_at <= cancelled_at:
-            log.info("skipping attempt %s: the video was cancelled", upload.attempt)
-            return
-        job = asyncio.create_task(self._transcode(upload))
-        self._running[delivery.video_id] = job
-        try:
-            await asyncio.shield(job)
-        except asyncio.CancelledError:
-            if not job.cancelled():
-                job.cancel()  # we are being revoked or stopped: stop ffmpeg as well
-                await asyncio.gather(job, return_exceptions=True)
-                raise
-            log.info("attempt %s cancelled; ffmpeg stopped and scratch removed",
-                     upload.attempt)
-        finally:
-            self._running.pop(delivery.video_id, None)
+        if not self.jobs.cancelled(upload):
+            await self.jobs.run(upload, self._transcode(upload))
 
     async def failed(self, delivery: Delivery, error: PermanentFailure) -> None:
         if not isinstance(delivery.event, VideoUploaded):
@@ -97,14 +80,6 @@ class TranscodeWorker:
             delivery.event, stage="transcode", error_code=error.code,
             error_message=error.message))
 
-    def _cancel(self, event: VideoCancelled) -> None:
-        video_id = event.video_id
-        self._cancelled[video_id] = event.occurred_at
-        job = self._running.get(video_id)
-        if job is not None and not job.done():
-            log.info("cancelling the running job of %s", video_id)
-            job.cancel()
-
     def sweep(self) -> None:
         """Remove scratch directories a crashed run left behind.
 
@@ -112,18 +87,7 @@ class TranscodeWorker:
         owner lock is still held belongs to a live peer's running job and is left alone; the
         kernel drops a dead worker's lock, however it died.
         """
-        root = self.settings.job_root
-        if root.exists():
-            for leftover in root.iterdir():
-                if _owned_by_live_worker(leftover):
-                    log.info("keeping %s: a live worker owns it", leftover)
-                    continue
-                log.info("sweeping leftover scratch %s", leftover)
-                if leftover.is_dir():
-                    shutil.rmtree(leftover, ignore_errors=True)
-                else:
-                    leftover.unlink(missing_ok=True)
-        root.mkdir(parents=True, exist_ok=True)
+        sweep_scratch(self.settings.job_root)
 
     # -- the job ------------------------------------------------------------------------
     async def _transcode(self, upload: VideoUploaded) -> None:
@@ -234,32 +198,6 @@ class TranscodeWorker:
                                   "public, max-age=31536000, immutable")
         return Artifact(name=artifact.name, uri=ref.uri, content_type=artifact.content_type,
                         size_bytes=obj.size_bytes, sha256=obj.sha256)
-
-
-#: Held (flock) by the worker running the job in this directory; see `TranscodeWorker.sweep`.
-OWNER_LOCK = ".owner"
-
-
-def _claim(job_dir: Path) -> Any:
-    """Lock `job_dir` for this process until the returned file is closed (or we die)."""
-    handle = (job_dir / OWNER_LOCK).open("w")
-    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    return handle
-
-
-def _owned_by_live_worker(path: Path) -> bool:
-    try:
-        handle = (path / OWNER_LOCK).open("r")
-    except OSError:  # no lock file: not a job directory, or one of a dead worker
-        return False
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        with contextlib.suppress(OSError):
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
 
 
 def _stored(output: EncodedOutput, uri: str, artifacts: tuple[Artifact, ...],

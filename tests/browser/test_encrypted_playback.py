@@ -24,14 +24,15 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from schemas import ALL_TOPICS
+from services.shared.consumers import new_consumer
 from services.shared.envelope import new_kek
 from services.shared.storage import s3_client
 from tests.access import admin_headers
 from tests.browser.test_pipeline_playback import absolute, page_origin  # noqa: F401 (fixture)
-from tests.browser.test_players import missing_prerequisite, run_players
+from tests.browser.test_players import missing_prerequisite, run_engines
 from tests.browser.test_signed_playback import mint, signing_key  # noqa: F401 (fixture)
 from tests.integration.test_pipeline import CATALOG, submit, wait_for_status
 from tests.media import make_clip
@@ -173,13 +174,15 @@ def test_a_segment_decodes_only_with_the_key(video, signing_key, cpix_keys, tmp_
     assert got and got == hashes(reference.stdout)[:len(got)]
 
 
-def _play(video: dict[str, Any], token: str, origin: str, engine: str, manifest: str) -> dict:
-    """One engine on one of the video's manifests, with the license service configured."""
+def _play(video: dict[str, Any], token: str, origin: str,
+          runs: list[tuple[str, str]]) -> list[dict]:
+    """(engine, manifest) runs in one browser launch, with the license service configured."""
     license_url = f"{CATALOG}/license/clearkey/{video['video_id']}?token={token}"
     os.environ["REELFLOW_PLAYER_QUERY"] = "&clearkey=" + quote(license_url, safe="")
     try:
-        spec = f"{engine}={token_url(video['playback'][manifest], token)}"
-        return run_players(origin, "360", spec, note=f"encrypted {manifest}, ")[engine]
+        specs = [f"{engine}={token_url(video['playback'][manifest], token)}"
+                 for engine, manifest in runs]
+        return run_engines(origin, "360", *specs, note="encrypted, ")
     finally:
         del os.environ["REELFLOW_PLAYER_QUERY"]
 
@@ -188,9 +191,8 @@ def _play(video: dict[str, Any], token: str, origin: str, engine: str, manifest:
 def encrypted_playback(video, signing_key, page_origin):  # noqa: F811
     origin, _ = page_origin
     token = mint(signing_key, video["video_id"])
-    return {"runs": [_play(video, token, origin, "shaka", "dash"),
-                     _play(video, token, origin, "shaka", "hls"),
-                     _play(video, token, origin, "hls", "hls")]}
+    return {"runs": _play(video, token, origin,
+                          [("shaka", "dash"), ("shaka", "hls"), ("hls", "hls")])}
 
 
 def _played(run: dict) -> None:
@@ -227,7 +229,7 @@ def _needles(keys: dict[str, bytes]) -> list[bytes]:
 
 
 async def _kafka_values(bootstrap: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = new_consumer(bootstrap)
     await consumer.start()
     values = []
     try:
@@ -271,6 +273,7 @@ def test_no_content_key_is_stored_in_clear(video, cpix_keys, common_settings) ->
         assert not any(n in text for n in needles if len(n) > 16), log.name
 
 
+@pytest.mark.slow  # restarts the catalog with the new KEK: ~45 s, `./run slow`
 def test_playback_after_rotate_kek(video, signing_key, cpix_keys, page_origin, pipeline):  # noqa: F811
     old = (TEST_STATE / "kek").read_text().strip()
     new = new_kek()
@@ -290,4 +293,4 @@ def test_playback_after_rotate_kek(video, signing_key, cpix_keys, page_origin, p
         time.sleep(0.5)
     assert base64.urlsafe_b64decode(reply.json()["keys"][0]["k"] + "==") == key
     origin, _ = page_origin
-    _played(_play(video, token, origin, "shaka", "dash"))
+    _played(_play(video, token, origin, [("shaka", "dash")])[0])

@@ -10,9 +10,12 @@ Content-Types. Skipped only when Chromium, Node or the npm players are missing.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -46,19 +49,29 @@ def ready_video(pipeline, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     return video
 
 
-@pytest.fixture(scope="module")
-def page_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
+@contextlib.contextmanager
+def page_origin_server(requests: list[str] | None = None) -> Iterator[str]:
     """Serves player.html and the players only; /pkg/ is empty, so media can only come from
-    the catalog."""
+    the catalog. Each request's path is added to `requests`."""
+    with tempfile.TemporaryDirectory(prefix="no-package-") as empty:
+        handler = type("Handler", (PackageRequests,),
+                       {"package_dir": Path(empty),
+                        "requests": requests if requests is not None else []})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture(scope="module")
+def page_origin() -> Iterator[tuple[str, list[str]]]:
     requests: list[str] = []
-    empty = tmp_path_factory.mktemp("no-package")
-    handler = type("Handler", (PackageRequests,), {"package_dir": empty, "requests": requests})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", requests
-    server.shutdown()
-    server.server_close()
+    with page_origin_server(requests) as origin:
+        yield origin, requests
 
 
 def ladder_heights(video: dict[str, Any]) -> list[int]:

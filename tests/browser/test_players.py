@@ -122,6 +122,12 @@ def origin(package: PackageResult) -> Iterator[tuple[str, list[str]]]:
 
 def run_players(*args: str, note: str = "") -> dict[str, dict]:
     """Run play.cjs (hls.js and Shaka in headless Chromium); its report per engine."""
+    return {e["engine"]: e for e in run_engines(*args, note=note)}
+
+
+def run_engines(*args: str, note: str = "") -> list[dict]:
+    """Run play.cjs; its reports in the order of the engines asked for (one engine may
+    play several manifests in one browser launch)."""
     env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
            "REELFLOW_CHROMIUM": str(CHROMIUM)}
     started = time.monotonic()
@@ -133,7 +139,7 @@ def run_players(*args: str, note: str = "") -> dict[str, dict]:
           f"launch {report['launchSeconds']:.1f} s, {note}"
           + ", ".join(f"{e['engine']} {e['seconds']:.1f} s" for e in report["engines"]))
     assert report["mse"] == {"h264": True, "aac": True}, "this Chromium cannot play H.264/AAC"
-    return {e["engine"]: e for e in report["engines"]}
+    return list(report["engines"])
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,20 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from schemas import RENDITION_DONE, VIDEO_CANCELLED, VIDEO_UPLOADED
+from schemas import CAPTIONS_DONE, RENDITION_DONE, VIDEO_CANCELLED, VIDEO_UPLOADED
 from services.catalog.group_replay import Target, execute, plan
 from services.shared.settings import CommonSettings
 
 #: Services that react to synthetic events, and the topics they would react to.
-REACTING = {"transcode": (VIDEO_UPLOADED, VIDEO_CANCELLED), "packager": (RENDITION_DONE,)}
+REACTING = {"transcode": (VIDEO_UPLOADED, VIDEO_CANCELLED),
+            "packager": (RENDITION_DONE, CAPTIONS_DONE),
+            "captions": (VIDEO_UPLOADED, VIDEO_CANCELLED)}
 
 
 @contextlib.contextmanager
 def services_paused(stack: Any, common: CommonSettings,
                     also: tuple[str, ...] = ()) -> Iterator[None]:
-    """Stop the stack's transcode and packager if they run; afterwards move their groups
+    """Stop the stack's transcode, captions and packager if they run; afterwards move their groups
     past everything written meanwhile (with `reelflow replay`'s own functions) and start
     them again, healthy, so later tests find them idle.
 

@@ -146,7 +146,8 @@ def test_a_client_driven_by_the_documents_uploads_lists_and_reads(pipeline: obje
     upload = _operation(ingest, "post", "/api/v1/videos")
     form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file"]
-    assert set(form["properties"]) == {"file", "metadata", "thumbnail", "priority"}
+    assert set(form["properties"]) == {"file", "metadata", "thumbnail", "priority",
+                                       "playback_policy", "encryption"}
     scheme = ingest["components"]["securitySchemes"][upload["security"][0].popitem()[0]]
     auth = {scheme["name"]: admin_key()}
     clip = make_clip(tmp_path / "openapi.mp4", 640, 360, 2)

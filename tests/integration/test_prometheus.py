@@ -43,6 +43,7 @@ EXPECTED_TARGETS = {
     ("ingest", int(TEST_ENV["REELFLOW_INGEST_PORT"])),
     ("transcode", int(TEST_ENV["REELFLOW_TRANSCODE_METRICS_PORT"])),
     ("packager", int(TEST_ENV["REELFLOW_PACKAGER_METRICS_PORT"])),
+    ("captions", int(TEST_ENV["REELFLOW_CAPTIONS_METRICS_PORT"])),
     ("prometheus", PORT),
 }
 

@@ -16,7 +16,7 @@ from services.ingest.errors import Rejection, Unavailable
 from services.ingest.idempotency import fingerprint
 from services.ingest.importer import copy_into, parse_source_uri
 from services.ingest.submission import Candidate
-from services.ingest.validation import parse_metadata, parse_priority
+from services.ingest.validation import parse_captions, parse_metadata, parse_priority
 from services.shared import telemetry
 from services.shared.storage import StorageError
 
@@ -30,7 +30,8 @@ MAX_IMPORT_REQUEST_BYTES = 1024 * 1024
              openapi_extra=contract.IMPORT_BODY)
 async def import_video(request: Request, settings: Settings, store: Store, gate: GateDep,
                        submission: SubmissionDep) -> Any:
-    """Import a video already stored elsewhere: JSON `{source_uri, metadata?, priority?}`.
+    """Import a video already stored elsewhere: JSON `{source_uri, metadata?, priority?,
+    captions?, captions_language?}`.
 
     `source_uri` is `s3://bucket/key` or a server path under an allowed import root.
     The bytes are copied (and hashed while copied) into Reelflow's own immutable
@@ -56,6 +57,7 @@ async def import_video(request: Request, settings: Settings, store: Store, gate:
         # Cheap checks before the copy, so a bad request costs no bytes moved.
         metadata = parse_metadata(_as_text(body.get("metadata")))
         priority = parse_priority(_priority_text(body.get("priority")))
+        captions = parse_captions(body.get("captions"), body.get("captions_language"))
         policy, encryption = submission.protection(
             write.caller.name, _as_choice(body.get("playback_policy")),
             _as_choice(body.get("encryption")))
@@ -75,7 +77,7 @@ async def import_video(request: Request, settings: Settings, store: Store, gate:
                                   "nothing was kept, retry later") from exc
             answer = await submission.accept(Candidate(
                 video_id, source, stored, wanted.filename, metadata, priority,
-                write.caller.name, "import", None, policy, encryption))
+                write.caller.name, "import", None, policy, encryption, captions))
         await gate.done(write, print_, 202, answer)
         return answer
 

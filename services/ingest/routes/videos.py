@@ -18,7 +18,7 @@ from services.ingest.idempotency import fingerprint
 from services.ingest.rework import parse_rework
 from services.ingest.submission import Candidate
 from services.ingest.upload import receive_form
-from services.ingest.validation import parse_metadata, parse_priority
+from services.ingest.validation import parse_captions, parse_metadata, parse_priority
 from services.shared import telemetry
 
 router = APIRouter(prefix="/api/v1/videos", tags=["videos"])
@@ -30,7 +30,8 @@ MAX_REWORK_BYTES = 65536
 @router.post("", status_code=202, responses=contract.UPLOAD, openapi_extra=contract.UPLOAD_FORM)
 async def upload_video(request: Request, settings: Settings, store: Store, gate: GateDep,
                        submission: SubmissionDep) -> Any:
-    """Upload a video (multipart: `file`, optional `metadata`, `thumbnail`, `priority`)."""
+    """Upload a video (multipart: `file`, optional `metadata`, `thumbnail`, `priority`,
+    `captions`, `captions_language`)."""
     async with gate.write(request) as write:
         ctype, options = parse_options_header(request.headers.get("content-type", ""))
         if ctype != b"multipart/form-data" or not options.get(b"boundary"):
@@ -54,22 +55,26 @@ async def upload_video(request: Request, settings: Settings, store: Store, gate:
             assert form.stored is not None
             try:
                 asked = (form.fields.get("playback_policy"), form.fields.get("encryption"))
+                spoken = (form.fields.get("captions"), form.fields.get("captions_language"))
                 print_ = fingerprint("POST", "videos", form.stored.sha256,
                                      form.fields.get("metadata"),
                                      form.fields.get("priority"), form.thumbnail,
-                                     *(asked if any(asked) else ()))
+                                     # only when sent: older keys keep their fingerprint
+                                     *(asked if any(asked) else ()),
+                                     *(spoken if any(s is not None for s in spoken) else ()))
                 if (replayed := write.replay(print_)) is not None:
                     await submission.discard(source)  # the first request's copy is the one
                     return replayed
                 metadata = parse_metadata(form.fields.get("metadata"))
                 priority = parse_priority(form.fields.get("priority"))
                 policy, encryption = submission.protection(write.caller.name, *asked)
+                captions = parse_captions(*spoken)
             except BaseException:
                 await submission.discard(source)
                 raise
             answer = await submission.accept(Candidate(
                 video_id, source, form.stored, form.filename, metadata, priority,
-                write.caller.name, "upload", form.thumbnail, policy, encryption))
+                write.caller.name, "upload", form.thumbnail, policy, encryption, captions))
         await gate.done(write, print_, 202, answer)
         return answer
 

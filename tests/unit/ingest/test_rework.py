@@ -58,3 +58,15 @@ def test_the_reprocess_body_is_optional_and_checked():
         with pytest.raises(Rejection) as caught:
             parse_rework(body)
         assert caught.value.code == code, body
+
+
+def test_the_reprocess_body_takes_the_captions_fields():
+    assert parse_rework(b'{"captions": false}') == {"captions": False}
+    assert parse_rework(b'{"captions_language": "pt-BR", "captions_only": true}') == {
+        "captions_language": "pt-BR", "captions_only": True}
+    for body, code in ((b'{"captions": "maybe"}', "invalid_captions"),
+                       (b'{"captions_language": "not a tag"}', "invalid_captions_language"),
+                       (b'{"captions_only": true, "captions": false}', "invalid_captions")):
+        with pytest.raises(Rejection) as caught:
+            parse_rework(body)
+        assert caught.value.code == code, body

@@ -53,3 +53,25 @@ def test_thumbnails_are_recognised_by_their_bytes_not_their_names():
     with pytest.raises(Rejection) as info:
         thumbnail_kind(b"\xff\xd8\xff" + b"0" * 200, 100)
     assert info.value.status == 413
+
+
+def test_captions_are_on_by_default_and_take_form_and_json_booleans():
+    from services.ingest.validation import CaptionsRequest, parse_captions
+
+    assert parse_captions(None, None) == CaptionsRequest(True, None)
+    assert parse_captions("off", "") == CaptionsRequest(False, None)
+    assert parse_captions(False, "en-US") == CaptionsRequest(False, "en-US")
+    assert parse_captions("1", "zh-Hant").fields() == {"captions": True,
+                                                       "captions_language": "zh-Hant"}
+
+
+@pytest.mark.parametrize(("captions", "language", "code"), [
+    ("perhaps", None, "invalid_captions"), (2, None, "invalid_captions"),
+    (None, "english please", "invalid_captions_language"), (None, 7, "invalid_captions_language"),
+    (None, "e", "invalid_captions_language")])
+def test_bad_captions_fields_are_refused_with_a_code(captions, language, code):
+    from services.ingest.validation import parse_captions
+
+    with pytest.raises(Rejection) as caught:
+        parse_captions(captions, language)
+    assert caught.value.code == code

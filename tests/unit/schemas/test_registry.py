@@ -10,7 +10,7 @@ from schemas import ALL_TOPICS, API_KEYS, DEAD_LETTER, PIPELINE_TOPICS, Topic
 
 SERVICES = Path(__file__).resolve().parents[3] / "services"
 PUBLISH = re.compile(r"\.publish\(\s*([A-Z_]+)\b")
-APPLICATION_SERVICES = ("ingest", "transcode", "packager", "catalog")
+APPLICATION_SERVICES = ("ingest", "transcode", "packager", "catalog", "captions")
 #: Every folder under services/ that is a service or operator tooling (shared/ is a
 #: library: what it reads is read by the services that use it).
 SERVICE_FOLDERS = tuple(sorted(p.name for p in SERVICES.iterdir()

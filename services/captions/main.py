@@ -1,0 +1,69 @@
+"""`reelflow captions`: one captions worker process (scale out with more of them).
+
+  consume  video-uploaded (a source to transcribe), video-cancelled (stop that video's job)
+  decide   CaptionsWorker: decode the audio once to 16 kHz mono, recognize speech with
+           faster-whisper, write WebVTT, SRT, text and JSON
+  emit     captions-done per attempt (outcome ok or no_speech; and dead-letter, as every
+           consumer may)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+
+from prometheus_client import start_http_server
+
+from schemas import ALL_TOPICS, CAPTIONS_DONE, VIDEO_CANCELLED, VIDEO_UPLOADED
+from services.captions.settings import CaptionsSettings
+from services.captions.speech import Recognizer
+from services.captions.worker import CaptionsWorker
+from services.shared import telemetry
+from services.shared.codec import EventCodec
+from services.shared.consume import ConsumeLoop, LoopSettings
+from services.shared.lifecycle import run_until_signalled
+from services.shared.media.toolcheck import check_ffmpeg
+from services.shared.producer import EventProducer
+from services.shared.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+CONSUMES = (VIDEO_UPLOADED,)
+#: Handled at once, even while the job slot is busy.
+CONTROL = (VIDEO_CANCELLED,)
+EMITS = (CAPTIONS_DONE,)
+
+
+async def serve(settings: CaptionsSettings, stop: asyncio.Event) -> None:
+    await check_ffmpeg(settings.common)
+    recognizer = await asyncio.to_thread(Recognizer, settings)  # the model loads once
+    bootstrap = settings.common.kafka_bootstrap
+    producer = EventProducer(bootstrap, EventCodec(ALL_TOPICS), "captions")  # emit
+    worker = CaptionsWorker(settings, producer, ObjectStore(settings.common), recognizer)
+    worker.sweep()  # scratch space of a crashed run
+    consume = LoopSettings(
+        group_id=settings.group_id, topics=CONSUMES, control_topics=CONTROL,
+        concurrency=settings.concurrency, max_attempts=settings.max_attempts,
+        backoff_base_s=settings.backoff_base_s, session_timeout_ms=settings.session_timeout_ms,
+        max_poll_interval_ms=settings.max_poll_interval_ms,
+        group_instance_id=settings.instance_id or None)
+    await ConsumeLoop(consume, bootstrap, producer.codec, producer, worker).run_until(stop)
+
+
+def run(_: argparse.Namespace) -> int:
+    settings = CaptionsSettings()
+    telemetry.configure("captions", settings.common.log_level, settings.common.otel_exporter)
+    if settings.nice:
+        os.nice(settings.nice)  # ffmpeg's decode, a child, inherits it
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    asyncio.run(run_until_signalled(lambda stop: serve(settings, stop)))
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("captions", help="run a captions worker (video-uploaded "
+                                   "-> captions-done)")
+    parser.set_defaults(func=run)
