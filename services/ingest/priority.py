@@ -33,6 +33,10 @@ def parse_priority_change(raw: bytes) -> int:
         raise Rejection("invalid_json", 'the body must be {"priority": 1-10} and nothing else',
                         400)
     value = body["priority"]
+    # JSON Schema's integer is any number without a fraction, 7.0 too (as the OpenAPI
+    # document declares it); true and false are no numbers here.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
         raise Rejection("invalid_priority", f"priority must be an integer 1-10, got {value!r}")
     return value
