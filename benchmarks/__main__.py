@@ -15,11 +15,13 @@ SUITES: dict[str, tuple[str, ...]] = {
     "transcode": ("--seconds",),
     "ladder": ("--seconds", "--top", "--uhd", "--rung", "--source", "--shipped",
                "--crf-points", "--hevc"),
-    "ingest": ("--gb",),
+    "ingest": ("--gb", "--uploads", "--upload-mb"),
     "projection": ("--events", "--batch", "--profile", "--projectors"),
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",
-            "--list-seconds", "--connections"),
+            "--list-seconds", "--connections", "--processes", "--stream-rate",
+            "--stream-detail-rate"),
     "protect": ("--seconds", "--runs", "--requests"),
+    "webhooks": ("--events", "--rate"),
 }
 
 

@@ -2,22 +2,32 @@
 
 Loads `--videos` videos into a fresh read model (`benchmarks.read_model`: the catalog's
 own projection rules, rows written with COPY, not through Kafka), starts the catalog API
-the way the service runs it (`reelflow catalog --role api`: one uvicorn process), and
-drives it with wrk, an out-of-process load generator, sending the admin's `X-API-Key`:
+the way the service runs it (`reelflow catalog --role api`, `--processes` of them on one
+port with `REELFLOW_CATALOG_REUSE_PORT`), and beside it the limit
+(`benchmarks.api_limit`: a framework-free ASGI app on the same uvicorn, httptools and
+uvloop running the same SELECTs in one pipeline, as many processes), on the same read
+model in the same run. wrk, an out-of-process load generator, sends the admin's
+`X-API-Key`:
 
-- `GET /api/v1/videos/{id}` for random ids, paced at `--rate` (500/s), and once unpaced
-  to show the ceiling;
+- `GET /api/v1/videos/{id}` for random ids, unpaced, on the catalog and on the limit one
+  after the other: req/s and CPU per request of each, and catalog ÷ limit;
+- the same paced at `--rate` (1,000/s) and at `--light-rate`;
 - listings with filters (status, tag, metadata key, text search, sorts), each paced at
-  `--list-rate`.
+  `--list-rate` (200/s);
+- the detail paced at `--stream-detail-rate`, idle and then while a real projector
+  (`reelflow catalog --role projector`, into this read model) applies a steady stream of
+  `--stream-rate` events/s published to Kafka meanwhile: stream p99 ÷ idle p99.
 
 Prints achieved req/s and p50/p90/p99 latency next to the issue's targets (detail p99 <
-20 ms at 500 req/s; listing p99 < 50 ms). Nothing is asserted: the machine is shared.
+20 ms at 1,000 req/s; listing p99 < 50 ms at 200 req/s; throughput ≥ 0.8 of the limit;
+p99 under the stream ≤ 1.5× idle). Nothing is asserted: the machine is shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -65,11 +75,15 @@ async def _migrate(dsn: str) -> None:
         await migrate(conn)
 
 
+def _cpu(pids: list[int]) -> float:
+    return sum(tree_cpu_seconds(pid) for pid in pids)
+
+
 def _wrk(url: str, paths: list[str], rate: int, seconds: int, connections: int,
-         key: str, server_pid: int) -> dict[str, Any]:
+         key: str, server_pids: list[int]) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False) as f:
         f.write("\n".join(paths) + "\n")
-    cpu = tree_cpu_seconds(server_pid)
+    cpu = _cpu(server_pids)
     try:
         env = {**os.environ, "WRK_PATHS": f.name, "WRK_RATE": str(rate), "WRK_THREADS": "1"}
         done = subprocess.run(
@@ -81,7 +95,7 @@ def _wrk(url: str, paths: list[str], rate: int, seconds: int, connections: int,
     line = [s for s in done.stdout.splitlines() if s.startswith("{")][-1]
     found: dict[str, Any] = json.loads(line)
     found["rate"] = found["requests"] / (found["duration_us"] / 1e6)
-    found["cpu_ms"] = (tree_cpu_seconds(server_pid) - cpu) * 1000 / max(1, found["requests"])
+    found["cpu_ms"] = (_cpu(server_pids) - cpu) * 1000 / max(1, found["requests"])
     return found
 
 
@@ -93,22 +107,86 @@ def _row(label: str, r: dict[str, Any], target: str) -> str:
             f"   {target}{errors}")
 
 
-def _start_api(dsn: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "REELFLOW_PG_DSN": dsn, "REELFLOW_CATALOG_LAG_REFRESH_S": "0",
-           "REELFLOW_LOG_LEVEL": "WARNING"}
+LIMIT_PORT = int(BENCH_ENV["REELFLOW_CATALOG_PORT"]) + 50
+PROJECTOR_PORT = int(BENCH_ENV["REELFLOW_CATALOG_PORT"]) + 60
+
+
+def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "services.cli", "catalog", "--role", "api"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+        return subprocess.Popen([sys.executable, "-m", *argv], env={**os.environ, **env},
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                                 start_new_session=True)
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+def _start_api(dsn: str, log: Path, processes: int) -> list[subprocess.Popen[bytes]]:
+    env = {"REELFLOW_PG_DSN": dsn, "REELFLOW_CATALOG_LAG_REFRESH_S": "0",
+           "REELFLOW_CATALOG_CONSOLE_SAMPLE_S": "0", "REELFLOW_LOG_LEVEL": "WARNING",
+           "REELFLOW_CATALOG_REUSE_PORT": "1" if processes > 1 else "0"}
+    return [_spawn(["services.cli", "catalog", "--role", "api"], env, log)
+            for _ in range(processes)]
+
+
+def _start_limit(dsn: str, log: Path, processes: int) -> list[subprocess.Popen[bytes]]:
+    return [_spawn(["benchmarks.api_limit", "--port", str(LIMIT_PORT)],
+                   {"REELFLOW_PG_DSN": dsn}, log) for _ in range(processes)]
+
+
+def _start_stream(dsn: str, group: str, log: Path, seconds: float,
+                  rate: int) -> tuple[subprocess.Popen[bytes], Any]:
+    """A projector into this read model from the current log ends, and a thread that
+    publishes `rate` events/s of new videos for `seconds` (started once it is running)."""
+    import threading
+
+    import psycopg
+    from aiokafka import AIOKafkaProducer
+
+    from benchmarks.projection import _log_ends
+    from benchmarks.stories import interleaved
+    from schemas import PIPELINE_TOPICS, topic_by_name
+    from services.shared.codec import EventCodec
+    from services.shared.settings import CommonSettings
+
+    common = CommonSettings()
+    ends = asyncio.run(_log_ends(common.kafka_bootstrap, PIPELINE_TOPICS))
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.executemany('INSERT INTO consumer_offsets (group_id, topic, "partition", next_offset)'
+                        " VALUES (%s, %s, %s, %s)",
+                        [(group, t, p, o) for (t, p), o in ends.items()])
+    projector = _spawn(["services.cli", "catalog", "--role", "projector"],
+                       {"REELFLOW_PG_DSN": dsn, "REELFLOW_CATALOG_GROUP_ID": group,
+                        "REELFLOW_CATALOG_PORT": str(PROJECTOR_PORT),
+                        "REELFLOW_CATALOG_LAG_REFRESH_S": "0",
+                        "REELFLOW_CATALOG_BATCH_MAX_WAIT_MS": "50"}, log)
+    codec = EventCodec(PIPELINE_TOPICS)
+    count = int(seconds * rate)
+    steps = list(itertools.islice(interleaved(count // 10 + 64, seed=int(time.time())), count))
+    records = [(t, e.video_id.encode(), codec.encode(topic_by_name(t), e)) for t, e in steps]
+
+    async def paced() -> None:
+        # The services' producer settings (idempotent, acks=all); a tick's worth at a time.
+        producer = AIOKafkaProducer(bootstrap_servers=common.kafka_bootstrap, acks="all",
+                                    enable_idempotence=True, linger_ms=5)
+        await producer.start()
+        try:
+            tick, started = 0.1, time.monotonic()
+            per_tick = max(1, int(rate * tick))
+            for n, i in enumerate(range(0, len(records), per_tick)):
+                sent = [await producer.send(t, v, key=k) for t, k, v in records[i:i + per_tick]]
+                await asyncio.gather(*sent)
+                await asyncio.sleep(max(0.0, started + (n + 1) * tick - time.monotonic()))
+        finally:
+            await producer.stop()
+
+    return projector, threading.Thread(target=lambda: asyncio.run(paced()), daemon=True)
+
+
+def _wait_healthy(url: str, procs: list[subprocess.Popen[bytes]], log: Path) -> None:
     import httpx
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"catalog exited: {log.read_text()[-2000:]}")
+        if any(proc.poll() is not None for proc in procs):
+            raise SystemExit(f"a server exited: {log.read_text()[-2000:]}")
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 return
@@ -140,11 +218,12 @@ def bench(args: argparse.Namespace) -> None:
     run = run_name()
     dsn = make_conninfo(common.pg_dsn, options=f"-c search_path={run}")
     url = f"http://127.0.0.1:{BENCH_ENV['REELFLOW_CATALOG_PORT']}"
+    limit_url = f"http://127.0.0.1:{LIMIT_PORT}"
     log = STATE / "logs" / f"{run}-catalog.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(run)))
-    proc = None
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         asyncio.run(_migrate(dsn))
         seconds = load(dsn, args.videos)
@@ -154,53 +233,98 @@ def bench(args: argparse.Namespace) -> None:
             ids = [str(r[0]) for r in conn.execute(
                 "SELECT video_id FROM videos TABLESAMPLE SYSTEM (20) LIMIT 20000").fetchall()]
         random.Random(3).shuffle(ids)
-        proc = _start_api(dsn, log)
-        _wait_healthy(url, proc, log)
+        api = _start_api(dsn, log, args.processes)
+        limit = _start_limit(dsn, log, args.processes)
+        procs = [*api, *limit]
+        _wait_healthy(url, api, log)
+        _wait_healthy(limit_url, limit, log)
+        api_pids, limit_pids = [p.pid for p in api], [p.pid for p in limit]
         key = os.environ["REELFLOW_ADMIN_KEY"]
-        # Warm-up: the pool's connections, Python's imports and Postgres' caches.
-        _wrk(url, [f"/api/v1/videos/{i}" for i in ids[:2000]], 0, 3, 4, key, proc.pid)
-        print(f"\ncatalog API: one `reelflow catalog --role api` process (uvicorn, as the "
-              f"service runs); wrk 1 thread, {args.connections} connections; load average "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        detail = [f"/api/v1/videos/{i}" for i in ids]
+        # Warm-up: the pools' connections, Python's imports and Postgres' caches.
+        for where, pids in ((url, api_pids), (limit_url, limit_pids)):
+            _wrk(where, detail[:2000], 0, 3, 4, key, pids)
+        print(f"\ncatalog API: {args.processes} `reelflow catalog --role api` process(es) "
+              f"(uvicorn, as the service runs); limit: as many `benchmarks.api_limit`; wrk 1 "
+              f"thread, {args.connections} connections; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)")
         print(f"CPU calibration: a 5M-step Python loop took {calibration():.2f} CPU-s here "
               "(slower when the shared cores are oversubscribed)")
         print(f"{'':38} {'req/s':>6} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7}"
-              f" {'CPU ms':>6}   target   (CPU ms: the API process's CPU per request)")
-        detail = [f"/api/v1/videos/{i}" for i in ids]
-        r = _wrk(url, detail, args.rate, args.detail_seconds, args.connections, key, proc.pid)
+              f" {'CPU ms':>6}   target   (CPU ms: the servers' CPU per request)")
+        ours = _wrk(url, detail, 0, args.detail_seconds, args.connections, key, api_pids)
+        print(_row("GET /videos/{id} unpaced: catalog", ours, "-"), flush=True)
+        bare = _wrk(limit_url, detail, 0, args.detail_seconds, args.connections, key,
+                    limit_pids)
+        print(_row("GET /videos/{id} unpaced: limit", bare, "-"), flush=True)
+        print(f"catalog ÷ limit: throughput {ours['rate'] / bare['rate']:.2f} (target ≥ 0.8), "
+              f"CPU per request {ours['cpu_ms'] / bare['cpu_ms']:.2f}", flush=True)
+        r = _wrk(url, detail, args.rate, args.detail_seconds, args.connections, key, api_pids)
         print(_row(f"GET /videos/{{id}} at {args.rate}/s", r,
-                   f"p99 < 20 ms at 500 req/s: {r['p99_us'] / 1000 / 20:.2f} of the budget"),
+                   f"p99 < 20 ms at 1,000 req/s: {r['p99_us'] / 1000 / 20:.2f} of the budget"),
               flush=True)
-        r = _wrk(url, detail, 0, args.detail_seconds, args.connections, key, proc.pid)
-        print(_row("GET /videos/{id} unpaced (ceiling)", r, "-"), flush=True)
         # Light load: the latency of one request when it need not queue behind others.
         r = _wrk(url, detail, args.light_rate, args.detail_seconds, args.connections, key,
-                 proc.pid)
+                 api_pids)
         print(_row(f"GET /videos/{{id}} at {args.light_rate}/s", r, "-"), flush=True)
         for label, query in LISTINGS:
             r = _wrk(url, [f"/api/v1/videos?{query}"], args.list_rate, args.list_seconds,
-                     args.connections, key, proc.pid)
+                     args.connections, key, api_pids)
             print(_row(f"list {label} at {args.list_rate}/s", r,
                        f"p99 < 50 ms: {r['p99_us'] / 1000 / 50:.2f} of the budget"), flush=True)
+        if args.stream_rate:
+            _under_stream(args, dsn, run, log, url, detail, key, api_pids, procs)
         print(f"load average {os.getloadavg()[0]:.1f} at the end; catalog log {log}")
     finally:
-        if proc is not None:
+        for proc in procs:
             _stop(proc)
         with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(run)))
+
+
+def _under_stream(args: argparse.Namespace, dsn: str, run: str, log: Path, url: str,
+                  detail: list[str], key: str, api_pids: list[int],
+                  procs: list[subprocess.Popen[bytes]]) -> None:
+    """Detail latency idle, then while a projector applies a steady stream."""
+    import psycopg
+
+    rate, seconds = args.stream_detail_rate, args.detail_seconds
+    idle = _wrk(url, detail, rate, seconds, args.connections, key, api_pids)
+    print(_row(f"GET /videos/{{id}} at {rate}/s, idle", idle, "-"), flush=True)
+    projector, publisher = _start_stream(dsn, run, log, seconds + 5, args.stream_rate)
+    procs.append(projector)
+    time.sleep(5)  # the projector joins its group and reads its offsets
+    publisher.start()
+    time.sleep(2)  # the stream reaches its pace
+    with psycopg.connect(dsn) as conn:
+        applied_before = conn.execute("SELECT count(*) FROM timeline").fetchone()
+    busy = _wrk(url, detail, rate, seconds, args.connections, key, api_pids)
+    with psycopg.connect(dsn) as conn:
+        applied_after = conn.execute("SELECT count(*) FROM timeline").fetchone()
+    assert applied_before is not None and applied_after is not None
+    applied = (applied_after[0] - applied_before[0]) / seconds
+    print(_row(f"same, projector applying {applied:,.0f} events/s", busy,
+               f"p99 ≤ 1.5x idle: {busy['p99_us'] / idle['p99_us']:.2f}x"), flush=True)
+    publisher.join(seconds + 60)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.api", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=100_000, help="videos in the catalog")
-    parser.add_argument("--rate", type=int, default=500, help="detail requests/s")
-    parser.add_argument("--list-rate", type=int, default=20, help="listing requests/s")
+    parser.add_argument("--rate", type=int, default=1000, help="detail requests/s")
+    parser.add_argument("--list-rate", type=int, default=200, help="listing requests/s")
     parser.add_argument("--light-rate", type=int, default=20,
                         help="detail requests/s of the light-load run")
     parser.add_argument("--detail-seconds", type=int, default=20, help="seconds per detail run")
     parser.add_argument("--list-seconds", type=int, default=10, help="seconds per listing")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="API processes (and limit processes) sharing the port")
+    parser.add_argument("--stream-rate", type=int, default=1000,
+                        help="events/s the projector applies during the stream run (0: skip)")
+    parser.add_argument("--stream-detail-rate", type=int, default=200,
+                        help="detail requests/s of the idle and stream runs")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run ./run setup (Debian package `wrk`)")

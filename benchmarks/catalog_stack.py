@@ -18,18 +18,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".reelflow-bench-catalog"
 #: Kafka/Postgres/HTTP on 267xx; SeaweedFS on 2254x (it also binds each port + 10000,
-#: which must stay below the ephemeral range).
+#: which must stay below the ephemeral range). `REELFLOW_BENCH_PORT_SHIFT` moves them all
+#: (e.g. -1537), for a machine where a test session (slot 27) holds 267xx.
+_SHIFT = int(os.environ.get("REELFLOW_BENCH_PORT_SHIFT", "0"))
+
+
+def _port(base: int) -> str:
+    return str(base + _SHIFT)
+
+
 BENCH_ENV = {
     "REELFLOW_STATE_DIR": str(STATE),
-    "REELFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:26792",
-    "REELFLOW_STACK_KAFKA_CONTROLLER_PORT": "26793",
-    "REELFLOW_PG_DSN": "host=127.0.0.1 port=26732 dbname=reelflow user=reelflow",
-    "REELFLOW_S3_ENDPOINT": "http://127.0.0.1:22540",
-    "REELFLOW_STACK_WEED_MASTER_PORT": "22541",
-    "REELFLOW_STACK_WEED_VOLUME_PORT": "22542",
-    "REELFLOW_STACK_WEED_FILER_PORT": "22543",
-    "REELFLOW_CATALOG_PORT": "26700",
-    "REELFLOW_INGEST_PORT": "26701",
+    "REELFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{_port(26792)}",
+    "REELFLOW_STACK_KAFKA_CONTROLLER_PORT": _port(26793),
+    "REELFLOW_PG_DSN": f"host=127.0.0.1 port={_port(26732)} dbname=reelflow user=reelflow",
+    "REELFLOW_S3_ENDPOINT": f"http://127.0.0.1:{_port(22540)}",
+    "REELFLOW_STACK_WEED_MASTER_PORT": _port(22541),
+    "REELFLOW_STACK_WEED_VOLUME_PORT": _port(22542),
+    "REELFLOW_STACK_WEED_FILER_PORT": _port(22543),
+    "REELFLOW_CATALOG_PORT": _port(26700),
+    "REELFLOW_INGEST_PORT": _port(26701),
     "REELFLOW_LOG_LEVEL": "WARNING",
     "REELFLOW_ADMIN_KEY": "reelflow-bench-admin",
 }

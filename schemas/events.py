@@ -418,6 +418,35 @@ class ApiKeyState(Record):
     traceparent: str | None = None
 
 
+# -- webhook-endpoint -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookSecret(Record):
+    secret: str
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookEndpointState(Record):
+    """The full state of one webhook endpoint after a change."""
+
+    event_id: str
+    occurred_at: datetime
+    endpoint_id: str
+    owner: str
+    url: str
+    description: str = ""
+    event_types: tuple[str, ...] = ()
+    enabled: bool
+    disabled_reason: str | None = None
+    secrets: tuple[WebhookSecret, ...]
+    created_at: datetime
+    deleted: bool = False
+    traceparent: str | None = None
+
+
 # -- protected playback (issue 14) -----------------------------------------------------
 
 
@@ -517,6 +546,7 @@ EVENT_TYPES: dict[str, type[Record]] = {
     "video-transcoded": VideoTranscoded,
     "dead-letter": DeadLetter,
     "api-key": ApiKeyState,
+    "webhook-endpoint": WebhookEndpointState,
     "signing-key": SigningKeyState,
     "playback-policy-changed": PlaybackPolicyChanged,
     "content-key": ContentKeyState,

@@ -16,7 +16,7 @@ the registry gets its principal and its ACLs without an edit here:
   principal, `operations`: they read every topic, redrive into any topic and move any
   group's offsets;
 - `OBSERVERS` may DESCRIBE every topic and group (lag figures), which reads no record;
-  `WATCHERS` may DESCRIBE the groups named for them.
+  `WATCHED_GROUPS` names the few groups another principal may DESCRIBE.
 
 No transactional ids are granted: no Reelflow client is transactional (faust runs
 at-least-once). The stack's own `admin` is a super user (`super.users`), not an ACL.
@@ -38,10 +38,12 @@ OPERATIONS = "operations"
 ANY_CONSUMER = "any consumer"
 #: Principals that watch every group's lag: the catalog's /metrics and console.
 OBSERVERS = ("catalog", OPERATIONS)
-#: Principals that watch another service's group (DESCRIBE: its members, assignments and
-#: committed offsets; no record is read): the lane router admits jobs by the transcode
-#: group's room on the lanes, and its first run starts where that group stands.
-WATCHERS = {"router": ("transcode",)}
+#: Groups a principal reads the committed offsets of, besides its own: the webhooks
+#: dispatcher waits for the catalog's (a webhook's `data` is the catalog's view once the
+#: catalog has applied the source event, which its committed offset tells); the lane
+#: router admits jobs by the transcode group's room on the lanes (its members,
+#: assignments and committed offsets), and its first run starts where that group stands.
+WATCHED_GROUPS = {"webhooks": ("catalog",), "router": ("transcode",)}
 #: Kafka's wildcard resource name.
 EVERY = "*"
 
@@ -103,9 +105,10 @@ def acls(topics: Iterable[Declared]) -> frozenset[Acl]:
     for reader in readers:
         rules.add(Acl(reader, "group", reader, "READ"))
     rules.add(Acl(OPERATIONS, "group", EVERY, "READ"))
+    for watcher, groups in WATCHED_GROUPS.items():
+        if watcher in readers:
+            rules.update(Acl(watcher, "group", group, "DESCRIBE") for group in groups)
     for observer in OBSERVERS:
         rules.add(Acl(observer, "topic", EVERY, "DESCRIBE"))
         rules.add(Acl(observer, "group", EVERY, "DESCRIBE"))
-    for watcher, groups in WATCHERS.items():
-        rules.update(Acl(watcher, "group", group, "DESCRIBE") for group in groups)
     return frozenset(rules)

@@ -101,37 +101,39 @@ VIDEO_PARTITIONS = 6
 # yourself") as the `upstream` principal, which may produce this topic and no other.
 VIDEO_UPLOADED = Topic(
     "video-uploaded", "video-uploaded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures", "captions"),
+    writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures", "captions",
+            "webhooks"),
     event_type=events.VideoUploaded, external_writers=("upstream",),
 )
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures", "captions"),
+    writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures", "captions",
+            "webhooks"),
     event_type=events.VideoCancelled,
 )
 TRANSCODE_PROGRESS = Topic(
     "transcode-progress", "transcode-progress", "video_id", VIDEO_PARTITIONS, 7 * DAY_MS,
-    writer="transcode", readers=("catalog", "ingest"),
+    writer="transcode", readers=("catalog", "ingest", "webhooks"),
     event_type=events.TranscodeProgress,
 )
 RENDITION_DONE = Topic(
     "rendition-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="transcode", readers=("packager", "catalog", "figures"),
+    writer="transcode", readers=("packager", "catalog", "figures", "webhooks"),
     event_type=events.RenditionDone,
 )
 TRANSCODE_FAILED = Topic(
     "transcode-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="transcode", readers=("catalog", "ingest", "figures"),
+    writer="transcode", readers=("catalog", "ingest", "figures", "webhooks"),
     event_type=events.StageFailed,
 )
 VIDEO_TRANSCODED = Topic(
     "video-transcoded", "video-transcoded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="packager", readers=("catalog", "ingest", "figures"),
+    writer="packager", readers=("catalog", "ingest", "figures", "webhooks"),
     event_type=events.VideoTranscoded,
 )
 PACKAGING_FAILED = Topic(
     "packaging-failed", "stage-failed", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="packager", readers=("catalog", "ingest", "figures"),
+    writer="packager", readers=("catalog", "ingest", "figures", "webhooks"),
     event_type=events.StageFailed,
 )
 # Captions (issue 12): the captions stage announces its outputs (WebVTT, SRT, text, JSON)
@@ -139,7 +141,7 @@ PACKAGING_FAILED = Topic(
 # topic keeps one writer; the packager adds them to the manifests, the catalog lists them.
 CAPTIONS_DONE = Topic(
     "captions-done", "rendition-done", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="captions", readers=("packager", "catalog"),
+    writer="captions", readers=("packager", "catalog", "webhooks"),
     event_type=events.RenditionDone,
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared
@@ -157,7 +159,7 @@ DEAD_LETTER = Topic(
 # every service with an API (ingest, catalog) projects the topic into memory.
 API_KEYS = Topic(
     "api-keys", "api-key", "key_id", 1, -1,
-    writer="ingest", readers=("ingest", "catalog"), compacted=True,
+    writer="ingest", readers=("ingest", "catalog", "webhooks"), compacted=True,
     event_type=events.ApiKeyState,
 )
 
@@ -182,6 +184,16 @@ CONTENT_KEYS = Topic(
     "content-keys", "content-key", "kid", 1, -1,
     writer="packager", readers=("catalog", "packager"), compacted=True,
     event_type=events.ContentKeyState,
+)
+
+# Webhooks (issue 13): every endpoint's configuration, one full-state snapshot per change
+# keyed by endpoint_id on a compacted topic, as api-keys. The webhooks service is its one
+# writer (its API, and the dispatcher when it disables an endpoint) and every webhooks
+# process projects it into memory.
+WEBHOOK_ENDPOINTS = Topic(
+    "webhook-endpoints", "webhook-endpoint", "endpoint_id", 1, -1,
+    writer="webhooks", readers=("webhooks",), compacted=True,
+    event_type=events.WebhookEndpointState,
 )
 
 #: The video pipeline's topics and dead-letter: what the catalog projects into Postgres.
@@ -234,7 +246,7 @@ SCHEDULING_TOPICS: tuple[Topic[Record], ...] = (*LANE_TOPICS, VIDEO_REPRIORITISE
 
 #: Every topic: what the stack creates and the codec knows.
 ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS, SIGNING_KEYS,
-                                        CONTENT_KEYS, *SCHEDULING_TOPICS)
+                                        CONTENT_KEYS, WEBHOOK_ENDPOINTS, *SCHEDULING_TOPICS)
 
 @dataclass(frozen=True)
 class Changelog:

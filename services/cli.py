@@ -4,6 +4,7 @@
   reelflow captions                                  a captions (speech-to-text) worker
   reelflow figures                                   windowed pipeline figures (faust app)
   reelflow router                                    the lane router (priority lanes, fair share)
+  reelflow webhooks                                  webhooks API and dispatcher
   reelflow stack up|status|down|restart              the local Kafka/Postgres/S3 stack
   reelflow demo                                      the whole path on a generated clip
   reelflow lag [--group G] [--json]                  consumer lag per group and partition
@@ -33,13 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     from services.stack.commands import add_parser as add_stack
     from services.submit import add_parser as add_submit
     from services.transcode.main import add_parser as add_transcode
+    from services.webhooks.main import add_parser as add_webhooks
 
     parser = argparse.ArgumentParser(prog="reelflow", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
                 add_submit, add_dlq, add_lag, add_replay, add_figures, add_keys,
-                add_captions, add_router):
+                add_captions, add_webhooks, add_router):
         add(sub)
     return parser
 

@@ -48,7 +48,14 @@ def environment(slot: int) -> dict[str, str]:
         "REELFLOW_PACKAGER_METRICS_PORT": port(24003),
         "REELFLOW_FIGURES_PORT": port(24004),
         "REELFLOW_CAPTIONS_METRICS_PORT": port(24005),
-        "REELFLOW_ROUTER_METRICS_PORT": port(24006),
+        "REELFLOW_WEBHOOKS_PORT": port(24006),
+        # The tests' receivers listen on 127.0.0.1 only (so 127.0.0.2 is still refused as
+        # loopback), and retries come on a test-scale schedule (tests/integration/
+        # test_webhooks.py).
+        "REELFLOW_WEBHOOKS_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
+        "REELFLOW_WEBHOOKS_RETRY_SCHEDULE_S": "[0.5, 1.0, 2.0, 4.0]",
+        "REELFLOW_WEBHOOKS_LEASE_S": "15",
+        "REELFLOW_ROUTER_METRICS_PORT": port(24007),
         # The session's workers read video-uploaded directly (the topology the suite's
         # older tests pin: dead letters and offsets of group `transcode` on it), so the
         # stack starts no router; tests/integration/test_lanes.py switches the session's
@@ -73,3 +80,4 @@ TEST_STATE = state_dir(SLOT)
 TEST_ENV = environment(SLOT)
 INGEST_URL = f"http://127.0.0.1:{TEST_ENV['REELFLOW_INGEST_PORT']}"
 CATALOG_URL = f"http://127.0.0.1:{TEST_ENV['REELFLOW_CATALOG_PORT']}"
+WEBHOOKS_URL = f"http://127.0.0.1:{TEST_ENV['REELFLOW_WEBHOOKS_PORT']}"

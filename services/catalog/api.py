@@ -57,9 +57,13 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
                projector: Projector | None, s3: Any, keyring: Keyring,
                role: Role = "all", *, signing: SigningKeyring,
                content_keys: ContentKeyring, queues: QueueBoard | None = None) -> FastAPI:
+    # FastAPI's own request spans only when something exports them: with no exporter the
+    # SDK provider still records one per request, a tenth of a detail's CPU (profiled).
+    tracing = settings.common.otel_exporter != "none"
     app = FastAPI(title="Reelflow catalog", version="1",
                   description="Videos, renditions, packages, timelines and playback.",
-                  dependencies=[Depends(http_errors.plain_parameters)])
+                  dependencies=[Depends(http_errors.plain_parameters)],
+                  telemetry={"tracing": tracing})
     state = app.state
     state.settings, state.pool, state.producer, state.projector = (settings, pool, producer,
                                                                    projector)

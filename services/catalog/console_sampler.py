@@ -16,6 +16,7 @@ import psycopg
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
+from schemas import PIPELINE_TOPICS
 from services.catalog.console_history import ConsoleHistory, Reading
 from services.catalog.offsets import every_group_or_nothing
 from services.shared.consumers import new_consumer, started
@@ -23,6 +24,8 @@ from services.shared.group_lag import GroupLag, collect
 from services.shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
+
+PROJECTED = frozenset(t.name for t in PIPELINE_TOPICS)
 
 
 def unconsumed(report: Iterable[GroupLag]) -> set[tuple[str, int, int]]:
@@ -67,7 +70,10 @@ async def record_times(bootstrap: str, wanted: set[tuple[str, int, int]],
 async def read_once(common: CommonSettings) -> Reading:
     report = await collect(common.kafka_bootstrap, await every_group_or_nothing(common.pg_dsn))
     at = time.time()
-    times = await record_times(common.kafka_bootstrap, unconsumed(report))
+    # Record times only where the catalog's principal may read (the topics it projects):
+    # a group lagging on any other topic shows its lag in records, not in seconds.
+    readable = {(topic, p, o) for topic, p, o in unconsumed(report) if topic in PROJECTED}
+    times = await record_times(common.kafka_bootstrap, readable)
     return Reading(at, report, {key: max(0.0, at - t) for key, t in times.items()})
 
 

@@ -19,7 +19,11 @@ _READ = {401: UNAUTHENTICATED, 422: INVALID, 503: KEYS_LOADING}
 _PAGED = {**_READ, 400: "bad_cursor"}
 
 VIDEOS = refusals({**_PAGED, 422: f"{INVALID}, bad_status (with the `allowed` statuses)"})
-VIDEO = refusals({**_READ, 404: "not_found"})
+VIDEO: dict[int | str, dict[str, Any]] = {
+    **refusals({**_READ, 404: "not_found"}),
+    304: {"description": "Not Modified: `If-None-Match` named the answer's current `ETag`"
+          " (no body)"},
+}
 EVENTS = refusals({**_PAGED, 404: "not_found"})
 TRANSCRIPT = refusals({**_READ, 404: "not_found (no such video, or no transcript yet)"})
 STATS = refusals(_READ)

@@ -288,11 +288,17 @@ _MERGES: dict[type[Record], Callable[[VideoState, Any], None]] = {
 }
 
 
+_MEASURED = ("sha256", "size_bytes", "info")
+
+
 def measured_source(current: dict[str, Any] | None,
                     event: RenditionDone) -> dict[str, Any] | None:
     """Merge what one rendition-done measured of the source: the newest attempt's
     measurement wins; within an attempt every rendition-done carries the same measurement
     (one download, one probe), so a fact already known stays and a missing one is filled."""
+    if (current is not None and current["attempt"] == event.attempt
+            and all(current.get(k) is not None for k in _MEASURED)):
+        return current  # every fact of this attempt known: nothing to fill (the common case)
     found = {"sha256": event.source_sha256, "size_bytes": event.source_size_bytes,
              "info": event.source_info.to_record() if event.source_info else None}
     if not any(value is not None for value in found.values()):

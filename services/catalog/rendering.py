@@ -10,6 +10,7 @@ the few non-JSON types the read model holds converted as FastAPI would.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import date, datetime, time
@@ -17,6 +18,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 
@@ -38,13 +40,47 @@ _encode = json.JSONEncoder(default=_plain, ensure_ascii=False, allow_nan=False,
                            separators=(",", ":")).encode
 
 
+def render(content: Any) -> bytes:
+    """An answer's JSON bytes, as every catalog endpoint writes them."""
+    return _encode(content).encode("utf-8")
+
+
 class JsonAnswer(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return _encode(content).encode("utf-8")
+        return render(content)
 
 
 def not_found(what: str) -> JSONResponse:
     """The catalog's one 404 answer: a video, timeline, dead letter or media object."""
     return JSONResponse({"error": "not_found", "detail": what}, status_code=404)
+
+
+def etag_of(body: bytes) -> str:
+    """A strong validator: the answer's bytes, hashed (equal bytes, equal tag, on every
+    API process, so a poller moved to another process still gets its 304)."""
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def _matches(if_none_match: str | None, tag: str) -> bool:
+    if not if_none_match:
+        return False
+    # RFC 9110 13.1.2: weak comparison, so W/"x" matches "x"; `*` matches any answer.
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == tag:
+            return True
+    return False
+
+
+def conditional(request: Request, content: Any) -> Response:
+    """`JsonAnswer(content)` with an `ETag`, or `304 Not Modified` (no body) when the
+    request's `If-None-Match` already names it: a poller re-reading a detail that did not
+    change gets a few header bytes instead of the whole answer."""
+    answer = JsonAnswer(content)
+    tag = etag_of(bytes(answer.body))
+    if _matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers={"ETag": tag})
+    answer.headers["ETag"] = tag
+    return answer

@@ -33,6 +33,10 @@ class CatalogSettings(BaseSettings):
     media_policy_cache_s: float = 1.0
     #: Connections the API may hold open to Postgres.
     api_pool_size: int = 10
+    #: Bind the HTTP port with SO_REUSEPORT, so several `reelflow catalog --role api`
+    #: processes share it (the kernel spreads connections): the API's scaling knob on one
+    #: host. Off: a second process on the port fails to start, as any server would.
+    reuse_port: bool = False
     #: Seconds between refreshes of the `reelflow_consumer_lag` gauges (every consumer
     #: group on the cluster); 0 turns the exporter off.
     lag_refresh_s: float = 15.0

@@ -9,25 +9,41 @@ projectors sharing a database cannot deadlock on each other):
    nothing twice;
 2. hand the undecodable records to the dead-letter callback (the Kafka write completes
    before the offsets that skip them are committed);
-3. claim event ids in `applied_events` (`ON CONFLICT DO NOTHING RETURNING`): only the
-   ids returned are new, so a redriven or re-produced event is a no-op;
-4. lock the touched video rows (creating empty ones first, so concurrent first events for
-   one video serialize instead of racing), fold the new events with the pure projection,
-   write the rows back, add the insert-only rows, move the `current` package flag;
-5. advance the offsets.
+3. lock the touched video rows (creating empty ones first, so concurrent first events for
+   one video serialize instead of racing) and fold the batch's events (the first copy of
+   each event id) with the pure projection, `project_event`;
+4. claim the events (see below); in the rare batch that held an event applied before,
+   fold again without it, from the rows as they were locked;
+5. write the video rows back, add the other rows, move the `current` package flag;
+6. advance the offsets.
+
+How an event is applied once. Offsets in the same transaction make a re-read of the
+same record (a crash, a rebalance, a zombie) a no-op: that is step 1. What is left is the
+same event at another offset, a redrive or an upstream's re-publish, which can come at
+any time later, so its id must be known for as long as the read model holds the event.
+The read model already holds it: every event's projection has one row keyed by the
+event's own id (its `timeline` entry; a dead letter's `dead_letters` row), so claiming an
+event IS inserting that row, `INSERT … ON CONFLICT DO NOTHING RETURNING` the ids that were
+new. Kept nowhere else, the ids live exactly as long as the rows that show the event, and
+cost no insert of their own. `applied_events` (which used to hold every id ever applied,
+without bound) now only claims an event whose projection has no such row; today's
+events all have one. The rules stay one pure per-event function: a new event's rows
+claim it the same way as soon as one of them is a `CLAIM_KEYS` row with its id.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter, defaultdict
+import itertools
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 
 from schemas import VIDEO_TRANSCODED
 from schemas.events import ApiKeyState, DeadLetter, Event, SigningKeyState
@@ -35,6 +51,10 @@ from services.catalog import offsets
 from services.catalog.jsonb import dumps
 from services.catalog.projection import VideoState, project_event
 from services.catalog.rows import Position, Row
+
+#: Tables whose key column holds the id of the event that made the row: that row claims
+#: the event (module docstring).
+CLAIM_KEYS = {"timeline": "event_id", "dead_letters": "id"}
 
 VIDEO_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(VideoState))
 _VIDEO_JSON = frozenset({"user_metadata", "source_info", "progress", "rendition_times",
@@ -89,16 +109,52 @@ def row_params(row: Row) -> list[Any]:
     return [dumps(v) if c in _ROW_JSON else v for c, v in row.values.items()]
 
 
-def _video_from_db(row: dict[str, Any]) -> VideoState:
-    values = {name: row[name] for name in VIDEO_COLUMNS}
-    values["video_id"] = str(values["video_id"])
-    return VideoState(**values)
+def _video_from_db(values: Sequence[Any]) -> VideoState:
+    """A `videos` row selected as `_SELECT_VIDEOS` does (columns in VIDEO_COLUMNS order)."""
+    return VideoState(*values)  # the dataclass' fields are VIDEO_COLUMNS, in order
 
 
+#: Times a batch is run again when its claim COPY met a concurrent insert (`_claim`).
+_CLAIM_RACES = 3
+_XID_MASK = 0xFFFFFFFF  # xmin is the 32-bit xid; pg_current_xact_id() adds the epoch
+#: Lock the batch's video rows (sorted: no deadlock between projectors) and read only
+#: their versions; full rows are read for those the cache does not hold (`VideoCache`).
+_LOCK_VIDEOS = sql.SQL(
+    "SELECT video_id::text, xmin::text, pg_current_xact_id()::text FROM videos"
+    " WHERE video_id = ANY(string_to_array(%s, ',')::uuid[]) ORDER BY video_id FOR UPDATE")
 _SELECT_VIDEOS = sql.SQL(
     "SELECT {cols} FROM videos WHERE video_id = ANY(string_to_array(%s, ',')::uuid[])"
-    " ORDER BY video_id FOR UPDATE"
-).format(cols=sql.SQL(", ").join(map(sql.Identifier, VIDEO_COLUMNS)))
+).format(cols=sql.SQL(", ").join(
+    sql.SQL("video_id::text") if c == "video_id" else sql.Identifier(c) for c in VIDEO_COLUMNS))
+
+
+class VideoCache:
+    """The video rows this projector last wrote (or read), each with the xmin its row had
+    then, so a batch reads only the versions of the rows it locks, and the whole row only
+    when the version differs: another projector, a rebuild's switch, a migration or
+    VACUUM FREEZE (xmin reads 2) wrote it since. A false hit would need another transaction
+    with our xid writing the row: xids are unique until wraparound, and an entry is
+    evicted long before (least recently used first, `capacity` entries). Filled only after
+    a batch committed: a rolled back batch's rows never existed."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self.capacity = capacity
+        self._rows: OrderedDict[str, tuple[int, VideoState]] = OrderedDict()
+
+    def get(self, video_id: str, xmin: int) -> VideoState | None:
+        entry = self._rows.get(video_id)
+        if entry is None or entry[0] != xmin:
+            return None
+        self._rows.move_to_end(video_id)
+        return entry[1]
+
+    def put(self, xmin: int, states: Sequence[VideoState]) -> None:
+        rows = self._rows
+        for state in states:
+            rows[state.video_id] = (xmin, state)
+            rows.move_to_end(state.video_id)
+        while len(rows) > self.capacity:
+            rows.popitem(last=False)
 _STAGING = {table: f"_staged_{table}"
             for table in ("videos", "renditions", "packages", "timeline", "dead_letters")}
 _UPDATE_VIDEOS = sql.SQL(
@@ -110,15 +166,76 @@ _UPDATE_VIDEOS = sql.SQL(
 )
 
 
-def _insert_staged_sql(table: str, columns: Sequence[str]) -> sql.Composed:
+def _insert_staged_sql(table: str, columns: Sequence[str],
+                       returning: str | None = None) -> sql.Composed:
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     # In staging order: when one batch holds two rows with the same natural key (a rendition
     # re-announced under a new event id), the first in log order wins, exactly as it does
     # when the two land in different batches, so a rebuild equals the live model.
-    return sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM {staged}"
-                   " ORDER BY _staged_order ON CONFLICT DO NOTHING"
-                   ).format(t=sql.Identifier(table), cols=cols,
-                            staged=sql.Identifier(_STAGING[table]))
+    query = sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM {staged}"
+                    " ORDER BY _staged_order ON CONFLICT DO NOTHING"
+                    ).format(t=sql.Identifier(table), cols=cols,
+                             staged=sql.Identifier(_STAGING[table]))
+    if returning is None:
+        return query
+    return sql.SQL("{} RETURNING {}").format(query, sql.Identifier(returning))
+
+
+def _first_copies(items: list[Item]) -> list[Item]:
+    """The first item of each event id, in batch order (a producer retry's second copy
+    right behind the first is not applied again)."""
+    first: dict[str, Item] = {}
+    for item in items:
+        assert item.event is not None
+        first.setdefault(item.event.event_id, item)
+    return list(first.values())
+
+
+@dataclass
+class _Fold:
+    """A batch folded: each video's new row, per item its claim row (or None) and its
+    other rows, and the videos whose package may have moved."""
+
+    states: dict[str, VideoState | None]
+    claims: list[Row | None]
+    rest: list[list[Row]]
+    packaged: set[str]
+
+
+def _status(video: VideoState | None) -> str | None:
+    return video.status if video is not None else None
+
+
+def _claim_row(event: Event, rows: Sequence[Row]) -> Row | None:
+    for row in rows:
+        key = CLAIM_KEYS.get(row.table)
+        if key is not None and row.values.get(key) == event.event_id:
+            return row
+    return None
+
+
+def _fold(items: Sequence[Item], locked: dict[str, VideoState | None]) -> _Fold:
+    """Pure: `project_event` over the items, from the locked rows (never changed)."""
+    fold = _Fold(dict(locked), [], [], set())
+    states = fold.states
+    for item in items:
+        event = item.event
+        assert event is not None
+        topic = item.position.topic
+        if isinstance(event, DeadLetter):
+            rows = project_event(None, topic, event, item.position).rows
+        else:
+            assert not isinstance(event, ApiKeyState | SigningKeyState), topic
+            vid = event.video_id
+            projection = project_event(states[vid], topic, event, item.position)
+            states[vid] = projection.video
+            rows = projection.rows
+            if topic == VIDEO_TRANSCODED.name:
+                fold.packaged.add(vid)
+        claim = _claim_row(event, rows)
+        fold.claims.append(claim)
+        fold.rest.append([r for r in rows if r is not claim])
+    return fold
 
 
 class ProjectionStore:
@@ -126,8 +243,15 @@ class ProjectionStore:
 
     def __init__(self, conn: psycopg.AsyncConnection[Any], group_id: str) -> None:
         self.conn = conn
+        set_json_loads(orjson.loads, conn)  # the video rows' jsonb columns, read back
         self.group_id = group_id
         self._staged = False
+        self._cache = VideoCache()
+        self._xid = 0
+        #: Video rows this transaction wrote, cached once it commits.
+        self._written: list[VideoState] = []
+        #: Staging tables filled in the current transaction (emptied only at its commit).
+        self._filled: set[str] = set()
 
     async def stored_offsets(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, int]:
         """Next offset to read per partition; partitions never applied are absent."""
@@ -145,11 +269,21 @@ class ProjectionStore:
         if not items:
             return outcome
         staged_before = self._staged
-        try:
-            await self._apply_in_transaction(items, dead_letter, outcome)
-        except BaseException:
-            self._staged = staged_before  # a rollback also drops staging tables it created
-            raise
+        for attempt in itertools.count(1):
+            self._filled.clear()
+            self._written = []
+            outcome = BatchOutcome()
+            try:
+                await self._apply_in_transaction(items, dead_letter, outcome)
+                break
+            except psycopg.errors.UniqueViolation:
+                self._staged = staged_before
+                if attempt >= _CLAIM_RACES:  # not a race: a bug, bisected by the projector
+                    raise
+            except BaseException:
+                self._staged = staged_before  # a rollback also drops staging tables it created
+                raise
+        self._cache.put(self._xid, self._written)
         return outcome
 
     async def _apply_in_transaction(self, items: Sequence[Item], dead_letter: DeadLetterSink,
@@ -163,9 +297,9 @@ class ProjectionStore:
             if broken:
                 await dead_letter(broken)
                 outcome.dead_lettered = len(broken)
-            new = await self._claim([i for i in fresh if i.event is not None])
-            outcome.duplicates = len(fresh) - len(broken) - len(new)
-            outcome.statuses_changed = await self._project(new)
+            decoded = [i for i in fresh if i.event is not None]
+            new, outcome.statuses_changed = await self._project(_first_copies(decoded))
+            outcome.duplicates = len(decoded) - len(new)
             outcome.applied.update(i.position.topic for i in new)
             for item in fresh:
                 key = item.partition_key
@@ -173,16 +307,65 @@ class ProjectionStore:
                                                 item.position.offset + 1)
             await offsets.advance(self.conn, self.group_id, outcome.next_offsets)
 
-    async def _claim(self, items: list[Item]) -> list[Item]:
-        """Keep the items whose event_id was never applied (first occurrence in the batch)."""
-        first: dict[str, Item] = {}
-        for item in items:
-            assert item.event is not None
-            first.setdefault(item.event.event_id, item)
-        if not first:
-            return []
-        ids = list(first)
-        positions = [first[i].position for i in ids]
+    async def _project(self, items: list[Item]) -> tuple[list[Item], bool]:
+        """Fold, claim and write `items`; returns the items that were new, and whether a
+        video's status changed."""
+        video_ids = sorted({i.event.video_id for i in items
+                            if i.event is not None and not isinstance(i.event, DeadLetter)
+                            and not isinstance(i.event, ApiKeyState | SigningKeyState)})
+        locked = await self._lock_videos(video_ids)
+        fold = _fold(items, locked)
+        new = await self._claim(items, fold)
+        if len(new) < len(items):  # rare: an event applied before, at another offset
+            fold = _fold(new, locked)
+        states = fold.states
+        # Identity: project_event returns a new row for every video it touched.
+        changed = [s for v, s in states.items() if s is not None and s is not locked[v]]
+        if changed:
+            await self._stage("videos", VIDEO_COLUMNS, [video_params(s) for s in changed])
+            await self.conn.execute(_UPDATE_VIDEOS)
+            self._written = changed
+        await self._insert_rows([r for rows in fold.rest for r in rows])
+        await self._move_current_packages([states[v] for v in sorted(fold.packaged)])
+        return new, any(_status(locked[s.video_id]) != s.status for s in changed)
+
+    async def _claim(self, items: list[Item], fold: _Fold) -> list[Item]:
+        """Insert each item's claim row (or, lacking one, its `applied_events` row); keep
+        the items whose row was new.
+
+        The claim rows are COPYed straight into their tables, after one index lookup for
+        the ids already there: half the cost of staging them and inserting `ON CONFLICT`.
+        Only another transaction inserting the same id between that lookup and the COPY
+        (an event on two partitions at once, which two projectors could apply together)
+        can then make the COPY fail: `apply` runs the batch again, and the lookup sees it.
+        """
+        by_table: dict[tuple[str, tuple[str, ...]], list[Row]] = defaultdict(list)
+        unkeyed: list[Item] = []
+        for item, row in zip(items, fold.claims, strict=True):
+            if row is None:
+                unkeyed.append(item)
+            else:
+                by_table[(row.table, tuple(row.values))].append(row)
+        claimed: set[str] = set()
+        for (table, columns), rows in by_table.items():
+            key = CLAIM_KEYS[table]
+            ids = [str(r.values[key]) for r in rows]
+            cur = await self.conn.execute(sql.SQL(
+                "SELECT {key}::text FROM {table}"
+                " WHERE {key} = ANY(string_to_array(%s, ',')::uuid[])"
+            ).format(key=sql.Identifier(key), table=sql.Identifier(table)), (",".join(ids),))
+            known = {r[0] for r in await cur.fetchall()}
+            fresh = [(i, r) for i, r in zip(ids, rows, strict=True) if i not in known]
+            await self._copy(table, columns, [row_params(r) for _, r in fresh])
+            claimed.update(i for i, _ in fresh)
+        claimed.update(await self._claim_unkeyed(unkeyed))
+        return [i for i in items if i.event is not None and i.event.event_id in claimed]
+
+    async def _claim_unkeyed(self, items: list[Item]) -> set[str]:
+        if not items:
+            return set()
+        ids = [i.event.event_id for i in items if i.event is not None]
+        positions = [i.position for i in items]
         # Each column as ONE comma-separated text parameter, split by Postgres: psycopg
         # adapts a Python list element by element, which costs more than the INSERT.
         cur = await self.conn.execute(
@@ -193,52 +376,38 @@ class ProjectionStore:
             (",".join(ids), ",".join(p.topic for p in positions),
              ",".join(str(p.partition) for p in positions),
              ",".join(str(p.offset) for p in positions)))
-        claimed = {str(row[0]) for row in await cur.fetchall()}
-        return [item for event_id, item in first.items() if event_id in claimed]
-
-    async def _project(self, items: list[Item]) -> bool:
-        video_ids = sorted({i.event.video_id for i in items
-                            if i.event is not None and not isinstance(i.event, DeadLetter)
-                            and not isinstance(i.event, ApiKeyState | SigningKeyState)})
-        states = await self._lock_videos(video_ids)
-        before = {vid: s.status if s else None for vid, s in states.items()}
-        rows: list[Row] = []
-        packaged: set[str] = set()
-        for item in items:
-            assert item.event is not None
-            topic = item.position.topic
-            if isinstance(item.event, DeadLetter):
-                rows.extend(project_event(None, topic, item.event, item.position).rows)
-                continue
-            assert not isinstance(item.event, ApiKeyState | SigningKeyState), topic
-            vid = item.event.video_id
-            projection = project_event(states[vid], topic, item.event, item.position)
-            states[vid] = projection.video
-            rows.extend(projection.rows)
-            if topic == VIDEO_TRANSCODED.name:
-                packaged.add(vid)
-        changed = [s for s in states.values() if s is not None]
-        if changed:
-            await self._stage("videos", VIDEO_COLUMNS, [video_params(s) for s in changed])
-            await self.conn.execute(_UPDATE_VIDEOS)
-        await self._insert_rows(rows)
-        await self._move_current_packages([states[v] for v in sorted(packaged)])
-        return any(before[s.video_id] != s.status for s in changed)
+        return {str(row[0]) for row in await cur.fetchall()}
 
     async def _lock_videos(self, video_ids: list[str]) -> dict[str, VideoState | None]:
         if not video_ids:
             return {}
+        joined = ",".join(video_ids)
         # Placeholder rows make a video lockable before its first event is applied; they
         # are overwritten below, in this same transaction, so nobody ever sees one.
         cur = await self.conn.execute(
             "INSERT INTO videos (video_id, status, attempt, created_at, updated_at)"
             " SELECT v, 'uploaded', 0, now(), now() FROM unnest(string_to_array(%s, ',')::uuid[])"
-            " AS v ON CONFLICT DO NOTHING RETURNING video_id", (",".join(video_ids),))
-        created = {str(row[0]) for row in await cur.fetchall()}
-        async with self.conn.cursor(row_factory=dict_row) as dcur:
-            await dcur.execute(_SELECT_VIDEOS, (",".join(video_ids),))
-            found = {str(r["video_id"]): r for r in await dcur.fetchall()}
-        return {vid: None if vid in created else _video_from_db(found[vid]) for vid in video_ids}
+            " AS v ON CONFLICT DO NOTHING RETURNING video_id::text", (joined,))
+        created = {row[0] for row in await cur.fetchall()}
+        cur = await self.conn.execute(_LOCK_VIDEOS, (joined,))
+        versions = await cur.fetchall()
+        self._xid = int(versions[0][2]) & _XID_MASK  # the xmin our writes will carry
+        found: dict[str, VideoState | None] = dict.fromkeys(created)
+        missing = []
+        for vid, xmin, _ in versions:
+            if vid in created:
+                continue
+            cached = self._cache.get(vid, int(xmin))
+            if cached is None:
+                missing.append(vid)
+            else:
+                found[vid] = cached
+        if missing:
+            cur = await self.conn.execute(_SELECT_VIDEOS, (",".join(missing),))
+            for values in await cur.fetchall():
+                state = _video_from_db(values)
+                found[state.video_id] = state
+        return {vid: found[vid] for vid in video_ids}
 
     async def _insert_rows(self, rows: list[Row]) -> None:
         grouped: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = defaultdict(list)
@@ -252,9 +421,18 @@ class ProjectionStore:
         """COPY rows into the table's session-private staging twin (emptied at commit)."""
         if not self._staged:
             await self._create_staging()
+        staging = _STAGING[table]
+        if staging in self._filled:  # a second use in one transaction (dead letters' timeline)
+            await self.conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(staging)))
+        self._filled.add(staging)
+        await self._copy(staging, columns, params)
+
+    async def _copy(self, table: str, columns: Sequence[str], params: list[list[Any]]) -> None:
+        if not params:
+            return
         async with self.conn.cursor() as cur:
             copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                sql.Identifier(_STAGING[table]), sql.SQL(", ").join(map(sql.Identifier, columns)))
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
             async with cur.copy(copy_sql) as copy:
                 for values in params:
                     await copy.write_row(values)

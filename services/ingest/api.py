@@ -55,6 +55,7 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
                   dependencies=[Depends(http_errors.plain_parameters)])
     app.state.settings, app.state.producer, app.state.store = settings, producer, store
     app.state.ingest, app.state.uploads = state, resumable
+    app.state.streaming = asyncio.Semaphore(settings.concurrent_uploads)
     keyring.install(app)
     http_errors.install(app)
     app.add_exception_handler(RequestValidationError, _on_invalid)  # type: ignore[arg-type]

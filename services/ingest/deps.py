@@ -9,6 +9,7 @@ resolves them from the routes' globals even though annotations are strings (PEP 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -41,6 +42,8 @@ Producer = Annotated[EventProducer, Depends(_state("producer"))]
 Store = Annotated[ObjectStore, Depends(_state("store"))]
 State = Annotated[IngestState, Depends(_state("ingest"))]
 Uploads = Annotated[ResumableUploads, Depends(_state("uploads"))]
+#: Turns to stream an upload's bytes into S3 (`IngestSettings.concurrent_uploads`).
+Streaming = Annotated[asyncio.Semaphore, Depends(_state("streaming"))]
 
 
 async def _gate(state: State) -> Gate:

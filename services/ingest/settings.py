@@ -21,6 +21,12 @@ class IngestSettings(BaseSettings):
     max_upload_bytes: int = 20 * 1024**3
     #: Largest custom thumbnail.
     max_thumbnail_bytes: int = 5 * 1024**2
+    #: Uploads whose bytes stream into S3 at once, per process; more wait their turn (in
+    #: arrival order, their bytes left unread meanwhile, so TCP holds them back). Each
+    #: streaming upload holds up to two 8 MiB parts, so this bounds the process's memory
+    #: (4: about 64 MiB of parts) whatever the number of clients, and a few uploads at once
+    #: already keep the S3 gateway busy (`./run bench ingest`).
+    concurrent_uploads: int = Field(default=4, ge=1)
     #: Seconds to wait for Kafka to acknowledge an event before answering 503.
     publish_timeout_s: float = 15.0
     #: Server directories `POST /api/v1/videos/import` may read from (JSON list). Empty

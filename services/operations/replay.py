@@ -13,7 +13,8 @@ Where the offsets live decides how they move. Kafka groups get the new offsets c
 to Kafka under their group id. Catalog projector groups (`catalog`, or any group with rows
 in the catalog's `consumer_offsets` table) keep their truth in Postgres, so that is what is
 rewritten (and mirrored to Kafka for the lag tooling). Re-reading the log does not rebuild
-the catalog, though: `applied_events` makes every event already applied a no-op. For a real
+the catalog, though: every event already applied is a no-op (its id is claimed by its own
+timeline entry or dead-letter row, `catalog/store.py`). For a real
 rebuild of the read models use `reelflow catalog rebuild`.
 """
 
@@ -60,7 +61,8 @@ def _main(args: argparse.Namespace) -> int:
     where = ("Postgres (catalog consumer_offsets)" if the_plan.store == "postgres"
              else "Kafka")
     if the_plan.store == "postgres":
-        print("note: the catalog dedupes on event_id (applied_events), so re-reading events "
+        print("note: the catalog dedupes on event_id (each applied event's timeline entry or "
+              "dead-letter row holds it), so re-reading events "
               "it already applied changes nothing; to rebuild the read models run "
               "`reelflow catalog rebuild`.")
     active = (f"group {args.group!r} has {the_plan.live_members} live member(s); stop them "

@@ -34,7 +34,7 @@ class RouterSettings(BaseSettings):
     #: `earliest` routes every upload the log holds; `latest` only those written from now.
     start_from: Literal["earliest", "latest"] = "earliest"
     #: Prometheus /metrics port (0 disables it).
-    metrics_port: int = 8006
+    metrics_port: int = 8007
     metrics_host: str = "127.0.0.1"
 
     common: CommonSettings = Field(default_factory=CommonSettings)

@@ -264,13 +264,15 @@ class MultipartUpload:
     def _flush(self) -> None:
         """Hand the buffer to the sender once the previous part is acknowledged."""
         self._collect()
-        body, number = bytes(self._buffer), len(self._parts) + 1
-        self._buffer.clear()
+        # The buffer itself goes (boto3 takes a bytearray as a body): a copy would hold a
+        # third part in memory for a moment, per upload.
+        body, number = self._buffer, len(self._parts) + 1
+        self._buffer = bytearray()
         # The span belongs to the request that streams the upload: carry its context over.
         self._sending = self._sender.submit(contextvars.copy_context().run,
                                             self._send, body, number)
 
-    def _send(self, body: bytes, number: int) -> dict[str, Any]:
+    def _send(self, body: bytes | bytearray, number: int) -> dict[str, Any]:
         try:
             with _transfer("upload part", self.ref, "out", len(body)):
                 etag = self._s3.upload_part(

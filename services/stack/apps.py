@@ -18,7 +18,7 @@ from services.transcode.settings import TranscodeSettings
 METRICS_PORTS = {"transcode": ("REELFLOW_TRANSCODE_METRICS_PORT", 8002),
                  "packager": ("REELFLOW_PACKAGER_METRICS_PORT", 8003),
                  "captions": ("REELFLOW_CAPTIONS_METRICS_PORT", 8005),
-                 "router": ("REELFLOW_ROUTER_METRICS_PORT", 8006)}
+                 "router": ("REELFLOW_ROUTER_METRICS_PORT", 8007)}
 
 
 class Service:
@@ -113,4 +113,5 @@ def services(settings: StackSettings) -> list[Service]:
         Service("packager", settings, None, None),
         Service("captions", settings, None, None),
         Service("figures", settings, "REELFLOW_FIGURES_PORT", 8004),
+        Service("webhooks", settings, "REELFLOW_WEBHOOKS_PORT", 8006),
     ]

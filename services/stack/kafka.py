@@ -27,6 +27,7 @@ from services.shared.kafka_security import (
     java_client_properties,
 )
 from services.shared.lifecycle import AIOKAFKA_LOGGERS, hushed
+from services.shared.settings import CommonSettings
 from services.stack import kafka_principals
 from services.stack.kafka_principals import ADMIN, ScramUsers
 from services.stack.process import ManagedProcess
@@ -67,6 +68,14 @@ class Kafka:
     @property
     def _admin(self) -> Credentials:
         return kafka_principals.admin(kafka_principals.ensure_passwords(self.settings.state_dir))
+
+    @property
+    def _own_listener(self) -> CommonSettings:
+        """The settings the stack's own clients use: its listener's, whatever the
+        environment says for other brokers."""
+        return self.settings.common.model_copy(update={
+            "kafka_security_protocol": "SASL_PLAINTEXT",
+            "kafka_sasl_mechanism": kafka_principals.MECHANISM})
 
     def _properties(self) -> Path:
         port, controller = self.settings.kafka_port, self.settings.kafka_controller_port
@@ -151,7 +160,7 @@ class Kafka:
         missing = sorted(set(passwords) - users.known())
         if missing:
             with acting_as(self._admin):
-                admin = java_client_properties(self.settings.common)
+                admin = java_client_properties(self._own_listener)
             config = self._private("admin.properties", admin)
             jars = fetch_kafka_jars(self.settings)
             for name in missing:
@@ -174,7 +183,7 @@ class Kafka:
 
     def _admin_client(self) -> AIOKafkaAdminClient:
         with acting_as(self._admin):
-            security = client_options(self.settings.common)
+            security = client_options(self._own_listener)
         return AIOKafkaAdminClient(bootstrap_servers=self.address, request_timeout_ms=5000,
                                    **security)
 

@@ -548,3 +548,29 @@ def test_two_projectors_share_the_partitions_and_apply_each_event_once(world: Wo
         assert len(events) == 9, story.video_id
         video = world.get(f"/api/v1/videos/{story.video_id}")
         assert video["status"] == "ready" and video["latency_ms"] == 15_000
+
+
+def test_a_detail_that_did_not_change_is_a_304_and_one_that_did_gets_a_new_etag(
+        world: World) -> None:
+    """Pollers send the ETag back in If-None-Match: 304 with no body while the video's
+    answer is the same, and a fresh 200 with another ETag once an event changed it."""
+    story = VideoStory(t0=T0 + timedelta(minutes=8), bucket=world.common.s3_bucket)
+    world.videos["etag"] = story
+    publish(world.common, [story.uploaded(0, metadata_json=_metadata("Tagged", "", "m", "e"))])
+    world.wait_for({"etag": "uploaded"})
+    url = f"{world.api}/api/v1/videos/{story.video_id}"
+    first = httpx.get(url, headers=admin_headers())
+    tag = first.headers["etag"]
+    assert first.status_code == 200 and tag.startswith('"') and tag.endswith('"')
+    again = httpx.get(url, headers={**admin_headers(), "If-None-Match": tag})
+    assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", tag)
+    weak = httpx.get(url, headers={**admin_headers(), "If-None-Match": f'"x", W/{tag}'})
+    assert weak.status_code == 304
+    other = httpx.get(url, headers={**admin_headers(), "If-None-Match": '"not-this-one"'})
+    assert other.status_code == 200 and other.json() == first.json()
+
+    publish(world.common, [story.progress("encode", 40, 5)])
+    world.wait_for({"etag": "transcoding"})
+    changed = httpx.get(url, headers={**admin_headers(), "If-None-Match": tag})
+    assert changed.status_code == 200 and changed.json()["status"] == "transcoding"
+    assert changed.headers["etag"] != tag

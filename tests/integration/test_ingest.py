@@ -28,14 +28,15 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas import VIDEO_UPLOADED
+from schemas.principals import UPSTREAM
 from services.ingest.errors import Rejection
 from services.ingest.importer import confine
-from services.shared.kafka_security import client_options
+from services.shared.kafka_security import acting_as, client_options, stack_principal
 from services.shared.storage import ObjectRef, s3_client
 from tests.access import admin_headers
 from tests.integration.test_pipeline import CATALOG, INGEST, submit, wait_for_status
 from tests.media import make_clip
-from tests.slot import ROOT, TEST_ENV
+from tests.slot import ROOT, TEST_ENV, TEST_STATE
 
 pytestmark = pytest.mark.integration
 
@@ -201,9 +202,13 @@ def stored_upstream_clip(path: Path, common_settings: Any) -> tuple[Path, str, s
 
 
 def publish_upstream(bootstrap: str, video_id: str, value: bytes) -> None:
-    """Write `value` to video-uploaded as an upstream service would (its own producer)."""
+    """Write `value` to video-uploaded as an upstream service would: its own producer,
+    connected as the `upstream` principal (README "Kafka principals")."""
+    with acting_as(stack_principal(TEST_STATE, UPSTREAM)):
+        upstream = client_options()
+
     async def publish() -> None:
-        producer = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap, acks="all",
+        producer = AIOKafkaProducer(**upstream, bootstrap_servers=bootstrap, acks="all",
                                     enable_idempotence=True)
         await producer.start()
         try:

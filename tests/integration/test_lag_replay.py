@@ -276,7 +276,7 @@ def test_replay_of_a_catalog_group_rewrites_its_postgres_offsets(
     dry = cli("replay", "--group", group, "--topic", TOPIC, "--shift-by", "-1",
               REELFLOW_PG_DSN=catalog_dsn)
     assert dry.returncode == 0, dry.stderr
-    assert "applied_events" in dry.stdout and "catalog rebuild" in dry.stdout
+    assert "dedupes on event_id" in dry.stdout and "catalog rebuild" in dry.stdout
     done = cli("replay", "--group", group, "--topic", TOPIC, "--shift-by", "-1", "--execute",
                REELFLOW_PG_DSN=catalog_dsn)
     assert done.returncode == 0, done.stderr

@@ -1,4 +1,4 @@
-"""Both APIs' OpenAPI documents hold against the running services: schemathesis, with all
+"""The three APIs' OpenAPI documents hold against the running services: schemathesis, with all
 its checks, a fixed seed and a bounded number of examples, ends with 0 failures; and a
 client driven only by the document uploads, lists and reads a video.
 
@@ -23,6 +23,7 @@ from openapi_spec_validator import validate
 from tests.access import admin_headers, admin_key
 from tests.integration.test_pipeline import CATALOG, INGEST, wait_for_status
 from tests.media import make_clip
+from tests.slot import WEBHOOKS_URL
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,9 @@ OVERRIDES: list[tuple[str, str, str, str]] = [
 ]
 #: A valid key request mints a real tenant key on the session's `api-keys` topic, which
 #: other tests' key listings would then show: only invalid ones are sent.
-NEGATIVE_ONLY = [("POST", "/api/v1/admin/api-keys")]
+NEGATIVE_ONLY = [("POST", "/api/v1/admin/api-keys"),
+                 # A valid endpoint would be the admin's, hearing every later test's videos.
+                 ("POST", "/api/v1/webhooks")]
 #: The console's actions re-publish dead letters and move consumer groups' offsets: on
 #: the session's pipeline that would replay other tests' records. Their refusals are
 #: tested in test_console.py.
@@ -90,9 +93,9 @@ def fuzz(base: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
                           cwd=tmp_path)
 
 
-@pytest.mark.parametrize("api", ["ingest", "catalog"])
+@pytest.mark.parametrize("api", ["ingest", "catalog", "webhooks"])
 def test_schemathesis_finds_no_failure(pipeline: object, tmp_path: Path, api: str) -> None:
-    run = fuzz(INGEST if api == "ingest" else CATALOG, tmp_path)
+    run = fuzz({"ingest": INGEST, "catalog": CATALOG, "webhooks": WEBHOOKS_URL}[api], tmp_path)
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-3000:]
     # Every generated case passed every check (and some were generated at all).
     tally = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
@@ -118,7 +121,7 @@ def test_catalog_query_parameters_with_nul_get_a_coded_422(pipeline: object) -> 
 
 
 def test_every_coded_error_is_declared_with_the_one_error_model(pipeline: object) -> None:
-    for base in (INGEST, CATALOG):
+    for base in (INGEST, CATALOG, WEBHOOKS_URL):
         spec = document(base)
         model = spec["components"]["schemas"]["ErrorBody"]
         assert set(model["required"]) == {"error", "detail"}

@@ -275,7 +275,7 @@ def _replayed(common_settings: CommonSettings,
 def test_a_projector_killed_mid_replay_ends_with_the_same_model(replayed: Replayed) -> None:
     assert replayed.crashed.kills_mid_replay >= 3, replayed.crashed.history
     reference, crashed = replayed.reference.dump(), replayed.crashed.dump()
-    assert reference.count(b"\n") > replayed.events  # every event: applied_events + timeline
+    assert reference.count(b"\n") > replayed.events  # every event: its timeline or dead-letter row
     if reference != crashed:
         diff = sorted(set(reference.splitlines()) ^ set(crashed.splitlines()))
         raise AssertionError(f"models differ in {len(diff)} lines, e.g. {diff[:5]}")
@@ -313,7 +313,7 @@ def test_rebuild_switches_to_an_equal_model_while_the_api_serves(replayed: Repla
     expected = answers[0][1] if answers else None
     assert answers and all(a == (200, expected) for a in answers), set(map(str, answers))
     with psycopg.connect(live.common.pg_dsn) as conn:
-        fresh = conn.execute(f"SELECT min(applied_at) FROM {live.schema}.applied_events"
+        fresh = conn.execute(f"SELECT min(recorded_at) FROM {live.schema}.timeline"
                              ).fetchone()  # type: ignore[arg-type]
         leftovers = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE"
                                  " 'rebuild\\_%%' OR nspname LIKE 'retired\\_%%'").fetchall()

@@ -12,6 +12,7 @@ from services.captions import main as captions_main
 from services.ingest import main as ingest_main
 from services.packager import main as packager_main
 from services.transcode import main as transcode_main
+from services.webhooks import main as webhooks_main
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 PUBLISH = re.compile(r"\.publish\(\s*([A-Z_]+)\b")
@@ -26,7 +27,8 @@ def _published_by(service: str) -> set[str]:
 @pytest.mark.parametrize(("service", "entry"), [("transcode", transcode_main),
                                                 ("packager", packager_main),
                                                 ("ingest", ingest_main),
-                                                ("captions", captions_main)])
+                                                ("captions", captions_main),
+                                                ("webhooks", webhooks_main)])
 def test_the_entry_module_names_every_topic_the_service_emits(service, entry) -> None:
     emits = {t.name for t in entry.EMITS}
     assert emits == {t.name for t in ALL_TOPICS if t.writer == service}
@@ -36,7 +38,8 @@ def test_the_entry_module_names_every_topic_the_service_emits(service, entry) ->
 @pytest.mark.parametrize(("service", "entry"), [("transcode", transcode_main),
                                                 ("packager", packager_main),
                                                 ("ingest", ingest_main),
-                                                ("captions", captions_main)])
+                                                ("captions", captions_main),
+                                                ("webhooks", webhooks_main)])
 def test_the_entry_module_consumes_only_topics_the_registry_lets_it_read(service, entry) -> None:
     consumed = (*entry.CONSUMES, *getattr(entry, "CONTROL", ()))
     assert consumed and all(service in t.readers for t in consumed)

@@ -14,7 +14,7 @@ from pydantic import WithJsonSchema
 from services.catalog import contract, queries, views
 from services.catalog.deps import Links, Pool, Queues, Who
 from services.catalog.projection import STATUSES
-from services.catalog.rendering import JsonAnswer, not_found
+from services.catalog.rendering import JsonAnswer, conditional, not_found
 
 _ONE = "(?:" + "|".join(STATUSES) + ")"
 #: Documents the statuses; the route itself answers `bad_status` for an unknown one.
@@ -72,9 +72,11 @@ async def list_videos(
 
 @router.get("/{video_id}", responses=contract.VIDEO,
             summary="One video: state, renditions, playback")
-async def get_video(video_id: uuid.UUID, pool: Pool, links: Links, who: Who,
-                    queues: Queues) -> Any:
-    """`queue` is the waiting video's place in its lane and estimated start (else null)."""
+async def get_video(video_id: uuid.UUID, request: Request, pool: Pool, links: Links,
+                    who: Who, queues: Queues) -> Any:
+    """Answers carry an `ETag`; send it back in `If-None-Match` to get `304` while the
+    video has not changed. `queue` is a waiting video's place in its lane and estimated
+    start (else null)."""
     async with pool.connection() as conn:
         video = await queries.get_video(conn, str(video_id))
     if video is None or not who.may_see(video["owner"]):
@@ -82,4 +84,4 @@ async def get_video(video_id: uuid.UUID, pool: Pool, links: Links, who: Who,
     detail = views.video_detail(video, links)
     waiting = video["status"] == "uploaded"
     detail["queue"] = queues.place(str(video_id), video["attempt"]) if waiting else None
-    return JsonAnswer(detail)
+    return conditional(request, detail)

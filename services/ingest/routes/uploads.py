@@ -179,11 +179,15 @@ async def _complete(patch: Patch, uploads: ResumableUploads, submission: Submiss
     refusal deletes the source (as `Submission` does) and the upload's state with it."""
     state = patch.state
     stored = await uploads.assemble(patch)
-    metadata, priority, filename = _submission_fields(tus.parse_metadata(state.metadata))
+    fields = tus.parse_metadata(state.metadata)
+    metadata, priority, filename = _submission_fields(fields)
     try:
+        # Upload-Metadata may carry playback_policy and encryption too (issue 14).
+        policy, encryption = submission.protection(state.owner, fields.get("playback_policy"),
+                                                   fields.get("encryption"))
         answer = await submission.accept(Candidate(
             state.video_id, stored.ref, stored, filename, metadata, priority, state.owner,
-            "upload"))
+            "upload", None, policy, encryption))
     except BaseException:
         await uploads.forget(state.upload_id)
         raise

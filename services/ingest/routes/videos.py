@@ -12,7 +12,7 @@ from python_multipart.multipart import parse_options_header
 
 from schemas import layout
 from services.ingest import contract
-from services.ingest.deps import GateDep, ReworkDep, Settings, Store, SubmissionDep
+from services.ingest.deps import GateDep, ReworkDep, Settings, Store, Streaming, SubmissionDep
 from services.ingest.errors import Rejection
 from services.ingest.idempotency import fingerprint
 from services.ingest.rework import parse_rework
@@ -29,7 +29,7 @@ MAX_REWORK_BYTES = 65536
 
 @router.post("", status_code=202, responses=contract.UPLOAD, openapi_extra=contract.UPLOAD_FORM)
 async def upload_video(request: Request, settings: Settings, store: Store, gate: GateDep,
-                       submission: SubmissionDep) -> Any:
+                       submission: SubmissionDep, streaming: Streaming) -> Any:
     """Upload a video (multipart: `file`, optional `metadata`, `thumbnail`, `priority`,
     `captions`, `captions_language`)."""
     async with gate.write(request) as write:
@@ -47,11 +47,12 @@ async def upload_video(request: Request, settings: Settings, store: Store, gate:
         with telemetry.tracer("reelflow.ingest").start_as_current_span(
             "ingest upload", attributes={"reelflow.video_id": video_id}
         ):
-            form = await receive_form(
-                request.stream(), options[b"boundary"],
-                lambda: store.multipart(source, "application/octet-stream"),
-                settings.max_upload_bytes, settings.max_thumbnail_bytes,
-            )
+            async with streaming:  # bounded memory: waits its turn, body unread
+                form = await receive_form(
+                    request.stream(), options[b"boundary"],
+                    lambda: store.multipart(source, "application/octet-stream"),
+                    settings.max_upload_bytes, settings.max_thumbnail_bytes,
+                )
             assert form.stored is not None
             try:
                 asked = (form.fields.get("playback_policy"), form.fields.get("encryption"))

@@ -20,6 +20,7 @@ from services.router.settings import RouterSettings
 from services.shared.settings import CommonSettings
 from services.stack.settings import KAFKA_POM, StackSettings
 from services.transcode.settings import TranscodeSettings
+from services.webhooks.settings import WebhooksSettings
 
 COMPOSE_DIR = Path(__file__).resolve().parents[3] / "compose"
 COMPOSE = yaml.safe_load((COMPOSE_DIR / "docker-compose.yml").read_text())
@@ -28,11 +29,12 @@ PROMETHEUS = yaml.safe_load((COMPOSE_DIR / "prometheus" / "prometheus.yml").read
 
 SETTINGS: dict[str, type[BaseSettings]] = {
     "ingest": IngestSettings, "transcode": TranscodeSettings,
-    "packager": PackagerSettings, "catalog": CatalogSettings, "router": RouterSettings,
+    "packager": PackagerSettings, "catalog": CatalogSettings, "webhooks": WebhooksSettings,
+    "router": RouterSettings,
 }
 #: The services that serve Prometheus metrics, and the setting naming the port.
 METRICS_PORT_FIELD = {"catalog": "port", "transcode": "metrics_port", "packager": "metrics_port",
-                      "router": "metrics_port"}
+                      "webhooks": "port", "router": "metrics_port"}
 
 
 def env_names(cls: type[BaseSettings]) -> set[str]:

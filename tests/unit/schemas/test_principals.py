@@ -27,6 +27,7 @@ WRITES = {
     "figures": {"figures-owners-changelog", "figures-windows-changelog",
                 "figures-dead-letters-changelog", "dead-letter"},
     "upstream": {"video-uploaded"},
+    "webhooks": {"webhook-endpoints", "dead-letter"},
     "router": {"transcode-lane-high", "transcode-lane-normal", "transcode-lane-low",
                "lane-queue", "dead-letter"},
 }
@@ -38,12 +39,15 @@ READS = {
                   "transcode-lane-normal", "transcode-lane-low"},
     "router": {"video-uploaded", "video-cancelled", "video-reprioritised",
                "transcode-lane-high", "transcode-lane-normal", "transcode-lane-low"},
-    "packager": {"rendition-done", "content-keys"},
+    "packager": {"rendition-done", "captions-done", "content-keys"},
     "figures": {"video-uploaded", "video-cancelled", "rendition-done", "transcode-failed",
                 "video-transcoded", "packaging-failed", "dead-letter",
                 "figures-owners-changelog", "figures-windows-changelog",
                 "figures-dead-letters-changelog"},
     "upstream": set(),
+    "webhooks": {"api-keys", "webhook-endpoints", "video-uploaded", "video-cancelled",
+                 "transcode-progress", "rendition-done", "captions-done", "transcode-failed",
+                 "video-transcoded", "packaging-failed"},
 }
 
 
@@ -73,8 +77,10 @@ SCHEDULING_ONLY = {"transcode-lane-high", "transcode-lane-normal", "transcode-la
 
 
 def test_the_catalog_reads_every_event_topic_and_describes_what_lag_needs() -> None:
-    events = {t.name for t in STACK_TOPICS
-              if not t.name.startswith("figures-") and t.name not in SCHEDULING_ONLY}
+    # Every topic but the figures' changelogs, the webhooks service's own endpoints and
+    # the lane router's topics the catalog learns through lane-queue.
+    events = {t.name for t in STACK_TOPICS if not t.name.startswith("figures-")
+              and t.name != "webhook-endpoints" and t.name not in SCHEDULING_ONLY}
     assert _allowed(RULES, "catalog", "topic", "READ") == events
     assert _allowed(RULES, "catalog", "topic", "DESCRIBE") == {"*"}
     assert _allowed(RULES, "catalog", "group", "DESCRIBE") == {"*"}
@@ -87,11 +93,17 @@ def test_the_router_may_look_at_the_transcode_group_and_no_other() -> None:
     assert not _allowed(RULES, "transcode", "group", "DESCRIBE")
 
 
-def test_only_ingest_and_the_catalog_read_api_keys_and_only_ingest_writes_them() -> None:
+def test_only_the_apis_read_api_keys_and_only_ingest_writes_them() -> None:
     readers = {r.principal for r in RULES if r.name == "api-keys" and r.operation == "READ"}
     writers = {r.principal for r in RULES if r.name == "api-keys" and r.operation == "WRITE"}
-    assert readers == {"ingest", "catalog", "operations"}
+    assert readers == {"ingest", "catalog", "webhooks", "operations"}
     assert writers == {"ingest", "operations"}
+
+
+def test_the_webhooks_dispatcher_may_describe_the_catalogs_group_and_no_other() -> None:
+    assert _allowed(RULES, "webhooks", "group", "DESCRIBE") == {"catalog"}
+    assert _allowed(RULES, "webhooks", "group", "READ") == {"webhooks"}
+    assert not _allowed(RULES, "webhooks", "topic", "DESCRIBE")
 
 
 def test_the_operator_tools_read_and_redrive_every_topic_and_move_any_group() -> None:

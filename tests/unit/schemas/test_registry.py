@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 
 import schemas
-from schemas import ALL_TOPICS, API_KEYS, DEAD_LETTER, PIPELINE_TOPICS, Topic
+from schemas import ALL_TOPICS, API_KEYS, DEAD_LETTER, PIPELINE_TOPICS, WEBHOOK_ENDPOINTS, Topic
 
 SERVICES = Path(__file__).resolve().parents[3] / "services"
 PUBLISH = re.compile(r"\.publish\(\s*([A-Z_]+)\b")
-APPLICATION_SERVICES = ("ingest", "transcode", "packager", "catalog", "captions")
+APPLICATION_SERVICES = ("ingest", "transcode", "packager", "catalog", "captions", "webhooks")
 #: Every folder under services/ that is a service or operator tooling (shared/ is a
 #: library: what it reads is read by the services that use it).
 SERVICE_FOLDERS = tuple(sorted(p.name for p in SERVICES.iterdir()
@@ -173,11 +173,11 @@ def test_every_topic_is_keyed_by_a_field_of_its_schema():
         assert topic.key in topic.latest.definition_fields, topic.name
 
 
-def test_api_keys_live_on_a_compacted_topic_written_by_ingest_and_read_by_both_apis():
+def test_api_keys_live_on_a_compacted_topic_written_by_ingest_and_read_by_every_api():
     assert API_KEYS in ALL_TOPICS and API_KEYS not in PIPELINE_TOPICS
     assert API_KEYS.compacted and API_KEYS.config()["cleanup.policy"] == "compact"
     assert API_KEYS.key == "key_id" and API_KEYS.writer == "ingest"
-    assert set(API_KEYS.readers) == {"ingest", "catalog"}
+    assert set(API_KEYS.readers) == {"ingest", "catalog", "webhooks"}
     fields = API_KEYS.latest.definition_fields
     assert {"name", "key_sha256", "active", "rate_limit_per_hour", "created_at", "revoked_at",
             "last_used_at"} <= fields
@@ -187,3 +187,11 @@ def test_api_keys_live_on_a_compacted_topic_written_by_ingest_and_read_by_both_a
 def test_only_compacted_topics_carry_a_cleanup_policy():
     for topic in ALL_TOPICS:
         assert ("cleanup.policy" in topic.config()) == topic.compacted, topic.name
+
+
+def test_webhook_endpoints_live_on_a_compacted_topic_the_webhooks_service_writes_and_reads():
+    assert WEBHOOK_ENDPOINTS in ALL_TOPICS and WEBHOOK_ENDPOINTS not in PIPELINE_TOPICS
+    assert WEBHOOK_ENDPOINTS.compacted and WEBHOOK_ENDPOINTS.key == "endpoint_id"
+    assert WEBHOOK_ENDPOINTS.writer == "webhooks" and WEBHOOK_ENDPOINTS.readers == ("webhooks",)
+    assert {"owner", "url", "event_types", "enabled", "disabled_reason", "secrets",
+            "deleted"} <= WEBHOOK_ENDPOINTS.latest.definition_fields
