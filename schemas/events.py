@@ -590,6 +590,44 @@ class ContentKeyState(Record):
     traceparent: str | None = None
 
 
+# -- video-reprioritised and lane-queue (the lane router: services/router) ---------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VideoReprioritised(Record):
+    """A waiting attempt's priority changed (`PATCH /api/v1/videos/{id}`)."""
+
+    event_id: str
+    video_id: str
+    occurred_at: datetime
+    attempt: int
+    priority: int
+    previous_priority: int | None = None
+    requested_by: str | None = None
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class QueuedJob(Record):
+    video_id: str
+    attempt: int
+    owner: str | None = None
+    priority: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LaneQueue(Record):
+    """The router's snapshot of one lane: held jobs in dispatch order, and its pace."""
+
+    event_id: str
+    occurred_at: datetime
+    lane: str
+    waiting: tuple[QueuedJob, ...]
+    dispatched: int
+    jobs_per_hour: float | None = None
+    traceparent: str | None = None
+
+
 #: The events of one video's life (each carries its `video_id`).
 VideoEvent = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
               | VideoTranscoded | RenditionScored | PlaybackPolicyChanged)
@@ -614,4 +652,6 @@ EVENT_TYPES: dict[str, type[Record]] = {
     "signing-key": SigningKeyState,
     "playback-policy-changed": PlaybackPolicyChanged,
     "content-key": ContentKeyState,
+    "video-reprioritised": VideoReprioritised,
+    "lane-queue": LaneQueue,
 }

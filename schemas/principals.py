@@ -40,8 +40,10 @@ ANY_CONSUMER = "any consumer"
 OBSERVERS = ("catalog", OPERATIONS)
 #: Groups a principal reads the committed offsets of, besides its own: the webhooks
 #: dispatcher waits for the catalog's (a webhook's `data` is the catalog's view once the
-#: catalog has applied the source event, which its committed offset tells).
-WATCHED_GROUPS = {"webhooks": ("catalog",)}
+#: catalog has applied the source event, which its committed offset tells); the lane
+#: router admits jobs by the transcode group's room on the lanes (its members,
+#: assignments and committed offsets), and its first run starts where that group stands.
+WATCHED_GROUPS = {"webhooks": ("catalog",), "router": ("transcode",)}
 #: Kafka's wildcard resource name.
 EVERY = "*"
 

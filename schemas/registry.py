@@ -101,19 +101,19 @@ VIDEO_PARTITIONS = 6
 # yourself") as the `upstream` principal, which may produce this topic and no other.
 VIDEO_UPLOADED = Topic(
     "video-uploaded", "video-uploaded", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog", "ingest", "figures", "captions",
+    writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures", "captions",
             "webhooks"),
     event_type=events.VideoUploaded, external_writers=("upstream",),
 )
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("transcode", "catalog", "ingest", "figures", "captions",
+    writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures", "captions",
             "webhooks"),
     event_type=events.VideoCancelled,
 )
 TRANSCODE_PROGRESS = Topic(
     "transcode-progress", "transcode-progress", "video_id", VIDEO_PARTITIONS, 7 * DAY_MS,
-    writer="transcode", readers=("catalog", "webhooks"),
+    writer="transcode", readers=("catalog", "ingest", "webhooks"),
     event_type=events.TranscodeProgress,
 )
 RENDITION_DONE = Topic(
@@ -235,9 +235,45 @@ CHUNK_ENCODED = Topic(
 )
 CHUNK_TOPICS: tuple[Topic[Record], ...] = (CHUNK_REQUESTED, CHUNK_ENCODED)
 
+
+# -- Scheduling (issue 16): priority lanes, their router and reprioritisation ------------
+# Upstream producers publish only `video-uploaded`. The lane router (services/router) is the
+# one writer of the lanes: it holds every job per lane and tenant and forwards one to its
+# lane topic when the transcode group has room there (admission by lane lag), in fair-share
+# order. Transcode workers read the lanes, higher ones first (a weighted pick).
+LANE_RETENTION_MS = 30 * DAY_MS
+TRANSCODE_LANE_HIGH = Topic(
+    "transcode-lane-high", "video-uploaded", "video_id", VIDEO_PARTITIONS, LANE_RETENTION_MS,
+    writer="router", readers=("transcode", "router"), event_type=events.VideoUploaded,
+)
+TRANSCODE_LANE_NORMAL = Topic(
+    "transcode-lane-normal", "video-uploaded", "video_id", VIDEO_PARTITIONS,
+    LANE_RETENTION_MS, writer="router", readers=("transcode", "router"),
+    event_type=events.VideoUploaded,
+)
+TRANSCODE_LANE_LOW = Topic(
+    "transcode-lane-low", "video-uploaded", "video_id", VIDEO_PARTITIONS, LANE_RETENTION_MS,
+    writer="router", readers=("transcode", "router"), event_type=events.VideoUploaded,
+)
+#: Highest first. Priorities 8-10 are high, 4-7 normal, 1-3 low (services/router/schedule).
+LANE_TOPICS: tuple[Topic[Record], ...] = (TRANSCODE_LANE_HIGH, TRANSCODE_LANE_NORMAL,
+                                          TRANSCODE_LANE_LOW)
+VIDEO_REPRIORITISED = Topic(
+    "video-reprioritised", "video-reprioritised", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="ingest", readers=("router",), event_type=events.VideoReprioritised,
+)
+# One snapshot per lane and change (compacted: the latest per lane is what counts); the
+# catalog follows it in memory for queue positions and estimated starts.
+LANE_QUEUE = Topic(
+    "lane-queue", "lane-queue", "lane", 1, -1,
+    writer="router", readers=("catalog",), compacted=True, event_type=events.LaneQueue,
+)
+SCHEDULING_TOPICS: tuple[Topic[Record], ...] = (*LANE_TOPICS, VIDEO_REPRIORITISED, LANE_QUEUE)
+
 #: Every topic: what the stack creates and the codec knows.
 ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS, SIGNING_KEYS,
-                                        CONTENT_KEYS, WEBHOOK_ENDPOINTS, *CHUNK_TOPICS)
+                                        CONTENT_KEYS, WEBHOOK_ENDPOINTS, *CHUNK_TOPICS,
+                                        *SCHEDULING_TOPICS)
 
 @dataclass(frozen=True)
 class Changelog:

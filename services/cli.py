@@ -3,6 +3,7 @@
   reelflow ingest | transcode | packager | catalog    run one service in this process
   reelflow captions                                  a captions (speech-to-text) worker
   reelflow figures                                   windowed pipeline figures (faust app)
+  reelflow router                                    the lane router (priority lanes, fair share)
   reelflow webhooks                                  webhooks API and dispatcher
   reelflow scoring                                   quality scorer (VMAF/PSNR/SSIM, after playback)
   reelflow chunks                                    chunk worker (split and stitch of long videos)
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     from services.operations.replay import add_parser as add_replay
     from services.packager.kek_rotation import add_parser as add_keys
     from services.packager.main import add_parser as add_packager
+    from services.router.main import add_parser as add_router
     from services.scoring.main import add_parser as add_scoring
     from services.stack.commands import add_parser as add_stack
     from services.submit import add_parser as add_submit
@@ -43,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
                 add_submit, add_dlq, add_lag, add_replay, add_figures, add_keys,
-                add_captions, add_webhooks, add_scoring, add_chunks):
+                add_captions, add_webhooks, add_scoring, add_chunks, add_router):
         add(sub)
     return parser
 

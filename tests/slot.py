@@ -56,6 +56,12 @@ def environment(slot: int) -> dict[str, str]:
         "REELFLOW_WEBHOOKS_RETRY_SCHEDULE_S": "[0.5, 1.0, 2.0, 4.0]",
         "REELFLOW_WEBHOOKS_LEASE_S": "15",
         "REELFLOW_SCORING_METRICS_PORT": port(24007),
+        "REELFLOW_ROUTER_METRICS_PORT": port(24008),
+        # The session's workers read video-uploaded directly (the topology the suite's
+        # older tests pin: dead letters and offsets of group `transcode` on it), so the
+        # stack starts no router; tests/integration/test_lanes.py switches the session's
+        # stack to the lanes (router + lane workers) for its own tests and back.
+        "REELFLOW_TRANSCODE_LANES": "false",
         "REELFLOW_LOG_LEVEL": "INFO",
         # The console's lag samples and status window, short so a test sees STOP and OK
         # come and go in seconds (tests/integration/test_console.py).

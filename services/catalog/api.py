@@ -27,6 +27,7 @@ from services.catalog.console_history import ConsoleHistory
 from services.catalog.paging import BadCursor
 from services.catalog.playback_guard import PlaybackGuard
 from services.catalog.projector import Projector
+from services.catalog.queues import QueueBoard
 from services.catalog.routes import (
     console,
     cpix,
@@ -55,7 +56,7 @@ Role = Literal["all", "api", "projector"]
 def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: EventProducer,
                projector: Projector | None, s3: Any, keyring: Keyring,
                role: Role = "all", *, signing: SigningKeyring,
-               content_keys: ContentKeyring) -> FastAPI:
+               content_keys: ContentKeyring, queues: QueueBoard | None = None) -> FastAPI:
     # FastAPI's own request spans only when something exports them: with no exporter the
     # SDK provider still records one per request, a tenth of a detail's CPU (profiled).
     tracing = settings.common.otel_exporter != "none"
@@ -67,6 +68,7 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
     state.settings, state.pool, state.producer, state.projector = (settings, pool, producer,
                                                                    projector)
     state.s3, state.role = s3, role
+    state.queues = queues or QueueBoard()
     state.console_history = ConsoleHistory(settings.console_window_s)
     state.caller = keys.caller_of(keyring, metered=False)
     state.links = views.MediaLinks(settings.common.s3_bucket, settings.public_base_url)

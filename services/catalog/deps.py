@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from services.catalog.console_history import ConsoleHistory
 from services.catalog.playback_guard import PlaybackGuard
 from services.catalog.projector import Projector
+from services.catalog.queues import QueueBoard
 from services.catalog.settings import CatalogSettings
 from services.catalog.views import MediaLinks
 from services.shared.access import AccessDenied, Caller
@@ -57,6 +58,7 @@ Producer = Annotated[EventProducer, Depends(_state("producer"))]
 ProjectorDep = Annotated[Projector | None, Depends(_state("projector"))]
 S3 = Annotated[Any, Depends(_state("s3"))]
 Links = Annotated[MediaLinks, Depends(_state("links"))]
+Queues = Annotated[QueueBoard, Depends(_state("queues"))]
 Who = Annotated[Caller, Depends(_caller)]
 Admin = Annotated[Caller, Depends(_admin)]
 ConsoleAdmin = Annotated[Caller, Depends(_console_admin)]

@@ -34,6 +34,7 @@ from services.catalog.api import Role, create_app
 from services.catalog.console_sampler import sample_forever
 from services.catalog.lag_exporter import lag_exporter
 from services.catalog.projector import Projector
+from services.catalog.queues import LaneQueues
 from services.catalog.rebuild import add_parser as add_rebuild
 from services.catalog.schema import migrate
 from services.catalog.settings import CatalogSettings
@@ -81,8 +82,9 @@ async def run(settings: CatalogSettings, role: Role = "all",
     keyring = Keyring(common.kafka_bootstrap, common.admin_key, codec)
     signing = SigningKeyring(common.kafka_bootstrap, codec)
     content_keys = ContentKeyring(common.kafka_bootstrap, codec)
+    queues = LaneQueues(common.kafka_bootstrap, codec)
     app = create_app(settings, pool, producer, projector, s3_client(common), keyring, role,
-                     signing=signing, content_keys=content_keys)
+                     signing=signing, content_keys=content_keys, queues=queues.board)
     server = serving.server(app, settings.host, settings.port, lifespan="off")
     jobs: dict[str, Coroutine[Any, Any, Any]] = {
         "http": serving.serve(server, reuse_port=settings.reuse_port)}
@@ -94,6 +96,7 @@ async def run(settings: CatalogSettings, role: Role = "all",
         jobs["keyring"] = keyring.run(stop)
         jobs["signing"] = signing.run(stop)  # the public keys tokens are checked with
         jobs["content"] = content_keys.run(stop)  # wrapped keys for the license service
+        jobs["queues"] = queues.run(stop)  # lane-queue: positions and estimated starts
     if settings.lag_refresh_s > 0:
         jobs["lag"] = lag_exporter(common, stop, settings.lag_refresh_s)
     if role != "projector" and settings.console_sample_s > 0:  # the console's lag history

@@ -11,6 +11,8 @@ import argparse
 import asyncio
 import logging
 
+from prometheus_client import start_http_server
+
 from schemas import ALL_TOPICS, CHUNK_ENCODED, CHUNK_REQUESTED
 from services.chunks.settings import ChunksSettings
 from services.chunks.worker import ChunkWorker
@@ -47,6 +49,8 @@ async def serve(settings: ChunksSettings, stop: asyncio.Event) -> None:
 def run(_: argparse.Namespace) -> int:
     settings = ChunksSettings()
     telemetry.configure("chunks", settings.common.log_level, settings.common.otel_exporter)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     asyncio.run(run_until_signalled(lambda stop: serve(settings, stop)))
     return 0
 

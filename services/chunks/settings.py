@@ -25,6 +25,10 @@ class ChunksSettings(BaseSettings):
     session_timeout_ms: int = 10000
     max_poll_interval_ms: int = 300000
     instance_id: str = ""
+    #: Prometheus /metrics (and /health) port; 0, the default, serves none, so several
+    #: chunk workers on one host never collide (a cluster sets one per pod for its probes).
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
 
     common: CommonSettings = Field(default_factory=CommonSettings)
 

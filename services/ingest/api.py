@@ -22,7 +22,7 @@ from prometheus_client import Counter, Histogram
 
 from services.ingest.errors import Rejection, Unavailable
 from services.ingest.resumable import ResumableUploads
-from services.ingest.routes import health, imports, keys, playback, uploads, videos
+from services.ingest.routes import health, imports, keys, playback, priority, uploads, videos
 from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
 from services.shared import api_document, http_errors, keyring
@@ -62,8 +62,8 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
     app.add_exception_handler(Unavailable, _on_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Rejection, _on_rejection)  # type: ignore[arg-type]
     app.middleware("http")(_measure)
-    for router in (keys.router, videos.router, health.router, imports.router, uploads.router,
-                   playback.router):
+    for router in (keys.router, videos.router, priority.router, health.router, imports.router,
+                   uploads.router, playback.router):
         app.include_router(router)
     api_document.install(app, open_prefixes=("/health", "/metrics"))
     return app

@@ -43,6 +43,12 @@ REPROCESS = refusals({
     413: "request_too_large", 422: f"{_WRITE_422}, invalid_profile, invalid_renditions, "
     "invalid_captions, invalid_captions_language, invalid_captions_only",
     429: _RATE, 503: _BUSY})
+REPRIORITISE = refusals({
+    400: "invalid_json", 401: UNAUTHENTICATED, 404: "video_not_found",
+    409: f"video_not_reprioritisable (already transcoding, ready, failed or cancelled), "
+         f"{_IDEMPOTENCY}",
+    413: "request_too_large", 422: f"{_WRITE_422}, invalid_priority", 429: _RATE,
+    503: _BUSY})
 KEYS = refusals({400: "invalid_json", 401: UNAUTHENTICATED, 403: "admin_only",
                  422: f"{INVALID}, invalid_key_name, "
                  "invalid_rate_limit", 429: _RATE, 503: _BUSY})
@@ -244,3 +250,8 @@ TUS_TERMINATE_DOC: dict[str, Any] = {
     "parameters": [_VERSION], "security": _KEY_OR_DIRECT,
     "responses": {"204": {"description": "Terminated: nothing of it is left",
                           "headers": _answer_headers("Tus-Resumable")}}}
+REPRIORITISE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {
+        "type": "object", "required": ["priority"], "additionalProperties": False,
+        "properties": {"priority": {"type": "integer", "minimum": 1, "maximum": 10,
+                                    "description": "1 (low) to 10 (high)"}}}}}}}

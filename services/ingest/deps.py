@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from services.ingest.gate import Gate
 from services.ingest.keys import KeyAdmin
 from services.ingest.ledger import Ledger
+from services.ingest.priority import Reprioritisation
 from services.ingest.protection import Protection
 from services.ingest.resumable import ResumableUploads
 from services.ingest.rework import Rework
@@ -83,8 +84,14 @@ async def _rework(settings: Settings, producer: Producer, pool: Pool, ledger: Le
     return Rework(settings, producer, pool, ledger)
 
 
+async def _reprioritisation(settings: Settings, producer: Producer, pool: Pool,
+                            ledger: LedgerDep) -> Reprioritisation:
+    return Reprioritisation(settings, producer, pool, ledger)
+
+
 SubmissionDep = Annotated[Submission, Depends(_submission)]
 ReworkDep = Annotated[Rework, Depends(_rework)]
+ReprioritisationDep = Annotated[Reprioritisation, Depends(_reprioritisation)]
 
 
 async def _caller(request: Request, gate: GateDep) -> Caller:

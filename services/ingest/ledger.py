@@ -3,7 +3,8 @@ each video, its highest attempt and the latest submission (`videos`, from `video
 so a reprocess can repeat a submission with attempt + 1; and how attempts ended
 (`outcomes`, from `video-transcoded`, `transcode-failed` and `packaging-failed`; and
 `cancellations`, from `video-cancelled`), so a cancel knows whether there is still
-something to cancel.
+something to cancel; and when transcode began each attempt (`starts`, from the first
+`transcode-progress`), so a priority changes only while the attempt waits.
 
 Fed twice, idempotently: by ingest's own consumer group on those topics (which also sees
 upstream publishers' events), and synchronously by the requests that publish, so a
@@ -27,6 +28,7 @@ from schemas import (
     PACKAGING_FAILED,
     PLAYBACK_POLICY_CHANGED,
     TRANSCODE_FAILED,
+    TRANSCODE_PROGRESS,
     VIDEO_CANCELLED,
     VIDEO_TRANSCODED,
     VIDEO_UPLOADED,
@@ -34,6 +36,7 @@ from schemas import (
 from schemas.events import (
     PlaybackPolicyChanged,
     StageFailed,
+    TranscodeProgress,
     VideoCancelled,
     VideoTranscoded,
     VideoUploaded,
@@ -76,11 +79,17 @@ INSERT INTO ingest.cancellations AS c (video_id, cancelled_at) VALUES (%s, %s)
 ON CONFLICT (video_id) DO UPDATE SET cancelled_at = greatest(c.cancelled_at,
                                                              excluded.cancelled_at)
 """
+_START = """
+INSERT INTO ingest.starts (video_id, attempt, started_at) VALUES (%s, %s, %s)
+ON CONFLICT (video_id, attempt) DO NOTHING
+"""
 _STANDING = """
-SELECT v.owner, v.attempt, v.attempt_started_at, o.status, c.cancelled_at
+SELECT v.owner, v.attempt, v.attempt_started_at, o.status, c.cancelled_at,
+       s.started_at, (v.submission ->> 'priority')::int
 FROM ingest.videos v
 LEFT JOIN ingest.outcomes o ON o.video_id = v.video_id AND o.attempt = v.attempt
 LEFT JOIN ingest.cancellations c ON c.video_id = v.video_id
+LEFT JOIN ingest.starts s ON s.video_id = v.video_id AND s.attempt = v.attempt
 WHERE v.video_id = %s
 """
 #: In a submission: epoch ms of its playback policy (not an event field; from_record skips it).
@@ -103,7 +112,7 @@ OUTCOMES = {VIDEO_TRANSCODED.name: "ready", TRANSCODE_FAILED.name: "failed",
             PACKAGING_FAILED.name: "failed"}
 #: Everything the ledger projects.
 TOPICS = (VIDEO_UPLOADED, VIDEO_CANCELLED, VIDEO_TRANSCODED, TRANSCODE_FAILED,
-          PACKAGING_FAILED, PLAYBACK_POLICY_CHANGED)
+          PACKAGING_FAILED, PLAYBACK_POLICY_CHANGED, TRANSCODE_PROGRESS)
 
 
 def submission_of(event: VideoUploaded) -> dict[str, Any]:
@@ -130,6 +139,10 @@ class Standing:
     attempt_started_at: datetime | None
     outcome: str | None
     cancelled_at: datetime | None
+    #: When transcode began the current attempt (None: it still waits for a worker).
+    transcoding_since: datetime | None = None
+    #: The current submission's priority.
+    priority: int | None = None
 
 
 class Ledger:
@@ -159,6 +172,10 @@ class Ledger:
         async with self.pool.connection() as conn:
             row = await (await conn.execute(_PROTECTION, (video_id,))).fetchone()
         return None if row is None else (row[0], row[1])
+
+    async def record_start(self, video_id: str, attempt: int, started_at: datetime) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(_START, (video_id, attempt, started_at))
 
     async def standing(self, video_id: str) -> Standing | None:
         """None for a video ingest has never seen on `video-uploaded`."""
@@ -195,6 +212,8 @@ class LedgerProjection:
             await self.ledger.record_cancellation(event.video_id, event.occurred_at)
         elif isinstance(event, PlaybackPolicyChanged):
             await self.ledger.record_policy(event)
+        elif isinstance(event, TranscodeProgress):
+            await self.ledger.record_start(event.video_id, event.attempt, event.occurred_at)
         else:
             assert isinstance(event, VideoTranscoded | StageFailed), topic
             await self.ledger.record_outcome(event.video_id, event.attempt, OUTCOMES[topic],

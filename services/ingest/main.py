@@ -2,14 +2,16 @@
 
   consume  api-keys (its key ring), signing-keys (the tenants' playback keys);
            video-uploaded, video-cancelled, video-transcoded, transcode-failed,
-           packaging-failed, playback-policy-changed (its ledger: who owns a video, its
-           attempts, how they ended, its playback policy)
+           packaging-failed, playback-policy-changed, transcode-progress (its ledger: who
+           owns a video, its attempts, when transcode began them, how they ended, its
+           playback policy)
   decide   routes/ over Submission (upload, import: probe, validate), Rework (cancel,
-           reprocess), KeyAdmin and Protection (policy, signing keys), behind the gate
-           (X-API-Key, Idempotency-Key)
+           reprocess), Reprioritisation, KeyAdmin and Protection (policy, signing keys),
+           behind the gate (X-API-Key, Idempotency-Key)
   emit     video-uploaded per accepted source or reprocess, video-cancelled per cancel,
-           api-keys per key change, signing-keys per signing-key change,
-           playback-policy-changed per policy change (and dead-letter, as every consumer may)
+           video-reprioritised per priority change, api-keys per key change, signing-keys
+           per signing-key change, playback-policy-changed per policy change (and
+           dead-letter, as every consumer may)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from schemas import (
     PLAYBACK_POLICY_CHANGED,
     SIGNING_KEYS,
     VIDEO_CANCELLED,
+    VIDEO_REPRIORITISED,
     VIDEO_UPLOADED,
 )
 from services.ingest import ledger
@@ -35,7 +38,8 @@ from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
 
 CONSUMES = (API_KEYS, SIGNING_KEYS, *ledger.TOPICS)
-EMITS = (VIDEO_UPLOADED, VIDEO_CANCELLED, API_KEYS, SIGNING_KEYS, PLAYBACK_POLICY_CHANGED)
+EMITS = (VIDEO_UPLOADED, VIDEO_CANCELLED, VIDEO_REPRIORITISED, API_KEYS, SIGNING_KEYS,
+         PLAYBACK_POLICY_CHANGED)
 
 
 def build_app(settings: IngestSettings):  # type: ignore[no-untyped-def]

@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
@@ -128,13 +128,25 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 CommitFloor = Callable[[TopicPartition, int], int]
 
 
+class PartitionSelector(Protocol):
+    """Narrows which partitions a free slot may fetch from (transcode's priority lanes)."""
+
+    async def allowed(self, consumer: AIOKafkaConsumer,
+                      candidates: Sequence[TopicPartition]) -> set[TopicPartition]: ...
+
+    def taken(self, topic: str) -> None:
+        """A record of `topic` was taken into a slot."""
+        ...
+
+
 class ConsumeLoop:
     """Runs a Handler over a consumer group until `stop()`."""
 
     def __init__(self, settings: LoopSettings, bootstrap: str, codec: EventCodec,
                  producer: EventProducer, handler: Handler,
                  commit_floor: CommitFloor | None = None,
-                 on_revoked: Callable[[list[TopicPartition]], None] | None = None) -> None:
+                 on_revoked: Callable[[list[TopicPartition]], None] | None = None,
+                 selector: PartitionSelector | None = None) -> None:
         self.settings = settings
         self.codec = codec
         self.producer = producer
@@ -143,6 +155,8 @@ class ConsumeLoop:
         # first record it still needs, so its state rebuilds from the log on restart.
         self._commit_floor = commit_floor
         self.on_revoked = on_revoked
+        #: Which of the idle partitions a free slot may take from (None: any of them).
+        self._selector = selector
         self._inflight: dict[TopicPartition, _Inflight] = {}
         self._stopping = asyncio.Event()
         self._control = {t.name for t in settings.control_topics}
@@ -196,9 +210,15 @@ class ConsumeLoop:
         assigned = self.consumer.assignment()
         busy = set(self._inflight)
         free = self.settings.concurrency - len(busy)
+        allowed = None
+        if self._selector is not None and free > 0:
+            idle = [tp for tp in assigned if tp not in busy and tp.topic not in self._control]
+            allowed = await self._selector.allowed(self.consumer, idle)
         for tp in assigned:
             at_capacity = free <= 0 and tp.topic not in self._control
-            if tp in busy or at_capacity:
+            held_back = (allowed is not None and tp.topic not in self._control
+                         and tp not in allowed)
+            if tp in busy or at_capacity or held_back:
                 self.consumer.pause(tp)
             else:
                 self.consumer.resume(tp)
@@ -212,6 +232,8 @@ class ConsumeLoop:
                     await self._process(tp, record)
                 continue
             self.consumer.pause(tp)
+            if self._selector is not None:
+                self._selector.taken(tp.topic)
             task = asyncio.create_task(self._process_all(tp, records),
                                        name=f"{tp.topic}/{tp.partition}")
             self._inflight[tp] = _Inflight(task, records)

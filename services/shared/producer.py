@@ -99,8 +99,11 @@ class EventProducer:
         the producer is retired (see `_retire`), so an event whose publish raised is never
         written later by the idempotent producer's retries (which would otherwise go on
         until the broker is back). The caller may then safely undo its side effects
-        (ingest deletes the stored source and answers 503). `partition` overrides the
-        key's partition (chunk jobs are dealt round the partitions, see `chunking`).
+        (ingest deletes the stored source and answers 503).
+
+        `partition` overrides the key's partition: chunk jobs are dealt round the partitions
+        (see `chunking`), and the lane router sends a job to the partition of the worker
+        that has room.
         """
         # The registry's key field (video_id for video topics, key_id for api-keys).
         key_field = topic.key if topic.key in topic.latest.definition_fields else "video_id"
@@ -111,9 +114,11 @@ class EventProducer:
         key = str(key_value).encode() if key_value else None
         headers = [*telemetry.trace_headers(), *extra_headers]
         producer = await self._ready()
-        if timeout_s is None:
+        if partition is not None:
             meta = await producer.send_and_wait(topic.name, value, key=key, headers=headers,
                                                 partition=partition)
+        elif timeout_s is None:
+            meta = await producer.send_and_wait(topic.name, value, key=key, headers=headers)
         else:
             meta = await self._send_within(producer, topic.name, value, key, headers, timeout_s)
         observe_emitted(topic.name, event)

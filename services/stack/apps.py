@@ -11,13 +11,15 @@ from services.stack.admin_key import ensure_admin_key, ensure_kek
 from services.stack.probe import answers
 from services.stack.process import ManagedProcess
 from services.stack.settings import StackSettings
+from services.transcode.settings import TranscodeSettings
 
 #: (variable, default) of the services whose /metrics has a port of its own; every other
 #: service serves /metrics on its HTTP port, so a new HTTP service is scraped as it is.
 METRICS_PORTS = {"transcode": ("REELFLOW_TRANSCODE_METRICS_PORT", 8002),
                  "packager": ("REELFLOW_PACKAGER_METRICS_PORT", 8003),
                  "captions": ("REELFLOW_CAPTIONS_METRICS_PORT", 8005),
-                 "scoring": ("REELFLOW_SCORING_METRICS_PORT", 8006)}
+                 "scoring": ("REELFLOW_SCORING_METRICS_PORT", 8007),
+                 "router": ("REELFLOW_ROUTER_METRICS_PORT", 8008)}
 
 
 class Service:
@@ -100,9 +102,13 @@ def services(settings: StackSettings) -> list[Service]:
                                                         / f"transcode-{n}-work")})
         for n in range(2, settings.transcode_workers + 1)
     ]
+    # The lane router fills the lanes the workers read; with the lanes off (workers on
+    # video-uploaded directly) nobody would drain them, so it is not started.
+    router = [Service("router", settings, None, None)] if TranscodeSettings().lanes else []
     return [
         Service("catalog", settings, "REELFLOW_CATALOG_PORT", 8000, operator=True),
         Service("ingest", settings, "REELFLOW_INGEST_PORT", 8001),
+        *router,
         Service("transcode", settings, None, None),
         *extra_workers,
         Service("packager", settings, None, None),

@@ -1,7 +1,10 @@
 """`reelflow transcode`: one transcode worker process (scale out with more of them).
 
-  consume  video-uploaded (a source to encode), video-cancelled (stop that video's job)
-  decide   TranscodeWorker: check the source, encode the ladder, upload each rendition
+  consume  the priority lanes transcode-lane-high/normal/low, which the lane router fills
+           from video-uploaded (or video-uploaded itself with REELFLOW_TRANSCODE_LANES=false);
+           video-cancelled (stop that video's job)
+  decide   LaneSelector: which lane a free slot takes from (higher first, weighted);
+           TranscodeWorker: check the source, encode the ladder, upload each rendition
   emit     transcode-progress while encoding, rendition-done per rendition uploaded,
            transcode-failed when the source cannot be used (and dead-letter, as every
            consumer may); for a video over the chunk threshold, chunk-requested per chunk
@@ -21,6 +24,7 @@ from schemas import (
     ALL_TOPICS,
     CHUNK_ENCODED,
     CHUNK_REQUESTED,
+    LANE_TOPICS,
     RENDITION_DONE,
     TRANSCODE_FAILED,
     TRANSCODE_PROGRESS,
@@ -34,12 +38,15 @@ from services.shared.lifecycle import run_until_signalled
 from services.shared.media.toolcheck import check_ffmpeg
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
+from services.transcode.lanes import LaneSelector
 from services.transcode.settings import TranscodeSettings
 from services.transcode.worker import TranscodeWorker
 
 log = logging.getLogger(__name__)
 
-CONSUMES = (VIDEO_UPLOADED,)
+CONSUMES = LANE_TOPICS
+#: What a worker reads instead with the lanes switched off (no router in front).
+DIRECT = (VIDEO_UPLOADED,)
 #: Handled at once, even while every job slot is busy.
 CONTROL = (VIDEO_CANCELLED,)
 EMITS = (TRANSCODE_PROGRESS, RENDITION_DONE, TRANSCODE_FAILED, CHUNK_REQUESTED)
@@ -55,12 +62,16 @@ async def serve(settings: TranscodeSettings, stop: asyncio.Event) -> None:
     worker = TranscodeWorker(settings, producer, ObjectStore(settings.common))  # decide
     worker.sweep()  # scratch space of a crashed run
     consume = LoopSettings(
-        group_id=settings.group_id, topics=CONSUMES, control_topics=CONTROL,
+        group_id=settings.group_id, topics=CONSUMES if settings.lanes else DIRECT,
+        control_topics=CONTROL,
         concurrency=settings.concurrency, max_attempts=settings.max_attempts,
         backoff_base_s=settings.backoff_base_s, session_timeout_ms=settings.session_timeout_ms,
         max_poll_interval_ms=settings.max_poll_interval_ms,
         group_instance_id=settings.instance_id or None)
-    await ConsumeLoop(consume, bootstrap, producer.codec, producer, worker).run_until(stop)
+    lanes = (LaneSelector([t.name for t in LANE_TOPICS], settings.lane_weights)
+             if settings.lanes else None)
+    await ConsumeLoop(consume, bootstrap, producer.codec, producer, worker,
+                      selector=lanes).run_until(stop)
 
 
 def run(_: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.shared.settings import CommonSettings, SourceLimits
+from services.transcode.lanes import DEFAULT_WEIGHTS
 
 
 class TranscodeSettings(BaseSettings):
@@ -40,6 +41,11 @@ class TranscodeSettings(BaseSettings):
     #: left unpolled), so these bound failure detection, not job length.
     session_timeout_ms: int = 10000
     max_poll_interval_ms: int = 300000
+    #: Read the priority lanes the router fills (`transcode-lane-*`); false reads
+    #: `video-uploaded` directly, first come first served, as before the lanes.
+    lanes: bool = True
+    #: Slot shares of the lanes while several have work (`services/transcode/lanes.py`).
+    lane_weights: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     #: Static membership id (cuts rebalances on restart); empty means dynamic membership.
     instance_id: str = ""
 

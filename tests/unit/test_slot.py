@@ -21,9 +21,9 @@ def ports(env: dict[str, str]) -> dict[str, list[int]]:
 def test_every_port_of_slot_3_is_slot_0s_plus_300_and_the_state_dir_is_its_own():
     base, shifted = ports(environment(0)), ports(environment(3))
     # Kafka, its controller, Postgres, S3 and SeaweedFS's three, both APIs, the transcode,
-    # packager, captions and scoring metrics ports, Prometheus, the figures app's port, the
-    # webhooks API's, and the catalog URL ingest calls.
-    assert len(base) == 17
+    # packager, captions, scoring and lane router metrics ports, Prometheus, the figures
+    # app's port, the webhooks API's, and the catalog URL ingest calls.
+    assert len(base) == 18
     assert shifted == {name: [p + 300 for p in values] for name, values in base.items()}
     assert environment(0)["REELFLOW_STATE_DIR"].endswith("/.reelflow-test")
     assert environment(3)["REELFLOW_STATE_DIR"].endswith("/.reelflow-test-3")
@@ -36,8 +36,8 @@ def test_no_two_slots_share_a_port():
     # Sixteen ports per slot (the catalog URL names the catalog's port again).
     per_slot = [{p for values in ports(environment(slot)).values() for p in values}
                 for slot in range(10)]
-    assert [len(taken) for taken in per_slot] == [16] * 10
-    assert len(set().union(*per_slot)) == 16 * 10
+    assert [len(taken) for taken in per_slot] == [17] * 10
+    assert len(set().union(*per_slot)) == 17 * 10
 
 
 def test_the_session_runs_with_the_slots_environment():

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import WithJsonSchema
 
 from services.catalog import contract, queries, views
-from services.catalog.deps import Links, Pool, Who
+from services.catalog.deps import Links, Pool, Queues, Who
 from services.catalog.projection import STATUSES
 from services.catalog.rendering import JsonAnswer, conditional, not_found
 
@@ -30,6 +30,7 @@ async def list_videos(
     pool: Pool,
     links: Links,
     who: Who,
+    queues: Queues,
     status: Annotated[list[Annotated[str, WithJsonSchema(STATUS_LIST)]] | None,
                       Query(description="repeat or comma-separate")] = None,
     created_from: datetime | None = None,
@@ -60,7 +61,11 @@ async def list_videos(
     async with pool.connection() as conn:
         rows, next_cursor = await queries.list_videos(conn, filters, sort, order, limit,
                                                       cursor)
-    return JsonAnswer({"items": [views.video_summary(r, links) for r in rows],
+    items = [views.video_summary(r, links) for r in rows]
+    for item in items:
+        waiting = item["status"] == "uploaded"
+        item["queue"] = queues.place(item["video_id"], item["attempt"]) if waiting else None
+    return JsonAnswer({"items": items,
                        "next_cursor": next_cursor, "limit": limit, "sort": sort,
                        "order": order})
 
@@ -68,11 +73,15 @@ async def list_videos(
 @router.get("/{video_id}", responses=contract.VIDEO,
             summary="One video: state, renditions, playback")
 async def get_video(video_id: uuid.UUID, request: Request, pool: Pool, links: Links,
-                    who: Who) -> Any:
+                    who: Who, queues: Queues) -> Any:
     """Answers carry an `ETag`; send it back in `If-None-Match` to get `304` while the
-    video has not changed."""
+    video has not changed. `queue` is a waiting video's place in its lane and estimated
+    start (else null)."""
     async with pool.connection() as conn:
         video = await queries.get_video(conn, str(video_id))
     if video is None or not who.may_see(video["owner"]):
         return not_found(f"video {video_id}")
-    return conditional(request, views.video_detail(video, links))
+    detail = views.video_detail(video, links)
+    waiting = video["status"] == "uploaded"
+    detail["queue"] = queues.place(str(video_id), video["attempt"]) if waiting else None
+    return conditional(request, detail)

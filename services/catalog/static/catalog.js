@@ -74,6 +74,15 @@ function progressOf(video) {
   return stages.reduce((a, b) => a + b, 0) / stages.length;
 }
 
+/** A waiting video's place in its lane and estimated start (the router's, via `queue`). */
+function queueText(queue) {
+  if (!queue) return '';
+  const lane = queue.lane.replace(/^.*-/, '');
+  const start = queue.estimated_start_at
+    ? `, starts about ${new Date(queue.estimated_start_at).toLocaleTimeString()}` : '';
+  return `#${queue.position} of ${queue.waiting} in the ${lane} lane${start}`;
+}
+
 function detailHref(id) { return `/videos/${encodeURIComponent(id)}`; }
 
 function renderList(app, items) {
@@ -81,7 +90,8 @@ function renderList(app, items) {
     el('td', {}, v.thumbnail ? el('img', { class: 'thumb', src: v.thumbnail, alt: '' })
       : el('div', { class: 'thumb' })),
     el('td', {}, el('a', { href: detailHref(v.video_id), class: 'open' }, v.title || v.video_id)),
-    el('td', {}, statusBadge(v.status)),
+    el('td', {}, statusBadge(v.status),
+      v.queue ? el('div', { class: 'queue' }, queueText(v.queue)) : null),
     el('td', {}, el('progress', { max: 100, value: progressOf(v).toFixed(0) }),
       ` ${progressOf(v).toFixed(0)} %`),
     el('td', { class: 'num' }, fmt.seconds(v.duration_seconds)),
@@ -196,6 +206,7 @@ async function renderDetail(app, id) {
     ` attempt ${video.attempt} · duration ${fmt.seconds(video.duration_seconds)}`
     + ` · source ${fmt.bytes(video.source_size_bytes)}`
     + (video.processing_seconds ? ` · processed in ${video.processing_seconds.toFixed(1)} s` : ''),
+    video.queue ? el('span', { class: 'queue' }, ` · queued ${queueText(video.queue)}`) : null,
     video.error ? el('span', { class: 'error' },
       ` · ${video.error.stage}: ${video.error.code} (${video.error.message})`) : null));
   document.getElementById('player-box').hidden = !video.playback.hls;

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings
 from services.catalog.settings import CatalogSettings
 from services.ingest.settings import IngestSettings
 from services.packager.settings import PackagerSettings
+from services.router.settings import RouterSettings
 from services.scoring.settings import ScoringSettings
 from services.shared.settings import CommonSettings
 from services.stack.settings import KAFKA_POM, StackSettings
@@ -31,10 +32,11 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "ingest": IngestSettings, "transcode": TranscodeSettings,
     "packager": PackagerSettings, "catalog": CatalogSettings, "webhooks": WebhooksSettings,
     "scoring": ScoringSettings,
+    "router": RouterSettings,
 }
 #: The services that serve Prometheus metrics, and the setting naming the port.
 METRICS_PORT_FIELD = {"catalog": "port", "transcode": "metrics_port", "packager": "metrics_port",
-                      "webhooks": "port", "scoring": "metrics_port"}
+                      "webhooks": "port", "scoring": "metrics_port", "router": "metrics_port"}
 
 
 def env_names(cls: type[BaseSettings]) -> set[str]:

@@ -20,7 +20,7 @@ RULES = acls(STACK_TOPICS)
 #: Who writes what, from the README's table (dead-letter: every consumer).
 WRITES = {
     "ingest": {"video-uploaded", "video-cancelled", "api-keys", "signing-keys",
-               "playback-policy-changed", "dead-letter"},
+               "playback-policy-changed", "video-reprioritised", "dead-letter"},
     "transcode": {"rendition-done", "transcode-progress", "transcode-failed", "chunk-requested",
                   "dead-letter"},
     "scoring": {"rendition-scored", "dead-letter"},
@@ -32,11 +32,17 @@ WRITES = {
     "captions": {"captions-done", "dead-letter"},
     "upstream": {"video-uploaded"},
     "webhooks": {"webhook-endpoints", "dead-letter"},
+    "router": {"transcode-lane-high", "transcode-lane-normal", "transcode-lane-low",
+               "lane-queue", "dead-letter"},
 }
 READS = {
     "ingest": {"api-keys", "signing-keys", "playback-policy-changed", "video-uploaded",
-               "video-cancelled", "video-transcoded", "transcode-failed", "packaging-failed"},
-    "transcode": {"video-uploaded", "video-cancelled", "chunk-encoded"},
+               "video-cancelled", "video-transcoded", "transcode-failed", "packaging-failed",
+               "transcode-progress"},
+    "transcode": {"video-uploaded", "video-cancelled", "chunk-encoded", "transcode-lane-high",
+                  "transcode-lane-normal", "transcode-lane-low"},
+    "router": {"video-uploaded", "video-cancelled", "video-reprioritised",
+               "transcode-lane-high", "transcode-lane-normal", "transcode-lane-low"},
     "packager": {"rendition-done", "captions-done", "content-keys"},
     "captions": {"video-uploaded", "video-cancelled"},
     "scoring": {"rendition-done"},
@@ -70,15 +76,29 @@ def test_a_reader_may_consume_only_its_own_topics_with_its_own_group() -> None:
         assert groups == (set() if principal == "upstream" else {principal}), principal
 
 
+#: The lane router's topics the catalog does not read: the lanes repeat `video-uploaded`
+#: for the workers, and a reprioritisation reaches the catalog as the router's
+#: `lane-queue` snapshot (which it reads).
+SCHEDULING_ONLY = {"transcode-lane-high", "transcode-lane-normal", "transcode-lane-low",
+                   "video-reprioritised"}
+
+
 def test_the_catalog_reads_every_event_topic_and_describes_what_lag_needs() -> None:
     # Every topic but the figures' changelogs, the webhooks service's own endpoints and
-    # split and stitch's work queues (chunk jobs and checkpoints).
+    # split and stitch's work queues (chunk jobs and checkpoints), and the lane router's
+    # topics the catalog learns through lane-queue.
     events = {t.name for t in STACK_TOPICS if not t.name.startswith(("figures-", "chunk-"))
-              and t.name != "webhook-endpoints"}
+              and t.name != "webhook-endpoints" and t.name not in SCHEDULING_ONLY}
     assert _allowed(RULES, "catalog", "topic", "READ") == events
     assert _allowed(RULES, "catalog", "topic", "DESCRIBE") == {"*"}
     assert _allowed(RULES, "catalog", "group", "DESCRIBE") == {"*"}
     assert _allowed(RULES, "catalog", "group", "READ") == {"catalog"}
+
+
+def test_the_router_may_look_at_the_transcode_group_and_no_other() -> None:
+    assert _allowed(RULES, "router", "group", "DESCRIBE") == {"transcode"}
+    assert _allowed(RULES, "router", "group", "READ") == {"router"}
+    assert not _allowed(RULES, "transcode", "group", "DESCRIBE")
 
 
 def test_only_the_apis_read_api_keys_and_only_ingest_writes_them() -> None:
