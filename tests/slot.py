@@ -56,6 +56,9 @@ def environment(slot: int) -> dict[str, str]:
         "REELFLOW_WEBHOOKS_RETRY_SCHEDULE_S": "[0.5, 1.0, 2.0, 4.0]",
         "REELFLOW_WEBHOOKS_LEASE_S": "15",
         "REELFLOW_SCORING_METRICS_PORT": port(24007),
+        # Tests write rendition-done events for packages that never come; the scorer gives
+        # up on those soon instead of holding its slot for 10 minutes.
+        "REELFLOW_SCORING_PACKAGE_WAIT_S": "30",
         "REELFLOW_ROUTER_METRICS_PORT": port(24008),
         # The session's workers read video-uploaded directly (the topology the suite's
         # older tests pin: dead letters and offsets of group `transcode` on it), so the

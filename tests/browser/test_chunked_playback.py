@@ -20,7 +20,8 @@ from tests.integration.test_pipeline import CATALOG, submit, wait_for_status
 from tests.media import make_clip
 from tests.tools import require
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration]
+# Slow: a chunked video takes minutes on 2 cores; `./run slow` runs it.
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 __all__ = ["page_origin"]  # the fixture, shared with the pipeline's playback test
 
 #: Past the second chunk edge (8 s) of the 12 s clip.

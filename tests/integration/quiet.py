@@ -19,7 +19,8 @@ from services.shared.settings import CommonSettings
 #: Services that react to synthetic events, and the topics they would react to.
 REACTING = {"transcode": (VIDEO_UPLOADED, VIDEO_CANCELLED),
             "packager": (RENDITION_DONE, CAPTIONS_DONE),
-            "captions": (VIDEO_UPLOADED, VIDEO_CANCELLED)}
+            "captions": (VIDEO_UPLOADED, VIDEO_CANCELLED),
+            "scoring": (RENDITION_DONE,)}
 
 
 @contextlib.contextmanager

@@ -32,6 +32,10 @@ from tests.media import make_clip
 from tests.polling import wait_until
 from tests.slot import TEST_STATE
 
+# Slow: chunked videos (and a SIGKILL and a reprocess of one) take minutes on 2 cores;
+# `./run slow` runs them.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[2]
 FPS = 25  # make_clip's rate
 

@@ -56,7 +56,8 @@ from tests.media import make_clip
 from tests.polling import wait_until
 from tests.slot import TEST_STATE
 
-pytestmark = pytest.mark.integration
+# Slow: 30-odd queued videos behind a busy worker; `./run slow` runs it.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 codec = EventCodec(ALL_TOPICS)
 #: The lane worker's weights here: small, so a share shows within a few jobs (high 2 to

@@ -100,6 +100,9 @@ def test_a_stored_clip_is_accepted_published_and_recorded_without_http(local_sta
     sha256 = hashlib.sha256(data).hexdigest()
     assert answer == {
         "video_id": video_id, "status": "uploaded", "attempt": 1, "priority": 7,
+        # What the caller asked of captions and protection (here: the defaults).
+        "captions": True, "captions_language": None, "playback_policy": "public",
+        "encryption": None,
         "source": {"uri": f"s3://{settings.common.s3_bucket}/sources/{video_id}/original",
                    "size_bytes": len(data), "sha256": sha256},
         "links": {"self": f"http://catalog.example/api/v1/videos/{video_id}",

@@ -98,9 +98,11 @@ def _value(value: Any) -> Any:
 
 
 def restart_services(stack: Any) -> None:
+    # Every service, not only the four: the scorer, captions and webhooks continue the
+    # video's trace too (the catalog projects their events under their spans), and a span
+    # whose parent was never exported would break the trace.
     for component in stack.apps:
-        if component.name in SERVICES:
-            stack.restart(component.name)
+        stack.restart(component.name)
 
 
 @pytest.fixture
@@ -136,7 +138,11 @@ def test_one_trace_covers_ingest_transcode_packager_and_the_catalog_projection(
         spans = receiver.collected()
         ids = the_trace(spans, video_id)
         found = [s for s in spans if s.trace_id in ids]
-        return found if {s.service for s in found} >= set(SERVICES) else None
+        # A job's child spans are exported before the job's own span ends (the scorer's
+        # run after playback), so wait for the parents too.
+        known = {s.span_id for s in found}
+        whole = all(s.parent_id in known for s in found if s.parent_id)
+        return found if {s.service for s in found} >= set(SERVICES) and whole else None
     with contextlib.suppress(AssertionError):  # the assertions below say what is missing
         wait_until(covered, "spans of all four services", 60)
     spans = receiver.collected()
@@ -148,14 +154,15 @@ def test_one_trace_covers_ingest_transcode_packager_and_the_catalog_projection(
     print(f"\ntrace {trace_id}: {len(trace)} spans; "
           + ", ".join(f"{svc}: {sum(s.service == svc for s in trace)}" for svc in SERVICES))
 
-    assert {s.service for s in trace} == set(SERVICES), names
+    assert {s.service for s in trace} >= set(SERVICES), names
     roots = [s for s in trace if not s.parent_id]
     # One root: ingest's server span of the upload request.
     assert [(r.service, r.attributes.get("http.route")) for r in roots] == [
         ("ingest", "/api/v1/videos")], roots
     assert "ingest upload" in names
     known = {s.span_id for s in trace}
-    assert all(s.parent_id in known for s in trace if s.parent_id), "a span's parent is missing"
+    orphans = [(s.service, s.name) for s in trace if s.parent_id and s.parent_id not in known]
+    assert not orphans, f"these spans' parents are missing: {orphans}"
     # The encode itself is traced, not just the probes: transcode's `ffmpeg encode` span
     # holds an `ffmpeg run` child whose command line encodes H.264 (beside it, the
     # thumbnail runs).

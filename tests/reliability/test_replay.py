@@ -36,14 +36,18 @@ def stored_offsets(common: CommonSettings) -> dict[tuple[str, int], int]:
     return {(t, p): o for t, p, o in rows}
 
 
+#: The groups that read the scenarios' poison pills where they are written and dead-letter
+#: them (the scorer, captions and webhooks may lag for minutes on long jobs of their own).
+POISON_READERS = ("transcode", "packager", "ingest")
+
+
 def others_behind(common: CommonSettings) -> dict[str, int]:
-    """Lag of every other live group of the stack (transcode, packager, ingest, figures):
-    any of them may still dead-letter a poison record it has not read yet, and that late
-    dead letter would be in the replayed model and not in the one taken before."""
-    lags = asyncio.run(collect(common.kafka_bootstrap, {}))
-    behind = {g.group: g.total for g in lags
-              if g.group != GROUP and g.state not in ("Empty", "Dead", "-") and g.total}
-    return behind
+    """Lag of the other live groups that read the poison pills: one of them may still
+    dead-letter a record it has not read yet, and that late dead letter would be in the
+    replayed model and not in the one taken before."""
+    lags = asyncio.run(collect(common.kafka_bootstrap, {}, POISON_READERS))
+    return {g.group: g.total for g in lags
+            if g.state not in ("Empty", "Dead", "-") and g.total}
 
 
 def caught_up(common: CommonSettings) -> dict[tuple[str, int], int] | None:
