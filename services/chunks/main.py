@@ -11,15 +11,12 @@ import argparse
 import asyncio
 import logging
 
-from prometheus_client import start_http_server
-
 from schemas import ALL_TOPICS, CHUNK_ENCODED, CHUNK_REQUESTED
 from services.chunks.settings import ChunksSettings
 from services.chunks.worker import ChunkWorker
-from services.shared import telemetry
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
-from services.shared.lifecycle import run_until_signalled
+from services.shared.lifecycle import run_worker
 from services.shared.media.toolcheck import check_ffmpeg
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
@@ -47,12 +44,7 @@ async def serve(settings: ChunksSettings, stop: asyncio.Event) -> None:
 
 
 def run(_: argparse.Namespace) -> int:
-    settings = ChunksSettings()
-    telemetry.configure("chunks", settings.common.log_level, settings.common.otel_exporter)
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
-    asyncio.run(run_until_signalled(lambda stop: serve(settings, stop)))
-    return 0
+    return run_worker("chunks", ChunksSettings(), serve)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

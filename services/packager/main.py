@@ -17,8 +17,6 @@ import asyncio
 import logging
 import shutil
 
-from prometheus_client import start_http_server
-
 from schemas import (
     ALL_TOPICS,
     CAPTIONS_DONE,
@@ -29,10 +27,9 @@ from schemas import (
 )
 from services.packager.settings import PackagerSettings
 from services.packager.worker import PackagerWorker
-from services.shared import telemetry
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
-from services.shared.lifecycle import run_until_signalled
+from services.shared.lifecycle import run_worker
 from services.shared.media.toolcheck import check_shaka_packager
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
@@ -61,13 +58,7 @@ async def serve(settings: PackagerSettings, stop: asyncio.Event) -> None:
 
 
 def run(_: argparse.Namespace) -> int:
-    settings = PackagerSettings()
-    telemetry.configure("packager", settings.common.log_level, settings.common.otel_exporter)
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
-
-    asyncio.run(run_until_signalled(lambda stop: serve(settings, stop)))
-    return 0
+    return run_worker("packager", PackagerSettings(), serve)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

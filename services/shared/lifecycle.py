@@ -14,7 +14,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiokafka.errors import KafkaError
 
@@ -141,3 +141,29 @@ def postgres_address(dsn: str) -> str:
 
     parts = conninfo_to_dict(dsn)
     return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+
+
+class WorkerSettings(Protocol):
+    """What every worker process's settings have: the shared ones and a metrics port."""
+
+    @property
+    def common(self) -> Any: ...
+    @property
+    def metrics_port(self) -> int: ...
+    @property
+    def metrics_host(self) -> str: ...
+
+
+def run_worker(name: str, settings: WorkerSettings,
+               serve: Callable[[Any, asyncio.Event], Coroutine[Any, Any, None]]) -> int:
+    """The one shell of a worker process (`reelflow transcode|packager|scoring|chunks`):
+    logging and tracing, /metrics when a port is set, then `serve` until SIGTERM/SIGINT."""
+    from prometheus_client import start_http_server
+
+    from services.shared import telemetry
+
+    telemetry.configure(name, settings.common.log_level, settings.common.otel_exporter)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    asyncio.run(run_until_signalled(lambda stop: serve(settings, stop)))
+    return 0
