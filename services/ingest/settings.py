@@ -36,6 +36,10 @@ class IngestSettings(BaseSettings):
     catalog_url: str = "http://127.0.0.1:8000"
     #: Consumer group of ingest's own projection of `video-uploaded` (for reprocess).
     group_id: str = "ingest"
+    #: Partitions the ledger projects at once. With one, the shared loop hands out one
+    #: record per poll and then waits out its 500 ms poll with everything paused: about
+    #: two records a second, far behind the progress events of a busy pipeline.
+    ledger_concurrency: int = 4
     #: Seconds after which an unfinished Idempotency-Key claim (its request died with its
     #: process) may be taken over by a retry.
     idempotency_claim_timeout_s: float = 3600.0

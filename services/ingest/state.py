@@ -63,7 +63,8 @@ class IngestState:
         await self.pool.open(wait=True, timeout=patience)
         await wait_for_kafka(producer.bootstrap, producer.start, patience)
         stop = asyncio.Event()
-        loop = ConsumeLoop(LoopSettings(self.settings.group_id, TOPICS),
+        loop = ConsumeLoop(LoopSettings(self.settings.group_id, TOPICS,
+                                        concurrency=self.settings.ledger_concurrency),
                            self.settings.common.kafka_bootstrap, producer.codec, producer,
                            LedgerProjection(self.ledger))
         tasks = [asyncio.create_task(self.keyring.run(stop), name="keyring"),

@@ -222,7 +222,18 @@ class ConsumeLoop:
                 self.consumer.pause(tp)
             else:
                 self.consumer.resume(tp)
-        batches = await self.consumer.getmany(timeout_ms=500, max_records=max(free, 1))
+        if busy and free <= 0:
+            # Every slot is taken: wait for one to come free (half a second at most, for the
+            # control topics' cancellations and the poll that keeps us in the group) rather
+            # than in a 500 ms poll with everything paused, which held a one-slot loop to
+            # about two records a second.
+            await asyncio.wait([i.task for i in self._inflight.values()], timeout=0.5,
+                               return_when=asyncio.FIRST_COMPLETED)
+            wait_ms = 0
+        else:
+            # A slot may free up any moment while others work: poll briefly then.
+            wait_ms = 50 if busy else 500
+        batches = await self.consumer.getmany(timeout_ms=wait_ms, max_records=max(free, 1))
         await self._lag.refresh(self.consumer)
         for tp, records in batches.items():
             if not records:

@@ -111,11 +111,25 @@ class LocalStack:
         for component in (*self.monitoring, *self.apps, *reversed(self.infra)):
             component.stop()
 
-    def restart(self, name: str) -> None:
-        component = self.component(name)
-        component.stop()
-        component.start()
-        self._wait_healthy(component)
+    def restart(self, *names: str) -> None:
+        """Restart the named components together: all are told to stop at once, then all
+        start, then each is awaited healthy (one after another, each would wait out its own
+        shutdown and start-up)."""
+        components = [self.component(name) for name in names]
+        self.stop_together(components)
+        for component in components:
+            component.start()
+        for component in components:
+            self._wait_healthy(component)
+
+    def stop_together(self, components: list[Component]) -> None:
+        for component in components:
+            # The services' graceful shutdowns overlap; Kafka, Postgres and S3 keep their
+            # own ways to stop (SIGTERM would ask Postgres for a smart shutdown).
+            if component not in self.infra:
+                component.process.signal(signal.SIGTERM)
+        for component in components:
+            component.stop()
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
         self.component(name).process.signal(sig)

@@ -43,8 +43,7 @@ def services_paused(stack: Any, common: CommonSettings,
     (it stores them in Postgres); the groups in READING are moved past like the others."""
     names = {*REACTING, *also}
     paused = [c for c in stack.apps if c.name in names and c.process.pid is not None]
-    for component in paused:
-        component.stop()
+    stack.stop_together(paused)
     try:
         yield
     finally:
@@ -52,6 +51,7 @@ def services_paused(stack: Any, common: CommonSettings,
             for topic in {**REACTING, **READING}.get(component.name, ()):
                 moved = asyncio.run(plan(common, component.name, topic.name, Target("latest")))
                 asyncio.run(execute(common, moved))
-            # Started and healthy before the next test talks to it (an API the next test
-            # calls at once must be listening, not just spawned).
-            stack.restart(component.name)
+        # Started and healthy before the next test talks to them (an API the next test
+        # calls at once must be listening, not just spawned).
+        if paused:
+            stack.restart(*(c.name for c in paused))

@@ -39,7 +39,7 @@ from tests.integration.test_transcode_resilience import (
 )
 from tests.media import make_clip
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # 55 s: `./run slow`
 
 MAX_POLL_MS = 4000
 

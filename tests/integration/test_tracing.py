@@ -101,8 +101,7 @@ def restart_services(stack: Any) -> None:
     # Every service, not only the four: the scorer, captions and webhooks continue the
     # video's trace too (the catalog projects their events under their spans), and a span
     # whose parent was never exported would break the trace.
-    for component in stack.apps:
-        stack.restart(component.name)
+    stack.restart(*(component.name for component in stack.apps))
 
 
 @pytest.fixture

@@ -297,7 +297,10 @@ def test_a_sigkilled_worker_mid_encode_is_taken_over_and_the_catalog_shows_one_s
         ids.setdefault(event.rendition, set()).add(event.event_id)
     assert set(ids) == expected
     assert all(len(v) == 1 for v in ids.values()), ids
-    assert not ffmpeg_for(video_id)
+    # No encode runs on (an orphan would have a new parent); the scorer and the captions
+    # worker may still run ffmpeg over the ready video's outputs, after the fact.
+    after_the_fact = {pipeline.component(name).process.pid for name in ("scoring", "captions")}
+    assert not [f for f in ffmpeg_for(video_id) if f[1] not in after_the_fact]
 
     # Aligned keyframes across the rungs of what the pipeline produced (2 s GOPs).
     rungs = [r for r in video["renditions"] if r["media_type"] == "VIDEO"]
