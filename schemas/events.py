@@ -630,7 +630,7 @@ class LaneQueue(Record):
 
 #: The events of one video's life (each carries its `video_id`).
 VideoEvent = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
-              | VideoTranscoded | RenditionScored | PlaybackPolicyChanged)
+              | VideoTranscoded | RenditionScored | PlaybackPolicyChanged | VideoReprioritised)
 #: Every event class.
 Event = (VideoEvent | DeadLetter | ApiKeyState | SigningKeyState | ContentKeyState
          | ChunkRequested | ChunkEncoded)
