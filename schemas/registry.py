@@ -105,10 +105,12 @@ VIDEO_UPLOADED = Topic(
             "webhooks"),
     event_type=events.VideoUploaded, external_writers=("upstream",),
 )
+# The chunk workers (issue 16) follow it on every partition: a video's chunks are spread
+# over their whole group, so each needs every cancellation.
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures", "captions",
-            "webhooks"),
+            "webhooks", "chunks"),
     event_type=events.VideoCancelled,
 )
 TRANSCODE_PROGRESS = Topic(

@@ -46,7 +46,7 @@ READS = {
     "packager": {"rendition-done", "captions-done", "content-keys"},
     "captions": {"video-uploaded", "video-cancelled"},
     "scoring": {"rendition-done"},
-    "chunks": {"chunk-requested"},
+    "chunks": {"chunk-requested", "video-cancelled"},
     "figures": {"video-uploaded", "video-cancelled", "rendition-done", "transcode-failed",
                 "video-transcoded", "packaging-failed", "dead-letter",
                 "figures-owners-changelog", "figures-windows-changelog",
