@@ -52,11 +52,14 @@ REPRIORITISE = refusals({
 KEYS = refusals({400: "invalid_json", 401: UNAUTHENTICATED, 403: "admin_only",
                  422: f"{INVALID}, invalid_key_name, "
                  "invalid_rate_limit", 429: _RATE, 503: _BUSY})
-POLICY = refusals({401: UNAUTHENTICATED, 404: "video_not_found",
+POLICY = refusals({400: "invalid_json", 401: UNAUTHENTICATED, 404: "video_not_found",
                    409: "invalid_playback_policy (an encrypted video stays signed)",
                    422: f"{INVALID}, invalid_playback_policy", 429: _RATE, 503: _BUSY})
 SIGNING_KEYS = refusals({401: UNAUTHENTICATED, 403: "admin_only (another tenant's key)",
                          422: INVALID, 429: _RATE, 503: _BUSY})
+NEW_SIGNING_KEY = refusals({400: "invalid_json", 401: UNAUTHENTICATED,
+                            403: "admin_only (another tenant's key)", 422: INVALID,
+                            429: _RATE, 503: _BUSY})
 SIGNING_KEY = refusals({401: UNAUTHENTICATED, 404: "not_found", 422: INVALID,
                         429: _RATE, 503: _BUSY})
 KEY = refusals({401: UNAUTHENTICATED, 403: "admin_only", 404: "not_found", 422: INVALID,

@@ -14,13 +14,20 @@ from typing import Any
 
 from schemas import CAPTIONS_DONE, RENDITION_DONE, VIDEO_CANCELLED, VIDEO_UPLOADED
 from services.catalog.group_replay import Target, execute, plan
+from services.ingest.ledger import TOPICS as LEDGER_TOPICS
 from services.shared.settings import CommonSettings
+from services.webhooks.occurrences import SOURCES as WEBHOOK_SOURCES
 
 #: Services that react to synthetic events, and the topics they would react to.
 REACTING = {"transcode": (VIDEO_UPLOADED, VIDEO_CANCELLED),
             "packager": (RENDITION_DONE, CAPTIONS_DONE),
             "captions": (VIDEO_UPLOADED, VIDEO_CANCELLED),
             "scoring": (RENDITION_DONE,)}
+#: Groups that read the synthetic events too, and would dead-letter a test's poison records
+#: beside the test's own catalog (every group that cannot read a record dead-letters it), or
+#: deliver webhooks for them; paused when a test names them in `also`, and moved past
+#: everything written meanwhile like the reacting ones.
+READING = {"ingest": LEDGER_TOPICS, "webhooks": WEBHOOK_SOURCES}
 
 
 @contextlib.contextmanager
@@ -30,9 +37,10 @@ def services_paused(stack: Any, common: CommonSettings,
     past everything written meanwhile (with `reelflow replay`'s own functions) and start
     them again, healthy, so later tests find them idle.
 
-    `also` names further services to pause without moving their offsets: the stack's own
-    catalog, say, whose dead letters for a test's poison records would otherwise show up
-    next to the test's own (every group that cannot read a record dead-letters it)."""
+    `also` names further services to pause: the stack's own catalog, say, whose dead
+    letters for a test's poison records would otherwise show up next to the test's own
+    (every group that cannot read a record dead-letters it). The catalog keeps its offsets
+    (it stores them in Postgres); the groups in READING are moved past like the others."""
     names = {*REACTING, *also}
     paused = [c for c in stack.apps if c.name in names and c.process.pid is not None]
     for component in paused:
@@ -41,7 +49,7 @@ def services_paused(stack: Any, common: CommonSettings,
         yield
     finally:
         for component in paused:
-            for topic in REACTING.get(component.name, ()):
+            for topic in {**REACTING, **READING}.get(component.name, ()):
                 moved = asyncio.run(plan(common, component.name, topic.name, Target("latest")))
                 asyncio.run(execute(common, moved))
             # Started and healthy before the next test talks to it (an API the next test

@@ -50,14 +50,30 @@ def others_behind(common: CommonSettings) -> dict[str, int]:
             if g.state not in ("Empty", "Dead", "-") and g.total}
 
 
+#: What the last `caught_up` found still behind, for the timeout's message.
+behind: dict[str, object] = {}
+
+
 def caught_up(common: CommonSettings) -> dict[tuple[str, int], int] | None:
     """The log ends, once the catalog stored them all, every other live group read them
     too, and they stopped moving (a replaying catalog may append dead letters it writes
     again)."""
     ends = _nonzero(log_ends(common))
     stored = stored_offsets(common)
-    done = all(stored.get(k, 0) >= e for k, e in ends.items()) and not others_behind(common)
+    behind.clear()
+    behind["catalog (stored, end)"] = {f"{t}/{p}": (stored.get((t, p)), e)
+                                       for (t, p), e in ends.items()
+                                       if stored.get((t, p), 0) < e}
+    behind["other groups' lag"] = others_behind(common)
+    done = not any(behind.values())
     return ends if done and _nonzero(log_ends(common)) == ends else None
+
+
+def wait_caught_up(common: CommonSettings, what: str, timeout: float) -> None:
+    try:
+        wait_until(lambda: caught_up(common), what, timeout, every=1)
+    except AssertionError as timed_out:
+        raise AssertionError(f"{timed_out}; still behind: {behind}") from None
 
 
 def dump(common: CommonSettings) -> bytes:
@@ -79,7 +95,7 @@ def drop_catalog_tables(common: CommonSettings) -> list[str]:
 def test_dropping_the_catalog_and_replaying_from_earliest_rebuilds_an_identical_model(
         two_workers: Any, common_settings: CommonSettings) -> None:
     catalog = two_workers.component("catalog")
-    wait_until(lambda: caught_up(common_settings), "the catalog caught up", 300, every=1)
+    wait_caught_up(common_settings, "the catalog caught up", 300)
     catalog.stop()
     before = dump(common_settings)
     events = sum(_nonzero(log_ends(common_settings)).values())
@@ -89,7 +105,7 @@ def test_dropping_the_catalog_and_replaying_from_earliest_rebuilds_an_identical_
 
     started = time.monotonic()
     two_workers.up()  # starts the catalog again: migrations, then every topic from earliest
-    wait_until(lambda: caught_up(common_settings), "the replay caught up", 900, every=1)
+    wait_caught_up(common_settings, "the replay caught up", 900)
     seconds = time.monotonic() - started
     after = dump(common_settings)
     model_before, offsets_before = split_offsets(before)

@@ -32,7 +32,7 @@ async def set_policy(request: Request, video_id: uuid.UUID,
         return answer
 
 
-@router.post("/api/v1/signing-keys", status_code=201, responses=contract.SIGNING_KEYS,
+@router.post("/api/v1/signing-keys", status_code=201, responses=contract.NEW_SIGNING_KEY,
              summary="Create an RS256 signing key; its private key is shown only now")
 async def create_signing_key(new: Annotated[NewSigningKey, Body()], who: Who,
                              protection: ProtectionDep) -> dict[str, Any]:
