@@ -527,8 +527,19 @@ class WebhookSecret(Record):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookSealedSecret(Record):
+    """A signing secret wrapped under a KEK (webhook-endpoint v2)."""
+
+    kek_id: str
+    wrapped_secret: bytes
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WebhookEndpointState(Record):
-    """The full state of one webhook endpoint after a change."""
+    """The full state of one webhook endpoint after a change: its secrets sealed under the
+    KEK (v2), or in clear (v1, or a writer without a KEK)."""
 
     event_id: str
     occurred_at: datetime
@@ -539,10 +550,11 @@ class WebhookEndpointState(Record):
     event_types: tuple[str, ...] = ()
     enabled: bool
     disabled_reason: str | None = None
-    secrets: tuple[WebhookSecret, ...]
+    secrets: tuple[WebhookSecret, ...] = ()
     created_at: datetime
     deleted: bool = False
     traceparent: str | None = None
+    sealed_secrets: tuple[WebhookSealedSecret, ...] = ()
 
 
 # -- protected playback (issue 14) -----------------------------------------------------

@@ -9,13 +9,14 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import ALL_TOPICS, CHUNK_ENCODED, CHUNK_REQUESTED, Topic
 from schemas.events import ChunkEncoded, ChunkRequested, Record
 from services.shared.codec import EventCodec
 from services.shared.kafka_security import client_options
+from tests.topics import records
 
 E = TypeVar("E", bound=Record)
 
@@ -52,32 +53,13 @@ def chunk_jobs(bootstrap: str, video_id: str) -> list[tuple[ChunkRequested, Topi
 def _records(bootstrap: str, topic: Topic[E], video_id: str
              ) -> list[tuple[E, tuple[TopicPartition, int]]]:
     codec = EventCodec(ALL_TOPICS)
-
-    async def read() -> list[tuple[E, tuple[TopicPartition, int]]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                    **client_options())
-        await consumer.start()
-        try:
-            parts = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            ends = await consumer.end_offsets(parts)
-            found: list[tuple[E, tuple[TopicPartition, int]]] = []
-            async def behind() -> bool:
-                return any([await consumer.position(tp) < ends[tp] for tp in parts])
-
-            while await behind():
-                for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
-                    for record in records:
-                        event = codec.decode(topic, record.value)
-                        if getattr(event, "video_id", None) == video_id:
-                            found.append((event, (tp, record.offset)))
-            return found
-        finally:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await consumer.stop()
-
-    return asyncio.run(read())
+    found = []
+    for record in records(bootstrap, topic.name, topic.partitions):
+        event = codec.decode(topic, record.value)
+        if getattr(event, "video_id", None) == video_id:
+            found.append((event, (TopicPartition(record.topic, record.partition),
+                                  record.offset)))
+    return found
 
 
 def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
