@@ -366,6 +366,8 @@ class ChunkRequested(Record):
     renditions: tuple[str, ...]
     upload_event_id: str
     traceparent: str | None = None
+    #: When the attempt's upload was made (v2; None before: `occurred_at` counts).
+    uploaded_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

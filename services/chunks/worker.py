@@ -6,10 +6,13 @@ every file, so its presence means the chunk is done. The announcement's id is de
 the job's id.
 
 A cancelled video's chunks stop, the way transcode's jobs do (`shared.video_jobs`): a job
-made before the video's latest `video-cancelled` is skipped (acknowledged, nothing encoded,
-no `chunk-encoded`), and a cancellation read while one of its chunks encodes stops that
-ffmpeg and removes its scratch. The cancellations come from `follow_cancellations`, every
-partition (a video's chunks are spread over the group by chunk id).
+of an attempt uploaded before the video's latest `video-cancelled` is skipped
+(acknowledged, nothing encoded, no `chunk-encoded`), and a cancellation read while one of
+its chunks encodes stops that ffmpeg and removes its scratch. A chunk counts as made when
+its attempt was uploaded (`uploaded_at`, chunk-requested v2), so a job the planning worker
+published just after the cancel, before it read it, is skipped too. The cancellations
+come from every partition of `video-cancelled` (`main`: a video's chunks are spread over
+the group by chunk id).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import os
 import shutil
 import socket
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from schemas import CHUNK_ENCODED
@@ -45,6 +50,19 @@ from services.transcode.profiles import get_profile
 log = logging.getLogger(__name__)
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@dataclass(frozen=True)
+class AttemptJob:
+    """A chunk job as the cancellation rule sees it: made when its attempt was uploaded."""
+
+    video_id: str
+    attempt: int
+    occurred_at: datetime
+
+    @classmethod
+    def of(cls, job: ChunkRequested) -> AttemptJob:
+        return cls(job.video_id, job.attempt, job.uploaded_at or job.occurred_at)
 
 
 class ChunkWorker:
@@ -75,10 +93,10 @@ class ChunkWorker:
     async def handle(self, delivery: Delivery) -> None:
         job = delivery.event
         assert isinstance(job, ChunkRequested), delivery.topic.name
-        if self.jobs.cancelled(job):
+        if self.jobs.cancelled(AttemptJob.of(job)):
             log.info("chunk %s skipped: its video was cancelled", job.chunk_id)
             return
-        await self.jobs.run(job, self._chunk(job))
+        await self.jobs.run(AttemptJob.of(job), self._chunk(job))
 
     async def _chunk(self, job: ChunkRequested) -> None:
         prefix = chunk_prefix(job.video_id, job.attempt, job.index)
