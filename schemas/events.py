@@ -366,6 +366,8 @@ class ChunkRequested(Record):
     renditions: tuple[str, ...]
     upload_event_id: str
     traceparent: str | None = None
+    #: When the attempt's upload was made (v2; None before: `occurred_at` counts).
+    uploaded_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -527,8 +529,19 @@ class WebhookSecret(Record):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookSealedSecret(Record):
+    """A signing secret wrapped under a KEK (webhook-endpoint v2)."""
+
+    kek_id: str
+    wrapped_secret: bytes
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WebhookEndpointState(Record):
-    """The full state of one webhook endpoint after a change."""
+    """The full state of one webhook endpoint after a change: its secrets sealed under the
+    KEK (v2), or in clear (v1, or a writer without a KEK)."""
 
     event_id: str
     occurred_at: datetime
@@ -539,10 +552,11 @@ class WebhookEndpointState(Record):
     event_types: tuple[str, ...] = ()
     enabled: bool
     disabled_reason: str | None = None
-    secrets: tuple[WebhookSecret, ...]
+    secrets: tuple[WebhookSecret, ...] = ()
     created_at: datetime
     deleted: bool = False
     traceparent: str | None = None
+    sealed_secrets: tuple[WebhookSealedSecret, ...] = ()
 
 
 # -- protected playback (issue 14) -----------------------------------------------------
@@ -630,7 +644,7 @@ class LaneQueue(Record):
 
 #: The events of one video's life (each carries its `video_id`).
 VideoEvent = (VideoUploaded | VideoCancelled | TranscodeProgress | RenditionDone | StageFailed
-              | VideoTranscoded | RenditionScored | PlaybackPolicyChanged)
+              | VideoTranscoded | RenditionScored | PlaybackPolicyChanged | VideoReprioritised)
 #: Every event class.
 Event = (VideoEvent | DeadLetter | ApiKeyState | SigningKeyState | ContentKeyState
          | ChunkRequested | ChunkEncoded)

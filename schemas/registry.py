@@ -105,10 +105,12 @@ VIDEO_UPLOADED = Topic(
             "webhooks"),
     event_type=events.VideoUploaded, external_writers=("upstream",),
 )
+# The chunk workers (issue 16) follow it on every partition: a video's chunks are spread
+# over their whole group, so each needs every cancellation.
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures", "captions",
-            "webhooks"),
+            "webhooks", "chunks"),
     event_type=events.VideoCancelled,
 )
 TRANSCODE_PROGRESS = Topic(
@@ -204,6 +206,14 @@ WEBHOOK_ENDPOINTS = Topic(
     event_type=events.WebhookEndpointState,
 )
 
+# Reprioritisation (issue 16, `PATCH /api/v1/videos/{id}`): the lane router moves the job
+# it holds; the catalog projects it as a fact of the video's life (the priority its
+# answers show, a timeline entry), so it is a pipeline topic.
+VIDEO_REPRIORITISED = Topic(
+    "video-reprioritised", "video-reprioritised", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
+    writer="ingest", readers=("router", "catalog"), event_type=events.VideoReprioritised,
+)
+
 #: The video pipeline's topics and dead-letter: what the catalog projects into Postgres.
 PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     VIDEO_UPLOADED,
@@ -217,6 +227,7 @@ PIPELINE_TOPICS: tuple[Topic[Record], ...] = (
     CAPTIONS_DONE,
     DEAD_LETTER,
     PLAYBACK_POLICY_CHANGED,
+    VIDEO_REPRIORITISED,
 )
 # Split and stitch (issue 16): a long video's transcode publishes one job per chunk, keyed
 # by chunk_id so the chunks spread over the partitions (and workers) of group `chunks`;
@@ -258,17 +269,14 @@ TRANSCODE_LANE_LOW = Topic(
 #: Highest first. Priorities 8-10 are high, 4-7 normal, 1-3 low (services/router/schedule).
 LANE_TOPICS: tuple[Topic[Record], ...] = (TRANSCODE_LANE_HIGH, TRANSCODE_LANE_NORMAL,
                                           TRANSCODE_LANE_LOW)
-VIDEO_REPRIORITISED = Topic(
-    "video-reprioritised", "video-reprioritised", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("router",), event_type=events.VideoReprioritised,
-)
 # One snapshot per lane and change (compacted: the latest per lane is what counts); the
 # catalog follows it in memory for queue positions and estimated starts.
 LANE_QUEUE = Topic(
     "lane-queue", "lane-queue", "lane", 1, -1,
     writer="router", readers=("catalog",), compacted=True, event_type=events.LaneQueue,
 )
-SCHEDULING_TOPICS: tuple[Topic[Record], ...] = (*LANE_TOPICS, VIDEO_REPRIORITISED, LANE_QUEUE)
+#: `video-reprioritised` (above, with the pipeline topics) belongs to scheduling too.
+SCHEDULING_TOPICS: tuple[Topic[Record], ...] = (*LANE_TOPICS, LANE_QUEUE)
 
 #: Every topic: what the stack creates and the codec knows.
 ALL_TOPICS: tuple[Topic[Record], ...] = (*PIPELINE_TOPICS, API_KEYS, SIGNING_KEYS,

@@ -17,6 +17,11 @@ current (newest) attempt:
   `transcoding` (any progress or rendition), `uploaded`. Facts only grow within an
   attempt, so progress never moves the status backwards.
 
+Priority: the upload's, until a `video-reprioritised` of the same attempt changes it (ingest
+accepts one only while the attempt waits, so it always follows the upload); among changes
+the latest by time wins. A change read after the video started, or ended, still says what
+the priority was while it waited: it is recorded, and the status does not move.
+
 Packages: the playable package is the newest attempt whose `video-transcoded` arrived,
 so a reprocess keeps the old package current until its own is ready; within an attempt,
 the newest revision (captions added later) is current.
@@ -44,6 +49,7 @@ from schemas.events import (
     StageFailed,
     TranscodeProgress,
     VideoCancelled,
+    VideoReprioritised,
     VideoTranscoded,
     VideoUploaded,
 )
@@ -82,6 +88,10 @@ class VideoState:
     metadata_attempt: int | None = None
     owner: str | None = None
     priority: int = 5
+    #: The attempt whose priority `priority` is, and when it was last reprioritised (None:
+    #: the priority is the upload's): the fold's inputs for `priority` (`_set_priority`).
+    priority_attempt: int | None = None
+    reprioritised_at: datetime | None = None
     profile: str | None = None
     origin: str | None = None
     requested_renditions: list[str] | None = None
@@ -196,11 +206,12 @@ def _uploaded(v: VideoState, event: VideoUploaded) -> None:
     if event.attempt == v.attempt:
         v.uploaded_at = _earliest(v.uploaded_at, event.occurred_at)
     _set_policy(v, event.playback_policy, event.occurred_at)
+    _set_priority(v, event.attempt, event.priority, None)
     if event.attempt < (v.metadata_attempt or 0):
         return  # a newer attempt's submission already supplied these fields
     info = event.source_info
     v.metadata_attempt = event.attempt
-    v.owner, v.priority = event.owner, event.priority
+    v.owner = event.owner
     v.profile, v.origin = event.profile, event.origin
     v.requested_renditions = list(event.renditions) if event.renditions is not None else None
     v.user_metadata = parse_user_metadata(event.user_metadata_json)
@@ -216,6 +227,23 @@ def _set_policy(v: VideoState, policy: str, when: datetime) -> None:
     current = v.playback_policy_at
     if current is None or when > current or (when == current and policy == "signed"):
         v.playback_policy, v.playback_policy_at = policy, when
+
+
+def _set_priority(v: VideoState, attempt: int, priority: int,
+                  reprioritised_at: datetime | None) -> None:
+    """The newest attempt's priority; within it a change beats the upload, and the latest
+    change wins (ties: the higher priority), in any order of reading."""
+    held_attempt, held_at = v.priority_attempt or 0, v.reprioritised_at
+    if attempt < held_attempt:
+        return
+    if attempt == held_attempt and held_at is not None and (
+            reprioritised_at is None or (reprioritised_at, priority) <= (held_at, v.priority)):
+        return
+    v.priority, v.priority_attempt, v.reprioritised_at = priority, attempt, reprioritised_at
+
+
+def _reprioritised(v: VideoState, event: VideoReprioritised) -> None:
+    _set_priority(v, event.attempt, event.priority, event.occurred_at)
 
 
 def _policy_changed(v: VideoState, event: PlaybackPolicyChanged) -> None:
@@ -291,6 +319,7 @@ _MERGES: dict[type[Record], Callable[[VideoState, Any], None]] = {
     # Scores change no state: they are rows of their own (rendition_scores).
     RenditionScored: lambda v, event: None,
     PlaybackPolicyChanged: _policy_changed,
+    VideoReprioritised: _reprioritised,
 }
 
 

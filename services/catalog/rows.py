@@ -21,6 +21,7 @@ from schemas import (
     TRANSCODE_FAILED,
     TRANSCODE_PROGRESS,
     VIDEO_CANCELLED,
+    VIDEO_REPRIORITISED,
     VIDEO_TRANSCODED,
     VIDEO_UPLOADED,
     events,
@@ -42,6 +43,7 @@ KINDS = {
     RENDITION_SCORED.name: "scored",
     DEAD_LETTER.name: "dead-lettered",
     PLAYBACK_POLICY_CHANGED.name: "policy",
+    VIDEO_REPRIORITISED.name: "reprioritised",
 }
 
 
@@ -217,6 +219,10 @@ def summary(event: Event) -> str:
         case events.PlaybackPolicyChanged():
             who = f" by {event.requested_by}" if event.requested_by else ""
             return f"playback policy set to {event.playback_policy}{who}"
+        case events.VideoReprioritised():
+            who = f" by {event.requested_by}" if event.requested_by else ""
+            was = f" (was {event.previous_priority})" if event.previous_priority else ""
+            return f"attempt {event.attempt} reprioritised to {event.priority}{was}{who}"
         case DeadLetter():
             return (f"dead-lettered by {event.consumer_group} from {event.original_topic}"
                     f"/{event.original_partition}@{event.original_offset}: "

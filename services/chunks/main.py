@@ -1,7 +1,10 @@
 """`reelflow chunks`: one chunk worker of split and stitch (scale out with more of them).
 
-  consume  chunk-requested (one chunk of a long video: every rung over its time range)
-  decide   ChunkWorker: encode the chunk's rungs (or find its checkpoint), upload them
+  consume  chunk-requested (one chunk of a long video: every rung over its time range);
+           video-cancelled, every partition without a group (a video's chunks are spread
+           over the whole group), before the first job and then as it comes
+  decide   ChunkWorker: encode the chunk's rungs (or find its checkpoint), upload them;
+           skip, or stop, the chunks of a cancelled video
   emit     chunk-encoded, the chunk's checkpoint (and dead-letter, as every consumer may)
 """
 
@@ -11,12 +14,13 @@ import argparse
 import asyncio
 import logging
 
-from schemas import ALL_TOPICS, CHUNK_ENCODED, CHUNK_REQUESTED
+from schemas import ALL_TOPICS, CHUNK_ENCODED, CHUNK_REQUESTED, VIDEO_CANCELLED
 from services.chunks.settings import ChunksSettings
 from services.chunks.worker import ChunkWorker
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
-from services.shared.lifecycle import run_worker
+from services.shared.follow import follow
+from services.shared.lifecycle import run_together, run_worker
 from services.shared.media.toolcheck import check_ffmpeg
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
@@ -24,6 +28,8 @@ from services.shared.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 CONSUMES = (CHUNK_REQUESTED,)
+#: Followed by every chunk worker from the beginning (few records: one per cancel).
+FOLLOWS = VIDEO_CANCELLED
 EMITS = (CHUNK_ENCODED,)
 
 
@@ -40,7 +46,23 @@ async def serve(settings: ChunksSettings, stop: asyncio.Event) -> None:
         session_timeout_ms=settings.session_timeout_ms,
         max_poll_interval_ms=settings.max_poll_interval_ms,
         group_instance_id=settings.instance_id or None)
-    await ConsumeLoop(consume, bootstrap, producer.codec, producer, worker).run_until(stop)
+    loop = ConsumeLoop(consume, bootstrap, producer.codec, producer, worker)
+    known = asyncio.Event()
+    await run_together({
+        "cancellations": follow(bootstrap, FOLLOWS, producer.codec, worker.cancellation,
+                                known, stop),
+        "chunks": _consume(loop, known, stop)}, stop)
+
+
+async def _consume(loop: ConsumeLoop, known: asyncio.Event, stop: asyncio.Event) -> None:
+    """chunk-requested, once every cancellation so far is known: a job of a video cancelled
+    while this worker was down is skipped, not started and then stopped."""
+    waits = [asyncio.create_task(known.wait()), asyncio.create_task(stop.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for wait in waits:
+        wait.cancel()
+    if not stop.is_set():
+        await loop.run_until(stop)
 
 
 def run(_: argparse.Namespace) -> int:

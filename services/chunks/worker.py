@@ -4,6 +4,15 @@ Side effects are keyed by the chunk (video, attempt, index): its files and manif
 under `renditions/{video_id}/{attempt}/chunks/{index}/`, and the manifest is written after
 every file, so its presence means the chunk is done. The announcement's id is derived from
 the job's id.
+
+A cancelled video's chunks stop, the way transcode's jobs do (`shared.video_jobs`): a job
+of an attempt uploaded before the video's latest `video-cancelled` is skipped
+(acknowledged, nothing encoded, no `chunk-encoded`), and a cancellation read while one of
+its chunks encodes stops that ffmpeg and removes its scratch. A chunk counts as made when
+its attempt was uploaded (`uploaded_at`, chunk-requested v2), so a job the planning worker
+published just after the cancel, before it read it, is skipped too. The cancellations
+come from every partition of `video-cancelled` (`main`: a video's chunks are spread over
+the group by chunk id).
 """
 
 from __future__ import annotations
@@ -15,10 +24,12 @@ import os
 import shutil
 import socket
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from schemas import CHUNK_ENCODED
-from schemas.events import ChunkEncoded, ChunkOutput, ChunkRequested
+from schemas.events import ChunkEncoded, ChunkOutput, ChunkRequested, Record, VideoCancelled
 from schemas.layout import CHUNK_MANIFEST, chunk_prefix
 from services.chunks.settings import ChunksSettings
 from services.shared import telemetry
@@ -29,6 +40,7 @@ from services.shared.media.probing import probe
 from services.shared.media.process import run_ffmpeg
 from services.shared.producer import EventProducer
 from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
+from services.shared.video_jobs import VideoJobs
 from services.transcode.chunked import build_chunk_encode
 from services.transcode.chunking import Chunk
 from services.transcode.encode import sha256_file
@@ -40,6 +52,19 @@ log = logging.getLogger(__name__)
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
 
+@dataclass(frozen=True)
+class AttemptJob:
+    """A chunk job as the cancellation rule sees it: made when its attempt was uploaded."""
+
+    video_id: str
+    attempt: int
+    occurred_at: datetime
+
+    @classmethod
+    def of(cls, job: ChunkRequested) -> AttemptJob:
+        return cls(job.video_id, job.attempt, job.uploaded_at or job.occurred_at)
+
+
 class ChunkWorker:
     def __init__(self, settings: ChunksSettings, producer: EventProducer,
                  store: ObjectStore) -> None:
@@ -48,6 +73,12 @@ class ChunkWorker:
         self.store = store
         self.name = f"{socket.gethostname()}/{os.getpid()}"
         self._source_of: tuple[str, int] | None = None
+        self.jobs = VideoJobs()
+
+    def cancellation(self, event: Record) -> None:
+        """A `video-cancelled` (from every partition, see `main`)."""
+        assert isinstance(event, VideoCancelled), type(event).__name__
+        self.jobs.cancel(event)
 
     def sweep(self) -> None:
         """Remove scratch dirs of workers that are gone (several share one root)."""
@@ -62,6 +93,12 @@ class ChunkWorker:
     async def handle(self, delivery: Delivery) -> None:
         job = delivery.event
         assert isinstance(job, ChunkRequested), delivery.topic.name
+        if self.jobs.cancelled(AttemptJob.of(job)):
+            log.info("chunk %s skipped: its video was cancelled", job.chunk_id)
+            return
+        await self.jobs.run(AttemptJob.of(job), self._chunk(job))
+
+    async def _chunk(self, job: ChunkRequested) -> None:
         prefix = chunk_prefix(job.video_id, job.attempt, job.index)
         manifest = self.store.ref(f"{prefix}/{CHUNK_MANIFEST}")
         if await asyncio.to_thread(self.store.head, manifest) is not None:

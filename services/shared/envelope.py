@@ -1,4 +1,6 @@
-"""Envelope encryption of content keys under a key-encryption key (KEK) from settings.
+"""Envelope encryption of secrets on Kafka under a key-encryption key (KEK) from settings:
+content keys (below) and webhook signing secrets (services/webhooks/sealing.py), each
+sealed with `Keks.seal` and what it belongs to bound in as associated data.
 
 - A content key is 16 random bytes with a random kid, per video and attempt (a reprocess
   gets fresh ones). It is wrapped with AES-256-GCM under the KEK (`REELFLOW_KEK`, 32 bytes
@@ -82,26 +84,35 @@ class Keks:
         known = {kek_id(k): k for k in (*previous, *([current] if current else []))}
         return cls(current, known)
 
-    def wrap(self, video_id: str, attempt: int, key: ContentKey) -> tuple[str, bytes]:
-        """(kek_id, nonce + AES-GCM ciphertext) of `key` under the current KEK."""
+    def seal(self, clear: bytes, bound: bytes) -> tuple[str, bytes]:
+        """(kek_id, nonce + AES-256-GCM ciphertext) of `clear` under the current KEK, with
+        `bound` (what it belongs to) as associated data."""
         if self.current is None:
             raise KeyUnavailable("no key-encryption key is configured (REELFLOW_KEK)")
         nonce = os.urandom(_NONCE)
-        sealed = AESGCM(self.current).encrypt(nonce, key.key, _bound(video_id, attempt, key.kid))
-        return kek_id(self.current), nonce + sealed
+        return kek_id(self.current), nonce + AESGCM(self.current).encrypt(nonce, clear, bound)
+
+    def open(self, wrapped_by: str, sealed: bytes, bound: bytes) -> bytes:
+        """The clear bytes `seal` sealed under the KEK `wrapped_by`, for the same `bound`."""
+        kek = self.known.get(wrapped_by)
+        if kek is None:
+            raise KeyUnavailable(f"the KEK {wrapped_by} that wrapped this key is not "
+                                 "configured (REELFLOW_KEK, REELFLOW_KEK_PREVIOUS)")
+        try:
+            return AESGCM(kek).decrypt(sealed[:_NONCE], sealed[_NONCE:], bound)
+        except InvalidTag as exc:
+            raise KeyUnavailable("a wrapped key does not verify") from exc
+
+    def is_current(self, wrapped_by: str) -> bool:
+        return self.current is not None and wrapped_by == kek_id(self.current)
+
+    def wrap(self, video_id: str, attempt: int, key: ContentKey) -> tuple[str, bytes]:
+        """(kek_id, nonce + AES-GCM ciphertext) of `key` under the current KEK."""
+        return self.seal(key.key, _bound(video_id, attempt, key.kid))
 
     def unwrap(self, state: ContentKeyState) -> ContentKey:
-        kek = self.known.get(state.kek_id)
-        if kek is None:
-            raise KeyUnavailable(f"the KEK {state.kek_id} that wrapped this key is not "
-                                 "configured (REELFLOW_KEK, REELFLOW_KEK_PREVIOUS)")
-        data = state.wrapped_key
-        try:
-            clear = AESGCM(kek).decrypt(data[:_NONCE], data[_NONCE:],
-                                        _bound(state.video_id, state.attempt, state.kid))
-        except InvalidTag as exc:
-            raise KeyUnavailable("a wrapped content key does not verify") from exc
-        return ContentKey(state.kid, clear)
+        return ContentKey(state.kid, self.open(
+            state.kek_id, state.wrapped_key, _bound(state.video_id, state.attempt, state.kid)))
 
 
 def _bound(video_id: str, attempt: int, kid: str) -> bytes:

@@ -48,6 +48,7 @@ def chunk_requests(upload: VideoUploaded, source_sha256: str, plan: LadderPlan,
         start_seconds=c.start_s, end_seconds=c.end_s, start_frame=c.start_frame,
         frame_count=c.frame_count, source_uri=upload.source_uri, source_sha256=source_sha256,
         profile=plan.profile.name, renditions=rungs, upload_event_id=upload.event_id,
+        uploaded_at=upload.occurred_at,
     ) for c in chunks]
 
 

@@ -1,6 +1,7 @@
 """The webhook endpoints every webhooks process knows: the compacted `webhook-endpoints`
 topic projected into memory (`EndpointTable` is the pure part), followed from the
-beginning for as long as the process runs, as the key ring follows `api-keys`."""
+beginning for as long as the process runs, as the key ring follows `api-keys`. The
+secrets are sealed on the topic and clear in memory (`sealing`)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,13 @@ from schemas import WEBHOOK_ENDPOINTS
 from schemas.events import WebhookEndpointState, WebhookSecret
 from services.shared.access import ADMIN, Caller
 from services.shared.codec import EventCodec
+from services.shared.envelope import Keks
 from services.shared.follow import follow
+from services.webhooks import sealing
 from services.webhooks.occurrences import TEST
+
+#: No KEK: secrets in clear, as before the topic sealed them.
+NO_KEK = Keks(None, {})
 
 
 @dataclass(frozen=True)
@@ -31,19 +37,24 @@ class Endpoint:
     created_at: datetime
     updated_at: datetime
     deleted: bool = False
+    #: Its snapshot on the topic holds secrets in clear or under a previous KEK.
+    stale: bool = False
 
     @classmethod
-    def from_event(cls, event: WebhookEndpointState) -> Endpoint:
+    def from_event(cls, event: WebhookEndpointState, keks: Keks = NO_KEK) -> Endpoint:
         return cls(event.endpoint_id, event.owner, event.url, event.description,
-                   event.event_types, event.enabled, event.disabled_reason, event.secrets,
-                   event.created_at, event.occurred_at, event.deleted)
+                   event.event_types, event.enabled, event.disabled_reason,
+                   sealing.opened(keks, event), event.created_at, event.occurred_at,
+                   event.deleted, sealing.stale(keks, event))
 
-    def snapshot(self) -> dict[str, Any]:
-        """The event fields of this state (the caller adds event_id and occurred_at)."""
+    def snapshot(self, keks: Keks = NO_KEK) -> dict[str, Any]:
+        """The event fields of this state, its secrets sealed under the current KEK (the
+        caller adds event_id and occurred_at)."""
+        clear, sealed = sealing.sealed(keks, self.endpoint_id, self.secrets)
         return {"endpoint_id": self.endpoint_id, "owner": self.owner, "url": self.url,
                 "description": self.description, "event_types": self.event_types,
                 "enabled": self.enabled, "disabled_reason": self.disabled_reason,
-                "secrets": self.secrets, "created_at": self.created_at,
+                "secrets": clear, "sealed_secrets": sealed, "created_at": self.created_at,
                 "deleted": self.deleted}
 
     def public(self) -> dict[str, Any]:
@@ -73,13 +84,15 @@ class Endpoint:
 
 
 class EndpointTable:
-    def __init__(self) -> None:
+    def __init__(self, keks: Keks = NO_KEK) -> None:
         self.by_id: dict[str, Endpoint] = {}
+        self.keks = keks
 
     def apply(self, event: WebhookEndpointState) -> Endpoint:
         current = self.by_id.get(event.endpoint_id)
-        incoming = Endpoint.from_event(event)
-        if current is not None and current.deleted:
+        incoming = Endpoint.from_event(event, self.keks)
+        if current is not None and current.deleted and not (
+                incoming.deleted and incoming.updated_at >= current.updated_at):
             return current  # deletion is final, whatever snapshot arrives late
         if current is not None and current.updated_at > incoming.updated_at:
             return current
@@ -91,8 +104,8 @@ class EndpointTable:
 
 
 class Directory:
-    def __init__(self, bootstrap: str, codec: EventCodec) -> None:
-        self.table = EndpointTable()
+    def __init__(self, bootstrap: str, codec: EventCodec, keks: Keks = NO_KEK) -> None:
+        self.table = EndpointTable(keks)
         self.caught_up = asyncio.Event()
         self._bootstrap = bootstrap
         self._codec = codec

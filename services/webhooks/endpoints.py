@@ -1,7 +1,9 @@
 """Endpoint administration: create, change, rotate the secret, delete, and the dispatcher's
 disabling. Every change publishes the endpoint's full state on `webhook-endpoints` (the
-webhooks service is its one writer) and is applied to this process's table once Kafka
-acknowledged it. Changes are serialised by one lock and built from the current state."""
+webhooks service is its one writer), its secrets sealed under the KEK (`sealing`), and is
+applied to this process's table once Kafka acknowledged it. Changes are serialised by one
+lock and built from the current state. At start, `reseal` writes again every endpoint whose
+snapshot still holds secrets in clear or under a previous KEK."""
 
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ class EndpointAdmin:
 
     async def _publish(self, state: Endpoint) -> Endpoint:
         event = WebhookEndpointState(event_id=new_event_id(), occurred_at=now(),
-                                     **state.snapshot())
+                                     **state.snapshot(self.directory.table.keks))
         try:
             await self.producer.publish(WEBHOOK_ENDPOINTS, event,
                                         timeout_s=self.publish_timeout_s)
@@ -120,6 +122,16 @@ class EndpointAdmin:
         async with self._lock:
             current = self.find(endpoint_id, caller)
             return await self._publish(replace(current, deleted=True, enabled=False))
+
+    async def reseal(self) -> int:
+        """Write again, sealed under the current KEK, every endpoint whose snapshot is in
+        clear or under a previous KEK (its state unchanged); how many were."""
+        done = 0
+        async with self._lock:
+            for endpoint in [e for e in self.directory.table.by_id.values() if e.stale]:
+                await self._publish(endpoint)
+                done += 1
+        return done
 
     async def disable(self, endpoint_id: str, reason: str) -> Endpoint | None:
         """The dispatcher's: an endpoint that answered 410 or kept failing is disabled, and

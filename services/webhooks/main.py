@@ -8,7 +8,8 @@
            retried on the schedule (state in Postgres, schema `webhooks`); routes/ for the
            endpoints, the delivery log, test, retry and replay
   emit     webhook-endpoints per endpoint change (the API's, and the dispatcher's when it
-           disables an endpoint), and dead-letter, as every consumer may
+           disables an endpoint; at start, endpoints whose secrets are not yet sealed
+           under the current KEK), and dead-letter, as every consumer may
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from schemas import ALL_TOPICS, API_KEYS, WEBHOOK_ENDPOINTS
 from services.shared import serving, telemetry
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
+from services.shared.envelope import Keks
 from services.shared.keyring import Keyring
 from services.shared.lifecycle import (
     postgres_address,
@@ -43,7 +45,7 @@ from services.webhooks import guard
 from services.webhooks.api import create_app
 from services.webhooks.catalog_views import CatalogViews
 from services.webhooks.directory import Directory
-from services.webhooks.endpoints import EndpointAdmin
+from services.webhooks.endpoints import EndpointAdmin, Unavailable
 from services.webhooks.intake import Intake
 from services.webhooks.occurrences import SOURCES
 from services.webhooks.replay import Replayer
@@ -78,7 +80,11 @@ async def serve(settings: WebhooksSettings, stop: asyncio.Event) -> None:
                                open=False, kwargs={"autocommit": True})
     await pool.open(wait=True, timeout=patience)
     keyring = Keyring(common.kafka_bootstrap, common.admin_key, codec)
-    directory = Directory(common.kafka_bootstrap, codec)
+    keks = Keks.from_settings(common)
+    if keks.current is None:
+        log.warning("no key-encryption key (REELFLOW_KEK): webhook signing secrets are "
+                    "written to webhook-endpoints in clear")
+    directory = Directory(common.kafka_bootstrap, codec, keks)
     store = DeliveryStore(pool)
     admin = EndpointAdmin(directory, producer, guard.networks(settings.allowed_networks),
                           settings.publish_timeout_s)
@@ -95,7 +101,7 @@ async def serve(settings: WebhooksSettings, stop: asyncio.Event) -> None:
     jobs: dict[str, Coroutine[Any, Any, Any]] = {
         "http": serving.serve(server), "keyring": keyring.run(stop),
         "directory": directory.run(stop), "sender": sender.run(stop),
-        "intake": _consume(loop, directory, stop)}
+        "intake": _consume(loop, directory, admin, stop)}
     log.info("webhooks on http://%s:%d", settings.host, settings.port)
     try:
         await run_together(jobs, stop, on_stop=lambda: setattr(server, "should_exit", True))
@@ -106,10 +112,19 @@ async def serve(settings: WebhooksSettings, stop: asyncio.Event) -> None:
             await producer.stop()
 
 
-async def _consume(loop: ConsumeLoop, directory: Directory, stop: asyncio.Event) -> None:
+async def _consume(loop: ConsumeLoop, directory: Directory, admin: EndpointAdmin,
+                   stop: asyncio.Event) -> None:
     """The pipeline topics, once the endpoints are known (else early events would find
-    nobody listening)."""
+    nobody listening) and their secrets sealed under the current KEK."""
     await directory.caught_up.wait()
+    try:
+        resealed = await admin.reseal()
+    except Unavailable as exc:
+        log.warning("webhook secrets not re-sealed (the next start tries again): %s", exc)
+    else:
+        if resealed:
+            log.info("re-sealed the secrets of %d webhook endpoints under the current KEK",
+                     resealed)
     consuming = asyncio.create_task(loop.run())
     try:
         await stop.wait()

@@ -146,8 +146,10 @@ class Sender:
         except guard.UrlRefused as exc:
             return done(None, exc.code, exc.detail)
         moment = now()
-        headers = {**signing.headers(claimed.message_id, claimed.payload,
-                                     signing.live(endpoint.secrets, moment), moment),
+        signing_with = signing.live(endpoint.secrets, moment)
+        if not signing_with:  # its sealed secrets' KEK is not configured: never unsigned
+            return done(None, "no_signing_secret", "no secret of the endpoint can sign")
+        headers = {**signing.headers(claimed.message_id, claimed.payload, signing_with, moment),
                    "content-type": "application/json", "user-agent": USER_AGENT,
                    "host": _host_header(target)}
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}

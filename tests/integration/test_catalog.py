@@ -241,7 +241,8 @@ def _phase_one(bucket: str) -> tuple[dict[str, VideoStory], list[Step], dict[str
             "Harbour timelapse recut", "Boats, regraded", "travel", "nature")),
         d2.progress("encode", 10, 125)]
     steps_e = [e.uploaded(0, priority=1, metadata_json=_metadata(
-        "Mountain sunrise", "Alpine morning", "nature", "mountain")), *e.happy_path()[1:]]
+        "Mountain sunrise", "Alpine morning", "nature", "mountain")),
+        e.reprioritised(0.5, 6, previous=1), *e.happy_path()[1:]]
     # G cannot be stored (Postgres text holds no NUL): dead-lettered, alone.
     g = story(5)
     steps_g = [g.uploaded(0, source_filename="bad\x00name.mp4", metadata_json=_metadata(
@@ -351,6 +352,11 @@ def test_the_timeline_has_one_entry_per_distinct_event_in_time_order(world: Worl
     assert [e["occurred_at"] for e in events] == sorted(e["occurred_at"] for e in events)
     kinds = [e["kind"] for e in events]
     assert kinds[0] == "uploaded" and "dead-lettered" in kinds and "transcoded" in kinds
+    e = world.videos["e"]
+    entries = world.get(f"/api/v1/videos/{e.video_id}/events")["events"]
+    assert [x["kind"] for x in entries][:2] == ["uploaded", "reprioritised"]
+    assert entries[1]["summary"] == "attempt 1 reprioritised to 6 (was 1) by alice"
+    assert world.get(f"/api/v1/videos/{e.video_id}")["priority"] == 6
     page = world.get(f"/api/v1/videos/{a.video_id}/events", limit=4)
     rest = world.get(f"/api/v1/videos/{a.video_id}/events", limit=100,
                      cursor=page["next_cursor"])
@@ -372,7 +378,8 @@ def test_filters_search_sorting_and_cursor_pagination(world: World) -> None:
     assert sorted(names(world.ours(q="timelapse"))) == ["a", "d"]
     assert names(world.ours(created_from=(T0 + timedelta(minutes=3)).isoformat(),
                             order="asc")) == ["d", "e"]
-    assert names(world.ours(sort="priority")) == ["d", "c", "a", "b", "e"]
+    # E was uploaded at 1 and reprioritised to 6 before it started (read after its package).
+    assert names(world.ours(sort="priority")) == ["d", "c", "e", "a", "b"]
     assert names(world.ours(sort="completed_at", order="asc")) == ["a", "b", "c", "e", "d"]
     assert names(world.ours(sort="completed_at", order="desc")) == ["e", "c", "b", "a", "d"]
 

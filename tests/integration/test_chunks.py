@@ -1,7 +1,8 @@
 """Split and stitch on the real stack (issue 16): a video over the chunk threshold is encoded
 by group `chunks` chunk by chunk and stitched into one package with no gap and no missing
 segment; its quality is scored per chunk; a reprocess with another profile is chunked too;
-and a chunk worker SIGKILLed mid-video loses at most the chunk it was encoding."""
+a chunk worker SIGKILLed mid-video loses at most the chunk it was encoding; and a cancelled
+video's queued chunks are skipped."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ import pytest
 from schemas.layout import CHUNK_MANIFEST, chunk_prefix
 from services.shared.settings import CommonSettings
 from tests.access import admin_headers
-from tests.chunking import checkpoints, chunking
+from tests.chunking import checkpoints, chunk_jobs, chunking, committed
+from tests.integration.test_cancel import cancel
 from tests.integration.test_pipeline import (
     CATALOG,
     INGEST,
@@ -219,3 +221,40 @@ def test_a_chunk_worker_killed_mid_video_loses_at_most_the_chunk_it_was_encoding
     started = victim.text.count("encoding chunk ")
     assert started - len(by_victim) <= 1, victim.text[-3000:]
     time.sleep(0)  # (the video is ready: the survivor finished the rest)
+
+
+def test_the_queued_chunks_of_a_cancelled_video_are_skipped_and_never_announced(
+        chunked: Any, common_settings: Any, tmp_path: Path) -> None:
+    """With no chunk worker running, a long video's chunk jobs queue up; the video is
+    cancelled; a chunk worker started afterwards takes every one of those jobs (the group's
+    committed offsets pass them) and encodes and announces none."""
+    bootstrap = common_settings.kafka_bootstrap
+    chunked.component("chunks").stop()
+    worker = None
+    try:
+        clip = make_clip(tmp_path / "long.mp4", 640, 360, seconds=12)
+        reply = submit(clip, metadata='{"title": "Chunked, then cancelled"}')
+        assert reply.status_code == 202, reply.text
+        video_id = reply.json()["video_id"]
+
+        def planned() -> list[tuple[Any, Any, int]] | None:
+            found = chunk_jobs(bootstrap, video_id)
+            return found if found and len(found) == found[0][0].count else None
+        jobs = wait_until(planned, "the video's chunk jobs", timeout=120, every=0.5)
+        assert jobs
+        gone = cancel(video_id)
+        assert gone.status_code == 202, gone.text
+        wait_for_status(video_id, {"cancelled"}, timeout=60)
+        worker = ChunkWorkerProcess("cancelled")
+
+        def taken() -> bool:
+            done = committed(bootstrap, "chunks")
+            return all(done.get(tp, 0) > offset for _, tp, offset in jobs)
+        wait_until(taken, "the chunk worker to take the cancelled video's jobs", timeout=90)
+    finally:
+        if worker is not None:
+            worker.kill(signal.SIGTERM)
+        chunked.component("chunks").start()
+    assert checkpoints(bootstrap, video_id) == []
+    assert worker.text.count("skipped: its video was cancelled") == len(jobs), worker.text[-3000:]
+    assert "encoding chunk " not in worker.text

@@ -320,6 +320,14 @@ def test_a_priority_10_video_behind_20_priority_1_ones_starts_next_and_is_ready_
             assert patch(last, {"priority": 11}).json()["error"] == "invalid_priority"
             wait_until(lambda: lane_ends(bootstrap)[TRANSCODE_LANE_HIGH.name] >= high_before + 2,
                        "the router to dispatch both to the high lane", timeout=30)
+            # The catalog's answer follows the change: priority 9, a `reprioritised` entry.
+            wait_until(lambda: httpx.get(f"{CATALOG}/api/v1/videos/{last}",
+                                         headers=admin_headers(), timeout=30
+                                         ).json()["priority"] == 9,
+                       "the catalog to show priority 9", timeout=30)
+            timeline = httpx.get(f"{CATALOG}/api/v1/videos/{last}/events",
+                                 headers=admin_headers(), timeout=30).json()["events"]
+            assert [e["kind"] for e in timeline].count("reprioritised") == 1, timeline
         except BaseException:
             cancel(bootstrap, blocker, urgent, *low)
             raise

@@ -5,26 +5,38 @@ tenant, replayed from the log, durable across a SIGKILL, and refused where SSRF 
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from schemas import ALL_TOPICS, WEBHOOK_ENDPOINTS
+from schemas.events import WebhookEndpointState, WebhookSecret
+from services.shared.codec import EventCodec
+from services.shared.envelope import Keks
+from services.shared.kafka_security import client_options
+from services.webhooks import sealing
+from services.webhooks.signing import new_secret
 from tests.access import API_KEY_HEADER, admin_headers
 from tests.integration.receiver import Receiver, receiving
 from tests.integration.test_pipeline import submit, wait_for_status
 from tests.media import make_clip
 from tests.polling import wait_until
-from tests.slot import INGEST_URL, WEBHOOKS_URL
+from tests.slot import INGEST_URL, TEST_STATE, WEBHOOKS_URL
+from tests.topics import records
 
 pytestmark = pytest.mark.integration
 HOOKS = f"{WEBHOOKS_URL}/api/v1/webhooks"
+CODEC = EventCodec(ALL_TOPICS)
 
 
 def tenant(name: str) -> dict[str, str]:
@@ -48,6 +60,42 @@ def log_of(key: dict[str, str], endpoint: dict[str, Any]) -> list[dict[str, Any]
     reply = httpx.get(f"{HOOKS}/{endpoint['id']}/deliveries", headers=key, timeout=10)
     assert reply.status_code == 200, reply.text
     return reply.json()["items"]
+
+
+def snapshots_on_kafka(bootstrap: str, endpoint_id: str) -> list[bytes]:
+    """The raw values of every `webhook-endpoints` record of the endpoint, as any reader
+    of the topic gets them."""
+    found = records(bootstrap, WEBHOOK_ENDPOINTS.name, WEBHOOK_ENDPOINTS.partitions)
+    return [r.value for r in found if r.key == endpoint_id.encode()]
+
+
+def endpoint_states(common: Any, endpoint_id: str) -> list[WebhookEndpointState]:
+    return [CODEC.decode(WEBHOOK_ENDPOINTS, v)  # type: ignore[misc]
+            for v in snapshots_on_kafka(common.kafka_bootstrap, endpoint_id)]
+
+
+def write_in_clear(bootstrap: str) -> WebhookEndpointState:
+    """A disabled endpoint's snapshot with its secret in clear, as v1 wrote them (of a
+    tenant nobody has)."""
+    moment = datetime.now(UTC)
+    state = WebhookEndpointState(
+        event_id=str(uuid.uuid4()), occurred_at=moment, endpoint_id=str(uuid.uuid4()),
+        owner=f"hooks-clear-{uuid.uuid4().hex[:8]}",
+        url="https://hooks.example/written-in-clear", enabled=False,
+        secrets=(WebhookSecret(secret=new_secret(), created_at=moment),), created_at=moment)
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(**client_options(), bootstrap_servers=bootstrap,
+                                    acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(WEBHOOK_ENDPOINTS.name,
+                                         CODEC.encode(WEBHOOK_ENDPOINTS, state),
+                                         key=state.endpoint_id.encode())
+        finally:
+            await producer.stop()
+    asyncio.run(send())
+    return state
 
 
 def verified(secret: str, got: list) -> list[dict[str, Any]]:
@@ -190,7 +238,7 @@ def test_replay_since_resends_exactly_the_webhooks_after_that_time_with_their_id
 
 
 def test_a_dispatcher_killed_with_a_retry_pending_makes_it_after_its_restart(
-        pipeline, receiver):
+        pipeline, receiver, common_settings):
     key = tenant(f"hooks-k-{uuid.uuid4().hex[:8]}")
     receiver.scripts["/k"] = [500, 500, 200]
     endpoint = create(key, receiver.url("/k"))
@@ -206,12 +254,26 @@ def test_a_dispatcher_killed_with_a_retry_pending_makes_it_after_its_restart(
     killed_at = time.time()
     assert len(receiver.at("/k")) == 2
     wait_until(lambda: pipeline.component("webhooks").process.pid is None, "the kill")
+    old = write_in_clear(common_settings.kafka_bootstrap)  # as v1 did, before sealing
     pipeline.restart("webhooks")
     got = wait_until(lambda: len(receiver.at("/k")) >= 3 and receiver.at("/k"),
                      "the retry after the restart", timeout=30)
     assert got[2].at > killed_at
     assert {r.headers["webhook-id"] for r in got} == {sent.json()["message_id"]}
-    verified(endpoint["secret"], got)
+    verified(endpoint["secret"], got)  # re-read from the topic after the restart
+    # On the topic the secret is sealed under the KEK: neither its text nor its key bytes.
+    stored = snapshots_on_kafka(common_settings.kafka_bootstrap, endpoint["id"])
+    key_bytes = base64.b64decode(endpoint["secret"].removeprefix("whsec_"))
+    assert stored and not any(endpoint["secret"].encode() in value or key_bytes in value
+                              for value in stored)
+    # The snapshot written in clear was re-sealed at the start, under the stack's KEK.
+    resealed = wait_until(lambda: [e for e in endpoint_states(common_settings, old.endpoint_id)
+                                   if e.sealed_secrets], "the clear snapshot re-sealed")
+    assert resealed[-1].secrets == () and resealed[-1].url == old.url
+    ring = Keks.from_settings(common_settings.model_copy(
+        update={"kek": (TEST_STATE / "kek").read_text().strip()}))
+    assert [s.secret for s in sealing.opened(ring, resealed[-1])] == [
+        s.secret for s in old.secrets]
     (delivery,) = wait_until(lambda: [d for d in log_of(key, endpoint)
                                       if d["state"] == "delivered"], "the delivered entry")
     assert [a["status"] for a in delivery["attempts"]] == [500, 500, 200]

@@ -16,6 +16,7 @@ from schemas import (
     TRANSCODE_FAILED,
     TRANSCODE_PROGRESS,
     VIDEO_CANCELLED,
+    VIDEO_REPRIORITISED,
     VIDEO_TRANSCODED,
     VIDEO_UPLOADED,
     Topic,
@@ -145,6 +146,12 @@ class VideoStory:
         del event["attempt"]
         return step(PLAYBACK_POLICY_CHANGED, {**event, "playback_policy": policy,
                                               "requested_by": "alice"})
+
+    def reprioritised(self, at: float, priority: int, previous: int | None = 5,
+                      attempt: int | None = None) -> Step:
+        return step(VIDEO_REPRIORITISED, {**self._base(at, attempt), "priority": priority,
+                                          "previous_priority": previous,
+                                          "requested_by": "alice"})
 
     def happy_path(self) -> list[Step]:
         return [self.uploaded(0), self.progress("verify", 100, 1), self.progress("encode", 40, 3),

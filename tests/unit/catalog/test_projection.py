@@ -6,7 +6,8 @@ from __future__ import annotations
 import itertools
 
 from schemas import ALL_TOPICS, VIDEO_TRANSCODED
-from services.catalog.projection import parse_user_metadata
+from services.catalog.projection import parse_user_metadata, project_event
+from services.catalog.rows import Position
 from tests.unit.catalog.stories import (
     Step,
     VideoStory,
@@ -262,3 +263,53 @@ def test_a_reprocess_after_a_policy_change_carries_the_policy_it_repeats() -> No
     video = fold([*first, story.policy_changed(3, "public"),
                   again.uploaded(10, playback_policy="signed")])
     assert video is not None and video.playback_policy == "signed"
+
+
+def test_a_reprioritisation_sets_the_priority_and_the_latest_change_wins_in_any_order() -> None:
+    story = VideoStory()
+    steps = [story.uploaded(0, priority=2), story.reprioritised(3, 9, previous=2),
+             story.reprioritised(5, 4, previous=9), story.progress("verify", 100, 6)]
+    video = assert_order_independent(steps, seed=11)
+    assert video is not None and video.priority == 4 and video.reprioritised_at == at(5)
+    assert video.status == "transcoding"
+    assert fold(steps[:2]).priority == 9  # type: ignore[union-attr]
+    assert fold(steps[:1]).priority == 2  # type: ignore[union-attr]
+    # Read before its upload (a replay reads topic by topic), the change still wins.
+    assert fold([steps[1], steps[0]]).priority == 9  # type: ignore[union-attr]
+    # Two changes in the same millisecond: the higher priority, whichever is read first.
+    tie = [story.reprioritised(7, 3), story.reprioritised(7, 8)]
+    assert fold([*steps, *tie]).priority == fold([*steps, *reversed(tie)]).priority == 8  # type: ignore[union-attr]
+
+
+def test_a_change_read_after_the_video_started_or_ended_is_recorded_and_moves_no_status() -> None:
+    story = VideoStory()
+    steps = story.happy_path()
+    change = story.reprioritised(0.5, 8)  # accepted while it waited, read after it was ready
+    ready = fold(steps)
+    video = fold([change], ready)
+    assert ready is not None and video is not None
+    assert video.priority == 8 and ready.priority == 5
+    assert (video.status, video.completed_at, video.latency_ms) == (
+        ready.status, ready.completed_at, ready.latency_ms)
+    projection = project_event(ready, *change, Position(change[0], 2, 40))
+    (entry,) = projection.rows
+    assert entry.values["kind"] == "reprioritised" and entry.values["attempt"] == 1
+    assert entry.values["summary"] == "attempt 1 reprioritised to 8 (was 5) by alice"
+    assert fold([change, change], ready) == video  # a replay of it changes nothing more
+    transcoding = fold(steps[:3])
+    assert transcoding is not None
+    assert fold([change], transcoding).status == "transcoding"  # type: ignore[union-attr]
+
+
+def test_a_reprocess_brings_its_own_priority_and_an_old_attempts_change_is_history() -> None:
+    story = VideoStory()
+    again = VideoStory(story.video_id, attempt=2)
+    steps = [story.uploaded(0, priority=2), story.reprioritised(2, 9, previous=2),
+             *story.happy_path()[1:], again.uploaded(60, priority=3)]
+    video = assert_order_independent(steps, seed=5)
+    assert video is not None and (video.attempt, video.priority) == (2, 3)
+    assert video.reprioritised_at is None
+    later = again.reprioritised(61, 7, previous=3)
+    assert fold([*steps, later]).priority == 7  # type: ignore[union-attr]
+    # The change of attempt 2 read before attempt 2's upload: still the change.
+    assert fold([steps[0], later, steps[-1]]).priority == 7  # type: ignore[union-attr]

@@ -46,7 +46,7 @@ READS = {
     "packager": {"rendition-done", "captions-done", "content-keys"},
     "captions": {"video-uploaded", "video-cancelled"},
     "scoring": {"rendition-done"},
-    "chunks": {"chunk-requested"},
+    "chunks": {"chunk-requested", "video-cancelled"},
     "figures": {"video-uploaded", "video-cancelled", "rendition-done", "transcode-failed",
                 "video-transcoded", "packaging-failed", "dead-letter",
                 "figures-owners-changelog", "figures-windows-changelog",
@@ -77,10 +77,9 @@ def test_a_reader_may_consume_only_its_own_topics_with_its_own_group() -> None:
 
 
 #: The lane router's topics the catalog does not read: the lanes repeat `video-uploaded`
-#: for the workers, and a reprioritisation reaches the catalog as the router's
-#: `lane-queue` snapshot (which it reads).
-SCHEDULING_ONLY = {"transcode-lane-high", "transcode-lane-normal", "transcode-lane-low",
-                   "video-reprioritised"}
+#: for the workers. It reads `video-reprioritised` (the priority its answers show) and the
+#: router's `lane-queue` snapshots (queue positions).
+SCHEDULING_ONLY = {"transcode-lane-high", "transcode-lane-normal", "transcode-lane-low"}
 
 
 def test_the_catalog_reads_every_event_topic_and_describes_what_lag_needs() -> None:
@@ -93,6 +92,13 @@ def test_the_catalog_reads_every_event_topic_and_describes_what_lag_needs() -> N
     assert _allowed(RULES, "catalog", "topic", "DESCRIBE") == {"*"}
     assert _allowed(RULES, "catalog", "group", "DESCRIBE") == {"*"}
     assert _allowed(RULES, "catalog", "group", "READ") == {"catalog"}
+
+
+def test_a_reprioritisation_is_written_by_ingest_and_read_by_the_router_and_the_catalog(
+        ) -> None:
+    readers = {r.principal for r in RULES if r.name == "video-reprioritised"
+               and r.operation == "READ"}
+    assert readers == {"router", "catalog", "operations"}
 
 
 def test_the_router_may_look_at_the_transcode_group_and_no_other() -> None:
