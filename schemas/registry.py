@@ -156,7 +156,7 @@ RENDITION_SCORED = Topic(
 )
 # The dead-letter topic is the one exception to "one writer": every consumer's shared
 # consume loop writes there (so every principal that reads a topic may produce it).
-# Keyed by the original record's key (a video_id by convention).
+# Keyed by the video id it names (the original key, by convention), else by its own id.
 # The catalog projects it; the operator tools (`reelflow dlq`) list, show and redrive it.
 DEAD_LETTER = Topic(
     "dead-letter", "dead-letter", "original key", 3, 90 * DAY_MS,

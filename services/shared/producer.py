@@ -105,13 +105,10 @@ class EventProducer:
         (see `chunking`), and the lane router sends a job to the partition of the worker
         that has room.
         """
-        # The registry's key field (video_id for video topics, key_id for api-keys).
-        key_field = topic.key if topic.key in topic.latest.definition_fields else "video_id"
         if not getattr(event, "traceparent", None):  # every schema carries one
             event = event.replace(traceparent=telemetry.current_traceparent())
-        key_value = getattr(event, key_field, None)
         value = self.codec.encode(topic, event)
-        key = str(key_value).encode() if key_value else None
+        key = record_key(topic, event)
         headers = [*telemetry.trace_headers(), *extra_headers]
         producer = await self._ready()
         if partition is not None:
@@ -168,3 +165,13 @@ class EventProducer:
             await asyncio.wait_for(producer.stop(), 10)
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(producer.client.close(), 10)
+
+
+def record_key(topic: Topic[E], event: E) -> bytes | None:
+    """The Kafka key of `event` on `topic`: the registry's key field (video_id for video
+    topics, key_id for api-keys). A dead letter of a record that named no video is keyed
+    by its own id, which every copy of it shares (a retried batch writes it again), so the
+    copies stay on one partition, in order, and every projection keeps the same first one."""
+    key_field = topic.key if topic.key in topic.latest.definition_fields else "video_id"
+    value = getattr(event, key_field, None) or getattr(event, "event_id", None)
+    return str(value).encode() if value else None
