@@ -106,7 +106,9 @@ VIDEO_UPLOADED = Topic(
     event_type=events.VideoUploaded, external_writers=("upstream",),
 )
 # The chunk workers (issue 16) follow it on every partition: a video's chunks are spread
-# over their whole group, so each needs every cancellation.
+# over their whole group, so each needs every cancellation. Transcode and captions follow
+# it the same way, without a group (services/shared/cancellations.py): the lanes spread a
+# video's job by worker slot, so its cancel's partition may belong to another member.
 VIDEO_CANCELLED = Topic(
     "video-cancelled", "video-cancelled", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
     writer="ingest", readers=("router", "transcode", "catalog", "ingest", "figures", "captions",

@@ -1,8 +1,11 @@
 """`reelflow captions`: one captions worker process (scale out with more of them).
 
-  consume  video-uploaded (a source to transcribe), video-cancelled (stop that video's job)
+  consume  video-uploaded (a source to transcribe); video-cancelled, every partition
+           without a group (the member running a video's job need not own its partition),
+           before the first job and then as it comes
   decide   CaptionsWorker: decode the audio once to 16 kHz mono, recognize speech with
-           faster-whisper, write WebVTT, SRT, text and JSON
+           faster-whisper, write WebVTT, SRT, text and JSON; skip, or stop, the job of a
+           cancelled video
   emit     captions-done per attempt (outcome ok or no_speech; and dead-letter, as every
            consumer may)
 """
@@ -16,11 +19,12 @@ import os
 
 from prometheus_client import start_http_server
 
-from schemas import ALL_TOPICS, CAPTIONS_DONE, VIDEO_CANCELLED, VIDEO_UPLOADED
+from schemas import ALL_TOPICS, CAPTIONS_DONE, VIDEO_UPLOADED
 from services.captions.settings import CaptionsSettings
 from services.captions.speech import Recognizer
 from services.captions.worker import CaptionsWorker
 from services.shared import telemetry
+from services.shared.cancellations import run_cancellable
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
 from services.shared.lifecycle import run_until_signalled
@@ -31,8 +35,6 @@ from services.shared.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 CONSUMES = (VIDEO_UPLOADED,)
-#: Handled at once, even while the job slot is busy.
-CONTROL = (VIDEO_CANCELLED,)
 EMITS = (CAPTIONS_DONE,)
 
 
@@ -44,12 +46,13 @@ async def serve(settings: CaptionsSettings, stop: asyncio.Event) -> None:
     worker = CaptionsWorker(settings, producer, ObjectStore(settings.common), recognizer)
     worker.sweep()  # scratch space of a crashed run
     consume = LoopSettings(
-        group_id=settings.group_id, topics=CONSUMES, control_topics=CONTROL,
+        group_id=settings.group_id, topics=CONSUMES,
         concurrency=settings.concurrency, max_attempts=settings.max_attempts,
         backoff_base_s=settings.backoff_base_s, session_timeout_ms=settings.session_timeout_ms,
         max_poll_interval_ms=settings.max_poll_interval_ms,
         group_instance_id=settings.instance_id or None)
-    await ConsumeLoop(consume, bootstrap, producer.codec, producer, worker).run_until(stop)
+    loop = ConsumeLoop(consume, bootstrap, producer.codec, producer, worker)
+    await run_cancellable(loop, worker.jobs, bootstrap, producer.codec, stop)
 
 
 def run(_: argparse.Namespace) -> int:

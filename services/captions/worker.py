@@ -1,9 +1,12 @@
 """The captions stage's Kafka/S3 shell.
 
-Consumes `video-uploaded` (a source to transcribe) and `video-cancelled`; emits
-`captions-done`. One job = one (video_id, attempt): download the source, decode its audio
-once to 16 kHz mono, recognize speech, upload the four files under the attempt's
-`renditions/.../captions/` prefix, then announce them. A source without audio, or audio
+Consumes `video-uploaded` (a source to transcribe); emits `captions-done`. Cancellations
+reach `jobs` from `video-cancelled` on every partition (`shared.cancellations`): a job
+made before its video's latest cancellation is skipped, and one read mid-job stops it.
+
+One job = one (video_id, attempt): download the source, decode its audio once to 16 kHz
+mono, recognize speech, upload the four files under the attempt's `renditions/.../captions/`
+prefix, then announce them. A source without audio, or audio
 without speech, ends `no_speech` (empty files are still published, so the outcome is a
 fact like any other).
 """
@@ -19,7 +22,7 @@ import threading
 from pathlib import Path
 
 from schemas import CAPTIONS_DONE
-from schemas.events import RenditionDone, VideoCancelled, VideoUploaded
+from schemas.events import RenditionDone, VideoUploaded
 from schemas.layout import captions_prefix
 from services.captions.announce import StoredFile, captions_done, wants_captions
 from services.captions.audio import decode_speech_audio
@@ -51,9 +54,6 @@ class CaptionsWorker:
 
     # -- consume loop hooks -------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
-        if isinstance(delivery.event, VideoCancelled):
-            self.jobs.cancel(delivery.event)
-            return
         upload = delivery.event
         assert isinstance(upload, VideoUploaded), delivery.topic.name
         if not wants_captions(upload):

@@ -14,13 +14,13 @@ import argparse
 import asyncio
 import logging
 
-from schemas import ALL_TOPICS, CHUNK_ENCODED, CHUNK_REQUESTED, VIDEO_CANCELLED
+from schemas import ALL_TOPICS, CHUNK_ENCODED, CHUNK_REQUESTED
 from services.chunks.settings import ChunksSettings
 from services.chunks.worker import ChunkWorker
+from services.shared.cancellations import run_cancellable
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
-from services.shared.follow import follow
-from services.shared.lifecycle import run_together, run_worker
+from services.shared.lifecycle import run_worker
 from services.shared.media.toolcheck import check_ffmpeg
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
@@ -28,8 +28,6 @@ from services.shared.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 CONSUMES = (CHUNK_REQUESTED,)
-#: Followed by every chunk worker from the beginning (few records: one per cancel).
-FOLLOWS = VIDEO_CANCELLED
 EMITS = (CHUNK_ENCODED,)
 
 
@@ -47,22 +45,7 @@ async def serve(settings: ChunksSettings, stop: asyncio.Event) -> None:
         max_poll_interval_ms=settings.max_poll_interval_ms,
         group_instance_id=settings.instance_id or None)
     loop = ConsumeLoop(consume, bootstrap, producer.codec, producer, worker)
-    known = asyncio.Event()
-    await run_together({
-        "cancellations": follow(bootstrap, FOLLOWS, producer.codec, worker.cancellation,
-                                known, stop),
-        "chunks": _consume(loop, known, stop)}, stop)
-
-
-async def _consume(loop: ConsumeLoop, known: asyncio.Event, stop: asyncio.Event) -> None:
-    """chunk-requested, once every cancellation so far is known: a job of a video cancelled
-    while this worker was down is skipped, not started and then stopped."""
-    waits = [asyncio.create_task(known.wait()), asyncio.create_task(stop.wait())]
-    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for wait in waits:
-        wait.cancel()
-    if not stop.is_set():
-        await loop.run_until(stop)
+    await run_cancellable(loop, worker.jobs, bootstrap, producer.codec, stop)
 
 
 def run(_: argparse.Namespace) -> int:

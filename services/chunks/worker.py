@@ -11,8 +11,8 @@ of an attempt uploaded before the video's latest `video-cancelled` is skipped
 its chunks encodes stops that ffmpeg and removes its scratch. A chunk counts as made when
 its attempt was uploaded (`uploaded_at`, chunk-requested v2), so a job the planning worker
 published just after the cancel, before it read it, is skipped too. The cancellations
-come from every partition of `video-cancelled` (`main`: a video's chunks are spread over
-the group by chunk id).
+come from every partition of `video-cancelled` (`shared.cancellations`: a video's chunks
+are spread over the group by chunk id).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from schemas import CHUNK_ENCODED
-from schemas.events import ChunkEncoded, ChunkOutput, ChunkRequested, Record, VideoCancelled
+from schemas.events import ChunkEncoded, ChunkOutput, ChunkRequested
 from schemas.layout import CHUNK_MANIFEST, chunk_prefix
 from services.chunks.settings import ChunksSettings
 from services.shared import telemetry
@@ -74,11 +74,6 @@ class ChunkWorker:
         self.name = f"{socket.gethostname()}/{os.getpid()}"
         self._source_of: tuple[str, int] | None = None
         self.jobs = VideoJobs()
-
-    def cancellation(self, event: Record) -> None:
-        """A `video-cancelled` (from every partition, see `main`)."""
-        assert isinstance(event, VideoCancelled), type(event).__name__
-        self.jobs.cancel(event)
 
     def sweep(self) -> None:
         """Remove scratch dirs of workers that are gone (several share one root)."""

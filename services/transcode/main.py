@@ -2,9 +2,11 @@
 
   consume  the priority lanes transcode-lane-high/normal/low, which the lane router fills
            from video-uploaded (or video-uploaded itself with REELFLOW_TRANSCODE_LANES=false);
-           video-cancelled (stop that video's job)
+           video-cancelled, every partition without a group (the member running a video's
+           job need not own its partition), before the first job and then as it comes
   decide   LaneSelector: which lane a free slot takes from (higher first, weighted);
-           TranscodeWorker: check the source, encode the ladder, upload each rendition
+           TranscodeWorker: check the source, encode the ladder, upload each rendition;
+           skip, or stop, the job of a cancelled video
   emit     transcode-progress while encoding, rendition-done per rendition uploaded,
            transcode-failed when the source cannot be used (and dead-letter, as every
            consumer may); for a video over the chunk threshold, chunk-requested per chunk
@@ -26,9 +28,9 @@ from schemas import (
     RENDITION_DONE,
     TRANSCODE_FAILED,
     TRANSCODE_PROGRESS,
-    VIDEO_CANCELLED,
     VIDEO_UPLOADED,
 )
+from services.shared.cancellations import run_cancellable
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
 from services.shared.lifecycle import run_worker
@@ -44,8 +46,6 @@ log = logging.getLogger(__name__)
 CONSUMES = LANE_TOPICS
 #: What a worker reads instead with the lanes switched off (no router in front).
 DIRECT = (VIDEO_UPLOADED,)
-#: Handled at once, even while every job slot is busy.
-CONTROL = (VIDEO_CANCELLED,)
 EMITS = (TRANSCODE_PROGRESS, RENDITION_DONE, TRANSCODE_FAILED, CHUNK_REQUESTED)
 #: Read without a group while a chunked job waits for its chunks (`ChunkWatcher`).
 WAITS_FOR = (CHUNK_ENCODED,)
@@ -60,15 +60,14 @@ async def serve(settings: TranscodeSettings, stop: asyncio.Event) -> None:
     worker.sweep()  # scratch space of a crashed run
     consume = LoopSettings(
         group_id=settings.group_id, topics=CONSUMES if settings.lanes else DIRECT,
-        control_topics=CONTROL,
         concurrency=settings.concurrency, max_attempts=settings.max_attempts,
         backoff_base_s=settings.backoff_base_s, session_timeout_ms=settings.session_timeout_ms,
         max_poll_interval_ms=settings.max_poll_interval_ms,
         group_instance_id=settings.instance_id or None)
     lanes = (LaneSelector([t.name for t in LANE_TOPICS], settings.lane_weights)
              if settings.lanes else None)
-    await ConsumeLoop(consume, bootstrap, producer.codec, producer, worker,
-                      selector=lanes).run_until(stop)
+    loop = ConsumeLoop(consume, bootstrap, producer.codec, producer, worker, selector=lanes)
+    await run_cancellable(loop, worker.jobs, bootstrap, producer.codec, stop)
 
 
 def run(_: argparse.Namespace) -> int:

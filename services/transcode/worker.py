@@ -1,7 +1,9 @@
 """The transcode service's Kafka/S3 shell.
 
-Consumes `video-uploaded` and `video-cancelled` from Kafka; emits `rendition-done`,
-`transcode-progress` and `transcode-failed`.
+Consumes `video-uploaded` from Kafka (through a priority lane or directly); emits
+`rendition-done`, `transcode-progress` and `transcode-failed`. Cancellations reach `jobs`
+from `video-cancelled` on every partition (`shared.cancellations`): a job made before its
+video's latest cancellation is skipped, and one read mid-job stops it.
 
 One job = one (video_id, attempt). Its scratch files live in a per-job directory that is
 removed on success, failure and cancel; its outputs go to attempt-scoped keys and become
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import RENDITION_DONE, TRANSCODE_FAILED, TRANSCODE_PROGRESS
-from schemas.events import Artifact, StageFailed, VideoCancelled, VideoUploaded
+from schemas.events import Artifact, StageFailed, VideoUploaded
 from schemas.layout import rendition_prefix
 from services.shared import telemetry
 from services.shared.consume import Delivery, PermanentFailure
@@ -66,9 +68,6 @@ class TranscodeWorker:
 
     # -- consume loop hooks -------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
-        if isinstance(delivery.event, VideoCancelled):
-            self.jobs.cancel(delivery.event)
-            return
         upload = delivery.event
         assert isinstance(upload, VideoUploaded), delivery.topic.name
         if upload.captions_only:

@@ -12,16 +12,19 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from schemas import CAPTIONS_DONE, RENDITION_DONE, VIDEO_CANCELLED, VIDEO_UPLOADED
+from schemas import CAPTIONS_DONE, RENDITION_DONE, VIDEO_UPLOADED
 from services.catalog.group_replay import Target, execute, plan
 from services.ingest.ledger import TOPICS as LEDGER_TOPICS
 from services.shared.settings import CommonSettings
 from services.webhooks.occurrences import SOURCES as WEBHOOK_SOURCES
 
-#: Services that react to synthetic events, and the topics they would react to.
-REACTING = {"transcode": (VIDEO_UPLOADED, VIDEO_CANCELLED),
+#: Services that react to synthetic events, and the topics their groups would react to.
+#: Transcode and captions follow `video-cancelled` without a group (every partition, from
+#: the beginning at each start): no offsets of theirs to move there, and a synthetic cancel
+#: they re-read only marks its own synthetic video cancelled.
+REACTING = {"transcode": (VIDEO_UPLOADED,),
             "packager": (RENDITION_DONE, CAPTIONS_DONE),
-            "captions": (VIDEO_UPLOADED, VIDEO_CANCELLED),
+            "captions": (VIDEO_UPLOADED,),
             "scoring": (RENDITION_DONE,)}
 #: Groups that read the synthetic events too, and would dead-letter a test's poison records
 #: beside the test's own catalog (every group that cannot read a record dead-letters it), or

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from pathlib import Path
@@ -16,12 +17,13 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas import VIDEO_CANCELLED, VIDEO_TRANSCODED
+from schemas import VIDEO_CANCELLED, VIDEO_TRANSCODED, VIDEO_UPLOADED
 from services.shared.kafka_security import client_options
 from tests.access import admin_headers
 from tests.integration.test_ingest import refused
 from tests.integration.test_pipeline import CATALOG, INGEST, end_offsets, submit, wait_for_status
 from tests.media import make_clip
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -97,3 +99,49 @@ def test_a_second_cancel_of_a_cancelled_video_is_409_and_emits_nothing(pipeline,
     assert "cancelled" in detail
     assert end_offsets(common_settings.kafka_bootstrap, VIDEO_CANCELLED) == before
     assert wait_for_status(video_id, {"cancelled", "ready", "failed"})["status"] == "cancelled"
+
+
+@pytest.mark.slow  # the session's transcode worker stops and a fresh one starts: ./run slow
+def test_a_job_of_a_video_cancelled_while_no_transcode_worker_ran_is_skipped(
+        pipeline, common_settings, tmp_path: Path):
+    from tests.chunking import committed
+    from tests.integration.test_transcode_resilience import WorkerProcess
+
+    bootstrap = common_settings.kafka_bootstrap
+    pipeline.component("transcode").stop()
+    worker = None
+    try:
+        clip = make_clip(tmp_path / "clip.mp4", 640, 360, seconds=2)
+        reply = submit(clip, metadata='{"title": "cancelled before any worker saw it"}',
+                       captions="false")
+        assert reply.status_code == 202, reply.text
+        video_id = reply.json()["video_id"]
+        assert cancel(video_id).status_code == 202
+        wait_for_status(video_id, {"cancelled"}, timeout=60)
+        worker = WorkerProcess("after-the-cancel", 2, tmp_path)
+
+        def taken() -> bool:  # the group went past every upload so far, this one's too
+            ends = asyncio.run(_ends(bootstrap, VIDEO_UPLOADED.name, VIDEO_UPLOADED.partitions))
+            done = committed(bootstrap, "transcode")
+            return all(done.get(tp, 0) >= end for tp, end in ends.items())
+        wait_until(taken, "the fresh worker to take the cancelled video's job", timeout=90)
+    finally:
+        if worker is not None:
+            worker.stop()
+        pipeline.component("transcode").start()
+    lines = [json.loads(line) for line in worker.log.read_text().splitlines()
+             if line.startswith("{")]
+    mine = [line["msg"] for line in lines if line.get("video_id") == video_id]
+    assert "skipping attempt 1: the video was cancelled" in mine, mine
+    assert not [m for m in mine if "ffmpeg" in m], mine  # nothing fetched, probed or encoded
+
+
+async def _ends(bootstrap: str, topic: str, partitions: int) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(**client_options(), bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        return dict(await consumer.end_offsets(
+            [TopicPartition(topic, p) for p in range(partitions)]))
+    finally:
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer.stop()

@@ -26,10 +26,13 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner
 
-from schemas import ALL_TOPICS, DEAD_LETTER, RENDITION_DONE, VIDEO_UPLOADED
+from schemas import ALL_TOPICS, DEAD_LETTER, RENDITION_DONE, VIDEO_CANCELLED, VIDEO_UPLOADED
 from schemas.events import VideoUploaded
 from services.shared.codec import EventCodec, UndecodableRecord
+from services.shared.group_lag import describe_groups
 from services.shared.kafka_security import client_options
 from services.shared.settings import CommonSettings
 from services.shared.storage import ObjectStore
@@ -215,7 +218,7 @@ def read_topic(bootstrap: str, topic: str, keep, until, timeout: float = 60) -> 
     return asyncio.run(read())
 
 
-def publish_upload(bootstrap: str, event: VideoUploaded) -> bytes:
+def publish_upload(bootstrap: str, event: VideoUploaded, partition: int | None = None) -> bytes:
     value = codec.encode(VIDEO_UPLOADED, event)
 
     async def send() -> None:
@@ -223,7 +226,7 @@ def publish_upload(bootstrap: str, event: VideoUploaded) -> bytes:
         await producer.start()
         try:
             await producer.send_and_wait(VIDEO_UPLOADED.name, value,
-                                         key=event.video_id.encode())
+                                         key=event.video_id.encode(), partition=partition)
         finally:
             await producer.stop()
 
@@ -363,22 +366,26 @@ def test_a_bad_source_fails_with_its_code_and_is_dead_lettered_with_the_original
     assert letters[0].error_code == code
 
 
-def test_cancelling_a_running_job_stops_ffmpeg_and_removes_its_scratch(
-        pipeline, extra_worker, common_settings, tmp_path):
-    clip = make_clip(tmp_path / "longer.mp4", 1280, 720, seconds=30)
-    reply = submit(clip, metadata='{"title": "Cancel me"}')
-    assert reply.status_code == 202, reply.text
-    video_id = reply.json()["video_id"]
-    wait_for_encode_progress(video_id)
-    ffmpeg_pid, _ = wait_for_ffmpeg(video_id, timeout=10)
-    roots = [TranscodeSettings(common=CommonSettings()).job_root, extra_worker.work_dir]
-    scratch = [p for root in roots for p in root.glob(f"{video_id}-*")]
-    assert scratch, f"no scratch directory for {video_id} under {roots}"
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory) -> Path:
+    """Long enough that the encode still runs when the cancel comes (made once)."""
+    return make_clip(tmp_path_factory.mktemp("cancel") / "longer.mp4", 1280, 720, seconds=30)
 
-    cancelled_at = time.monotonic()
-    assert httpx.delete(f"{INGEST}/api/v1/videos/{video_id}", timeout=30,
-                        headers=admin_headers()).status_code in (200,
-                                                                                         202)
+
+def cancel_and_see_it_stop(video_id: str, ffmpeg_pid: int, scratch: list[Path]) -> None:
+    """DELETE the video; within 10 s its ffmpeg is gone, the catalog shows it cancelled and
+    its scratch is removed."""
+    asked = [0.0]
+
+    def cancel() -> int | None:
+        asked[0] = time.monotonic()
+        status = httpx.delete(f"{INGEST}/api/v1/videos/{video_id}", timeout=30,
+                              headers=admin_headers()).status_code
+        return None if status == 404 else status  # a 404 writes nothing: ask again
+
+    # Ingest knows a hand-published video once its own group has read the upload.
+    assert wait_until(cancel, "ingest to know the video", 30, every=0.2) in (200, 202)
+    cancelled_at = asked[0]  # when the accepted DELETE was sent
     while ffmpeg_for(video_id) and time.monotonic() - cancelled_at < 10:
         time.sleep(0.1)
     assert not ffmpeg_for(video_id), "ffmpeg still runs 10 s after the cancel"
@@ -390,6 +397,70 @@ def test_cancelling_a_running_job_stops_ffmpeg_and_removes_its_scratch(
     while any(p.exists() for p in scratch) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(p.exists() for p in scratch), scratch
+
+
+def scratch_of(video_id: str, extra_worker: WorkerProcess) -> list[Path]:
+    roots = [TranscodeSettings(common=CommonSettings()).job_root, extra_worker.work_dir]
+    scratch = [p for root in roots for p in root.glob(f"{video_id}-*")]
+    assert scratch, f"no scratch directory for {video_id} under {roots}"
+    return scratch
+
+
+def test_cancelling_a_running_job_stops_ffmpeg_and_removes_its_scratch(
+        pipeline, extra_worker, long_clip):
+    reply = submit(long_clip, metadata='{"title": "Cancel me"}')
+    assert reply.status_code == 202, reply.text
+    video_id = reply.json()["video_id"]
+    wait_for_encode_progress(video_id)
+    ffmpeg_pid, _ = wait_for_ffmpeg(video_id, timeout=10)
+    cancel_and_see_it_stop(video_id, ffmpeg_pid, scratch_of(video_id, extra_worker))
+
+
+def group_owners(common: CommonSettings, group: str) -> dict[tuple[str, int], str]:
+    """(topic, partition) -> the member id that holds it in `group` now."""
+    async def describe() -> dict[tuple[str, int], str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=common.kafka_bootstrap,
+                                    **client_options(common))
+        await admin.start()
+        try:
+            state = (await describe_groups(admin, [group]))[group]
+        finally:
+            await admin.close()
+        return {tp: m.member_id for m in state.members for tp in m.assignment}
+
+    return asyncio.run(describe())
+
+
+def test_a_cancel_stops_the_job_on_a_worker_that_does_not_own_its_partition(
+        pipeline, extra_worker, common_settings, long_clip):
+    """A job's partition need not be its video's (the lane router places a job by worker
+    slot): the upload goes to a `video-uploaded` partition whose member does not hold the
+    video's `video-cancelled` partition in the group, and the cancel still stops it."""
+    video_id = str(uuid.uuid4())
+    partitions = list(range(VIDEO_CANCELLED.partitions))
+    # Where ingest's cancel lands: keyed by video id, Kafka's default partitioner.
+    cancels_on = DefaultPartitioner()(video_id.encode(), partitions, partitions)
+    owners = group_owners(common_settings, "transcode")
+    cancel_owner = owners.get((VIDEO_CANCELLED.name, cancels_on))
+    job_on = next((p for p in range(VIDEO_UPLOADED.partitions)
+                   if owners.get((VIDEO_UPLOADED.name, p)) not in (None, cancel_owner)), None)
+    assert job_on is not None, f"one member holds every partition: {owners}"
+
+    store = ObjectStore(common_settings)
+    ref = store.ref(f"sources/{video_id}/original")
+    store.put_bytes(long_clip.read_bytes(), ref, "video/mp4")
+    publish_upload(common_settings.kafka_bootstrap,
+                   _upload_event(video_id, ref.uri, None).replace(captions=False),
+                   partition=job_on)
+    wait_for_encode_progress(video_id)
+    ffmpeg_pid, runner = wait_for_ffmpeg(video_id, timeout=10)
+    assert runner in {stack_worker_pid(pipeline), extra_worker.pid}, runner
+    cancel_and_see_it_stop(video_id, ffmpeg_pid, scratch_of(video_id, extra_worker))
+    cancels = read_topic(
+        common_settings.kafka_bootstrap, VIDEO_CANCELLED.name,
+        lambda r: r.partition if codec.decode(VIDEO_CANCELLED, r.value).video_id == video_id
+        else None, bool)
+    assert cancels == [cancels_on]
 
 
 def test_a_starting_worker_sweeps_scratch_left_by_a_crashed_run(extra_worker, tmp_path):

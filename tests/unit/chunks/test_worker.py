@@ -30,7 +30,7 @@ def cancelled_at_10(tmp_path: Path) -> tuple[ChunkWorker, str]:
     settings = ChunksSettings(work_dir=tmp_path, common=CommonSettings(state_dir=tmp_path))
     worker = ChunkWorker(settings, Untouchable(), Untouchable())  # type: ignore[arg-type]
     video = str(uuid.uuid4())
-    worker.cancellation(cancellation(video, 10))
+    worker.jobs.cancel(cancellation(video, 10))
     return worker, video
 
 
