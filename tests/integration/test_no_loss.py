@@ -80,6 +80,7 @@ def test_kafka_down_means_503_and_nothing_stored_or_emitted(pipeline, clip, stor
                            timeout=600)["status"] == "ready"
 
 
+@pytest.mark.slow  # 25 s; the reliability suite restarts Kafka mid-run in CI too
 def test_every_accepted_upload_survives_a_broker_restart(pipeline, clip, store,
                                                          common_settings):
     bootstrap = common_settings.kafka_bootstrap

@@ -47,7 +47,8 @@ from tests.integration.test_catalog import pipeline_log_ends
 from tests.ports import free_port
 from tests.unit.catalog.stories import Step, VideoStory
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+# 10,000 events projected twice, a crashed projector and a rebuild: about two minutes, `./run slow`.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 RUN = uuid.uuid4().hex[:8]
 VIDEOS = 1300
