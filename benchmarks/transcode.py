@@ -57,6 +57,9 @@ BENCH_ENV = {
     "REELFLOW_STACK_WEED_VOLUME_PORT": "20080",
     "REELFLOW_STACK_WEED_FILER_PORT": "20888",
     "REELFLOW_TRANSCODE_METRICS_PORT": "0",
+    # The benchmarks publish video-uploaded themselves and run no lane router: the
+    # transcode reads video-uploaded directly.
+    "REELFLOW_TRANSCODE_LANES": "false",
     "REELFLOW_PACKAGER_METRICS_PORT": "0",
     "REELFLOW_SCORING_METRICS_PORT": "0",
     "REELFLOW_LOG_LEVEL": "INFO",
