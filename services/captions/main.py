@@ -17,17 +17,14 @@ import asyncio
 import logging
 import os
 
-from prometheus_client import start_http_server
-
 from schemas import ALL_TOPICS, CAPTIONS_DONE, VIDEO_UPLOADED
 from services.captions.settings import CaptionsSettings
 from services.captions.speech import Recognizer
 from services.captions.worker import CaptionsWorker
-from services.shared import telemetry
 from services.shared.cancellations import run_cancellable
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
-from services.shared.lifecycle import run_until_signalled
+from services.shared.lifecycle import run_worker
 from services.shared.media.toolcheck import check_ffmpeg
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
@@ -57,13 +54,9 @@ async def serve(settings: CaptionsSettings, stop: asyncio.Event) -> None:
 
 def run(_: argparse.Namespace) -> int:
     settings = CaptionsSettings()
-    telemetry.configure("captions", settings.common.log_level, settings.common.otel_exporter)
     if settings.nice:
         os.nice(settings.nice)  # ffmpeg's decode, a child, inherits it
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
-    asyncio.run(run_until_signalled(lambda stop: serve(settings, stop)))
-    return 0
+    return run_worker("captions", settings, serve)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -16,8 +16,6 @@ import argparse
 import asyncio
 import logging
 
-from prometheus_client import start_http_server
-
 from schemas import (
     ALL_TOPICS,
     LANE_QUEUE,
@@ -28,10 +26,9 @@ from schemas import (
 )
 from services.router.router import LaneRouter
 from services.router.settings import RouterSettings
-from services.shared import telemetry
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
-from services.shared.lifecycle import run_until_signalled, wait_for_kafka
+from services.shared.lifecycle import run_worker, wait_for_kafka
 from services.shared.producer import EventProducer
 
 log = logging.getLogger(__name__)
@@ -70,12 +67,7 @@ async def serve(settings: RouterSettings, stop: asyncio.Event) -> None:
 
 
 def run(_: argparse.Namespace) -> int:
-    settings = RouterSettings()
-    telemetry.configure("router", settings.common.log_level, settings.common.otel_exporter)
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
-    asyncio.run(run_until_signalled(lambda stop: serve(settings, stop)))
-    return 0
+    return run_worker("router", RouterSettings(), serve)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

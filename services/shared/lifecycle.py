@@ -156,8 +156,9 @@ class WorkerSettings(Protocol):
 
 def run_worker(name: str, settings: WorkerSettings,
                serve: Callable[[Any, asyncio.Event], Coroutine[Any, Any, None]]) -> int:
-    """The one shell of a worker process (`reelflow transcode|packager|scoring|chunks`):
-    logging and tracing, /metrics when a port is set, then `serve` until SIGTERM/SIGINT."""
+    """The one shell of a worker process (`reelflow transcode`, `packager`, `scoring`,
+    `chunks`, `captions`, `router`): logging and tracing, /metrics when a port is set, then
+    `serve` until SIGTERM/SIGINT."""
     from prometheus_client import start_http_server
 
     from services.shared import telemetry
