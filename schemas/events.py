@@ -28,13 +28,14 @@ matches its schema. A new schema version means: add the field here with its defa
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 from schemas.ids import derived_event_id
 
@@ -44,32 +45,28 @@ _Convert = Callable[[Any], Any]
 class Record:
     """Conversion between a dataclass and the dict fastavro writes and reads.
 
-    Per class, the conversions are worked out once from its type hints, so decoding many
-    events costs one dict comprehension each, not a walk over type hints.
+    Per class, the conversions are worked out once from its type hints and compiled into
+    one function each way (`_compiled`): decoding and encoding events is on the
+    projector's hot path, where a loop over the fields, a keyword dict and the frozen
+    dataclass' `__init__` cost more than reading the Avro body did.
     """
 
     __slots__ = ()
-    _readers: ClassVar[tuple[tuple[str, _Convert | None], ...]]
-    _writers: ClassVar[tuple[tuple[str, _Convert | None], ...]]
+    _from: ClassVar[Callable[[Mapping[str, Any]], Any]]
+    _to: ClassVar[Callable[[Any], dict[str, Any]]]
 
     @classmethod
     def _plan(cls) -> None:
         hints = typing.get_type_hints(cls)
-        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-        cls._readers = tuple((n, _reader(hints[n])) for n in names)
-        cls._writers = tuple((n, _writer(hints[n])) for n in names)
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        cls._from, cls._to = _compiled(cls, fields, hints)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Self:
         """The event from a decoded record; a field the record lacks takes its default."""
-        if "_readers" not in cls.__dict__:
+        if "_from" not in cls.__dict__:
             cls._plan()
-        values = {}
-        for name, convert in cls._readers:
-            if name in record:
-                value = record[name]
-                values[name] = value if convert is None or value is None else convert(value)
-        return cls(**values)
+        return cast(Self, cls._from(record))
 
     def replace(self, **changes: Any) -> Self:
         """A copy with `changes` (`dataclasses.replace`, typed for any event)."""
@@ -78,13 +75,74 @@ class Record:
     def to_record(self) -> dict[str, Any]:
         """The dict fastavro writes with the schema (enums as symbols, tuples as lists)."""
         cls = type(self)
-        if "_writers" not in cls.__dict__:
+        if "_to" not in cls.__dict__:
             cls._plan()
-        out = {}
-        for name, convert in cls._writers:
-            value = getattr(self, name)
-            out[name] = value if convert is None or value is None else convert(value)
-        return out
+        return cls._to(self)
+
+
+_MISSING = object()
+
+
+def _set_attribute(instance: Any, value: Any, name: str) -> None:
+    object.__setattr__(instance, name, value)  # what a frozen dataclass' __init__ does
+
+
+def _compiled(cls: type, fields: tuple[dataclasses.Field[Any], ...],
+              hints: dict[str, Any]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """`from_record` and `to_record` of `cls` as generated functions (as `dataclasses`
+    generates `__init__`), with the same meaning as the loops they replace:
+
+    - from: a field the record has is converted unless it is None; one it lacks takes its
+      default; a required one lacking falls back to `cls(**found)`, whose `TypeError`
+      names every missing field as before. The instance is filled through its slots'
+      descriptors, as the frozen dataclass' own `__init__` does, minus the name lookups;
+    - to: every field, converted unless None."""
+    scope: dict[str, Any] = {"_cls": cls, "_new": object.__new__, "_MISSING": _MISSING}
+    reads: list[str] = []
+    writes: list[str] = []
+    for i, f in enumerate(fields):
+        name = f.name
+        reader, writer = _reader(hints[name]), _writer(hints[name])
+        slot = cls.__dict__.get(name)
+        scope[f"_set{i}"] = (slot.__set__ if isinstance(slot, types.MemberDescriptorType)
+                             else functools.partial(_set_attribute, name=name))
+        if reader is not None:
+            scope[f"_r{i}"] = reader
+        if writer is not None:
+            scope[f"_w{i}"] = writer
+        reads.append(f"    v = record.get({name!r}, _MISSING)")
+        reads.append("    if v is _MISSING:")
+        if f.default is not dataclasses.MISSING:
+            scope[f"_d{i}"] = f.default
+            reads.append(f"        v = _d{i}")
+        elif f.default_factory is not dataclasses.MISSING:
+            scope[f"_d{i}"] = f.default_factory
+            reads.append(f"        v = _d{i}()")
+        else:
+            reads.append("        return _cls(**_found(record))")
+        if reader is not None:
+            reads.append("    elif v is not None:")
+            reads.append(f"        v = _r{i}(v)")
+        reads.append(f"    _set{i}(self, v)")
+        value = f"self.{name}" if writer is None else \
+            f"(None if (v := self.{name}) is None else _w{i}(v))"
+        writes.append(f"        {name!r}: {value},")
+    names = tuple(f.name for f in fields)
+    readers = {f.name: _reader(hints[f.name]) for f in fields}
+
+    def _found(record: Mapping[str, Any]) -> dict[str, Any]:
+        found = {}
+        for n in names:
+            if n in record:
+                value, read = record[n], readers[n]
+                found[n] = value if read is None or value is None else read(value)
+        return found
+    scope["_found"] = _found
+    code = "\n".join(["def from_record(record):", "    self = _new(_cls)", *reads,
+                      "    return self", "", "def to_record(self):", "    return {",
+                      *writes, "    }"])
+    exec(compile(code, f"<Record conversions of {cls.__name__}>", "exec"), scope)  # noqa: S102
+    return scope["from_record"], scope["to_record"]
 
 
 def _reader(hint: Any) -> _Convert | None:
