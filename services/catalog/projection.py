@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -155,16 +155,36 @@ def project_event(state: VideoState | None, topic: str, event: Event,
     """Apply one decoded event of `topic` to the video's current row (None if new)."""
     if isinstance(event, DeadLetter):
         return Projection(state, dead_letter_rows(event, position))
-    assert not isinstance(event, ApiKeyState | SigningKeyState), topic  # not a video's
-    when = event.occurred_at
-    video = state.copy() if state else VideoState(event.video_id, "uploaded", 0, when, when)
-    video.created_at = min(video.created_at, when)
-    video.updated_at = max(video.updated_at, when)
-    if not isinstance(event, VideoCancelled | PlaybackPolicyChanged):  # they carry no attempt
-        _enter_attempt(video, event.attempt, when)
-    _MERGES[type(event)](video, event)
+    return Projection(project_events(state, (event,)), event_rows(topic, event, position))
+
+
+def project_events(state: VideoState | None, events: Sequence[Event]) -> VideoState:
+    """The video's row after `events` (one video's, none a dead letter), exactly as
+    `project_event` applied to each in turn leaves it, but copied once and derived once:
+    `derive` reads only facts, and no merge reads what it derives, so deriving after the
+    last event is the same as after every one. The projector folds a batch this way."""
+    first = events[0]
+    assert not isinstance(first, ApiKeyState | SigningKeyState | DeadLetter), first
+    video = state.copy() if state else VideoState(first.video_id, "uploaded", 0,
+                                                 first.occurred_at, first.occurred_at)
+    for event in events:
+        assert not isinstance(event, ApiKeyState | SigningKeyState | DeadLetter), event
+        when = event.occurred_at
+        video.created_at = min(video.created_at, when)
+        video.updated_at = max(video.updated_at, when)
+        if not isinstance(event, VideoCancelled | PlaybackPolicyChanged):  # no attempt
+            _enter_attempt(video, event.attempt, when)
+        _MERGES[type(event)](video, event)
     derive(video)
-    return Projection(video, (timeline_row(topic, event, position), *_rows_for(event)))
+    return video
+
+
+def event_rows(topic: str, event: Event, position: Position) -> tuple[Row, ...]:
+    """The rows an event adds beside the video row (its timeline entry first); they
+    depend on the event alone, never on the video's state."""
+    if isinstance(event, DeadLetter):
+        return dead_letter_rows(event, position)
+    return (timeline_row(topic, event, position), *_rows_for(event))
 
 
 def _rows_for(event: Event) -> tuple[Row, ...]:

@@ -230,10 +230,15 @@ def summary(event: Event) -> str:
     return type(event).__name__
 
 
+#: A dead letter's payload and trace stay in its own row, out of the timeline's details.
+_NOT_DETAILS = frozenset({"original_value", "original_key", "stacktrace"})
+
+
 def timeline_row(topic: str, event: Event, position: Position,
                  video_id: str | None = None) -> TimelineRow:
-    details = {k: v for k, v in event.to_record().items()
-               if k not in ("original_value", "original_key", "stacktrace")}
+    record = event.to_record()
+    details = record if _NOT_DETAILS.isdisjoint(record) else {
+        k: v for k, v in record.items() if k not in _NOT_DETAILS}
     return TimelineRow({
         "event_id": event.event_id,
         "video_id": video_id or getattr(event, "video_id", None),

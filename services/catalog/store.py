@@ -11,7 +11,7 @@ projectors sharing a database cannot deadlock on each other):
    before the offsets that skip them are committed);
 3. lock the touched video rows (creating empty ones first, so concurrent first events for
    one video serialize instead of racing) and fold the batch's events (the first copy of
-   each event id) with the pure projection, `project_event`;
+   each event id) with the pure projection (`project_event`, a video's events together);
 4. claim the events (see below); in the rare batch that held an event applied before,
    fold again without it, from the rows as they were locked;
 5. write the video rows back, add the other rows, move the `current` package flag;
@@ -49,7 +49,7 @@ from schemas import VIDEO_TRANSCODED
 from schemas.events import ApiKeyState, DeadLetter, Event, SigningKeyState
 from services.catalog import offsets
 from services.catalog.jsonb import dumps
-from services.catalog.projection import VideoState, project_event
+from services.catalog.projection import VideoState, event_rows, project_events
 from services.catalog.rows import Position, Row
 
 #: Tables whose key column holds the id of the event that made the row: that row claims
@@ -216,26 +216,27 @@ def _claim_row(event: Event, rows: Sequence[Row]) -> Row | None:
 
 
 def _fold(items: Sequence[Item], locked: dict[str, VideoState | None]) -> _Fold:
-    """Pure: `project_event` over the items, from the locked rows (never changed)."""
+    """Pure: `project_event` over the items, from the locked rows (never changed). Each
+    video's events are folded together (`project_events`, the same result as one by one):
+    videos are independent, and each one's events keep their batch order."""
     fold = _Fold(dict(locked), [], [], set())
-    states = fold.states
+    per_video: dict[str, list[Event]] = defaultdict(list)
     for item in items:
         event = item.event
         assert event is not None
         topic = item.position.topic
-        if isinstance(event, DeadLetter):
-            rows = project_event(None, topic, event, item.position).rows
-        else:
+        rows = event_rows(topic, event, item.position)
+        if not isinstance(event, DeadLetter):
             assert not isinstance(event, ApiKeyState | SigningKeyState), topic
-            vid = event.video_id
-            projection = project_event(states[vid], topic, event, item.position)
-            states[vid] = projection.video
-            rows = projection.rows
+            per_video[event.video_id].append(event)
             if topic == VIDEO_TRANSCODED.name:
-                fold.packaged.add(vid)
+                fold.packaged.add(event.video_id)
         claim = _claim_row(event, rows)
         fold.claims.append(claim)
         fold.rest.append([r for r in rows if r is not claim])
+    states = fold.states
+    for vid, events in per_video.items():
+        states[vid] = project_events(states[vid], events)
     return fold
 
 
@@ -320,7 +321,7 @@ class ProjectionStore:
         if len(new) < len(items):  # rare: an event applied before, at another offset
             fold = _fold(new, locked)
         states = fold.states
-        # Identity: project_event returns a new row for every video it touched.
+        # Identity: the fold makes a new row for every video it touched.
         changed = [s for v, s in states.items() if s is not None and s is not locked[v]]
         if changed:
             await self._stage("videos", VIDEO_COLUMNS, [video_params(s) for s in changed])

@@ -4,9 +4,10 @@ read in (topics are separate logs), to repeats, and to reprocessing (newer attem
 from __future__ import annotations
 
 import itertools
+import random
 
 from schemas import ALL_TOPICS, VIDEO_TRANSCODED
-from services.catalog.projection import parse_user_metadata, project_event
+from services.catalog.projection import parse_user_metadata, project_event, project_events
 from services.catalog.rows import Position
 from tests.unit.catalog.stories import (
     Step,
@@ -313,3 +314,27 @@ def test_a_reprocess_brings_its_own_priority_and_an_old_attempts_change_is_histo
     assert fold([*steps, later]).priority == 7  # type: ignore[union-attr]
     # The change of attempt 2 read before attempt 2's upload: still the change.
     assert fold([steps[0], later, steps[-1]]).priority == 7  # type: ignore[union-attr]
+
+
+def _mixed_steps() -> list[Step]:
+    """One video's events of every kind: two attempts, a failure of the first one, a late
+    cancellation, policy and priority changes, repeats."""
+    first = VideoStory()
+    second = VideoStory(first.video_id, attempt=2)
+    return [*first.happy_path()[:5], first.failed(6), first.reprioritised(2, 8),
+             first.policy_changed(3, "signed"), *second.happy_path(),
+             second.reprioritised(30, 2, attempt=2), first.cancelled(40),
+             first.policy_changed(41, "public"), first.happy_path()[3]]
+
+
+def test_folding_a_videos_events_together_equals_folding_them_one_by_one() -> None:
+    # The oracle is `project_event` applied event by event, as every other test here does.
+    steps = _mixed_steps()
+    for seed in range(40):
+        shuffled = random.Random(seed).sample(steps, len(steps))
+        cut = random.Random(seed).randrange(1, len(steps))
+        earlier = fold(shuffled[:cut])
+        together = project_events(earlier, [e for _, e in shuffled[cut:]])
+        assert together == fold(shuffled[cut:], earlier)
+        assert together is not earlier and earlier == fold(shuffled[:cut])
+    assert project_events(None, [e for _, e in steps]) == fold(steps)
