@@ -188,8 +188,10 @@ class Projector:
             return
         async with self.batch_lock:
             started = time.perf_counter()
-            with telemetry.batch_span("db batch", [(r.topic, r.headers) for r in records],
-                                      **{"db.system": "postgresql"}), collector_paused():
+            # The pause first: the span's per-record contexts are a batch's worth too.
+            with collector_paused(), telemetry.batch_span(
+                    "db batch", [(r.topic, r.headers) for r in records],
+                    **{"db.system": "postgresql"}):
                 outcome = await self._apply(records)
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_RECORDS.observe(len(records))
