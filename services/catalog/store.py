@@ -335,11 +335,14 @@ class ProjectionStore:
         """Insert each item's claim row (or, lacking one, its `applied_events` row); keep
         the items whose row was new.
 
-        The claim rows are COPYed straight into their tables, after one index lookup for
-        the ids already there: half the cost of staging them and inserting `ON CONFLICT`.
-        Only another transaction inserting the same id between that lookup and the COPY
-        (an event on two partitions at once, which two projectors could apply together)
-        can then make the COPY fail: `apply` runs the batch again, and the lookup sees it.
+        The claim rows are COPYed straight into their tables, half the cost of staging
+        them and inserting `ON CONFLICT`. First optimistically, in a savepoint: an event
+        applied before (a redrive, a re-publish at another offset) is rare, and the table's
+        own unique index finds it. Only then are the ids already there looked up, and the
+        other rows COPYed. Another transaction inserting the same id between that lookup
+        and the COPY (an event on two partitions at once, which two projectors could apply
+        together) can still make the COPY fail: `apply` runs the batch again, and the
+        lookup sees it.
         """
         by_table: dict[tuple[str, tuple[str, ...]], list[Row]] = defaultdict(list)
         unkeyed: list[Item] = []
@@ -352,14 +355,23 @@ class ProjectionStore:
         for (table, columns), rows in by_table.items():
             key = CLAIM_KEYS[table]
             ids = [str(r.values[key]) for r in rows]
+            params = [row_params(r) for r in rows]
+            try:
+                async with self.conn.transaction():  # a savepoint
+                    await self._copy(table, columns, params)
+            except psycopg.errors.UniqueViolation:
+                pass  # some were applied before: find them
+            else:
+                claimed.update(ids)
+                continue
             cur = await self.conn.execute(sql.SQL(
                 "SELECT {key}::text FROM {table}"
                 " WHERE {key} = ANY(string_to_array(%s, ',')::uuid[])"
             ).format(key=sql.Identifier(key), table=sql.Identifier(table)), (",".join(ids),))
             known = {r[0] for r in await cur.fetchall()}
-            fresh = [(i, r) for i, r in zip(ids, rows, strict=True) if i not in known]
-            await self._copy(table, columns, [row_params(r) for _, r in fresh])
-            claimed.update(i for i, _ in fresh)
+            fresh = [i for i, id_ in enumerate(ids) if id_ not in known]
+            await self._copy(table, columns, [params[i] for i in fresh])
+            claimed.update(ids[i] for i in fresh)
         claimed.update(await self._claim_unkeyed(unkeyed))
         return [i for i in items if i.event is not None and i.event.event_id in claimed]
 
