@@ -268,6 +268,8 @@ class Projector:
                 tries = decision.tries
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("transient failure (%r); retrying in %.1fs", exc, decision.delay_s)
+                if not gc.isenabled():  # an outage retried inside a batch's pause, maybe
+                    gc.collect()        # for hours: its failures' cycles are freed here
                 await asyncio.sleep(decision.delay_s)
                 if self._conn is None or self._conn.closed or self._conn.broken:
                     try:
