@@ -217,19 +217,28 @@ def bench(args: argparse.Namespace) -> None:
 
     common = CommonSettings()
     run = run_name()
-    dsn = make_conninfo(common.pg_dsn, options=f"-c search_path={run}")
+    schema = args.read_model or run
+    dsn = make_conninfo(common.pg_dsn, options=f"-c search_path={schema}")
     url = f"http://127.0.0.1:{BENCH_ENV['REELFLOW_CATALOG_PORT']}"
     limit_url = f"http://127.0.0.1:{LIMIT_PORT}"
     log = STATE / "logs" / f"{run}-catalog.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(run)))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        asyncio.run(_migrate(dsn))
-        seconds = load(dsn, args.videos)
-        print(f"read model: {args.videos:,} videos (+ renditions, packages) folded by the "
-              f"projection rules and COPYed in {seconds:.1f} s")
+        if _kept(common.pg_dsn, schema, args.videos):
+            print(f"read model: {args.videos:,} videos, kept in schema {schema} by an "
+                  "earlier run (--read-model)")
+        else:
+            with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE; CREATE SCHEMA {}")
+                             .format(sql.Identifier(schema), sql.Identifier(schema)))
+            asyncio.run(_migrate(dsn))
+            seconds = load(dsn, args.videos)
+            with psycopg.connect(dsn) as conn:
+                conn.execute("CREATE TABLE bench_loaded (videos integer)")
+                conn.execute("INSERT INTO bench_loaded VALUES (%s)", (args.videos,))
+            print(f"read model: {args.videos:,} videos (+ renditions, packages) folded by "
+                  f"the projection rules and COPYed in {seconds:.1f} s")
         with psycopg.connect(dsn) as conn:
             ids = [str(r[0]) for r in conn.execute(
                 "SELECT video_id FROM videos TABLESAMPLE SYSTEM (20) LIMIT 20000").fetchall()]
@@ -260,6 +269,8 @@ def bench(args: argparse.Namespace) -> None:
         print(_row("GET /videos/{id} unpaced: limit", bare, "-"), flush=True)
         print(f"catalog ÷ limit: throughput {ours['rate'] / bare['rate']:.2f} (target ≥ 0.8), "
               f"CPU per request {ours['cpu_ms'] / bare['cpu_ms']:.2f}", flush=True)
+        if args.profile:
+            _profiled(args, url, limit_url, detail, key, api_pids, limit_pids)
         r = _wrk(url, detail, args.rate, args.detail_seconds, args.connections, key, api_pids)
         print(_row(f"GET /videos/{{id}} at {args.rate}/s", r,
                    f"p99 < 20 ms at 1,000 req/s: {r['p99_us'] / 1000 / 20:.2f} of the budget"),
@@ -279,8 +290,40 @@ def bench(args: argparse.Namespace) -> None:
     finally:
         for proc in procs:
             _stop(proc)
-        with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(run)))
+        if not args.read_model:
+            with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
+                             .format(sql.Identifier(run)))
+
+
+def _kept(dsn: str, schema: str, videos: int) -> bool:
+    """Whether `schema` holds a read model an earlier run loaded with `videos` videos."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dsn) as conn:
+        marker = conn.execute("SELECT to_regclass(%s)", (f"{schema}.bench_loaded",)).fetchone()
+        if marker is None or marker[0] is None:
+            return False
+        loaded = conn.execute(sql.SQL("SELECT videos FROM {}.bench_loaded")
+                              .format(sql.Identifier(schema))).fetchone()
+    return loaded is not None and loaded[0] == videos
+
+
+def _profiled(args: argparse.Namespace, url: str, limit_url: str, detail: list[str], key: str,
+              api_pids: list[int], limit_pids: list[int]) -> None:
+    """The unpaced detail run again on each, with py-spy sampling the first process
+    (separate runs: the sampler's own CPU stays out of the figures above)."""
+    from benchmarks import profiles
+
+    args.profile.mkdir(parents=True, exist_ok=True)
+    for name, where, pids in (("catalog", url, api_pids), ("limit", limit_url, limit_pids)):
+        out = args.profile / f"{name}.txt"
+        spy = profiles.record(pids[0], args.detail_seconds, out)
+        r = _wrk(where, detail, 0, args.detail_seconds, args.connections, key, pids)
+        spy.wait(60)
+        print(_row(f"profiled (py-spy): {name}", r, str(out)))
+        print(profiles.top(out), flush=True)
 
 
 def _under_stream(args: argparse.Namespace, dsn: str, run: str, log: Path, url: str,
@@ -326,6 +369,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="events/s the projector applies during the stream run (0: skip)")
     parser.add_argument("--stream-detail-rate", type=int, default=200,
                         help="detail requests/s of the idle and stream runs")
+    parser.add_argument("--read-model", metavar="SCHEMA",
+                        help="keep the read model in this Postgres schema and reuse it in "
+                             "later runs with as many --videos (the stream run's videos stay "
+                             "in it); default: a fresh schema, dropped at the end")
+    parser.add_argument("--profile", type=Path,
+                        help="also profile one catalog and one limit process under the "
+                             "unpaced load with py-spy, into this directory")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run ./run setup (Debian package `wrk`)")
