@@ -111,18 +111,27 @@ LIMIT_PORT = int(BENCH_ENV["REELFLOW_CATALOG_PORT"]) + 50
 PROJECTOR_PORT = int(BENCH_ENV["REELFLOW_CATALOG_PORT"]) + 60
 
 
-def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+AGAINST_PORT = int(BENCH_ENV["REELFLOW_CATALOG_PORT"]) + 40
+
+
+def _spawn(argv: list[str], env: dict[str, str], log: Path,
+           cwd: Path = ROOT) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", *argv], env={**os.environ, **env},
-                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                                 start_new_session=True)
 
 
-def _start_api(dsn: str, log: Path, processes: int) -> list[subprocess.Popen[bytes]]:
+def _start_api(dsn: str, log: Path, processes: int,
+               tree: Path = ROOT) -> list[subprocess.Popen[bytes]]:
+    """`processes` catalog API processes; from another source `tree` (`python -m` puts its
+    working directory first on the path) on AGAINST_PORT."""
     env = {"REELFLOW_PG_DSN": dsn, "REELFLOW_CATALOG_LAG_REFRESH_S": "0",
            "REELFLOW_CATALOG_CONSOLE_SAMPLE_S": "0", "REELFLOW_LOG_LEVEL": "WARNING",
            "REELFLOW_CATALOG_REUSE_PORT": "1" if processes > 1 else "0"}
-    return [_spawn(["services.cli", "catalog", "--role", "api"], env, log)
+    if tree != ROOT:
+        env["REELFLOW_CATALOG_PORT"] = str(AGAINST_PORT)
+    return [_spawn(["services.cli", "catalog", "--role", "api"], env, log, tree)
             for _ in range(processes)]
 
 
@@ -245,15 +254,22 @@ def bench(args: argparse.Namespace) -> None:
         random.Random(3).shuffle(ids)
         api = _start_api(dsn, log, args.processes)
         limit = _start_limit(dsn, log, args.processes)
-        procs = [*api, *limit]
+        against = _start_api(dsn, log, args.processes, args.against) if args.against else []
+        procs = [*api, *limit, *against]
         _wait_healthy(url, api, log)
         _wait_healthy(limit_url, limit, log)
+        against_url = f"http://127.0.0.1:{AGAINST_PORT}"
+        if against:
+            _wait_healthy(against_url, against, log)
         api_pids, limit_pids = [p.pid for p in api], [p.pid for p in limit]
+        against_pids = [p.pid for p in against]
         key = os.environ["REELFLOW_ADMIN_KEY"]
         detail = [f"/api/v1/videos/{i}" for i in ids]
         # Warm-up: the pools' connections, Python's imports and Postgres' caches.
-        for where, pids in ((url, api_pids), (limit_url, limit_pids)):
-            _wrk(where, detail[:2000], 0, 3, 4, key, pids)
+        for where, pids in ((url, api_pids), (limit_url, limit_pids),
+                            (against_url, against_pids)):
+            if pids:
+                _wrk(where, detail[:2000], 0, 3, 4, key, pids)
         print(f"\ncatalog API: {args.processes} `reelflow catalog --role api` process(es) "
               f"(uvicorn, as the service runs); limit: as many `benchmarks.api_limit`; wrk 1 "
               f"thread, {args.connections} connections; load average "
@@ -269,8 +285,17 @@ def bench(args: argparse.Namespace) -> None:
         print(_row("GET /videos/{id} unpaced: limit", bare, "-"), flush=True)
         print(f"catalog ÷ limit: throughput {ours['rate'] / bare['rate']:.2f} (target ≥ 0.8), "
               f"CPU per request {ours['cpu_ms'] / bare['cpu_ms']:.2f}", flush=True)
+        if against:
+            base = _wrk(against_url, detail, 0, args.detail_seconds, args.connections, key,
+                        against_pids)
+            print(_row("same: catalog from --against", base, str(args.against)), flush=True)
+            print(f"catalog ÷ --against: CPU per request {ours['cpu_ms'] / base['cpu_ms']:.2f}"
+                  f"; --against ÷ limit: throughput {base['rate'] / bare['rate']:.2f}",
+                  flush=True)
         if args.profile:
-            _profiled(args, url, limit_url, detail, key, api_pids, limit_pids)
+            _profiled(args, detail, key, (("catalog", url, api_pids),
+                                          ("limit", limit_url, limit_pids),
+                                          ("against", against_url, against_pids)))
         r = _wrk(url, detail, args.rate, args.detail_seconds, args.connections, key, api_pids)
         print(_row(f"GET /videos/{{id}} at {args.rate}/s", r,
                    f"p99 < 20 ms at 1,000 req/s: {r['p99_us'] / 1000 / 20:.2f} of the budget"),
@@ -279,11 +304,36 @@ def bench(args: argparse.Namespace) -> None:
         r = _wrk(url, detail, args.light_rate, args.detail_seconds, args.connections, key,
                  api_pids)
         print(_row(f"GET /videos/{{id}} at {args.light_rate}/s", r, "-"), flush=True)
-        for label, query in LISTINGS:
-            r = _wrk(url, [f"/api/v1/videos?{query}"], args.list_rate, args.list_seconds,
-                     args.connections, key, api_pids)
-            print(_row(f"list {label} at {args.list_rate}/s", r,
-                       f"p99 < 50 ms: {r['p99_us'] / 1000 / 50:.2f} of the budget"), flush=True)
+        _listings(args, url, key, api_pids, LISTINGS)
+        _drain(dsn)
+        if args.scale:
+            for proc in [*api, *limit]:
+                _stop(proc)
+                procs.remove(proc)
+            api = _start_api(dsn, log, args.scale)
+            limit = _start_limit(dsn, log, args.scale)
+            procs += [*api, *limit]
+            _wait_healthy(url, api, log)
+            _wait_healthy(limit_url, limit, log)
+            api_pids, limit_pids = [p.pid for p in api], [p.pid for p in limit]
+            for where, pids in ((url, api_pids), (limit_url, limit_pids)):
+                _wrk(where, detail[:2000], 0, 3, 4, key, pids)
+            print(f"--scale: {args.scale} catalog API processes on the port, and as many "
+                  f"limit processes; load average {os.getloadavg()[0]:.1f}")
+            ours = _wrk(url, detail, 0, args.detail_seconds, args.connections, key, api_pids)
+            print(_row("GET /videos/{id} unpaced: catalog", ours, "-"), flush=True)
+            bare = _wrk(limit_url, detail, 0, args.detail_seconds, args.connections, key,
+                        limit_pids)
+            print(_row("GET /videos/{id} unpaced: limit", bare, "-"), flush=True)
+            print(f"catalog ÷ limit: throughput {ours['rate'] / bare['rate']:.2f}, CPU per "
+                  f"request {ours['cpu_ms'] / bare['cpu_ms']:.2f}", flush=True)
+            r = _wrk(url, detail, args.rate, args.detail_seconds, args.connections, key,
+                     api_pids)
+            print(_row(f"GET /videos/{{id}} at {args.rate}/s", r,
+                       f"p99 < 20 ms at 1,000 req/s: {r['p99_us'] / 1000 / 20:.2f} of the "
+                       "budget"), flush=True)
+            _listings(args, url, key, api_pids, LISTINGS[:3])
+            _drain(dsn)
         if args.stream_rate:
             _under_stream(args, dsn, run, log, url, detail, key, api_pids, procs)
         print(f"load average {os.getloadavg()[0]:.1f} at the end; catalog log {log}")
@@ -294,6 +344,31 @@ def bench(args: argparse.Namespace) -> None:
             with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
                              .format(sql.Identifier(run)))
+
+
+def _listings(args: argparse.Namespace, url: str, key: str, api_pids: list[int],
+              listings: tuple[tuple[str, str], ...]) -> None:
+    for label, query in listings:
+        r = _wrk(url, [f"/api/v1/videos?{query}"], args.list_rate, args.list_seconds,
+                 args.connections, key, api_pids)
+        print(_row(f"list {label} at {args.list_rate}/s", r,
+                   f"p99 < 50 ms: {r['p99_us'] / 1000 / 50:.2f} of the budget"), flush=True)
+
+
+def _drain(dsn: str) -> None:
+    """Wait for the read model's queries still running after wrk stopped (a slow listing
+    outlives its client), so the next run does not queue behind them."""
+    import psycopg
+
+    deadline = time.monotonic() + 120
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            busy = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                                " AND pid <> pg_backend_pid() AND datname = current_database()"
+                                " AND backend_type = 'client backend'").fetchone()
+            if busy is None or busy[0] == 0:
+                return
+            time.sleep(0.5)
 
 
 def _kept(dsn: str, schema: str, videos: int) -> bool:
@@ -310,14 +385,16 @@ def _kept(dsn: str, schema: str, videos: int) -> bool:
     return loaded is not None and loaded[0] == videos
 
 
-def _profiled(args: argparse.Namespace, url: str, limit_url: str, detail: list[str], key: str,
-              api_pids: list[int], limit_pids: list[int]) -> None:
-    """The unpaced detail run again on each, with py-spy sampling the first process
-    (separate runs: the sampler's own CPU stays out of the figures above)."""
+def _profiled(args: argparse.Namespace, detail: list[str], key: str,
+              servers: tuple[tuple[str, str, list[int]], ...]) -> None:
+    """The unpaced detail run again on each server, with py-spy sampling its first
+    process (separate runs: the sampler's own CPU stays out of the figures above)."""
     from benchmarks import profiles
 
     args.profile.mkdir(parents=True, exist_ok=True)
-    for name, where, pids in (("catalog", url, api_pids), ("limit", limit_url, limit_pids)):
+    for name, where, pids in servers:
+        if not pids:
+            continue
         out = args.profile / f"{name}.txt"
         spy = profiles.record(pids[0], args.detail_seconds, out)
         r = _wrk(where, detail, 0, args.detail_seconds, args.connections, key, pids)
@@ -373,6 +450,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the read model in this Postgres schema and reuse it in "
                              "later runs with as many --videos (the stream run's videos stay "
                              "in it); default: a fresh schema, dropped at the end")
+    parser.add_argument("--scale", type=int, default=0, metavar="N",
+                        help="after the listings, restart with N catalog and N limit "
+                             "processes and measure the detail again (unpaced, and at --rate);"
+                             " the stream run then uses them")
+    parser.add_argument("--against", type=Path, metavar="TREE",
+                        help="also measure the unpaced detail on the catalog of another "
+                             "source tree (e.g. `git archive` of an earlier commit), in "
+                             "this run: before and after side by side")
     parser.add_argument("--profile", type=Path,
                         help="also profile one catalog and one limit process under the "
                              "unpaced load with py-spy, into this directory")
