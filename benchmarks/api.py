@@ -278,13 +278,7 @@ def bench(args: argparse.Namespace) -> None:
               "(slower when the shared cores are oversubscribed)")
         print(f"{'':38} {'req/s':>6} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7}"
               f" {'CPU ms':>6}   target   (CPU ms: the servers' CPU per request)")
-        ours = _wrk(url, detail, 0, args.detail_seconds, args.connections, key, api_pids)
-        print(_row("GET /videos/{id} unpaced: catalog", ours, "-"), flush=True)
-        bare = _wrk(limit_url, detail, 0, args.detail_seconds, args.connections, key,
-                    limit_pids)
-        print(_row("GET /videos/{id} unpaced: limit", bare, "-"), flush=True)
-        print(f"catalog ÷ limit: throughput {ours['rate'] / bare['rate']:.2f} (target ≥ 0.8), "
-              f"CPU per request {ours['cpu_ms'] / bare['cpu_ms']:.2f}", flush=True)
+        ours, bare = _side_by_side(args, url, limit_url, detail, key, api_pids, limit_pids)
         if against:
             base = _wrk(against_url, detail, 0, args.detail_seconds, args.connections, key,
                         against_pids)
@@ -296,10 +290,7 @@ def bench(args: argparse.Namespace) -> None:
             _profiled(args, detail, key, (("catalog", url, api_pids),
                                           ("limit", limit_url, limit_pids),
                                           ("against", against_url, against_pids)))
-        r = _wrk(url, detail, args.rate, args.detail_seconds, args.connections, key, api_pids)
-        print(_row(f"GET /videos/{{id}} at {args.rate}/s", r,
-                   f"p99 < 20 ms at 1,000 req/s: {r['p99_us'] / 1000 / 20:.2f} of the budget"),
-              flush=True)
+        _paced(args, url, detail, key, api_pids)
         # Light load: the latency of one request when it need not queue behind others.
         r = _wrk(url, detail, args.light_rate, args.detail_seconds, args.connections, key,
                  api_pids)
@@ -320,18 +311,8 @@ def bench(args: argparse.Namespace) -> None:
                 _wrk(where, detail[:2000], 0, 3, 4, key, pids)
             print(f"--scale: {args.scale} catalog API processes on the port, and as many "
                   f"limit processes; load average {os.getloadavg()[0]:.1f}")
-            ours = _wrk(url, detail, 0, args.detail_seconds, args.connections, key, api_pids)
-            print(_row("GET /videos/{id} unpaced: catalog", ours, "-"), flush=True)
-            bare = _wrk(limit_url, detail, 0, args.detail_seconds, args.connections, key,
-                        limit_pids)
-            print(_row("GET /videos/{id} unpaced: limit", bare, "-"), flush=True)
-            print(f"catalog ÷ limit: throughput {ours['rate'] / bare['rate']:.2f}, CPU per "
-                  f"request {ours['cpu_ms'] / bare['cpu_ms']:.2f}", flush=True)
-            r = _wrk(url, detail, args.rate, args.detail_seconds, args.connections, key,
-                     api_pids)
-            print(_row(f"GET /videos/{{id}} at {args.rate}/s", r,
-                       f"p99 < 20 ms at 1,000 req/s: {r['p99_us'] / 1000 / 20:.2f} of the "
-                       "budget"), flush=True)
+            _side_by_side(args, url, limit_url, detail, key, api_pids, limit_pids)
+            _paced(args, url, detail, key, api_pids)
             _listings(args, url, key, api_pids, LISTINGS[:3])
             _drain(dsn)
         if args.stream_rate:
@@ -344,6 +325,28 @@ def bench(args: argparse.Namespace) -> None:
             with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
                              .format(sql.Identifier(run)))
+
+
+def _side_by_side(args: argparse.Namespace, url: str, limit_url: str, detail: list[str],
+                  key: str, api_pids: list[int],
+                  limit_pids: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The unpaced detail on the catalog, then on the limit: each one's figures, and the
+    ratios."""
+    ours = _wrk(url, detail, 0, args.detail_seconds, args.connections, key, api_pids)
+    print(_row("GET /videos/{id} unpaced: catalog", ours, "-"), flush=True)
+    bare = _wrk(limit_url, detail, 0, args.detail_seconds, args.connections, key, limit_pids)
+    print(_row("GET /videos/{id} unpaced: limit", bare, "-"), flush=True)
+    print(f"catalog ÷ limit: throughput {ours['rate'] / bare['rate']:.2f} (target ≥ 0.8), "
+          f"CPU per request {ours['cpu_ms'] / bare['cpu_ms']:.2f}", flush=True)
+    return ours, bare
+
+
+def _paced(args: argparse.Namespace, url: str, detail: list[str], key: str,
+           api_pids: list[int]) -> None:
+    r = _wrk(url, detail, args.rate, args.detail_seconds, args.connections, key, api_pids)
+    print(_row(f"GET /videos/{{id}} at {args.rate}/s", r,
+               f"p99 < 20 ms at 1,000 req/s: {r['p99_us'] / 1000 / 20:.2f} of the budget"),
+          flush=True)
 
 
 def _listings(args: argparse.Namespace, url: str, key: str, api_pids: list[int],
