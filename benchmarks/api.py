@@ -103,7 +103,7 @@ def _row(label: str, r: dict[str, Any], target: str) -> str:
     errors = f"  {r['non_2xx']} non-2xx" if r["non_2xx"] else ""
     errors += f"  {r['socket_errors']} socket errors" if r["socket_errors"] else ""
     return (f"{label:38} {r['rate']:>6,.0f} {r['p50_us'] / 1000:>7.1f} {r['p90_us'] / 1000:>7.1f}"
-            f" {r['p99_us'] / 1000:>7.1f} {r['max_us'] / 1000:>7.1f} {r['cpu_ms']:>6.1f}"
+            f" {r['p99_us'] / 1000:>7.1f} {r['max_us'] / 1000:>7.1f} {r['cpu_ms']:>6.2f}"
             f"   {target}{errors}")
 
 
@@ -122,15 +122,15 @@ def _spawn(argv: list[str], env: dict[str, str], log: Path,
                                 start_new_session=True)
 
 
-def _start_api(dsn: str, log: Path, processes: int,
-               tree: Path = ROOT) -> list[subprocess.Popen[bytes]]:
+def _start_api(dsn: str, log: Path, processes: int, tree: Path = ROOT,
+               port: int = AGAINST_PORT) -> list[subprocess.Popen[bytes]]:
     """`processes` catalog API processes; from another source `tree` (`python -m` puts its
-    working directory first on the path) on AGAINST_PORT."""
+    working directory first on the path) on `port`."""
     env = {"REELFLOW_PG_DSN": dsn, "REELFLOW_CATALOG_LAG_REFRESH_S": "0",
            "REELFLOW_CATALOG_CONSOLE_SAMPLE_S": "0", "REELFLOW_LOG_LEVEL": "WARNING",
            "REELFLOW_CATALOG_REUSE_PORT": "1" if processes > 1 else "0"}
     if tree != ROOT:
-        env["REELFLOW_CATALOG_PORT"] = str(AGAINST_PORT)
+        env["REELFLOW_CATALOG_PORT"] = str(port)
     return [_spawn(["services.cli", "catalog", "--role", "api"], env, log, tree)
             for _ in range(processes)]
 
@@ -254,22 +254,24 @@ def bench(args: argparse.Namespace) -> None:
         random.Random(3).shuffle(ids)
         api = _start_api(dsn, log, args.processes)
         limit = _start_limit(dsn, log, args.processes)
-        against = _start_api(dsn, log, args.processes, args.against) if args.against else []
-        procs = [*api, *limit, *against]
+        # Each --against tree's catalog on a port of its own: (tree, url, processes).
+        against = [(tree, f"http://127.0.0.1:{AGAINST_PORT + i}",
+                    _start_api(dsn, log, args.processes, tree, AGAINST_PORT + i))
+                   for i, tree in enumerate(args.against)]
+        procs = [*api, *limit, *(p for _, _, started in against for p in started)]
         _wait_healthy(url, api, log)
         _wait_healthy(limit_url, limit, log)
-        against_url = f"http://127.0.0.1:{AGAINST_PORT}"
-        if against:
-            _wait_healthy(against_url, against, log)
+        for _, where, started in against:
+            _wait_healthy(where, started, log)
         api_pids, limit_pids = [p.pid for p in api], [p.pid for p in limit]
-        against_pids = [p.pid for p in against]
+        others = [(str(tree), where, [p.pid for p in started]) for tree, where, started in against]
         key = os.environ["REELFLOW_ADMIN_KEY"]
         detail = [f"/api/v1/videos/{i}" for i in ids]
-        # Warm-up: the pools' connections, Python's imports and Postgres' caches.
-        for where, pids in ((url, api_pids), (limit_url, limit_pids),
-                            (against_url, against_pids)):
-            if pids:
-                _wrk(where, detail[:2000], 0, 3, 4, key, pids)
+        # Warm-up: the pools' connections, Python's imports and Postgres' caches (every id
+        # once, so the server measured first does not pay for reading the read model in).
+        _wrk(limit_url, detail, 0, 15, args.connections, key, limit_pids)
+        for _, where, pids in (("", url, api_pids), ("", limit_url, limit_pids), *others):
+            _wrk(where, detail[:2000], 0, 3, 4, key, pids)
         print(f"\ncatalog API: {args.processes} `reelflow catalog --role api` process(es) "
               f"(uvicorn, as the service runs); limit: as many `benchmarks.api_limit`; wrk 1 "
               f"thread, {args.connections} connections; load average "
@@ -279,17 +281,16 @@ def bench(args: argparse.Namespace) -> None:
         print(f"{'':38} {'req/s':>6} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7}"
               f" {'CPU ms':>6}   target   (CPU ms: the servers' CPU per request)")
         ours, bare = _side_by_side(args, url, limit_url, detail, key, api_pids, limit_pids)
-        if against:
-            base = _wrk(against_url, detail, 0, args.detail_seconds, args.connections, key,
-                        against_pids)
-            print(_row("same: catalog from --against", base, str(args.against)), flush=True)
-            print(f"catalog ÷ --against: CPU per request {ours['cpu_ms'] / base['cpu_ms']:.2f}"
-                  f"; --against ÷ limit: throughput {base['rate'] / bare['rate']:.2f}",
+        for tree, where, pids in others:
+            base = _wrk(where, detail, 0, args.detail_seconds, args.connections, key, pids)
+            print(_row("same: catalog from --against", base, tree), flush=True)
+            print(f"catalog ÷ {tree}: CPU per request {ours['cpu_ms'] / base['cpu_ms']:.2f}"
+                  f"; {tree} ÷ limit: throughput {base['rate'] / bare['rate']:.2f}",
                   flush=True)
         if args.profile:
             _profiled(args, detail, key, (("catalog", url, api_pids),
                                           ("limit", limit_url, limit_pids),
-                                          ("against", against_url, against_pids)))
+                                          *((Path(t).name, w, p) for t, w, p in others)))
         _paced(args, url, detail, key, api_pids)
         # Light load: the latency of one request when it need not queue behind others.
         r = _wrk(url, detail, args.light_rate, args.detail_seconds, args.connections, key,
@@ -457,10 +458,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="after the listings, restart with N catalog and N limit "
                              "processes and measure the detail again (unpaced, and at --rate);"
                              " the stream run then uses them")
-    parser.add_argument("--against", type=Path, metavar="TREE",
+    parser.add_argument("--against", type=Path, metavar="TREE", action="append", default=[],
                         help="also measure the unpaced detail on the catalog of another "
                              "source tree (e.g. `git archive` of an earlier commit), in "
-                             "this run: before and after side by side")
+                             "this run: before and after side by side (repeatable)")
     parser.add_argument("--profile", type=Path,
                         help="also profile one catalog and one limit process under the "
                              "unpaced load with py-spy, into this directory")

@@ -22,7 +22,7 @@ _LINE = re.compile(r":\d+\)$")
 def record(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
     """Start sampling `pid` for `seconds` into `out` (wait on the returned process)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    return subprocess.Popen([spy, "record", "--native", "--nonblocking", "--format", "raw",
+    return subprocess.Popen([spy, "record", "--native", "--format", "raw",
                              "--duration", str(seconds), "--pid", str(pid), "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
