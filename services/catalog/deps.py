@@ -56,9 +56,9 @@ async def _console_admin(who: Annotated[Caller, Depends(_caller)]) -> Caller:
 @dataclass(frozen=True, slots=True)
 class VideoReads:
     """What the video routes read, as one dependency: FastAPI resolves every dependency
-    on its own per request (a nested solve, cache keys, scope checks), which was a third
-    of a detail's CPU with the pool, links, caller and queues as four (py-spy, README
-    issue 18). The caller is checked as `Who` checks it."""
+    on its own per request (a nested solve, cache keys, scope checks); with the pool,
+    links, caller and queues as four, that was a tenth of the API process' samples under
+    load (py-spy, README issue 18). The caller is checked as `Who` checks it."""
 
     pool: AsyncConnectionPool
     links: MediaLinks
