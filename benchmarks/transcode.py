@@ -9,7 +9,10 @@ ports 20xxx, so neither a dev stack nor a test slot is touched). Per source:
   a   the service: `reelflow transcode`, `reelflow packager` and `reelflow scoring`, each a
       process; time to playable = from publishing `video-uploaded` until `video-transcoded`
       is on Kafka (broker timestamps); CPU of transcode + packager and their ffmpeg/ffprobe
-      children from /proc at that moment. a' is the scorer afterwards (off the path).
+      children from /proc at that moment, split into each process's own (Python, Kafka
+      clients, event loops) and its children's, with what Kafka, PostgreSQL and SeaweedFS
+      used in the same window beside it (not in a). a' is the scorer afterwards (off the
+      path).
   b   the service's own one-decode encode argv (`build_encode(...).args`) run bare.
   s   where the service's CPU beyond b goes: each stage the worker and the packager run
       around the encode, replayed in this process on b's outputs and timed on its own.
