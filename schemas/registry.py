@@ -210,10 +210,12 @@ WEBHOOK_ENDPOINTS = Topic(
 
 # Reprioritisation (issue 16, `PATCH /api/v1/videos/{id}`): the lane router moves the job
 # it holds; the catalog projects it as a fact of the video's life (the priority its
-# answers show, a timeline entry), so it is a pipeline topic.
+# answers show, a timeline entry), so it is a pipeline topic; ingest's ledger reads its own
+# changes back (the previous priority of the next change).
 VIDEO_REPRIORITISED = Topic(
     "video-reprioritised", "video-reprioritised", "video_id", VIDEO_PARTITIONS, 30 * DAY_MS,
-    writer="ingest", readers=("router", "catalog"), event_type=events.VideoReprioritised,
+    writer="ingest", readers=("router", "catalog", "ingest"),
+    event_type=events.VideoReprioritised,
 )
 
 #: The video pipeline's topics and dead-letter: what the catalog projects into Postgres.

@@ -3,8 +3,9 @@ each video, its highest attempt and the latest submission (`videos`, from `video
 so a reprocess can repeat a submission with attempt + 1; and how attempts ended
 (`outcomes`, from `video-transcoded`, `transcode-failed` and `packaging-failed`; and
 `cancellations`, from `video-cancelled`), so a cancel knows whether there is still
-something to cancel; and when transcode began each attempt (`starts`, from the first
-`transcode-progress`), so a priority changes only while the attempt waits.
+something to cancel; when transcode began each attempt (`starts`, from the first
+`transcode-progress`), so a priority changes only while the attempt waits; and each
+attempt's latest priority change (`priorities`, from `video-reprioritised`).
 
 Fed twice, idempotently: by ingest's own consumer group on those topics (which also sees
 upstream publishers' events), and synchronously by the requests that publish, so a
@@ -30,6 +31,7 @@ from schemas import (
     TRANSCODE_FAILED,
     TRANSCODE_PROGRESS,
     VIDEO_CANCELLED,
+    VIDEO_REPRIORITISED,
     VIDEO_TRANSCODED,
     VIDEO_UPLOADED,
 )
@@ -38,6 +40,7 @@ from schemas.events import (
     StageFailed,
     TranscodeProgress,
     VideoCancelled,
+    VideoReprioritised,
     VideoTranscoded,
     VideoUploaded,
 )
@@ -83,13 +86,22 @@ _START = """
 INSERT INTO ingest.starts (video_id, attempt, started_at) VALUES (%s, %s, %s)
 ON CONFLICT (video_id, attempt) DO NOTHING
 """
+#: The latest change by time wins, in whatever order the changes are read.
+_PRIORITY = """
+INSERT INTO ingest.priorities AS p (video_id, attempt, priority, changed_at)
+VALUES (%s, %s, %s, %s)
+ON CONFLICT (video_id, attempt) DO UPDATE SET
+    priority = excluded.priority, changed_at = excluded.changed_at
+WHERE excluded.changed_at > p.changed_at
+"""
 _STANDING = """
 SELECT v.owner, v.attempt, v.attempt_started_at, o.status, c.cancelled_at,
-       s.started_at, (v.submission ->> 'priority')::int
+       s.started_at, coalesce(p.priority, (v.submission ->> 'priority')::int)
 FROM ingest.videos v
 LEFT JOIN ingest.outcomes o ON o.video_id = v.video_id AND o.attempt = v.attempt
 LEFT JOIN ingest.cancellations c ON c.video_id = v.video_id
 LEFT JOIN ingest.starts s ON s.video_id = v.video_id AND s.attempt = v.attempt
+LEFT JOIN ingest.priorities p ON p.video_id = v.video_id AND p.attempt = v.attempt
 WHERE v.video_id = %s
 """
 #: In a submission: epoch ms of its playback policy (not an event field; from_record skips it).
@@ -112,7 +124,7 @@ OUTCOMES = {VIDEO_TRANSCODED.name: "ready", TRANSCODE_FAILED.name: "failed",
             PACKAGING_FAILED.name: "failed"}
 #: Everything the ledger projects.
 TOPICS = (VIDEO_UPLOADED, VIDEO_CANCELLED, VIDEO_TRANSCODED, TRANSCODE_FAILED,
-          PACKAGING_FAILED, PLAYBACK_POLICY_CHANGED, TRANSCODE_PROGRESS)
+          PACKAGING_FAILED, PLAYBACK_POLICY_CHANGED, TRANSCODE_PROGRESS, VIDEO_REPRIORITISED)
 
 
 def submission_of(event: VideoUploaded) -> dict[str, Any]:
@@ -141,7 +153,7 @@ class Standing:
     cancelled_at: datetime | None
     #: When transcode began the current attempt (None: it still waits for a worker).
     transcoding_since: datetime | None = None
-    #: The current submission's priority.
+    #: The current attempt's priority: its latest change, else its submission's.
     priority: int | None = None
 
 
@@ -176,6 +188,11 @@ class Ledger:
     async def record_start(self, video_id: str, attempt: int, started_at: datetime) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(_START, (video_id, attempt, started_at))
+
+    async def record_priority(self, event: VideoReprioritised) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(_PRIORITY, (event.video_id, event.attempt, event.priority,
+                                           event.occurred_at))
 
     async def standing(self, video_id: str) -> Standing | None:
         """None for a video ingest has never seen on `video-uploaded`."""
@@ -212,6 +229,8 @@ class LedgerProjection:
             await self.ledger.record_cancellation(event.video_id, event.occurred_at)
         elif isinstance(event, PlaybackPolicyChanged):
             await self.ledger.record_policy(event)
+        elif isinstance(event, VideoReprioritised):
+            await self.ledger.record_priority(event)
         elif isinstance(event, TranscodeProgress):
             await self.ledger.record_start(event.video_id, event.attempt, event.occurred_at)
         else:

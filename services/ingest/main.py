@@ -2,9 +2,9 @@
 
   consume  api-keys (its key ring), signing-keys (the tenants' playback keys);
            video-uploaded, video-cancelled, video-transcoded, transcode-failed,
-           packaging-failed, playback-policy-changed, transcode-progress (its ledger: who
-           owns a video, its attempts, when transcode began them, how they ended, its
-           playback policy)
+           packaging-failed, playback-policy-changed, transcode-progress,
+           video-reprioritised (its ledger: who owns a video, its attempts, when transcode
+           began them, how they ended, its playback policy and priority)
   decide   routes/ over Submission (upload, import: probe, validate), Rework (cancel,
            reprocess), Reprioritisation, KeyAdmin and Protection (policy, signing keys),
            behind the gate (X-API-Key, Idempotency-Key)

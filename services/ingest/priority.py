@@ -12,7 +12,10 @@ arrived keeps its place (the answer was 202 and nothing changes, as with a late 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
+
+import psycopg
 
 from schemas import VIDEO_REPRIORITISED
 from schemas.events import VideoReprioritised
@@ -21,6 +24,8 @@ from services.ingest.links import video_links
 from services.ingest.rework import Rework, _acknowledged, ending
 from services.shared.access import Caller
 from services.shared.events import new_event_id, now
+
+log = logging.getLogger(__name__)
 
 
 def parse_priority_change(raw: bytes) -> int:
@@ -62,6 +67,11 @@ class Reprioritisation(Rework):
                                    requested_by=caller.name)
         await _acknowledged(self.producer.publish(
             VIDEO_REPRIORITISED, event, timeout_s=self.settings.publish_timeout_s))
+        try:  # now, so a second change right behind this one reports this one as previous
+            await self.ledger.record_priority(event)
+        except (psycopg.Error, TimeoutError) as exc:
+            log.warning("recording the priority change of %s failed (%s); the consumer will",
+                        video_id, exc)
         return {"video_id": video_id, "status": "reprioritised", "attempt": standing.attempt,
                 "priority": priority, "previous_priority": standing.priority,
                 "links": video_links(self.settings.catalog_url, video_id)}

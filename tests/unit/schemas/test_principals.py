@@ -38,7 +38,7 @@ WRITES = {
 READS = {
     "ingest": {"api-keys", "signing-keys", "playback-policy-changed", "video-uploaded",
                "video-cancelled", "video-transcoded", "transcode-failed", "packaging-failed",
-               "transcode-progress"},
+               "transcode-progress", "video-reprioritised"},
     "transcode": {"video-uploaded", "video-cancelled", "chunk-encoded", "transcode-lane-high",
                   "transcode-lane-normal", "transcode-lane-low"},
     "router": {"video-uploaded", "video-cancelled", "video-reprioritised",
@@ -94,11 +94,11 @@ def test_the_catalog_reads_every_event_topic_and_describes_what_lag_needs() -> N
     assert _allowed(RULES, "catalog", "group", "READ") == {"catalog"}
 
 
-def test_a_reprioritisation_is_written_by_ingest_and_read_by_the_router_and_the_catalog(
+def test_a_reprioritisation_is_written_by_ingest_and_read_by_the_router_the_catalog_and_ingest(
         ) -> None:
     readers = {r.principal for r in RULES if r.name == "video-reprioritised"
                and r.operation == "READ"}
-    assert readers == {"router", "catalog", "operations"}
+    assert readers == {"router", "catalog", "ingest", "operations"}
 
 
 def test_the_router_may_look_at_the_transcode_group_and_no_other() -> None:
