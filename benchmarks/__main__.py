@@ -20,7 +20,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "projection": ("--events", "--batch", "--profile", "--projectors"),
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",
             "--list-seconds", "--connections", "--processes", "--stream-rate",
-            "--stream-detail-rate"),
+            "--stream-detail-rate", "--profile", "--read-model", "--against", "--scale"),
     "captions": ("--seconds",),
     "protect": ("--seconds", "--runs", "--requests"),
     "webhooks": ("--events", "--rate"),

@@ -103,7 +103,7 @@ def _row(label: str, r: dict[str, Any], target: str) -> str:
     errors = f"  {r['non_2xx']} non-2xx" if r["non_2xx"] else ""
     errors += f"  {r['socket_errors']} socket errors" if r["socket_errors"] else ""
     return (f"{label:38} {r['rate']:>6,.0f} {r['p50_us'] / 1000:>7.1f} {r['p90_us'] / 1000:>7.1f}"
-            f" {r['p99_us'] / 1000:>7.1f} {r['max_us'] / 1000:>7.1f} {r['cpu_ms']:>6.1f}"
+            f" {r['p99_us'] / 1000:>7.1f} {r['max_us'] / 1000:>7.1f} {r['cpu_ms']:>6.2f}"
             f"   {target}{errors}")
 
 
@@ -111,18 +111,27 @@ LIMIT_PORT = int(BENCH_ENV["REELFLOW_CATALOG_PORT"]) + 50
 PROJECTOR_PORT = int(BENCH_ENV["REELFLOW_CATALOG_PORT"]) + 60
 
 
-def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+AGAINST_PORT = int(BENCH_ENV["REELFLOW_CATALOG_PORT"]) + 40
+
+
+def _spawn(argv: list[str], env: dict[str, str], log: Path,
+           cwd: Path = ROOT) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", *argv], env={**os.environ, **env},
-                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                                 start_new_session=True)
 
 
-def _start_api(dsn: str, log: Path, processes: int) -> list[subprocess.Popen[bytes]]:
+def _start_api(dsn: str, log: Path, processes: int, tree: Path = ROOT,
+               port: int = AGAINST_PORT) -> list[subprocess.Popen[bytes]]:
+    """`processes` catalog API processes; from another source `tree` (`python -m` puts its
+    working directory first on the path) on `port`."""
     env = {"REELFLOW_PG_DSN": dsn, "REELFLOW_CATALOG_LAG_REFRESH_S": "0",
            "REELFLOW_CATALOG_CONSOLE_SAMPLE_S": "0", "REELFLOW_LOG_LEVEL": "WARNING",
            "REELFLOW_CATALOG_REUSE_PORT": "1" if processes > 1 else "0"}
-    return [_spawn(["services.cli", "catalog", "--role", "api"], env, log)
+    if tree != ROOT:
+        env["REELFLOW_CATALOG_PORT"] = str(port)
+    return [_spawn(["services.cli", "catalog", "--role", "api"], env, log, tree)
             for _ in range(processes)]
 
 
@@ -217,33 +226,51 @@ def bench(args: argparse.Namespace) -> None:
 
     common = CommonSettings()
     run = run_name()
-    dsn = make_conninfo(common.pg_dsn, options=f"-c search_path={run}")
+    schema = args.read_model or run
+    dsn = make_conninfo(common.pg_dsn, options=f"-c search_path={schema}")
     url = f"http://127.0.0.1:{BENCH_ENV['REELFLOW_CATALOG_PORT']}"
     limit_url = f"http://127.0.0.1:{LIMIT_PORT}"
     log = STATE / "logs" / f"{run}-catalog.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(run)))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        asyncio.run(_migrate(dsn))
-        seconds = load(dsn, args.videos)
-        print(f"read model: {args.videos:,} videos (+ renditions, packages) folded by the "
-              f"projection rules and COPYed in {seconds:.1f} s")
+        if _kept(common.pg_dsn, schema, args.videos):
+            print(f"read model: {args.videos:,} videos, kept in schema {schema} by an "
+                  "earlier run (--read-model)")
+        else:
+            with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE; CREATE SCHEMA {}")
+                             .format(sql.Identifier(schema), sql.Identifier(schema)))
+            asyncio.run(_migrate(dsn))
+            seconds = load(dsn, args.videos)
+            with psycopg.connect(dsn) as conn:
+                conn.execute("CREATE TABLE bench_loaded (videos integer)")
+                conn.execute("INSERT INTO bench_loaded VALUES (%s)", (args.videos,))
+            print(f"read model: {args.videos:,} videos (+ renditions, packages) folded by "
+                  f"the projection rules and COPYed in {seconds:.1f} s")
         with psycopg.connect(dsn) as conn:
             ids = [str(r[0]) for r in conn.execute(
                 "SELECT video_id FROM videos TABLESAMPLE SYSTEM (20) LIMIT 20000").fetchall()]
         random.Random(3).shuffle(ids)
         api = _start_api(dsn, log, args.processes)
         limit = _start_limit(dsn, log, args.processes)
-        procs = [*api, *limit]
+        # Each --against tree's catalog on a port of its own: (tree, url, processes).
+        against = [(tree, f"http://127.0.0.1:{AGAINST_PORT + i}",
+                    _start_api(dsn, log, args.processes, tree, AGAINST_PORT + i))
+                   for i, tree in enumerate(args.against)]
+        procs = [*api, *limit, *(p for _, _, started in against for p in started)]
         _wait_healthy(url, api, log)
         _wait_healthy(limit_url, limit, log)
+        for _, where, started in against:
+            _wait_healthy(where, started, log)
         api_pids, limit_pids = [p.pid for p in api], [p.pid for p in limit]
+        others = [(str(tree), where, [p.pid for p in started]) for tree, where, started in against]
         key = os.environ["REELFLOW_ADMIN_KEY"]
         detail = [f"/api/v1/videos/{i}" for i in ids]
-        # Warm-up: the pools' connections, Python's imports and Postgres' caches.
-        for where, pids in ((url, api_pids), (limit_url, limit_pids)):
+        # Warm-up: the pools' connections, Python's imports and Postgres' caches (every id
+        # once, so the server measured first does not pay for reading the read model in).
+        _wrk(limit_url, detail, 0, 15, args.connections, key, limit_pids)
+        for _, where, pids in (("", url, api_pids), ("", limit_url, limit_pids), *others):
             _wrk(where, detail[:2000], 0, 3, 4, key, pids)
         print(f"\ncatalog API: {args.processes} `reelflow catalog --role api` process(es) "
               f"(uvicorn, as the service runs); limit: as many `benchmarks.api_limit`; wrk 1 "
@@ -253,34 +280,131 @@ def bench(args: argparse.Namespace) -> None:
               "(slower when the shared cores are oversubscribed)")
         print(f"{'':38} {'req/s':>6} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7}"
               f" {'CPU ms':>6}   target   (CPU ms: the servers' CPU per request)")
-        ours = _wrk(url, detail, 0, args.detail_seconds, args.connections, key, api_pids)
-        print(_row("GET /videos/{id} unpaced: catalog", ours, "-"), flush=True)
-        bare = _wrk(limit_url, detail, 0, args.detail_seconds, args.connections, key,
-                    limit_pids)
-        print(_row("GET /videos/{id} unpaced: limit", bare, "-"), flush=True)
-        print(f"catalog ÷ limit: throughput {ours['rate'] / bare['rate']:.2f} (target ≥ 0.8), "
-              f"CPU per request {ours['cpu_ms'] / bare['cpu_ms']:.2f}", flush=True)
-        r = _wrk(url, detail, args.rate, args.detail_seconds, args.connections, key, api_pids)
-        print(_row(f"GET /videos/{{id}} at {args.rate}/s", r,
-                   f"p99 < 20 ms at 1,000 req/s: {r['p99_us'] / 1000 / 20:.2f} of the budget"),
-              flush=True)
+        ours, bare = _side_by_side(args, url, limit_url, detail, key, api_pids, limit_pids)
+        for tree, where, pids in others:
+            base = _wrk(where, detail, 0, args.detail_seconds, args.connections, key, pids)
+            print(_row("same: catalog from --against", base, tree), flush=True)
+            print(f"catalog ÷ {tree}: CPU per request {ours['cpu_ms'] / base['cpu_ms']:.2f}"
+                  f"; {tree} ÷ limit: throughput {base['rate'] / bare['rate']:.2f}",
+                  flush=True)
+        if args.profile:
+            _profiled(args, detail, key, (("catalog", url, api_pids),
+                                          ("limit", limit_url, limit_pids),
+                                          *((Path(t).name, w, p) for t, w, p in others)))
+        _paced(args, url, detail, key, api_pids)
         # Light load: the latency of one request when it need not queue behind others.
         r = _wrk(url, detail, args.light_rate, args.detail_seconds, args.connections, key,
                  api_pids)
         print(_row(f"GET /videos/{{id}} at {args.light_rate}/s", r, "-"), flush=True)
-        for label, query in LISTINGS:
-            r = _wrk(url, [f"/api/v1/videos?{query}"], args.list_rate, args.list_seconds,
-                     args.connections, key, api_pids)
-            print(_row(f"list {label} at {args.list_rate}/s", r,
-                       f"p99 < 50 ms: {r['p99_us'] / 1000 / 50:.2f} of the budget"), flush=True)
+        _listings(args, url, key, api_pids, LISTINGS)
+        _drain(dsn)
+        if args.scale:
+            for proc in [*api, *limit]:
+                _stop(proc)
+                procs.remove(proc)
+            api = _start_api(dsn, log, args.scale)
+            limit = _start_limit(dsn, log, args.scale)
+            procs += [*api, *limit]
+            _wait_healthy(url, api, log)
+            _wait_healthy(limit_url, limit, log)
+            api_pids, limit_pids = [p.pid for p in api], [p.pid for p in limit]
+            for where, pids in ((url, api_pids), (limit_url, limit_pids)):
+                _wrk(where, detail[:2000], 0, 3, 4, key, pids)
+            print(f"--scale: {args.scale} catalog API processes on the port, and as many "
+                  f"limit processes; load average {os.getloadavg()[0]:.1f}")
+            _side_by_side(args, url, limit_url, detail, key, api_pids, limit_pids)
+            _paced(args, url, detail, key, api_pids)
+            _listings(args, url, key, api_pids, LISTINGS[:3])
+            _drain(dsn)
         if args.stream_rate:
             _under_stream(args, dsn, run, log, url, detail, key, api_pids, procs)
         print(f"load average {os.getloadavg()[0]:.1f} at the end; catalog log {log}")
     finally:
         for proc in procs:
             _stop(proc)
-        with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(run)))
+        if not args.read_model:
+            with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
+                             .format(sql.Identifier(run)))
+
+
+def _side_by_side(args: argparse.Namespace, url: str, limit_url: str, detail: list[str],
+                  key: str, api_pids: list[int],
+                  limit_pids: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The unpaced detail on the catalog, then on the limit: each one's figures, and the
+    ratios."""
+    ours = _wrk(url, detail, 0, args.detail_seconds, args.connections, key, api_pids)
+    print(_row("GET /videos/{id} unpaced: catalog", ours, "-"), flush=True)
+    bare = _wrk(limit_url, detail, 0, args.detail_seconds, args.connections, key, limit_pids)
+    print(_row("GET /videos/{id} unpaced: limit", bare, "-"), flush=True)
+    print(f"catalog ÷ limit: throughput {ours['rate'] / bare['rate']:.2f} (target ≥ 0.8), "
+          f"CPU per request {ours['cpu_ms'] / bare['cpu_ms']:.2f}", flush=True)
+    return ours, bare
+
+
+def _paced(args: argparse.Namespace, url: str, detail: list[str], key: str,
+           api_pids: list[int]) -> None:
+    r = _wrk(url, detail, args.rate, args.detail_seconds, args.connections, key, api_pids)
+    print(_row(f"GET /videos/{{id}} at {args.rate}/s", r,
+               f"p99 < 20 ms at 1,000 req/s: {r['p99_us'] / 1000 / 20:.2f} of the budget"),
+          flush=True)
+
+
+def _listings(args: argparse.Namespace, url: str, key: str, api_pids: list[int],
+              listings: tuple[tuple[str, str], ...]) -> None:
+    for label, query in listings:
+        r = _wrk(url, [f"/api/v1/videos?{query}"], args.list_rate, args.list_seconds,
+                 args.connections, key, api_pids)
+        print(_row(f"list {label} at {args.list_rate}/s", r,
+                   f"p99 < 50 ms: {r['p99_us'] / 1000 / 50:.2f} of the budget"), flush=True)
+
+
+def _drain(dsn: str) -> None:
+    """Wait for the read model's queries still running after wrk stopped (a slow listing
+    outlives its client), so the next run does not queue behind them."""
+    import psycopg
+
+    deadline = time.monotonic() + 120
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            busy = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                                " AND pid <> pg_backend_pid() AND datname = current_database()"
+                                " AND backend_type = 'client backend'").fetchone()
+            if busy is None or busy[0] == 0:
+                return
+            time.sleep(0.5)
+
+
+def _kept(dsn: str, schema: str, videos: int) -> bool:
+    """Whether `schema` holds a read model an earlier run loaded with `videos` videos."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dsn) as conn:
+        marker = conn.execute("SELECT to_regclass(%s)", (f"{schema}.bench_loaded",)).fetchone()
+        if marker is None or marker[0] is None:
+            return False
+        loaded = conn.execute(sql.SQL("SELECT videos FROM {}.bench_loaded")
+                              .format(sql.Identifier(schema))).fetchone()
+    return loaded is not None and loaded[0] == videos
+
+
+def _profiled(args: argparse.Namespace, detail: list[str], key: str,
+              servers: tuple[tuple[str, str, list[int]], ...]) -> None:
+    """The unpaced detail run again on each server, with py-spy sampling its first
+    process (separate runs: the sampler's own CPU stays out of the figures above)."""
+    from benchmarks import profiles
+
+    args.profile.mkdir(parents=True, exist_ok=True)
+    for name, where, pids in servers:
+        if not pids:
+            continue
+        out = args.profile / f"{name}.txt"
+        spy = profiles.record(pids[0], args.detail_seconds, out)
+        r = _wrk(where, detail, 0, args.detail_seconds, args.connections, key, pids)
+        spy.wait(60)
+        print(_row(f"profiled (py-spy): {name}", r, str(out)))
+        print(profiles.top(out), flush=True)
 
 
 def _under_stream(args: argparse.Namespace, dsn: str, run: str, log: Path, url: str,
@@ -326,6 +450,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="events/s the projector applies during the stream run (0: skip)")
     parser.add_argument("--stream-detail-rate", type=int, default=200,
                         help="detail requests/s of the idle and stream runs")
+    parser.add_argument("--read-model", metavar="SCHEMA",
+                        help="keep the read model in this Postgres schema and reuse it in "
+                             "later runs with as many --videos (the stream run's videos stay "
+                             "in it); default: a fresh schema, dropped at the end")
+    parser.add_argument("--scale", type=int, default=0, metavar="N",
+                        help="after the listings, restart with N catalog and N limit "
+                             "processes and measure the detail again (unpaced, and at --rate);"
+                             " the stream run then uses them")
+    parser.add_argument("--against", type=Path, metavar="TREE", action="append", default=[],
+                        help="also measure the unpaced detail on the catalog of another "
+                             "source tree (e.g. `git archive` of an earlier commit), in "
+                             "this run: before and after side by side (repeatable)")
+    parser.add_argument("--profile", type=Path,
+                        help="also profile one catalog and one limit process under the "
+                             "unpaced load with py-spy, into this directory")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run ./run setup (Debian package `wrk`)")

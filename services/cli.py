@@ -16,37 +16,40 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
+#: Each command's module (its `add_parser` registers it), in `reelflow --help` order.
+COMMANDS = {
+    "ingest": "services.ingest.main",
+    "transcode": "services.transcode.main",
+    "packager": "services.packager.main",
+    "catalog": "services.catalog.main",
+    "stack": "services.stack.commands",
+    "demo": "services.demo",
+    "submit": "services.submit",
+    "dlq": "services.operations.dlq",
+    "lag": "services.operations.lag",
+    "replay": "services.operations.replay",
+    "figures": "services.figures.main",
+    "keys": "services.packager.kek_rotation",
+    "captions": "services.captions.main",
+    "webhooks": "services.webhooks.main",
+    "scoring": "services.scoring.main",
+    "chunks": "services.chunks.main",
+    "router": "services.router.main",
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    # Imported here so `reelflow --help` stays quick and a broken service cannot stop the
-    # operator commands from loading.
-    from services.captions.main import add_parser as add_captions
-    from services.catalog.main import add_parser as add_catalog
-    from services.chunks.main import add_parser as add_chunks
-    from services.demo import add_parser as add_demo
-    from services.figures.main import add_parser as add_figures
-    from services.ingest.main import add_parser as add_ingest
-    from services.operations.dlq import add_parser as add_dlq
-    from services.operations.lag import add_parser as add_lag
-    from services.operations.replay import add_parser as add_replay
-    from services.packager.kek_rotation import add_parser as add_keys
-    from services.packager.main import add_parser as add_packager
-    from services.router.main import add_parser as add_router
-    from services.scoring.main import add_parser as add_scoring
-    from services.stack.commands import add_parser as add_stack
-    from services.submit import add_parser as add_submit
-    from services.transcode.main import add_parser as add_transcode
-    from services.webhooks.main import add_parser as add_webhooks
 
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of `command` alone: a service process imports only
+    its own code (importing all of them cost each process about 30 MB of RSS, measured on
+    ingest), and a broken service cannot stop the operator commands from loading."""
     parser = argparse.ArgumentParser(prog="reelflow", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (add_ingest, add_transcode, add_packager, add_catalog, add_stack, add_demo,
-                add_submit, add_dlq, add_lag, add_replay, add_figures, add_keys,
-                add_captions, add_webhooks, add_scoring, add_chunks, add_router):
-        add(sub)
+    for name in [command] if command in COMMANDS else list(COMMANDS):
+        importlib.import_module(COMMANDS[name]).add_parser(sub)
     return parser
 
 
@@ -56,7 +59,8 @@ OPERATOR_COMMANDS = ("dlq", "lag", "replay")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     from schemas.principals import OPERATIONS
     from services.shared.kafka_security import use_stack_credentials
 

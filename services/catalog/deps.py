@@ -12,6 +12,7 @@ are strings (PEP 563); all are async, since FastAPI runs a plain `def` in a work
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -52,6 +53,24 @@ async def _console_admin(who: Annotated[Caller, Depends(_caller)]) -> Caller:
     return who
 
 
+@dataclass(frozen=True, slots=True)
+class VideoReads:
+    """What the video routes read, as one dependency: FastAPI resolves every dependency
+    on its own per request (a nested solve, cache keys, scope checks); with the pool,
+    links, caller and queues as four, that was a tenth of the API process' samples under
+    load (py-spy, README issue 18). The caller is checked as `Who` checks it."""
+
+    pool: AsyncConnectionPool
+    links: MediaLinks
+    queues: QueueBoard
+    who: Caller
+
+
+async def _video_reads(request: Request) -> VideoReads:
+    state = request.app.state
+    return VideoReads(state.pool, state.links, state.queues, await state.caller(request))
+
+
 Settings = Annotated[CatalogSettings, Depends(_state("settings"))]
 Pool = Annotated[AsyncConnectionPool, Depends(_state("pool"))]
 Producer = Annotated[EventProducer, Depends(_state("producer"))]
@@ -66,3 +85,4 @@ History = Annotated[ConsoleHistory, Depends(_state("console_history"))]
 Guard = Annotated[PlaybackGuard, Depends(_state("guard"))]
 ContentKeysDep = Annotated[ContentKeyring, Depends(_state("content_keys"))]
 KeksDep = Annotated[Keks, Depends(_state("keks"))]
+Reads = Annotated[VideoReads, Depends(_video_reads)]

@@ -25,6 +25,7 @@ from services.ingest.resumable import ResumableUploads
 from services.ingest.routes import health, imports, keys, playback, priority, uploads, videos
 from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
+from services.ingest.upload import return_free_heap_to_the_os
 from services.shared import api_document, http_errors, keyring
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
@@ -40,6 +41,7 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with state.running(producer):
+            return_free_heap_to_the_os()
             sweeper = asyncio.create_task(_sweep(resumable, settings.upload_sweep_s),
                                           name="upload-sweep")
             try:

@@ -27,6 +27,11 @@ class IngestSettings(BaseSettings):
     #: (4: about 64 MiB of parts) whatever the number of clients, and a few uploads at once
     #: already keep the S3 gateway busy (`./run bench ingest`).
     concurrent_uploads: int = Field(default=4, ge=1)
+    #: S3 parts of one upload in flight while the next fills (the window; memory per
+    #: streaming upload is (window + 1) parts).
+    upload_parts_in_flight: int = Field(default=1, ge=1, le=8)
+    #: Size of each S3 part of an upload, MiB (S3's minimum is 5).
+    upload_part_mib: int = Field(default=8, ge=5, le=64)
     #: Seconds to wait for Kafka to acknowledge an event before answering 503.
     publish_timeout_s: float = 15.0
     #: Server directories `POST /api/v1/videos/import` may read from (JSON list). Empty

@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from services.shared.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 #: S3 requires parts of at least 5 MiB (except the last one).
+PART_SIZE_MIN = 5 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
 
 BYTES = Counter("reelflow_storage_bytes_total",
@@ -226,25 +228,32 @@ class ObjectStore:
             "get_object", Params={"Bucket": ref.bucket, "Key": ref.key}, ExpiresIn=expires
         )
 
-    def multipart(self, ref: ObjectRef, content_type: str) -> MultipartUpload:
-        return MultipartUpload(self._s3, ref, content_type)
+    def multipart(self, ref: ObjectRef, content_type: str, *, part_size: int = PART_SIZE,
+                  in_flight: int = 1) -> MultipartUpload:
+        return MultipartUpload(self._s3, ref, content_type, part_size=part_size,
+                               in_flight=in_flight)
 
 
 class MultipartUpload:
     """Streams bytes into one S3 object in parts while hashing them.
 
-    One part uploads in the background while the next fills, so receiving and sending
-    overlap; at most two parts (2 x PART_SIZE) are ever held in memory. `abort()` leaves
-    nothing behind; `complete()` makes the object exist at once, whole.
+    Up to `in_flight` parts upload in the background while the next fills, so receiving and
+    sending overlap; at most `in_flight + 1` parts of `part_size` are ever held in memory.
+    `abort()` leaves nothing behind; `complete()` makes the object exist at once, whole.
     """
 
-    def __init__(self, s3: Any, ref: ObjectRef, content_type: str) -> None:
+    def __init__(self, s3: Any, ref: ObjectRef, content_type: str, *,
+                 part_size: int = PART_SIZE, in_flight: int = 1) -> None:
+        if part_size < PART_SIZE_MIN or in_flight < 1:
+            raise ValueError(f"parts of {part_size} bytes, {in_flight} in flight")
         self._s3 = s3
         self.ref = ref
+        self._part_size = part_size
+        self._in_flight = in_flight
         self._buffer = bytearray()
         self._parts: list[dict[str, Any]] = []
-        self._sending: Future[dict[str, Any]] | None = None
-        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part")
+        self._sending: deque[Future[dict[str, Any]]] = deque()
+        self._sender = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="s3-part")
         self._sha = hashlib.sha256()
         self.size = 0
         try:
@@ -263,19 +272,20 @@ class MultipartUpload:
         self._sha.update(chunk)
         self.size += len(chunk)
         self._buffer += chunk
-        if len(self._buffer) >= PART_SIZE:
+        if len(self._buffer) >= self._part_size:
             self._flush()
 
     def _flush(self) -> None:
-        """Hand the buffer to the sender once the previous part is acknowledged."""
-        self._collect()
-        # The buffer itself goes (boto3 takes a bytearray as a body): a copy would hold a
-        # third part in memory for a moment, per upload.
-        body, number = self._buffer, len(self._parts) + 1
+        """Hand the buffer to the sender once a slot of the window is free."""
+        while len(self._sending) >= self._in_flight:
+            self._collect_oldest()
+        # The buffer itself goes (boto3 takes a bytearray as a body): a copy would hold one
+        # more part in memory for a moment, per upload.
+        body, number = self._buffer, len(self._parts) + len(self._sending) + 1
         self._buffer = bytearray()
         # The span belongs to the request that streams the upload: carry its context over.
-        self._sending = self._sender.submit(contextvars.copy_context().run,
-                                            self._send, body, number)
+        self._sending.append(self._sender.submit(contextvars.copy_context().run,
+                                                 self._send, body, number))
 
     def _send(self, body: bytes | bytearray, number: int) -> dict[str, Any]:
         try:
@@ -288,11 +298,14 @@ class MultipartUpload:
             raise StorageError(f"upload of part {number} of {self.ref.uri} failed: {exc}") from exc
         return {"PartNumber": number, "ETag": etag}
 
+    def _collect_oldest(self) -> None:
+        """Wait for the oldest part in flight; its failure surfaces here (StorageError)."""
+        self._parts.append(self._sending.popleft().result())
+
     def _collect(self) -> None:
-        """Wait for the part in flight; its failure surfaces here (StorageError)."""
-        if self._sending is not None:
-            sending, self._sending = self._sending, None
-            self._parts.append(sending.result())
+        """Wait for every part in flight, in order."""
+        while self._sending:
+            self._collect_oldest()
 
     def complete(self) -> StoredObject:
         try:

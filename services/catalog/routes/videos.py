@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import WithJsonSchema
 
 from services.catalog import contract, queries, views
-from services.catalog.deps import Links, Pool, Queues, Who
+from services.catalog.deps import Reads
 from services.catalog.projection import STATUSES
 from services.catalog.rendering import JsonAnswer, conditional, not_found
 
@@ -27,10 +27,7 @@ router = APIRouter(prefix="/api/v1/videos", tags=["videos"])
             summary="List videos (filters, text search, cursor paging)")
 async def list_videos(
     request: Request,
-    pool: Pool,
-    links: Links,
-    who: Who,
-    queues: Queues,
+    reads: Reads,
     status: Annotated[list[Annotated[str, WithJsonSchema(STATUS_LIST)]] | None,
                       Query(description="repeat or comma-separate")] = None,
     created_from: datetime | None = None,
@@ -51,6 +48,7 @@ async def list_videos(
                              "allowed": list(STATUSES)}, status_code=422)
     meta = {k[5:]: v for k, v in request.query_params.multi_items()
             if k.startswith("meta.") and len(k) > 5}
+    who = reads.who
     if not who.admin:
         if owner not in (None, who.name):
             return JsonAnswer({"items": [], "next_cursor": None, "limit": limit,
@@ -58,13 +56,14 @@ async def list_videos(
         owner = who.name
     filters = queries.VideoFilters(statuses, created_from, created_to, tuple(tag or ()), meta,
                                    q or None, owner)
-    async with pool.connection() as conn:
+    async with reads.pool.connection() as conn:
         rows, next_cursor = await queries.list_videos(conn, filters, sort, order, limit,
                                                       cursor)
-    items = [views.video_summary(r, links) for r in rows]
+    items = [views.video_summary(r, reads.links) for r in rows]
     for item in items:
         waiting = item["status"] == "uploaded"
-        item["queue"] = queues.place(item["video_id"], item["attempt"]) if waiting else None
+        item["queue"] = (reads.queues.place(item["video_id"], item["attempt"]) if waiting
+                         else None)
     return JsonAnswer({"items": items,
                        "next_cursor": next_cursor, "limit": limit, "sort": sort,
                        "order": order})
@@ -72,16 +71,15 @@ async def list_videos(
 
 @router.get("/{video_id}", responses=contract.VIDEO,
             summary="One video: state, renditions, playback")
-async def get_video(video_id: uuid.UUID, request: Request, pool: Pool, links: Links,
-                    who: Who, queues: Queues) -> Any:
+async def get_video(video_id: uuid.UUID, request: Request, reads: Reads) -> Any:
     """Answers carry an `ETag`; send it back in `If-None-Match` to get `304` while the
     video has not changed. `queue` is a waiting video's place in its lane and estimated
     start (else null)."""
-    async with pool.connection() as conn:
+    async with reads.pool.connection() as conn:
         video = await queries.get_video(conn, str(video_id))
-    if video is None or not who.may_see(video["owner"]):
+    if video is None or not reads.who.may_see(video["owner"]):
         return not_found(f"video {video_id}")
-    detail = views.video_detail(video, links)
+    detail = views.video_detail(video, reads.links)
     waiting = video["status"] == "uploaded"
-    detail["queue"] = queues.place(str(video_id), video["attempt"]) if waiting else None
+    detail["queue"] = reads.queues.place(str(video_id), video["attempt"]) if waiting else None
     return conditional(request, detail)

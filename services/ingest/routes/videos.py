@@ -50,7 +50,9 @@ async def upload_video(request: Request, settings: Settings, store: Store, gate:
             async with streaming:  # bounded memory: waits its turn, body unread
                 form = await receive_form(
                     request.stream(), options[b"boundary"],
-                    lambda: store.multipart(source, "application/octet-stream"),
+                    lambda: store.multipart(source, "application/octet-stream",
+                                            part_size=settings.upload_part_mib * 2**20,
+                                            in_flight=settings.upload_parts_in_flight),
                     settings.max_upload_bytes, settings.max_thumbnail_bytes,
                 )
             assert form.stored is not None
