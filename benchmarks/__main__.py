@@ -15,7 +15,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "transcode": ("--seconds", "--camera-seconds"),
     "ladder": ("--seconds", "--top", "--uhd", "--rung", "--source", "--shipped",
                "--crf-points", "--hevc"),
-    "chunks": ("--seconds", "--chunk-seconds", "--renditions"),
+    "chunks": ("--seconds", "--chunk-seconds", "--dealing", "--renditions"),
     "ingest": ("--gb", "--uploads", "--upload-mb"),
     "projection": ("--events", "--batch", "--profile", "--projectors"),
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",

@@ -9,7 +9,10 @@ ports 20xxx, so neither a dev stack nor a test slot is touched). Per source:
   a   the service: `reelflow transcode`, `reelflow packager` and `reelflow scoring`, each a
       process; time to playable = from publishing `video-uploaded` until `video-transcoded`
       is on Kafka (broker timestamps); CPU of transcode + packager and their ffmpeg/ffprobe
-      children from /proc at that moment. a' is the scorer afterwards (off the path).
+      children from /proc at that moment, split into each process's own (Python, Kafka
+      clients, event loops) and its children's, with what Kafka, PostgreSQL and SeaweedFS
+      used in the same window beside it (not in a). a' is the scorer afterwards (off the
+      path).
   b   the service's own one-decode encode argv (`build_encode(...).args`) run bare.
   s   where the service's CPU beyond b goes: each stage the worker and the packager run
       around the encode, replayed in this process on b's outputs and timed on its own.
@@ -124,9 +127,25 @@ def run_commands(commands: list[list[str]]) -> None:
 
 def process_cpu(pid: int) -> float:
     """CPU seconds of a live process plus the children it has reaped (its ffmpeg runs)."""
+    return sum(process_cpu_split(pid))
+
+
+def process_cpu_split(pid: int) -> tuple[float, float]:
+    """(the process's own CPU seconds, all threads; those of the children it reaped)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # After ')': state=0 ... utime=11 stime=12 cutime=13 cstime=14.
-    return sum(int(x) for x in fields[11:15]) / CLK_TCK
+    own, kids = (sum(int(x) for x in fields[i:i + 2]) / CLK_TCK for i in (11, 13))
+    return own, kids
+
+
+def infra_cpu() -> dict[str, float]:
+    """CPU seconds so far of the stack's Kafka, PostgreSQL and SeaweedFS (with the children
+    they reaped), by their pid files."""
+    found = {}
+    for pid_file in sorted((STATE / "run").glob("*.pid")):
+        with contextlib.suppress(OSError, ValueError):
+            found[pid_file.stem] = process_cpu(int(pid_file.read_text().strip()))
+    return found
 
 
 class Service:
@@ -161,6 +180,10 @@ class Service:
     def cpu(self) -> float:
         return process_cpu(self.proc.pid)
 
+    @property
+    def cpu_split(self) -> tuple[float, float]:
+        return process_cpu_split(self.proc.pid)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -181,6 +204,10 @@ class ServiceRun:
     scoring: Timing
     scores: dict[str, Any] = field(default_factory=dict)
     renditions: dict[str, Any] = field(default_factory=dict)
+    #: Per process in the playable window: (its own CPU s, its reaped children's).
+    split: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: Kafka, PostgreSQL and SeaweedFS in the same window.
+    infra: dict[str, float] = field(default_factory=dict)
 
 
 async def service_run(clip: Path, sha256: str, kind: str,
@@ -224,6 +251,8 @@ async def service_run(clip: Path, sha256: str, kind: str,
                               occurred_at=datetime.now(UTC), source_uri=ref.uri,
                               source_sha256=sha256, source_size_bytes=clip.stat().st_size)
         before = {s.command: s.cpu for s in services}
+        before_split = {s.command: s.cpu_split for s in (transcode, packager)}
+        before_infra = infra_cpu()
         published = time.time()
         await producer.send_and_wait(VIDEO_UPLOADED.name, codec.encode(VIDEO_UPLOADED, event),
                                      key=video_id.encode())
@@ -241,6 +270,12 @@ async def service_run(clip: Path, sha256: str, kind: str,
                                + packager.cpu - before["packager"])
                         run.playable = Timing(f"a  service, time to playable ({kind})",
                                               playable_ms / 1000 - published, cpu)
+                        run.infra = {n: c - before_infra.get(n, 0.0)
+                                     for n, c in infra_cpu().items()}
+                        for s in (transcode, packager):
+                            now_own, now_kids = s.cpu_split
+                            own, kids = before_split[s.command]
+                            run.split[s.command] = (now_own - own, now_kids - kids)
                     elif tp.topic == RENDITION_SCORED.name:
                         run.scores[fact.rendition] = fact
                         last_score_ms = max(last_score_ms, record.timestamp)
@@ -460,6 +495,11 @@ def measure(kind: str, seconds: float, settings: Any, work: Path,
         report(f"  {row.label[3:]:<50}{row.wall_s:>8.2f}{row.cpu_s:>8.2f}")
     rest = a.cpu_s - bare.cpu_s - sum(s.cpu_s for s in stages)
     report(f"  {'the rest (Kafka clients, event loops, progress)':<50}{'':>8}{rest:>8.2f}")
+    report("  a's CPU by process: " + "; ".join(
+        f"{name} {own:.2f} in Python, {kids:.2f} in its ffmpeg/ffprobe children"
+        for name, (own, kids) in service.split.items()))
+    report("  meanwhile, not in a (shared services): " + ", ".join(
+        f"{name} {cpu:.2f}" for name, cpu in service.infra.items()))
     report("\nquality, from rendition-scored (after playable):")
     for name, fact in sorted(service.scores.items(),
                              key=lambda kv: service.renditions[kv[0]].height or 0):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 
 from schemas import ALL_TOPICS, RENDITION_DONE, RENDITION_SCORED
 from services.scoring.settings import ScoringSettings
@@ -45,7 +46,10 @@ async def serve(settings: ScoringSettings, stop: asyncio.Event) -> None:
 
 
 def run(_: argparse.Namespace) -> int:
-    return run_worker("scoring", ScoringSettings(), serve)
+    settings = ScoringSettings()
+    if settings.nice:
+        os.nice(settings.nice)  # its VMAF ffmpeg, a child, inherits it
+    return run_worker("scoring", settings, serve)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

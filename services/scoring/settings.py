@@ -29,6 +29,10 @@ class ScoringSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     session_timeout_ms: int = 10000
     instance_id: str = ""
+    #: Scheduling niceness of the process (its ffmpeg children inherit it): scoring is off
+    #: the playback path, so on a machine it shares, encoding and packaging get the CPU
+    #: first, as they do before captions.
+    nice: int = 10
 
     common: CommonSettings = Field(default_factory=CommonSettings)
 

@@ -1,7 +1,9 @@
 """Split and stitch, the transcode side: the worker that took a long video's
 `video-uploaded` plans its chunks, deals them out as `chunk-requested` jobs to group
-`chunks`, encodes the whole video's audio and thumbnails itself meanwhile, waits for every
-chunk's `chunk-encoded` checkpoint, and stitches each rung from its chunks (stream copy).
+`chunks` (one per partition first, then the next one to each partition whose chunk came
+back: `chunking.Dealing`), encodes the whole video's audio and thumbnails itself meanwhile,
+waits for every chunk's `chunk-encoded` checkpoint, and stitches each rung from its chunks
+(stream copy).
 
 What comes out is the same `EncodeResult` an unchunked encode gives, so uploads,
 `rendition-done` and the packager need nothing new. A redo after a crash publishes the same
@@ -12,9 +14,10 @@ announcing it again without encoding, so only unfinished chunks cost anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiokafka import TopicPartition
@@ -29,7 +32,7 @@ from services.shared.producer import EventProducer
 from services.shared.storage import ObjectRef, ObjectStore
 from services.transcode import chunked
 from services.transcode import thumbnails as thumbs
-from services.transcode.chunking import Chunk, partition_of
+from services.transcode.chunking import Chunk, Dealing
 from services.transcode.encode import THUMBNAIL_DIR, EncodeJob, EncodeResult, describe_outputs
 from services.transcode.ladder import LadderPlan
 from services.transcode.settings import TranscodeSettings
@@ -72,14 +75,18 @@ class ChunkWatcher:
         for tp in parts:  # resolve the end now, before any job of ours can be answered
             await self._consumer.position(tp)
 
-    async def wait(self, on_progress: Callable[[float], None] | None) -> dict[int, ChunkEncoded]:
+    async def wait(self, on_progress: Callable[[float], None] | None,
+                   on_chunk: Callable[[int], Awaitable[None]]) -> dict[int, ChunkEncoded]:
+        """Every chunk's checkpoint; `on_chunk(index)` runs once per chunk as it comes."""
         while len(self.done) < self._count:
             batches = await self._consumer.getmany(timeout_ms=1000)
             for records in batches.values():
                 for record in records:
                     event = self._codec.decode(CHUNK_ENCODED, record.value)
-                    if (event.video_id, event.attempt) == self._key:
-                        self.done.setdefault(event.index, event)
+                    if (event.video_id, event.attempt) == self._key \
+                            and event.index not in self.done:
+                        self.done[event.index] = event
+                        await on_chunk(event.index)
             if on_progress is not None:
                 on_progress(len(self.done) / self._count)
         return self.done
@@ -104,16 +111,32 @@ class ChunkedEncode:
         whole = chunked.build_whole_video(source, workdir / "whole", plan, facts)
         (workdir / "whole" / THUMBNAIL_DIR / thumbs.TILE_DIR).mkdir(parents=True, exist_ok=True)
         watcher = ChunkWatcher(self.settings, self.producer, upload, len(chunks))
+        requests = chunk_requests(upload, source_sha256, plan, chunks)
+        dealing = Dealing(chunks, CHUNK_REQUESTED.partitions,
+                          upfront=self.settings.chunk_dealing == "upfront")
+
+        async def deal(job: tuple[Chunk, int] | None) -> None:
+            if job is not None:
+                await self.producer.publish(CHUNK_REQUESTED, requests[job[0].index],
+                                            partition=job[1])
+
         await watcher.start()
+        waiting = None
         try:
-            for request, chunk in zip(chunk_requests(upload, source_sha256, plan, chunks),
-                                      chunks, strict=True):
-                await self.producer.publish(CHUNK_REQUESTED, request, partition=partition_of(
-                    chunk, CHUNK_REQUESTED.partitions))
-            log.info("%d chunk jobs published; encoding audio and thumbnails", len(chunks))
+            for job in dealing.opening():
+                await deal(job)
+            log.info("%d of %d chunk jobs published (%s); encoding audio and thumbnails",
+                     len(dealing.out), len(chunks), self.settings.chunk_dealing)
+            # The chunks come back while the whole video encodes: the next jobs go out then.
+            waiting = asyncio.create_task(watcher.wait(
+                on_progress, lambda index: deal(dealing.after(index))))
             await run_ffmpeg(whole.args, common, name="encode-whole")
-            announced = await watcher.wait(on_progress)
+            announced = await waiting
         finally:
+            if waiting is not None and not waiting.done():
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
             await watcher.stop()
         log.info("every chunk is in (%d reused); stitching",
                  sum(e.reused for e in announced.values()))

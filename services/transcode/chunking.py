@@ -73,3 +73,49 @@ def partition_of(chunk: Chunk, partitions: int) -> int:
     round-robin assignment, N workers of group `chunks` then hold every N-th chunk, so
     one video's chunks spread evenly over them."""
     return chunk.index % partitions
+
+
+class Dealing:
+    """Which partition each chunk job goes to, dealt as the chunks come back.
+
+    The opening deals one job per partition (`partition_of`: every worker of the group
+    gets a job for each partition it holds). After that, each finished chunk frees its
+    partition and the next chunk in order goes there: to the worker that just finished,
+    whoever holds that partition now. So a worker that is slower (a smaller machine, or one
+    that also runs the planning transcode) takes fewer chunks and a faster one more,
+    instead of each taking a fixed share dealt before anything ran; a worker that joins,
+    leaves or dies moves its partitions with the jobs waiting on them.
+
+    `upfront` deals every job in the opening instead (chunk i on partition i % P: fixed
+    shares, as before this dealing; kept to measure against).
+    """
+
+    def __init__(self, chunks: tuple[Chunk, ...], partitions: int, *,
+                 upfront: bool = False) -> None:
+        self._waiting = list(reversed(chunks))
+        self._partitions = partitions
+        self._upfront = upfront
+        self._on: dict[int, int] = {}  # chunk index -> partition, while it is out
+
+    def opening(self) -> list[tuple[Chunk, int]]:
+        if self._upfront:
+            return [self._deal(partition_of(c, self._partitions)) for c in self._waiting[::-1]]
+        return [self._deal(p) for p in range(min(self._partitions, len(self._waiting)))]
+
+    @property
+    def out(self) -> tuple[int, ...]:
+        """The chunks dealt and not yet back."""
+        return tuple(self._on)
+
+    def after(self, index: int) -> tuple[Chunk, int] | None:
+        """The next job, when chunk `index` has come back (None for a repeat, or when
+        every chunk is dealt)."""
+        partition = self._on.pop(index, None)
+        if partition is None or not self._waiting:
+            return None
+        return self._deal(partition)
+
+    def _deal(self, partition: int) -> tuple[Chunk, int]:
+        chunk = self._waiting.pop()
+        self._on[chunk.index] = partition
+        return chunk, partition

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,10 @@ class TranscodeSettings(BaseSettings):
     chunk_threshold_s: float = 120.0
     #: Chunk length, rounded up to whole segments.
     chunk_seconds: float = 20.0
+    #: How chunk jobs reach group `chunks`: "returned", one per partition, then the next
+    #: one wherever a chunk came back (a busier or slower worker takes fewer); "upfront",
+    #: every job at once round the partitions (fixed shares; kept to compare against).
+    chunk_dealing: Literal["returned", "upfront"] = "returned"
     #: The packager's segment length (`REELFLOW_PACKAGER_SEGMENT_SECONDS`): chunk edges
     #: fall on its multiples.
     segment_seconds: float = 4.0

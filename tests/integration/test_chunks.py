@@ -1,8 +1,9 @@
 """Split and stitch on the real stack (issue 16): a video over the chunk threshold is encoded
 by group `chunks` chunk by chunk and stitched into one package with no gap and no missing
 segment; its quality is scored per chunk; a reprocess with another profile is chunked too;
-a chunk worker SIGKILLed mid-video loses at most the chunk it was encoding; and a cancelled
-video's queued chunks are skipped."""
+more chunks than partitions are dealt as chunks come back; a chunk worker SIGKILLed
+mid-video loses at most the chunk it was encoding; and a cancelled video's queued chunks
+are skipped."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
+from schemas import ALL_TOPICS, CHUNK_ENCODED, CHUNK_REQUESTED
 from schemas.layout import CHUNK_MANIFEST, chunk_prefix
+from services.shared.codec import EventCodec
 from services.shared.settings import CommonSettings
 from tests.access import admin_headers
 from tests.chunking import checkpoints, chunk_jobs, chunking, committed
@@ -33,6 +36,7 @@ from tests.integration.test_pipeline import (
 from tests.media import make_clip
 from tests.polling import wait_until
 from tests.slot import TEST_STATE
+from tests.topics import records
 
 # Slow: chunked videos (and a SIGKILL and a reprocess of one) take minutes on 2 cores;
 # `./run slow` runs them.
@@ -181,6 +185,44 @@ class ChunkWorkerProcess:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)  # its ffmpeg too
         self.proc.wait(30)
+
+
+def timed_records(bootstrap: str, topic: Any, video_id: str) -> list[tuple[Any, int, int]]:
+    """(event, partition, broker timestamp in ms) of every record of `video_id` on `topic`."""
+    codec = EventCodec(ALL_TOPICS)
+    found = []
+    for record in records(bootstrap, topic.name, topic.partitions):
+        event = codec.decode(topic, record.value)
+        if event.video_id == video_id:
+            found.append((event, record.partition, record.timestamp))
+    return found
+
+
+def test_more_chunks_than_partitions_are_dealt_as_chunks_come_back(
+        chunked: Any, common_settings: Any, tmp_path: Path) -> None:
+    """32 s in 4 s chunks is 8 jobs for 6 partitions: the first 6 go out at once, one per
+    partition; the 7th and 8th only after a chunk came back, each on the partition of the
+    chunk that came back first and second (the worker that just finished)."""
+    clip = make_clip(tmp_path / "longer.mp4", 640, 360, seconds=32)
+    reply = submit(clip, metadata='{"title": "More chunks than partitions"}')
+    assert reply.status_code == 202, reply.text
+    video_id = reply.json()["video_id"]
+    video = wait_for_status(video_id, {"ready", "failed"}, timeout=300)
+    assert video["status"] == "ready", video
+    bootstrap = common_settings.kafka_bootstrap
+    jobs = sorted(timed_records(bootstrap, CHUNK_REQUESTED, video_id),
+                  key=lambda j: j[0].index)
+    assert [j[0].index for j in jobs] == list(range(8)), jobs  # each dealt once
+    assert [j[1] for j in jobs[:6]] == list(range(6))
+    partition_of = {j[0].index: j[1] for j in jobs}
+    back = sorted(((e.index, at) for e, _, at in timed_records(bootstrap, CHUNK_ENCODED,
+                                                              video_id)),
+                  key=lambda b: b[1])
+    assert sorted(i for i, _ in back) == list(range(8)), back
+    for (index, dealt_at), (returned, returned_at) in zip(
+            [(j[0].index, j[2]) for j in jobs[6:]], back, strict=False):
+        assert partition_of[index] == partition_of[returned], (index, returned, jobs, back)
+        assert dealt_at >= returned_at, (index, returned, jobs, back)
 
 
 def test_a_chunk_worker_killed_mid_video_loses_at_most_the_chunk_it_was_encoding(

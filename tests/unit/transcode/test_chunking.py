@@ -5,6 +5,7 @@ from fractions import Fraction
 import pytest
 
 from services.transcode.chunking import (
+    Dealing,
     boundaries,
     chunk_length,
     first_frame_at,
@@ -67,3 +68,71 @@ def test_chunks_are_dealt_round_the_partitions_so_workers_get_equal_shares(worke
     for chunk in plan(180.0):
         shares[partition_of(chunk, partitions) % workers] += 1
     assert max(shares) - min(shares) <= 1
+
+
+def test_the_opening_deals_one_job_per_partition_in_chunk_order():
+    chunks = plan(180.0)  # 9 chunks
+    assert [(c.index, p) for c, p in Dealing(chunks, 6).opening()] == [
+        (0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (5, 5)]
+    few = plan(12.0, threshold=8, chunk=4)  # 3 chunks, 6 partitions
+    assert [(c.index, p) for c, p in Dealing(few, 6).opening()] == [(0, 0), (1, 1), (2, 2)]
+
+
+def test_a_finished_chunk_frees_its_partition_for_the_next_chunk_once():
+    dealing = Dealing(plan(180.0), 6)
+    dealing.opening()
+    job = dealing.after(4)
+    assert job is not None and (job[0].index, job[1]) == (6, 4)
+    assert dealing.after(4) is None  # a repeated announcement deals nothing
+    job = dealing.after(0)
+    assert job is not None and (job[0].index, job[1]) == (7, 0)
+    job = dealing.after(6)
+    assert job is not None and (job[0].index, job[1]) == (8, 4)
+    assert [dealing.after(i) for i in (1, 2, 3, 5, 7, 8)] == [None] * 6  # all dealt
+
+
+def simulate(chunks, speeds, head_start):  # type: ignore[no-untyped-def]
+    """Workers of group `chunks` with round-robin partitions (worker w holds p % N == w),
+    each encoding its jobs one at a time in arrival order; worker w is busy for
+    `head_start[w]` seconds first and encodes a chunk in `length / speeds[w]` seconds.
+    Returns per worker the chunks it encoded and when it finished."""
+    workers = len(speeds)
+    dealing = Dealing(chunks, 6)
+    queues: list[list] = [[] for _ in range(workers)]
+    for chunk, partition in dealing.opening():
+        queues[partition % workers].append(chunk)
+    clock = list(head_start)
+    done: list[list[int]] = [[] for _ in range(workers)]
+    while any(queues):
+        w = min((w for w in range(workers) if queues[w]), key=lambda w: clock[w])
+        chunk = queues[w].pop(0)
+        clock[w] += (chunk.end_s - chunk.start_s) / speeds[w]
+        done[w].append(chunk.index)
+        job = dealing.after(chunk.index)
+        if job is not None:
+            queues[job[1] % workers].append(job[0])
+    return done, clock
+
+
+def test_a_worker_with_more_load_takes_fewer_chunks_and_both_end_together():
+    chunks = plan(180.0, chunk=8)  # 23 chunks: 22 of 8 s and a 4 s tail
+    done, ends = simulate(chunks, speeds=[1.0, 1.0], head_start=[15.0, 0.0])
+    assert sorted(i for d in done for i in d) == list(range(23))  # each chunk once
+    assert len(done[0]) < len(done[1])
+    assert abs(ends[0] - ends[1]) <= 8.0  # within one chunk, not a fixed share's gap
+    # Dealt up front, the loaded worker would have held 12 of the 23 chunks (every other).
+    assert max(ends) < 15.0 + 11 * 8 + 4
+
+
+def test_a_faster_machine_takes_more_chunks():
+    done, ends = simulate(plan(180.0, chunk=8), speeds=[2.0, 1.0], head_start=[0.0, 0.0])
+    assert len(done[0]) > 1.5 * len(done[1])
+    # Every other chunk dealt up front leaves the slow one 11 chunks of 8 s: 88 s. Dealt as
+    # they come back, it ends holding at most the three jobs of its partitions.
+    assert max(ends) <= 88 - 2 * 8
+
+
+def test_upfront_deals_every_job_in_the_opening_round_the_partitions():
+    dealing = Dealing(plan(180.0), 6, upfront=True)
+    assert [(c.index, p) for c, p in dealing.opening()] == [(i, i % 6) for i in range(9)]
+    assert dealing.after(0) is None and dealing.after(8) is None
