@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -242,6 +243,7 @@ def main() -> int:
     stack = LocalStack(StackSettings())
     ingest = stack.component("ingest")
     t0 = time.perf_counter()
+    shutil.rmtree(STATE, ignore_errors=True)
     try:
         stack.up(infra_only=True)
         ingest.start()
@@ -322,6 +324,9 @@ def main() -> int:
     finally:
         ingest.stop()
         stack.down()
+        # Every run stores gigabytes in its SeaweedFS; left behind they fill the disk (the
+        # gateway then answers InternalError).
+        shutil.rmtree(STATE, ignore_errors=True)
 
 
 if __name__ == "__main__":
