@@ -29,7 +29,7 @@ class IngestSettings(BaseSettings):
     concurrent_uploads: int = Field(default=4, ge=1)
     #: S3 parts of one upload in flight while the next fills (the window; memory per
     #: streaming upload is (window + 1) parts).
-    upload_parts_in_flight: int = Field(default=1, ge=1, le=8)
+    upload_parts_in_flight: int = Field(default=2, ge=1, le=8)
     #: Size of each S3 part of an upload, MiB (S3's minimum is 5).
     upload_part_mib: int = Field(default=8, ge=5, le=64)
     #: Seconds to wait for Kafka to acknowledge an event before answering 503.
