@@ -23,9 +23,9 @@ class IngestSettings(BaseSettings):
     max_thumbnail_bytes: int = 5 * 1024**2
     #: Uploads whose bytes stream into S3 at once, per process; more wait their turn (in
     #: arrival order, their bytes left unread meanwhile, so TCP holds them back). Each
-    #: streaming upload holds up to two 8 MiB parts, so this bounds the process's memory
-    #: (4: about 64 MiB of parts) whatever the number of clients, and a few uploads at once
-    #: already keep the S3 gateway busy (`./run bench ingest`).
+    #: streaming upload holds up to (parts in flight + 1) parts, so this bounds the process's
+    #: memory (4 × 3 × 8 MiB: about 100 MiB of parts) whatever the number of clients, and a
+    #: few uploads at once already keep the S3 gateway busy (`./run bench ingest`).
     concurrent_uploads: int = Field(default=4, ge=1)
     #: S3 parts of one upload in flight while the next fills (the window; memory per
     #: streaming upload is (window + 1) parts).
