@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -81,10 +83,16 @@ def frame(view: str, number: int, interval_s: float, taken_at: datetime) -> str:
 async def watch(common: CommonSettings, groups: Sequence[str] | None, interval_s: float,
                 count: int, show: Callable[[str], None]) -> None:
     """Show a frame every `interval_s` s (from the start of the last read), `count` times
-    (0: until cancelled)."""
+    (0: until cancelled or Ctrl-C)."""
     loop = asyncio.get_running_loop()
+    # Ctrl-C ends the watch between reads: asyncio.run's own handler cancels the task
+    # wherever it is, and a cancel landing inside the Kafka admin client's calls could be
+    # swallowed, leaving the watch running (seen once under a full suite's load).
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, stop.set)
     number = 0
-    while True:
+    while not stop.is_set():
         number += 1
         # From this read's start, so a slow read (a broker outage) delays the next frame
         # instead of making the ones after it come back to back.
@@ -96,7 +104,8 @@ async def watch(common: CommonSettings, groups: Sequence[str] | None, interval_s
         show(frame(view, number, interval_s, datetime.now(UTC)))
         if count and number >= count:
             return
-        await asyncio.sleep(max(0.0, next_at - loop.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(0.0, next_at - loop.time()))
 
 
 def _watch(args: argparse.Namespace, common: CommonSettings) -> int:
