@@ -68,8 +68,10 @@ async def record_times(bootstrap: str, wanted: set[tuple[str, int, int]],
 
 
 async def read_once(common: CommonSettings) -> Reading:
-    report = await collect(common.kafka_bootstrap, await every_group_or_nothing(common.pg_dsn))
+    # The reading's time is when it began: every offset it holds is at least that fresh
+    # (stamped after the reads, a slow round would claim offsets newer than it saw).
     at = time.time()
+    report = await collect(common.kafka_bootstrap, await every_group_or_nothing(common.pg_dsn))
     # Record times only where the catalog's principal may read (the topics it projects):
     # a group lagging on any other topic shows its lag in records, not in seconds.
     readable = {(topic, p, o) for topic, p, o in unconsumed(report) if topic in PROJECTED}
