@@ -100,9 +100,10 @@ def _compiled(cls: type, fields: tuple[dataclasses.Field[Any], ...],
     scope: dict[str, Any] = {"_cls": cls, "_new": object.__new__, "_MISSING": _MISSING}
     reads: list[str] = []
     writes: list[str] = []
+    readers = {f.name: _reader(hints[f.name]) for f in fields}
     for i, f in enumerate(fields):
         name = f.name
-        reader, writer = _reader(hints[name]), _writer(hints[name])
+        reader, writer = readers[name], _writer(hints[name])
         slot = cls.__dict__.get(name)
         scope[f"_set{i}"] = (slot.__set__ if isinstance(slot, types.MemberDescriptorType)
                              else functools.partial(_set_attribute, name=name))
@@ -127,12 +128,9 @@ def _compiled(cls: type, fields: tuple[dataclasses.Field[Any], ...],
         value = f"self.{name}" if writer is None else \
             f"(None if (v := self.{name}) is None else _w{i}(v))"
         writes.append(f"        {name!r}: {value},")
-    names = tuple(f.name for f in fields)
-    readers = {f.name: _reader(hints[f.name]) for f in fields}
-
     def _found(record: Mapping[str, Any]) -> dict[str, Any]:
         found = {}
-        for n in names:
+        for n in readers:
             if n in record:
                 value, read = record[n], readers[n]
                 found[n] = value if read is None or value is None else read(value)

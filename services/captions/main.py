@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 
 from schemas import ALL_TOPICS, CAPTIONS_DONE, VIDEO_UPLOADED
 from services.captions.settings import CaptionsSettings
@@ -54,9 +53,7 @@ async def serve(settings: CaptionsSettings, stop: asyncio.Event) -> None:
 
 def run(_: argparse.Namespace) -> int:
     settings = CaptionsSettings()
-    if settings.nice:
-        os.nice(settings.nice)  # ffmpeg's decode, a child, inherits it
-    return run_worker("captions", settings, serve)
+    return run_worker("captions", settings, serve, nice=settings.nice)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

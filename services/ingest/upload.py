@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -47,7 +48,10 @@ def return_free_heap_to_the_os() -> None:
         libc.malloc_trim(0)
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    # Once per process: find_library runs ldconfig in a child process, and this is called
+    # after every upload.
     name = ctypes.util.find_library("c")
     return ctypes.CDLL(name) if name else None
 SMALL_FIELD_LIMIT = 1024 * 1024

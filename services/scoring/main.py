@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 
 from schemas import ALL_TOPICS, RENDITION_DONE, RENDITION_SCORED
 from services.scoring.settings import ScoringSettings
@@ -47,9 +46,7 @@ async def serve(settings: ScoringSettings, stop: asyncio.Event) -> None:
 
 def run(_: argparse.Namespace) -> int:
     settings = ScoringSettings()
-    if settings.nice:
-        os.nice(settings.nice)  # its VMAF ffmpeg, a child, inherits it
-    return run_worker("scoring", settings, serve)
+    return run_worker("scoring", settings, serve, nice=settings.nice)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
@@ -155,13 +156,18 @@ class WorkerSettings(Protocol):
 
 
 def run_worker(name: str, settings: WorkerSettings,
-               serve: Callable[[Any, asyncio.Event], Coroutine[Any, Any, None]]) -> int:
+               serve: Callable[[Any, asyncio.Event], Coroutine[Any, Any, None]], *,
+               nice: int = 0) -> int:
     """The one shell of a worker process (`reelflow transcode`, `packager`, `scoring`,
-    `chunks`, `captions`, `router`): logging and tracing, /metrics when a port is set, then
-    `serve` until SIGTERM/SIGINT."""
+    `chunks`, `captions`, `router`): its niceness (a worker off the playback path yields
+    the CPU; its ffmpeg children inherit it), logging and tracing, /metrics when a port is
+    set, then `serve` until SIGTERM/SIGINT."""
     from prometheus_client import start_http_server
 
     from services.shared import telemetry
+
+    if nice:
+        os.nice(nice)
 
     telemetry.configure(name, settings.common.log_level, settings.common.otel_exporter)
     if settings.metrics_port:
