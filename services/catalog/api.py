@@ -48,6 +48,7 @@ from services.shared.content_keys import ContentKeyring
 from services.shared.envelope import Keks
 from services.shared.keyring import Keyring
 from services.shared.producer import EventProducer
+from services.shared.request_timer import RequestTimer
 from services.shared.signing_keys import SigningKeyring
 
 Role = Literal["all", "api", "projector"]
@@ -82,7 +83,7 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
                        allow_methods=["GET", "HEAD", "POST"],
                        allow_headers=["*"],
                        expose_headers=["Content-Range", "Content-Length", "Accept-Ranges"])
-    app.add_middleware(metrics.RequestTimer)
+    app.add_middleware(RequestTimer, histogram=metrics.HTTP_SECONDS)
     app.add_exception_handler(BadCursor, _on_bad_cursor)  # type: ignore[arg-type]
     app.add_exception_handler(ActionRefused, console.on_refused)  # type: ignore[arg-type]
     app.include_router(health.router)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +26,7 @@ from services.ingest.state import IngestState
 from services.ingest.upload import return_free_heap_to_the_os
 from services.shared import api_document, http_errors, keyring
 from services.shared.producer import EventProducer
+from services.shared.request_timer import RequestTimer
 from services.shared.storage import ObjectStore
 
 HTTP_SECONDS = Histogram("reelflow_ingest_http_request_seconds", "Ingest HTTP latency",
@@ -63,7 +62,7 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
     app.add_exception_handler(RequestValidationError, _on_invalid)  # type: ignore[arg-type]
     app.add_exception_handler(Unavailable, _on_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Rejection, _on_rejection)  # type: ignore[arg-type]
-    app.middleware("http")(_measure)
+    app.add_middleware(RequestTimer, histogram=HTTP_SECONDS)
     for router in (keys.router, videos.router, priority.router, health.router, imports.router,
                    uploads.router, playback.router):
         app.include_router(router)
@@ -97,12 +96,3 @@ async def _on_unavailable(_: Request, exc: Unavailable) -> JSONResponse:
 async def _on_rejection(_: Request, exc: Rejection) -> JSONResponse:
     REFUSALS.labels(exc.code).inc()
     return JSONResponse(exc.body(), status_code=exc.status)
-
-
-async def _measure(request: Request, call_next: Any) -> Any:
-    started = time.perf_counter()
-    response = await call_next(request)
-    route = request.scope.get("route")
-    HTTP_SECONDS.labels(request.method, getattr(route, "path", "unmatched"),
-                        str(response.status_code)).observe(time.perf_counter() - started)
-    return response

@@ -268,12 +268,30 @@ class MultipartUpload:
     def sha256(self) -> str:
         return self._sha.hexdigest()
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
+        """Buffer `chunk`, sending each part once full (blocks while the window is full)."""
+        self.fill(chunk)
+        if self.part_full:
+            self._flush()
+
+    def fill(self, chunk: bytes | memoryview) -> None:
+        """Hash and buffer `chunk` without sending anything, for a caller on an event loop:
+        once `part_full`, it waits for `window_full()` to be done, then `send_part()`."""
         self._sha.update(chunk)
         self.size += len(chunk)
         self._buffer += chunk
-        if len(self._buffer) >= self._part_size:
-            self._flush()
+
+    @property
+    def part_full(self) -> bool:
+        return len(self._buffer) >= self._part_size
+
+    def window_full(self) -> Future[dict[str, Any]] | None:
+        """The oldest part in flight while the window has no free slot, else None."""
+        return self._sending[0] if len(self._sending) >= self._in_flight else None
+
+    def send_part(self) -> None:
+        """Hand the buffered part to the sender; blocks only if `window_full()` is not done."""
+        self._flush()
 
     def _flush(self) -> None:
         """Hand the buffer to the sender once a slot of the window is free."""
