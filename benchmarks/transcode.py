@@ -315,7 +315,7 @@ async def bare_and_stages(clip: Path, sha256: str, work: Path,
     from services.shared.media.probing import inspect_source, probe_output
     from services.shared.media.process import ffmpeg_argv
     from services.shared.settings import SourceLimits
-    from services.shared.storage import ObjectStore
+    from services.shared.storage import FileUpload, ObjectStore
     from services.transcode import thumbnails as thumbs
     from services.transcode.encode import THUMBNAIL_DIR, build_encode, sha256_file
     from services.transcode.ladder import AUDIO, plan_ladder
@@ -352,12 +352,12 @@ async def bare_and_stages(clip: Path, sha256: str, work: Path,
             thumbs.storyboard_vtt(job.thumbnails, tiles, facts.video_duration))
     pictures = sorted(p for p in folder.iterdir() if p.is_file())
     prefix = f"renditions/bench-{uuid.uuid4()}/1"
-    with timed("s  upload outputs (S3 put, hashes known)", stages):
-        for name, path in files.items():
-            store.put_file(path, store.ref(f"{prefix}/{path.name}"), "video/mp4",
-                           sha256=hashes[name])
-        for path in pictures:
-            store.put_file(path, store.ref(f"{prefix}/thumbnails/{path.name}"), "image/jpeg")
+    with timed("s  upload outputs (S3 puts at once, hashes known)", stages):
+        store.put_files(
+            [FileUpload(path, store.ref(f"{prefix}/{path.name}"), "video/mp4", None,
+                        hashes[name]) for name, path in files.items()]
+            + [FileUpload(path, store.ref(f"{prefix}/thumbnails/{path.name}"), "image/jpeg")
+               for path in pictures])
     cut = [n for n in files if n in {t.name for t in plan.videos} or n == AUDIO]
     fetched = work / "fetched"
     fetched.mkdir()
@@ -372,10 +372,10 @@ async def bare_and_stages(clip: Path, sha256: str, work: Path,
         # In a thread, as the packager runs it: its ffmpeg runner blocks.
         result = await asyncio.to_thread(package_renditions, inputs, work / "package",
                                          run_ffmpeg=cmaf.blocking_runner(settings))
-    with timed("s  packager: upload package", stages):
-        for packaged in result.files:
-            store.put_file(result.out_dir / packaged.path,
-                           store.ref(f"packages/bench/{packaged.path}"), packaged.content_type)
+    with timed("s  packager: upload package (S3 puts at once)", stages):
+        store.put_files([FileUpload(result.out_dir / f.path,
+                                    store.ref(f"packages/bench/{f.path}"), f.content_type)
+                         for f in result.files])
     return bare[0], stages
 
 

@@ -40,7 +40,13 @@ from services.shared.media.probe_parser import SourceProbe
 from services.shared.media.probing import probe
 from services.shared.media.process import run_ffmpeg
 from services.shared.producer import EventProducer
-from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
+from services.shared.storage import (
+    ChecksumMismatch,
+    FileUpload,
+    ObjectMissing,
+    ObjectRef,
+    ObjectStore,
+)
 from services.shared.video_jobs import VideoJobs
 from services.transcode.chunked import build_chunk_encode
 from services.transcode.chunking import Chunk
@@ -147,15 +153,13 @@ class ChunkWorker:
             log.info("encoding chunk %s (%d of %d, %.0f-%.0f s)", job.chunk_id, job.index + 1,
                      job.count, job.start_seconds, job.end_seconds)
             await run_ffmpeg(encode.args, self.settings.common, name="encode-chunk")
-            outputs = []
-            for name, path in encode.files.items():
-                digest = await asyncio.to_thread(sha256_file, path)
-                ref = self.store.ref(f"{prefix}/{path.name}")
-                stored = await asyncio.to_thread(self.store.put_file, path, ref, "video/mp4",
-                                                 _IMMUTABLE, digest)
-                outputs.append(ChunkOutput(rendition=name, uri=ref.uri,
-                                           size_bytes=stored.size_bytes, sha256=digest))
-            return tuple(outputs)
+            uploads = [FileUpload(path, self.store.ref(f"{prefix}/{path.name}"), "video/mp4",
+                                  _IMMUTABLE, await asyncio.to_thread(sha256_file, path))
+                       for path in encode.files.values()]
+            stored = await asyncio.to_thread(self.store.put_files, uploads)
+            return tuple(ChunkOutput(rendition=name, uri=obj.ref.uri, size_bytes=obj.size_bytes,
+                                     sha256=obj.sha256)
+                         for name, obj in zip(encode.files, stored, strict=True))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
