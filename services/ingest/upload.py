@@ -156,7 +156,12 @@ async def receive_form(body: AsyncIterator[bytes], boundary: bytes,
         # (Before, chunks were joined into 1 MiB blocks, copied twice, and each block was
         # parsed in a worker thread: a thread hop per MiB and two copies of every byte.)
         async for chunk in body:
-            parser.write(chunk)
+            if sink.upload is None:
+                # The `file` part may begin in this chunk, and opening its upload is an S3
+                # request: a worker thread's, not the loop's (only until the part begins).
+                await asyncio.to_thread(parser.write, chunk)
+            else:
+                parser.write(chunk)
             upload = sink.upload
             if upload is not None and upload.part_full:
                 while (oldest := upload.window_full()) is not None and not oldest.done():
