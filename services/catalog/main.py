@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -135,6 +136,8 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
 
 def _main(args: argparse.Namespace) -> int:
     settings = CatalogSettings()
+    if args.role == "projector" and settings.projector_nice:
+        os.nice(settings.projector_nice)  # yields the shared cores to the API (settings)
     telemetry.configure("catalog", settings.common.log_level, settings.common.otel_exporter)
     serving.run(run_until_signalled(lambda stop: run(settings, args.role, stop)))
     return 0
