@@ -36,10 +36,17 @@ from services.shared import telemetry
 from services.shared.consume import Delivery, PermanentFailure
 from services.shared.events import derived_event_id, now
 from services.shared.media.errors import ProbeError
+from services.shared.media.probe_parser import SourceProbe
 from services.shared.media.probing import probe
 from services.shared.media.process import run_ffmpeg
 from services.shared.producer import EventProducer
-from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
+from services.shared.storage import (
+    ChecksumMismatch,
+    FileUpload,
+    ObjectMissing,
+    ObjectRef,
+    ObjectStore,
+)
 from services.shared.video_jobs import VideoJobs
 from services.transcode.chunked import build_chunk_encode
 from services.transcode.chunking import Chunk
@@ -73,6 +80,7 @@ class ChunkWorker:
         self.store = store
         self.name = f"{socket.gethostname()}/{os.getpid()}"
         self._source_of: tuple[str, int] | None = None
+        self._facts: SourceProbe | None = None  # the probe of the source kept on disk
         self.jobs = VideoJobs()
 
     def sweep(self) -> None:
@@ -126,10 +134,13 @@ class ChunkWorker:
 
     async def _encode(self, job: ChunkRequested, prefix: str) -> tuple[ChunkOutput, ...]:
         source = await self._fetch_source(job)
-        try:
-            facts = await probe(source, self.settings.common)
-        except ProbeError as exc:
-            raise PermanentFailure("undecodable_source", str(exc)) from exc
+        facts = self._facts
+        if facts is None:  # probed once per source, like it is fetched once
+            try:
+                facts = await probe(source, self.settings.common)
+            except ProbeError as exc:
+                raise PermanentFailure("undecodable_source", str(exc)) from exc
+            self._facts = facts
         plan = plan_ladder(facts, get_profile(job.profile), job.renditions)
         targets = tuple(t for t in plan.videos if t.name in job.renditions)
         chunk = Chunk(job.index, job.start_seconds, job.end_seconds, job.start_frame,
@@ -142,15 +153,13 @@ class ChunkWorker:
             log.info("encoding chunk %s (%d of %d, %.0f-%.0f s)", job.chunk_id, job.index + 1,
                      job.count, job.start_seconds, job.end_seconds)
             await run_ffmpeg(encode.args, self.settings.common, name="encode-chunk")
-            outputs = []
-            for name, path in encode.files.items():
-                digest = await asyncio.to_thread(sha256_file, path)
-                ref = self.store.ref(f"{prefix}/{path.name}")
-                stored = await asyncio.to_thread(self.store.put_file, path, ref, "video/mp4",
-                                                 _IMMUTABLE, digest)
-                outputs.append(ChunkOutput(rendition=name, uri=ref.uri,
-                                           size_bytes=stored.size_bytes, sha256=digest))
-            return tuple(outputs)
+            uploads = [FileUpload(path, self.store.ref(f"{prefix}/{path.name}"), "video/mp4",
+                                  _IMMUTABLE, await asyncio.to_thread(sha256_file, path))
+                       for path in encode.files.values()]
+            stored = await asyncio.to_thread(self.store.put_files, uploads)
+            return tuple(ChunkOutput(rendition=name, uri=obj.ref.uri, size_bytes=obj.size_bytes,
+                                     sha256=obj.sha256)
+                         for name, obj in zip(encode.files, stored, strict=True))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -161,7 +170,7 @@ class ChunkWorker:
         if self._source_of != (job.video_id, job.attempt) or not local.is_file():
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
-            self._source_of = None
+            self._source_of, self._facts = None, None
             try:
                 await asyncio.to_thread(self.store.download, ObjectRef.parse(job.source_uri),
                                         local, job.source_sha256)

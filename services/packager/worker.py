@@ -44,7 +44,7 @@ from services.shared.envelope import ContentKey, Keks, KeyUnavailable
 from services.shared.events import derived_event_id, millis, now
 from services.shared.media.process import run_ffmpeg
 from services.shared.producer import EventProducer
-from services.shared.storage import ObjectMissing, ObjectRef, ObjectStore
+from services.shared.storage import FileUpload, ObjectMissing, ObjectRef, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -215,11 +215,11 @@ class PackagerWorker:
 
     def _upload(self, result: PackageResult, prefix: str) -> None:
         # Segments first, manifests after: a manifest never names a segment not yet stored.
-        files = sorted(result.files, key=lambda f: f.path.endswith((".m3u8", ".mpd")))
-        for packaged in files:
-            self.store.put_file(result.out_dir / packaged.path,
-                                self.store.ref(f"{prefix}/{packaged.path}"),
-                                packaged.content_type, packaged.cache_control)
+        for manifests in (False, True):
+            self.store.put_files([
+                FileUpload(result.out_dir / f.path, self.store.ref(f"{prefix}/{f.path}"),
+                           f.content_type, f.cache_control)
+                for f in result.files if f.path.endswith((".m3u8", ".mpd")) is manifests])
 
     def _transcoded_event(self, ready: RenditionSet, result: PackageResult, prefix: str,
                           captions: RenditionDone | None = None,

@@ -12,12 +12,12 @@ import contextvars
 import hashlib
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 from botocore.config import Config
@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 #: S3 requires parts of at least 5 MiB (except the last one).
 PART_SIZE_MIN = 5 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
+#: Files below this go up in one PUT; above it, boto3's managed (multipart) transfer.
+SINGLE_PUT_MAX = 8 * 1024 * 1024
+#: Uploads `put_files` keeps in flight (within botocore's pool of 10 connections).
+PUT_CONCURRENCY = 8
 
 BYTES = Counter("reelflow_storage_bytes_total",
                 "Object bytes read from (in) and written to (out) S3", ["direction"])
@@ -50,6 +54,16 @@ def _transfer(operation: str, ref: ObjectRef, direction: str,
         if size is not None:
             span.set_attribute("reelflow.bytes", size)
             BYTES.labels(direction).inc(size)
+
+
+class FileUpload(NamedTuple):
+    """One file for `ObjectStore.put_files`, in `put_file`'s argument order."""
+
+    path: Path
+    ref: ObjectRef
+    content_type: str
+    cache_control: str | None = None
+    sha256: str | None = None
 
 
 class StorageError(Exception):
@@ -137,12 +151,37 @@ class ObjectStore:
         extra = {"ContentType": content_type}
         if cache_control:
             extra["CacheControl"] = cache_control
+        size = path.stat().st_size
         try:
-            with _transfer("put", ref, "out", path.stat().st_size):
-                self._s3.upload_file(str(path), ref.bucket, ref.key, ExtraArgs=extra)
+            with _transfer("put", ref, "out", size):
+                if size < SINGLE_PUT_MAX:
+                    # One PUT: upload_file would set up a transfer manager and its threads
+                    # for each of a package's hundreds of small segments.
+                    with path.open("rb") as body:
+                        self._s3.put_object(Bucket=ref.bucket, Key=ref.key, Body=body, **extra)
+                else:
+                    self._s3.upload_file(str(path), ref.bucket, ref.key, ExtraArgs=extra)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"upload of {ref.uri} failed: {exc}") from exc
-        return StoredObject(ref, path.stat().st_size, sha256)
+        return StoredObject(ref, size, sha256)
+
+    def put_files(self, uploads: Sequence[FileUpload], *,
+                  concurrency: int = PUT_CONCURRENCY) -> list[StoredObject]:
+        """Upload many files at once, results in the order given. An S3 PUT of a small
+        object is round-trip bound, and a package is hundreds of segments. The first
+        failure is raised once every upload has ended."""
+        if len(uploads) <= 1 or concurrency <= 1:
+            return [self._put_one(u) for u in uploads]
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(uploads)),
+                                thread_name_prefix="s3-put") as pool:
+            # Each upload keeps the caller's trace context, so its span stays in the job's.
+            futures = [pool.submit(contextvars.copy_context().run, self._put_one, u)
+                       for u in uploads]
+        return [f.result() for f in futures]
+
+    def _put_one(self, upload: FileUpload) -> StoredObject:
+        return self.put_file(upload.path, upload.ref, upload.content_type,
+                             upload.cache_control, upload.sha256)
 
     def put_bytes(self, data: bytes, ref: ObjectRef, content_type: str,
                   cache_control: str | None = None) -> StoredObject:

@@ -23,7 +23,7 @@ from pathlib import Path
 from aiokafka import TopicPartition
 
 from schemas import CHUNK_ENCODED, CHUNK_REQUESTED
-from schemas.events import ChunkEncoded, ChunkRequested, VideoUploaded
+from schemas.events import ChunkEncoded, ChunkOutput, ChunkRequested, VideoUploaded
 from services.shared.consumers import new_consumer, stop_quietly
 from services.shared.events import derived_event_id, now
 from services.shared.media.probe_parser import SourceProbe
@@ -120,6 +120,18 @@ class ChunkedEncode:
                 await self.producer.publish(CHUNK_REQUESTED, requests[job[0].index],
                                             partition=job[1])
 
+        # Each chunk's files are fetched as its checkpoint arrives, while later chunks still
+        # encode: after the last one only its own files and the stitch are left to wait for.
+        fetched: dict[tuple[int, str], asyncio.Task[Path]] = {}
+        rungs = {target.name for target in plan.videos}
+
+        async def arrived(index: int) -> None:
+            await deal(dealing.after(index))
+            for output in watcher.done[index].outputs:
+                if output.rendition in rungs:
+                    fetched[(index, output.rendition)] = asyncio.create_task(
+                        self._fetch(output, workdir / "stitch" / output.rendition, index))
+
         await watcher.start()
         waiting = None
         try:
@@ -128,41 +140,43 @@ class ChunkedEncode:
             log.info("%d of %d chunk jobs published (%s); encoding audio and thumbnails",
                      len(dealing.out), len(chunks), self.settings.chunk_dealing)
             # The chunks come back while the whole video encodes: the next jobs go out then.
-            waiting = asyncio.create_task(watcher.wait(
-                on_progress, lambda index: deal(dealing.after(index))))
+            waiting = asyncio.create_task(watcher.wait(on_progress, arrived))
             await run_ffmpeg(whole.args, common, name="encode-whole")
             announced = await waiting
+            log.info("every chunk is in (%d reused); stitching",
+                     sum(e.reused for e in announced.values()))
+            files = dict(whole.files)
+            parts = {t.name: [await fetched[(c.index, t.name)] for c in chunks]
+                     for t in plan.videos}
+            stitched_rungs = await asyncio.gather(*(
+                self._stitch(t.name, parts[t.name], whole.files.get(chunked.rung_audio_key(t)),
+                             workdir / "stitch") for t in plan.videos))
+            files.update(zip((t.name for t in plan.videos), stitched_rungs, strict=True))
         finally:
             if waiting is not None and not waiting.done():
                 waiting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await waiting
+            for task in fetched.values():
+                task.cancel()
+            await asyncio.gather(*fetched.values(), return_exceptions=True)
             await watcher.stop()
-        log.info("every chunk is in (%d reused); stitching",
-                 sum(e.reused for e in announced.values()))
-        files = dict(whole.files)
-        for target in plan.videos:
-            files[target.name] = await self._stitch(target.name, chunks, announced,
-                                                    whole.files.get(
-                                                        chunked.rung_audio_key(target)),
-                                                    workdir / "stitch")
         stitched = EncodeJob([], {k: v for k, v in files.items()
                                   if not k.startswith("rung-audio")}, whole.thumbnails)
         outputs = await describe_outputs(stitched, plan, facts, common)
         return EncodeResult(outputs, time.monotonic() - started, f"chunked x{len(chunks)}")
 
-    async def _stitch(self, rendition: str, chunks: tuple[Chunk, ...],
-                      announced: dict[int, ChunkEncoded], audio: Path | None,
+    async def _fetch(self, output: ChunkOutput, folder: Path, index: int) -> Path:
+        """One chunk's file of one rung, on disk and checked against its checkpoint's hash."""
+        folder.mkdir(parents=True, exist_ok=True)
+        local = folder / f"{index:05d}.mp4"
+        await asyncio.to_thread(self.store.download, ObjectRef.parse(output.uri), local,
+                                output.sha256 or None)
+        return local
+
+    async def _stitch(self, rendition: str, parts: list[Path], audio: Path | None,
                       workdir: Path) -> Path:
         folder = workdir / rendition
-        folder.mkdir(parents=True, exist_ok=True)
-        parts = []
-        for chunk in chunks:
-            output = next(o for o in announced[chunk.index].outputs if o.rendition == rendition)
-            local = folder / f"{chunk.index:05d}.mp4"
-            await asyncio.to_thread(self.store.download, ObjectRef.parse(output.uri), local,
-                                    output.sha256 or None)
-            parts.append(local)
         listing = folder / "chunks.txt"
         listing.write_text(chunked.concat_list(parts))
         out = workdir / f"{rendition}.mp4"

@@ -34,7 +34,14 @@ from services.shared.producer import EventProducer
 from services.shared.scratch import claim as _claim
 from services.shared.scratch import sweep_scratch
 from services.shared.source_facts import source_info
-from services.shared.storage import ChecksumMismatch, ObjectMissing, ObjectRef, ObjectStore
+from services.shared.storage import (
+    ChecksumMismatch,
+    FileUpload,
+    ObjectMissing,
+    ObjectRef,
+    ObjectStore,
+    StoredObject,
+)
 from services.shared.video_jobs import VideoJobs
 from services.transcode.chunked_job import ChunkedEncode
 from services.transcode.chunking import boundaries, plan_chunks
@@ -56,6 +63,8 @@ from services.transcode.profiles import get_profile
 from services.transcode.settings import TranscodeSettings
 
 log = logging.getLogger(__name__)
+#: Renditions are never rewritten in place: a new attempt writes new keys.
+_IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 class TranscodeWorker:
@@ -166,13 +175,17 @@ class TranscodeWorker:
 
     def _upload(self, upload: VideoUploaded, result: EncodeResult) -> list[StoredOutput]:
         prefix = rendition_prefix(upload.video_id, upload.attempt)
+        files = [FileUpload(o.path, self.store.ref(f"{prefix}/{o.path.name}"), o.content_type,
+                            _IMMUTABLE, o.sha256) for o in result.outputs]
+        pictures = [FileUpload(a.path, self.store.ref(f"{prefix}/thumbnails/{a.path.name}"),
+                               a.content_type, _IMMUTABLE, a.sha256)
+                    for o in result.outputs for a in o.artifacts]
+        put = self.store.put_files(files + pictures)  # all at once, in this order
+        put_pictures = iter(put[len(files):])
         stored = []
-        for output in result.outputs:
-            ref = self.store.ref(f"{prefix}/{output.path.name}")
-            self.store.put_file(output.path, ref, output.content_type,
-                                "public, max-age=31536000, immutable", sha256=output.sha256)
-            artifacts = tuple(self._upload_artifact(prefix, a) for a in output.artifacts)
-            stored.append(_stored(output, ref.uri, artifacts))
+        for output, obj in zip(result.outputs, put[:len(files)], strict=True):
+            artifacts = tuple(_artifact(a, next(put_pictures)) for a in output.artifacts)
+            stored.append(_stored(output, obj.ref.uri, artifacts))
         custom = upload.custom_thumbnail_uri
         if custom:
             stored = [self._with_custom_thumbnail(prefix, o, custom)
@@ -199,12 +212,11 @@ class TranscodeWorker:
         return dataclasses.replace(pictures, uri=target.uri, size_bytes=size, sha256=digest,
                                    artifacts=(artifact, *pictures.artifacts))
 
-    def _upload_artifact(self, prefix: str, artifact: Any) -> Artifact:
-        ref = self.store.ref(f"{prefix}/thumbnails/{artifact.path.name}")
-        obj = self.store.put_file(artifact.path, ref, artifact.content_type,
-                                  "public, max-age=31536000, immutable", sha256=artifact.sha256)
-        return Artifact(name=artifact.name, uri=ref.uri, content_type=artifact.content_type,
-                        size_bytes=obj.size_bytes, sha256=obj.sha256)
+
+
+def _artifact(picture: Any, obj: StoredObject) -> Artifact:
+    return Artifact(name=picture.name, uri=obj.ref.uri, content_type=picture.content_type,
+                    size_bytes=obj.size_bytes, sha256=obj.sha256)
 
 
 def _stored(output: EncodedOutput, uri: str, artifacts: tuple[Artifact, ...]) -> StoredOutput:
