@@ -18,9 +18,10 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.stories import Step, story_steps
+from services.catalog.copying import TABLE_SHAPE, TableShape, copy_sql, use_row_dumpers
 from services.catalog.projection import VideoState, project_event
 from services.catalog.rows import Position
-from services.catalog.store import VIDEO_COLUMNS, row_params, video_params
+from services.catalog.store import VIDEO_COLUMNS, package_current, row_params, video_params
 
 CHUNK = 2000
 
@@ -40,16 +41,10 @@ def fold(steps: list[Step], into: Rows) -> VideoState:
                 columns, values = tuple(row.values), row_params(row)
                 if row.table == "packages":  # the store's `current` flag, decided alike
                     columns += ("current",)
-                    values.append(row.values["attempt"] == projection.video.current_package_attempt
-                                  if projection.video else False)
+                    values.append(package_current(row, projection.video))
                 into.setdefault(row.table, (columns, []))[1].append(values)
     assert state is not None
     return state
-
-
-def _copy_sql(table: str, columns: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
 
 
 def load(dsn: str, videos: int, seed: int = 7) -> float:
@@ -58,16 +53,21 @@ def load(dsn: str, videos: int, seed: int = 7) -> float:
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=20 * videos)
     started = time.perf_counter()
     with psycopg.connect(dsn) as conn:
+        use_row_dumpers(conn)  # binary COPY, as the projector's store writes
+        shapes = {table: TableShape.of(conn.execute(TABLE_SHAPE, (table,)).fetchall())
+                  for table in ("videos", "renditions", "packages")}
         for first in range(0, videos, CHUNK):
             rows: Rows = {}
             states = [fold(story_steps(rng, t0 + timedelta(seconds=20 * i), i % 20), rows)
                       for i in range(first, min(videos, first + CHUNK))]
             with conn.cursor() as cur:
-                with cur.copy(_copy_sql("videos", VIDEO_COLUMNS)) as copy:
+                with cur.copy(copy_sql("videos", VIDEO_COLUMNS)) as copy:
+                    copy.set_types(shapes["videos"].oids(VIDEO_COLUMNS))
                     for state in states:
                         copy.write_row(video_params(state))
                 for table, (columns, values) in rows.items():
-                    with cur.copy(_copy_sql(table, columns)) as copy:
+                    with cur.copy(copy_sql(table, columns)) as copy:
+                        copy.set_types(shapes[table].oids(columns))
                         for row in values:
                             copy.write_row(row)
             conn.commit()

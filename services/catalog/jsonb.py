@@ -23,6 +23,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def dump_bytes(value: Any) -> bytes:
+    """JSON for a JSONB column, UTF-8 encoded; NaN and infinities (valid Avro doubles)
+    become null."""
+    return orjson.dumps(value, default=_json_default, option=_OPTIONS)
+
+
 def dumps(value: Any) -> str:
-    """JSON for a JSONB column; NaN and infinities (valid Avro doubles) become null."""
-    return orjson.dumps(value, default=_json_default, option=_OPTIONS).decode()
+    """`dump_bytes` as text."""
+    return dump_bytes(value).decode()

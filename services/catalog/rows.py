@@ -3,7 +3,8 @@
 Every row has a natural key (renditions: video, attempt, rendition; packages: video,
 attempt; timeline: event_id; dead letters: the DeadLetter's event_id) and is written
 with `ON CONFLICT DO NOTHING`, so a repeat of an event adds nothing. JSONB values are left
-as the event has them (datetimes, bytes): the store's JSON encoder writes those.
+as the event has them (datetimes, bytes, the timeline's details the event itself): the
+store's JSON encoder writes those.
 """
 
 from __future__ import annotations
@@ -236,9 +237,12 @@ _NOT_DETAILS = frozenset({"original_value", "original_key", "stacktrace"})
 
 def timeline_row(topic: str, event: Event, position: Position,
                  video_id: str | None = None) -> TimelineRow:
-    record = event.to_record()
-    details = record if _NOT_DETAILS.isdisjoint(record) else {
-        k: v for k, v in record.items() if k not in _NOT_DETAILS}
+    # The event itself: the store's JSON encoder writes a record class as the dict its
+    # `to_record()` makes (orjson: a dataclass' fields in order, enums as their values,
+    # tuples as lists), without building that dict first. A dead letter's is filtered.
+    details: Any = event
+    if isinstance(event, DeadLetter):
+        details = {k: v for k, v in event.to_record().items() if k not in _NOT_DETAILS}
     return TimelineRow({
         "event_id": event.event_id,
         "video_id": video_id or getattr(event, "video_id", None),

@@ -9,13 +9,19 @@ projectors sharing a database cannot deadlock on each other):
    nothing twice;
 2. hand the undecodable records to the dead-letter callback (the Kafka write completes
    before the offsets that skip them are committed);
-3. lock the touched video rows (creating empty ones first, so concurrent first events for
-   one video serialize instead of racing) and fold the batch's events (the first copy of
+3. lock the touched video rows that exist, and fold the batch's events (the first copy of
    each event id) with the pure projection (`project_event`, a video's events together);
 4. claim the events (see below); in the rare batch that held an event applied before,
    fold again without it, from the rows as they were locked;
-5. write the video rows back, add the other rows, move the `current` package flag;
+5. write the video rows: a new video's row is COPYed once, as the fold left it (concurrent
+   first events for one video meet at its unique index: the later batch runs again and
+   then finds the row, `_write_videos`), an existing one updated; move the `current`
+   package flag off packages it left, and add the other rows (the flag written with the
+   package row: `package_current`);
 6. advance the offsets.
+
+Every row goes in by binary COPY (`copying`), into its table directly wherever the row
+is new, which it almost always is while projecting (`_insert_rows`).
 
 How an event is applied once. Offsets in the same transaction make a re-read of the
 same record (a crash, a rebalance, a zombie) a no-op: that is step 1. What is left is the
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +55,7 @@ from psycopg.types.json import set_json_loads
 from schemas import VIDEO_TRANSCODED
 from schemas.events import ApiKeyState, DeadLetter, Event, SigningKeyState
 from services.catalog import offsets
-from services.catalog.jsonb import dumps
+from services.catalog.copying import TABLE_SHAPE, TableShape, copy_sql, use_row_dumpers
 from services.catalog.projection import VideoState, event_rows, project_events
 from services.catalog.rows import Position, Row
 
@@ -57,9 +64,7 @@ from services.catalog.rows import Position, Row
 CLAIM_KEYS = {"timeline": "event_id", "dead_letters": "id"}
 
 VIDEO_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(VideoState))
-_VIDEO_JSON = frozenset({"user_metadata", "source_info", "progress", "rendition_times",
-                         "thumbnails", "source_declared", "source_measured"})
-_ROW_JSON = frozenset({"artifacts", "renditions", "details", "original_headers", "chunks"})
+_VIDEO_VALUES = operator.attrgetter(*VIDEO_COLUMNS)
 
 PartitionKey = offsets.PartitionKey
 
@@ -91,22 +96,34 @@ class BatchOutcome:
     statuses_changed: bool = False
 
 
-_VIDEO_JSON_AT = frozenset(i for i, name in enumerate(VIDEO_COLUMNS) if name in _VIDEO_JSON)
-
-
-def video_params(video: VideoState) -> list[Any]:
-    # JSON text, not psycopg's Jsonb: these values only ever go through COPY, where the
-    # staging table's jsonb column parses text, so the extra dumper layer is pure cost.
-    values = [getattr(video, name) for name in VIDEO_COLUMNS]
-    for i in _VIDEO_JSON_AT:
-        if values[i] is not None:
-            values[i] = dumps(values[i])
-    return values
+def video_params(video: VideoState) -> tuple[Any, ...]:
+    """A video row's values for binary COPY (`copying`: jsonb values stay objects)."""
+    return _VIDEO_VALUES(video)  # type: ignore[no-any-return]
 
 
 def row_params(row: Row) -> list[Any]:
-    """A row's values for COPY, jsonb columns as JSON text (see `video_params`)."""
-    return [dumps(v) if c in _ROW_JSON else v for c, v in row.values.items()]
+    """A row's values for binary COPY, in its columns' order."""
+    return list(row.values.values())
+
+
+def first_per_key(params: Sequence[Sequence[Any]],
+                  key_at: Sequence[int]) -> list[Sequence[Any]]:
+    """The first row of each key (the values at `key_at`), in order: what `INSERT … ON
+    CONFLICT DO NOTHING` in that order keeps of rows that are all new. A rendition
+    re-announced under a new event id in the same batch is such a second row."""
+    key = operator.itemgetter(*key_at)
+    first: dict[Any, Sequence[Any]] = {}
+    for values in params:
+        first.setdefault(key(values), values)
+    return list(first.values())
+
+
+def package_current(row: Row, video: VideoState | None) -> bool:
+    """Whether a package row is its video's current package (the video's row as the batch
+    leaves it): the flag is written with the row, never as a second version of it."""
+    values = row.values
+    return (video is not None and video.current_package_attempt == values["attempt"]
+            and (video.current_package_revision or 1) == values["revision"])
 
 
 def _video_from_db(values: Sequence[Any]) -> VideoState:
@@ -246,6 +263,9 @@ class ProjectionStore:
     def __init__(self, conn: psycopg.AsyncConnection[Any], group_id: str) -> None:
         self.conn = conn
         set_json_loads(orjson.loads, conn)  # the video rows' jsonb columns, read back
+        use_row_dumpers(conn)
+        #: Column types and keys of the tables it COPYs into, read once per connection.
+        self._shapes: dict[str, TableShape] = {}
         self.group_id = group_id
         self._staged = False
         self._cache = VideoCache()
@@ -323,13 +343,28 @@ class ProjectionStore:
         states = fold.states
         # Identity: the fold makes a new row for every video it touched.
         changed = [s for v, s in states.items() if s is not None and s is not locked[v]]
-        if changed:
-            await self._stage("videos", VIDEO_COLUMNS, [video_params(s) for s in changed])
-            await self.conn.execute(_UPDATE_VIDEOS)
-            self._written = changed
-        await self._insert_rows([r for rows in fold.rest for r in rows])
-        await self._move_current_packages([states[v] for v in sorted(fold.packaged)])
+        await self._write_videos(changed, locked)
+        packaged = [states[v] for v in sorted(fold.packaged)]
+        await self._clear_current_packages(packaged)
+        await self._insert_rows([r for rows in fold.rest for r in rows], states)
         return new, any(_status(locked[s.video_id]) != s.status for s in changed)
+
+    async def _write_videos(self, changed: list[VideoState],
+                            locked: dict[str, VideoState | None]) -> None:
+        """Rows the batch created are COPYed into `videos` once, as the fold left them
+        (in video id order: two projectors creating the same videos wait on each other's
+        unique index entries in one order, never in a cycle); a concurrent first event of
+        the same video, committed before this COPY, makes it fail with a unique violation,
+        and `apply` runs the batch again, which then finds the row and locks it. Rows that
+        existed are updated from a staging table."""
+        created = [s for s in changed if locked[s.video_id] is None]
+        updated = [s for s in changed if locked[s.video_id] is not None]
+        if created:
+            await self._copy("videos", VIDEO_COLUMNS, [video_params(s) for s in created])
+        if updated:
+            await self._stage("videos", VIDEO_COLUMNS, [video_params(s) for s in updated])
+            await self.conn.execute(_UPDATE_VIDEOS)
+        self._written = changed
 
     async def _claim(self, items: list[Item], fold: _Fold) -> list[Item]:
         """Insert each item's claim row (or, lacking one, its `applied_events` row); keep
@@ -393,24 +428,21 @@ class ProjectionStore:
         return {str(row[0]) for row in await cur.fetchall()}
 
     async def _lock_videos(self, video_ids: list[str]) -> dict[str, VideoState | None]:
+        """Lock the rows of `video_ids` that exist and read them (None: no row yet, the
+        batch creates it, see `_write_videos`)."""
         if not video_ids:
             return {}
-        joined = ",".join(video_ids)
-        # Placeholder rows make a video lockable before its first event is applied; they
-        # are overwritten below, in this same transaction, so nobody ever sees one.
-        cur = await self.conn.execute(
-            "INSERT INTO videos (video_id, status, attempt, created_at, updated_at)"
-            " SELECT v, 'uploaded', 0, now(), now() FROM unnest(string_to_array(%s, ',')::uuid[])"
-            " AS v ON CONFLICT DO NOTHING RETURNING video_id::text", (joined,))
-        created = {row[0] for row in await cur.fetchall()}
-        cur = await self.conn.execute(_LOCK_VIDEOS, (joined,))
+        cur = await self.conn.execute(_LOCK_VIDEOS, (",".join(video_ids),))
         versions = await cur.fetchall()
-        self._xid = int(versions[0][2]) & _XID_MASK  # the xmin our writes will carry
-        found: dict[str, VideoState | None] = dict.fromkeys(created)
+        if versions:
+            xid = versions[0][2]
+        else:  # every video is new: the xid our writes will carry, asked for alone
+            cur = await self.conn.execute("SELECT pg_current_xact_id()::text")
+            (xid,), = await cur.fetchall()
+        self._xid = int(xid) & _XID_MASK  # the xmin our writes will carry
+        found: dict[str, VideoState | None] = dict.fromkeys(video_ids)
         missing = []
         for vid, xmin, _ in versions:
-            if vid in created:
-                continue
             cached = self._cache.get(vid, int(xmin))
             if cached is None:
                 missing.append(vid)
@@ -421,17 +453,47 @@ class ProjectionStore:
             for values in await cur.fetchall():
                 state = _video_from_db(values)
                 found[state.video_id] = state
-        return {vid: found[vid] for vid in video_ids}
+        return found
 
-    async def _insert_rows(self, rows: list[Row]) -> None:
-        grouped: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = defaultdict(list)
+    async def _insert_rows(self, rows: list[Row], videos: dict[str, VideoState | None]) -> None:
+        """Add the insert-only rows: each table's rows COPYed straight into it, first
+        optimistically, in a savepoint (the first row of each key only, as `ON CONFLICT
+        DO NOTHING` keeps): while projecting, a row is almost always new. A row that
+        exists (a rendition re-announced under a new event id in a later batch, or by a
+        concurrent projector) makes the COPY fail; then the rows go through a staging
+        table and `INSERT … ON CONFLICT DO NOTHING`, in batch order."""
+        grouped: dict[tuple[str, tuple[str, ...]], list[Row]] = defaultdict(list)
         for row in rows:
-            grouped[(row.table, tuple(row.values))].append(row_params(row))
-        for (table, columns), params in grouped.items():
+            grouped[(row.table, tuple(row.values))].append(row)
+        for (table, columns), of_table in grouped.items():
+            params = [row_params(row) for row in of_table]
+            if table == "packages":
+                columns += ("current",)
+                for row, values in zip(of_table, params, strict=True):
+                    values.append(package_current(row, videos.get(row.values["video_id"])))
+            shape = await self._shape(table)
+            firsts = first_per_key(params, [columns.index(c) for c in shape.key])
+            try:
+                async with self.conn.transaction():  # a savepoint
+                    await self._copy(table, columns, firsts)
+                continue
+            except psycopg.errors.UniqueViolation:
+                pass
             await self._stage(table, columns, params)
             await self.conn.execute(_insert_staged_sql(table, columns))
+            if table == "packages":  # the current package's row may have been there
+                await self._set_current_packages(
+                    sorted({row.values["video_id"] for row in of_table}), videos)
 
-    async def _stage(self, table: str, columns: Sequence[str], params: list[list[Any]]) -> None:
+    async def _shape(self, table: str) -> TableShape:
+        shape = self._shapes.get(table)
+        if shape is None:
+            cur = await self.conn.execute(TABLE_SHAPE, (table,))
+            shape = self._shapes[table] = TableShape.of(await cur.fetchall())
+        return shape
+
+    async def _stage(self, table: str, columns: Sequence[str],
+                     params: Sequence[Sequence[Any]]) -> None:
         """COPY rows into the table's session-private staging twin (emptied at commit)."""
         if not self._staged:
             await self._create_staging()
@@ -439,17 +501,18 @@ class ProjectionStore:
         if staging in self._filled:  # a second use in one transaction (dead letters' timeline)
             await self.conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(staging)))
         self._filled.add(staging)
-        await self._copy(staging, columns, params)
+        await self._copy(staging, columns, params, shape_of=table)
 
-    async def _copy(self, table: str, columns: Sequence[str], params: list[list[Any]]) -> None:
+    async def _copy(self, table: str, columns: Sequence[str], params: Sequence[Sequence[Any]],
+                    shape_of: str | None = None) -> None:
+        """Binary COPY (`copying`); a staging table has the column types of `shape_of`."""
         if not params:
             return
-        async with self.conn.cursor() as cur:
-            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
-            async with cur.copy(copy_sql) as copy:
-                for values in params:
-                    await copy.write_row(values)
+        shape = await self._shape(shape_of or table)
+        async with self.conn.cursor() as cur, cur.copy(copy_sql(table, columns)) as copy:
+            copy.set_types(shape.oids(columns))
+            for values in params:
+                await copy.write_row(values)
 
     async def _create_staging(self) -> None:
         # Temp tables live as long as the connection; ON COMMIT DELETE ROWS empties them
@@ -464,22 +527,35 @@ class ProjectionStore:
                     sql.Identifier(staging)))
         self._staged = True
 
-    async def _move_current_packages(self, videos: list[VideoState | None]) -> None:
-        current = [(v.video_id, v.current_package_attempt, v.current_package_revision or 1)
-                   for v in videos
-                   if v is not None and v.current_package_attempt is not None]
-        if not current:
-            return
-        ids, attempts = [c[0] for c in current], [c[1] for c in current]
-        revisions = [c[2] for c in current]
-        # Two statements: the partial unique index allows one current package per video
-        # at every moment, and a single UPDATE could set the new flag before clearing the old.
-        await self.conn.execute(
-            "UPDATE packages p SET current = false FROM unnest(%s::uuid[], %s::int[], %s::int[])"
-            " AS c(video_id, attempt, revision) WHERE p.video_id = c.video_id AND p.current"
-            " AND (p.attempt, p.revision) <> (c.attempt, c.revision)", (ids, attempts, revisions))
-        await self.conn.execute(
-            "UPDATE packages p SET current = true FROM unnest(%s::uuid[], %s::int[], %s::int[])"
-            " AS c(video_id, attempt, revision) WHERE p.video_id = c.video_id"
-            " AND p.attempt = c.attempt AND p.revision = c.revision AND NOT p.current",
-            (ids, attempts, revisions))
+    async def _clear_current_packages(self, videos: list[VideoState | None]) -> None:
+        """Clear the `current` flag of each package that is no longer its video's current
+        one, before the batch's package rows are added with theirs (`package_current`):
+        the partial unique index allows one current package per video at every moment."""
+        ids, attempts, revisions = _current_packages(videos)
+        if ids:
+            await self.conn.execute(
+                "UPDATE packages p SET current = false"
+                " FROM unnest(%s::uuid[], %s::int[], %s::int[]) AS c(video_id, attempt, revision)"
+                " WHERE p.video_id = c.video_id AND p.current"
+                " AND (p.attempt, p.revision) <> (c.attempt, c.revision)",
+                (ids, attempts, revisions))
+
+    async def _set_current_packages(self, video_ids: list[str],
+                                    videos: dict[str, VideoState | None]) -> None:
+        ids, attempts, revisions = _current_packages([videos.get(v) for v in video_ids])
+        if ids:
+            await self.conn.execute(
+                "UPDATE packages p SET current = true"
+                " FROM unnest(%s::uuid[], %s::int[], %s::int[]) AS c(video_id, attempt, revision)"
+                " WHERE p.video_id = c.video_id AND p.attempt = c.attempt"
+                " AND p.revision = c.revision AND NOT p.current", (ids, attempts, revisions))
+
+
+def _current_packages(videos: Sequence[VideoState | None]
+                      ) -> tuple[list[str], list[int], list[int]]:
+    """Video ids, attempts and revisions of the videos' current packages (those that have
+    one), as three arrays for `unnest`."""
+    current = [(v.video_id, v.current_package_attempt, v.current_package_revision or 1)
+               for v in videos if v is not None and v.current_package_attempt is not None]
+    return ([c[0] for c in current], [c[1] for c in current],  # type: ignore[misc]
+            [c[2] for c in current])

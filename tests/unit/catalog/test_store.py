@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from services.catalog.projection import project_event
-from services.catalog.rows import Position
-from services.catalog.store import CLAIM_KEYS, Item, VideoCache, _claim_row, _first_copies, _fold
+from services.catalog.rows import PackageRow, Position
+from services.catalog.store import (
+    CLAIM_KEYS,
+    Item,
+    VideoCache,
+    _claim_row,
+    _first_copies,
+    _fold,
+    first_per_key,
+    package_current,
+)
 from tests.unit.catalog.stories import Step, VideoStory, dead_letter_event, fold
 
 
@@ -73,3 +82,25 @@ def test_the_cache_forgets_the_least_recently_used_row_first() -> None:
     cache.put(2, [c])
     assert cache.get(b.video_id, 1) is None
     assert cache.get(a.video_id, 1) is a and cache.get(c.video_id, 2) is c
+
+
+def test_rows_to_copy_keep_the_first_row_of_each_key_in_order() -> None:
+    rows = [("v1", 1, "360p", "a"), ("v1", 1, "720p", "b"), ("v1", 1, "360p", "c"),
+            ("v2", 1, "360p", "d"), ("v1", 2, "360p", "e")]
+    assert first_per_key(rows, [0, 1, 2]) == [rows[0], rows[1], rows[3], rows[4]]
+    assert first_per_key(rows, [3]) == rows  # one column: its value is the key
+    assert first_per_key([], [0]) == []
+
+
+def test_a_package_row_is_current_when_it_is_the_package_its_video_points_at() -> None:
+    story = VideoStory()
+    steps = story.happy_path()
+    video = fold(steps)
+    assert video is not None and video.current_package_attempt == 1
+    row = PackageRow({"video_id": story.video_id, "attempt": 1, "revision": 1})
+    assert package_current(row, video)
+    assert not package_current(PackageRow({**row.values, "revision": 2}), video)
+    assert not package_current(PackageRow({**row.values, "attempt": 2}), video)
+    assert not package_current(row, None)  # a dead letter's video: no row
+    unpackaged = fold(steps[:3])
+    assert unpackaged is not None and not package_current(row, unpackaged)
