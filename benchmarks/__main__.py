@@ -20,7 +20,8 @@ SUITES: dict[str, tuple[str, ...]] = {
     "projection": ("--events", "--batch", "--profile", "--projectors"),
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",
             "--list-seconds", "--connections", "--processes", "--stream-rate",
-            "--stream-detail-rate", "--profile", "--read-model", "--against", "--scale"),
+            "--stream-detail-rate", "--profile", "--read-model", "--against", "--scale",
+            "--stream-nice"),
     "captions": ("--seconds",),
     "protect": ("--seconds", "--runs", "--requests"),
     "webhooks": ("--events", "--rate"),
@@ -30,14 +31,15 @@ SUITES: dict[str, tuple[str, ...]] = {
 def main(argv: list[str]) -> int:
     names = [a for a in argv if not a.startswith("-") and a in SUITES]
     rest = [a for a in argv if a not in names]
-    options = dict(zip(rest[::2], rest[1::2], strict=False))
+    # Pairs, not a dict: `--against` and `--stream-nice` may be given more than once.
+    options = list(zip(rest[::2], rest[1::2], strict=False))
     known = {o for opts in SUITES.values() for o in opts}
-    if len(rest) % 2 or not set(options) <= known:
+    if len(rest) % 2 or not {o for o, _ in options} <= known:
         print(__doc__, f"suites and their options: {SUITES}", sep="\n", file=sys.stderr)
         return 2
     worst = 0
     for name in names or list(SUITES):
-        args = [x for o, v in options.items() if o in SUITES[name] for x in (o, v)]
+        args = [x for o, v in options if o in SUITES[name] for x in (o, v)]
         print(f"\n=== benchmarks.{name} {' '.join(args)} ===", flush=True)
         code = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *args]).returncode
         worst = max(worst, code)

@@ -140,10 +140,13 @@ def _start_limit(dsn: str, log: Path, processes: int) -> list[subprocess.Popen[b
                    {"REELFLOW_PG_DSN": dsn}, log) for _ in range(processes)]
 
 
-def _start_stream(dsn: str, group: str, log: Path, seconds: float,
-                  rate: int) -> tuple[subprocess.Popen[bytes], Any]:
-    """A projector into this read model from the current log ends, and a thread that
-    publishes `rate` events/s of new videos for `seconds` (started once it is running)."""
+def _start_stream(dsn: str, group: str, log: Path, seconds: float, rate: int,
+                  projector_nice: int,
+                  publisher_nice: int) -> tuple[subprocess.Popen[bytes], Any]:
+    """A projector into this read model from the current log ends, at `projector_nice`
+    (`REELFLOW_CATALOG_PROJECTOR_NICE`), and a thread that publishes `rate` events/s of
+    new videos for `seconds` (started once it is running) at `publisher_nice`: it stands
+    for the upstream services, which run on other machines."""
     import threading
 
     import psycopg
@@ -166,6 +169,7 @@ def _start_stream(dsn: str, group: str, log: Path, seconds: float,
                        {"REELFLOW_PG_DSN": dsn, "REELFLOW_CATALOG_GROUP_ID": group,
                         "REELFLOW_CATALOG_PORT": str(PROJECTOR_PORT),
                         "REELFLOW_CATALOG_LAG_REFRESH_S": "0",
+                        "REELFLOW_CATALOG_PROJECTOR_NICE": str(projector_nice),
                         "REELFLOW_CATALOG_BATCH_MAX_WAIT_MS": "50"}, log)
     codec = EventCodec(PIPELINE_TOPICS)
     count = int(seconds * rate)
@@ -173,6 +177,8 @@ def _start_stream(dsn: str, group: str, log: Path, seconds: float,
     records = [(t, e.video_id.encode(), codec.encode(topic_by_name(t), e)) for t, e in steps]
 
     async def paced() -> None:
+        # Linux keeps a niceness per thread: this lowers the publisher's alone.
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), publisher_nice)
         # The services' producer settings (idempotent, acks=all); a tick's worth at a time.
         producer = AIOKafkaProducer(bootstrap_servers=common.kafka_bootstrap, acks="all",
                                     enable_idempotence=True, linger_ms=5, **client_options())
@@ -410,14 +416,33 @@ def _profiled(args: argparse.Namespace, detail: list[str], key: str,
 def _under_stream(args: argparse.Namespace, dsn: str, run: str, log: Path, url: str,
                   detail: list[str], key: str, api_pids: list[int],
                   procs: list[subprocess.Popen[bytes]]) -> None:
-    """Detail latency idle, then while a projector applies a steady stream."""
-    import psycopg
-
+    """Detail latency idle, then while a projector applies a steady stream, once for
+    each `--stream-nice` (a fresh projector and consumer group each time)."""
     rate, seconds = args.stream_detail_rate, args.detail_seconds
     idle = _wrk(url, detail, rate, seconds, args.connections, key, api_pids)
     print(_row(f"GET /videos/{{id}} at {rate}/s, idle", idle, "-"), flush=True)
-    projector, publisher = _start_stream(dsn, run, log, seconds + 5, args.stream_rate)
-    procs.append(projector)
+    for n, (projector_nice, publisher_nice) in enumerate(args.stream_nice or [(10, 10)]):
+        projector, publisher = _start_stream(dsn, f"{run}-{n}", log, seconds + 5,
+                                             args.stream_rate, projector_nice, publisher_nice)
+        procs.append(projector)
+        try:
+            busy, applied = _streamed(args, dsn, url, detail, key, api_pids, publisher)
+        finally:
+            _stop(projector)
+            procs.remove(projector)
+        print(_row(f"same, {applied:,.0f} events/s, nice {projector_nice}/{publisher_nice}",
+                   busy, f"p99 ≤ 1.5x idle: {busy['p99_us'] / idle['p99_us']:.2f}x"),
+              flush=True)
+    print("(nice P/B: the projector's niceness / the bench's publisher thread's)")
+
+
+def _streamed(args: argparse.Namespace, dsn: str, url: str, detail: list[str], key: str,
+              api_pids: list[int], publisher: Any) -> tuple[dict[str, Any], float]:
+    """The detail at `--stream-detail-rate` while the stream runs, and the events/s
+    applied meanwhile."""
+    import psycopg
+
+    rate, seconds = args.stream_detail_rate, args.detail_seconds
     time.sleep(5)  # the projector joins its group and reads its offsets
     publisher.start()
     time.sleep(2)  # the stream reaches its pace
@@ -428,9 +453,13 @@ def _under_stream(args: argparse.Namespace, dsn: str, run: str, log: Path, url: 
         applied_after = conn.execute("SELECT count(*) FROM timeline").fetchone()
     assert applied_before is not None and applied_after is not None
     applied = (applied_after[0] - applied_before[0]) / seconds
-    print(_row(f"same, projector applying {applied:,.0f} events/s", busy,
-               f"p99 ≤ 1.5x idle: {busy['p99_us'] / idle['p99_us']:.2f}x"), flush=True)
     publisher.join(seconds + 60)
+    return busy, applied
+
+
+def _nices(text: str) -> tuple[int, int]:
+    projector, _, publisher = text.partition(",")
+    return int(projector), int(publisher or projector)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -450,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="events/s the projector applies during the stream run (0: skip)")
     parser.add_argument("--stream-detail-rate", type=int, default=200,
                         help="detail requests/s of the idle and stream runs")
+    parser.add_argument("--stream-nice", type=_nices, action="append", metavar="P,B",
+                        help="the stream run's projector niceness and the publisher "
+                             "thread's (repeatable: one stream run each; default 10,10)")
     parser.add_argument("--read-model", metavar="SCHEMA",
                         help="keep the read model in this Postgres schema and reuse it in "
                              "later runs with as many --videos (the stream run's videos stay "

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -133,8 +134,16 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     set_json_loads(orjson.loads, conn)
 
 
+def niceness(role: Role, settings: CatalogSettings) -> int:
+    """The process' niceness: a projector-only process yields to the API
+    (`projector_nice`); a process that serves requests keeps the default."""
+    return settings.projector_nice if role == "projector" else 0
+
+
 def _main(args: argparse.Namespace) -> int:
     settings = CatalogSettings()
+    if niceness(args.role, settings):
+        os.nice(niceness(args.role, settings))  # yields the shared cores to the API
     telemetry.configure("catalog", settings.common.log_level, settings.common.otel_exporter)
     serving.run(run_until_signalled(lambda stop: run(settings, args.role, stop)))
     return 0

@@ -31,6 +31,13 @@ class CatalogSettings(BaseSettings):
     media_prefixes: tuple[str, ...] = PLAYBACK_PREFIXES
     #: Seconds `/media` keeps a video's playback policy before reading it again.
     media_policy_cache_s: float = 1.0
+    #: Scheduling niceness of a `--role projector` process. Projection is catch-up work and
+    #: the API answers people: on cores the two share, a projector at the API's niceness
+    #: took its time slices from detail requests when the cores were busy (their p99 20x
+    #: idle under a 1,000 events/s stream in one run, 1.5x at 10: `benchmarks.api`,
+    #: README issue 18). It slows the projector only while the CPU is contended. `all`
+    #: and `api` processes keep 0.
+    projector_nice: int = 10
     #: Connections the API may hold open to Postgres.
     api_pool_size: int = 10
     #: Bind the HTTP port with SO_REUSEPORT, so several `reelflow catalog --role api`
