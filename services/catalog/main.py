@@ -142,8 +142,9 @@ def niceness(role: Role, settings: CatalogSettings) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     settings = CatalogSettings()
-    if niceness(args.role, settings):
-        os.nice(niceness(args.role, settings))  # yields the shared cores to the API
+    nice = niceness(args.role, settings)
+    if nice:
+        os.nice(nice)  # yields the shared cores to the API
     telemetry.configure("catalog", settings.common.log_level, settings.common.otel_exporter)
     serving.run(run_until_signalled(lambda stop: run(settings, args.role, stop)))
     return 0

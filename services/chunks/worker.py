@@ -50,7 +50,6 @@ from services.shared.storage import (
 from services.shared.video_jobs import VideoJobs
 from services.transcode.chunked import build_chunk_encode
 from services.transcode.chunking import Chunk
-from services.transcode.encode import sha256_file
 from services.transcode.ladder import plan_ladder
 from services.transcode.profiles import get_profile
 
@@ -153,9 +152,9 @@ class ChunkWorker:
             log.info("encoding chunk %s (%d of %d, %.0f-%.0f s)", job.chunk_id, job.index + 1,
                      job.count, job.start_seconds, job.end_seconds)
             await run_ffmpeg(encode.args, self.settings.common, name="encode-chunk")
+            # put_file hashes each file as it reads it, in the uploads' own threads.
             uploads = [FileUpload(path, self.store.ref(f"{prefix}/{path.name}"), "video/mp4",
-                                  _IMMUTABLE, await asyncio.to_thread(sha256_file, path))
-                       for path in encode.files.values()]
+                                  _IMMUTABLE) for path in encode.files.values()]
             stored = await asyncio.to_thread(self.store.put_files, uploads)
             return tuple(ChunkOutput(rendition=name, uri=obj.ref.uri, size_bytes=obj.size_bytes,
                                      sha256=obj.sha256)
