@@ -298,8 +298,7 @@ def bench(args: argparse.Namespace) -> None:
         if "listings" in parts:
             _listings(args, url, key, api_pids, LISTINGS, others)
             if args.profile:
-                _profiled_listings(args, key, (("catalog", url, api_pids),
-                                               *((Path(t).name, w, p) for t, w, p in others)))
+                _profiled_listings(args, key, (("catalog", url, api_pids),))
             _drain(dsn)
         if args.scale and "scale" in parts:
             for proc in [*api, *limit]:
@@ -380,23 +379,38 @@ def _listings(args: argparse.Namespace, url: str, key: str, api_pids: list[int],
               listings: tuple[tuple[str, str], ...],
               others: Sequence[tuple[str, str, list[int]]] = ()) -> None:
     """Each listing paced at --list-rate; with --against trees, each listing on every
-    tree right after ours (before and after side by side, a few seconds apart)."""
+    tree right after ours (before and after side by side, a few seconds apart). PG ms:
+    Postgres' CPU per request (the postmaster and its backends: this stack's own)."""
+    postgres = _postgres_pid()
+
+    def run(where: str, path: str, pids: list[int]) -> tuple[dict[str, Any], str]:
+        pg = tree_cpu_seconds(postgres)
+        r = _wrk(where, [path], args.list_rate, args.list_seconds, args.connections, key, pids)
+        return r, f"PG ms {(tree_cpu_seconds(postgres) - pg) * 1000 / max(1, r['requests']):.2f}"
+
     for label, query in listings:
-        path = [f"/api/v1/videos?{query}"]
-        r = _wrk(url, path, args.list_rate, args.list_seconds, args.connections, key,
-                 api_pids)
+        path = f"/api/v1/videos?{query}"
+        r, pg = run(url, path, api_pids)
         print(_row(f"list {label} at {args.list_rate}/s", r,
-                   f"p99 < 50 ms: {r['p99_us'] / 1000 / 50:.2f} of the budget"), flush=True)
+                   f"p99 < 50 ms: {r['p99_us'] / 1000 / 50:.2f} of the budget; {pg}"),
+              flush=True)
         for tree, where, pids in others:
-            r = _wrk(where, path, args.list_rate, args.list_seconds, args.connections, key,
-                     pids)
-            print(_row("  same: catalog from --against", r, tree), flush=True)
+            r, pg = run(where, path, pids)
+            print(_row("  same: catalog from --against", r, f"{tree}; {pg}"), flush=True)
+
+
+def _postgres_pid() -> int | None:
+    """The benchmark stack's postmaster (its backends are its children)."""
+    from services.stack import LocalStack, StackSettings
+
+    return LocalStack(StackSettings()).postgres.process.pid
 
 
 def _profiled_listings(args: argparse.Namespace, key: str,
                        servers: tuple[tuple[str, str, list[int]], ...]) -> None:
     """Each listing again at --list-rate with py-spy sampling each server's first process
-    (separate runs, so the sampler's CPU stays out of the figures above)."""
+    (separate runs, so the sampler's CPU stays out of the figures above; --native, so a
+    sampled process runs slower)."""
     from benchmarks import profiles
 
     args.profile.mkdir(parents=True, exist_ok=True)
@@ -554,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path,
                         help="also profile one catalog and one limit process under the "
                              "unpaced load with py-spy, into this directory (and, with the "
-                             "listings, the catalog under each listing)")
+                             "listings, our catalog under each listing)")
     parser.add_argument("--parts", type=_parts, default=set(PARTS),
                         metavar=",".join(PARTS),
                         help="run only these parts of the benchmark, comma-separated "
