@@ -213,8 +213,12 @@ class Projector:
             if fetched and tp in assigned:  # else fetched as it moved away: its owner reads it
                 self._held.setdefault(tp, deque()).extend(fetched)
                 self._fetched[tp] = (fetched[-1].offset + 1, fetched[-1].timestamp)
+        # Only a backlog waits for alignment (more than a batch held, and the fetch still
+        # bringing more): a trickle is applied as it comes, so no record waits on a
+        # partition whose log end is past its last record for good (a transaction marker).
         # Nothing came within the wait, or the hold is full: the oldest held go now.
-        records = aligned_batch(self._held, limit, self._horizon() if batches else None)
+        backlog = batches and sum(map(len, self._held.values())) > limit
+        records = aligned_batch(self._held, limit, self._horizon() if backlog else None)
         if not records:
             self._update_lag()
             return
