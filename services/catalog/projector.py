@@ -378,8 +378,10 @@ def aligned_batch(held: Mapping[Any, deque[KafkaRecord]], limit: int,
     batch after batch (on the projection benchmark 229 row updates per 1,000 events, 2.7 a
     video; every one that moves its status is a new entry in each of the videos table's ten
     indexes). Batches cut by time hold each video's events together, as they were
-    published: 58-60 updates per 1,000 events, Postgres 47 -> 31-34 CPU-µs and the
-    projector 89 -> 68-79 per event, side by side under the lock. Any cut is as
+    published: 58-63 updates per 1,000 events, and Postgres 40-47 -> 31-35 CPU-µs per event
+    in two side-by-side holds (the projector's own CPU moved within the noise, 72-89
+    before and 68-79 after: what it saves on video rows, decoding a larger hold, fetched
+    longer ago, seems to give back). Any cut is as
     correct as any other: each partition's records stay in order, and the store decides
     what is applied (offsets, event ids); only the number of row rewrites changes."""
     heads = [(queue[0].timestamp, i, queue) for i, queue in enumerate(held.values()) if queue]
