@@ -16,7 +16,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "ladder": ("--seconds", "--top", "--uhd", "--rung", "--source", "--shipped",
                "--crf-points", "--hevc"),
     "chunks": ("--seconds", "--chunk-seconds", "--dealing", "--renditions"),
-    "ingest": ("--gb", "--uploads", "--upload-mb"),
+    "ingest": ("--gb", "--uploads", "--upload-mb", "--rounds", "--against"),
     "projection": ("--events", "--batch", "--profile", "--projectors"),
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",
             "--list-seconds", "--connections", "--processes", "--stream-rate",
