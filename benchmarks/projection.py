@@ -235,9 +235,18 @@ async def bench(events: int, batch: int, profile: Path | None, processes: int) -
             counts = conn.execute(
                 "SELECT (SELECT count(*) FROM videos), (SELECT count(*) FROM timeline),"
                 " (SELECT count(*) FROM applied_events)").fetchone()
+            writes = conn.execute(
+                "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                " WHERE schemaname = %s AND n_tup_ins + n_tup_upd > 0 ORDER BY relname",
+                (run,)).fetchall()
         assert counts is not None
         print(f"read model: {counts[0]:,} videos, {counts[1]:,} timeline rows, "
               f"{counts[2]:,} applied_events rows")
+        # Row versions written per event: an UPDATE that is not HOT inserts into every
+        # index of its table, so these say where Postgres' CPU per event goes.
+        print("row versions written per 1,000 events (inserted / updated, of which HOT): "
+              + ", ".join(f"{t} {i * 1000 / n:.0f} / {u * 1000 / n:.0f} ({h * 1000 / n:.0f})"
+                          for t, i, u, h in writes))
         copy_s, copy_pg_cpu = await asyncio.to_thread(_copy_limit, common.pg_dsn, dsn,
                                                       f"{run}_copy", pg_pid)
         copy_rate, projector_rate = n / copy_s, n / end_to_end_s
