@@ -53,7 +53,9 @@ _TRANSIENT = (psycopg.OperationalError, psycopg.errors.DeadlockDetected,
 RETRY = RetryPolicy(max_attempts=None, backoff_base_s=0.5, backoff_max_s=10.0,
                     transient=_TRANSIENT)
 #: Fetched records held back for a later batch (`aligned_batch`): at most this many batches'
-#: worth, after which the oldest are applied whether or not they are aligned.
+#: worth (a fetch hands out up to 1 MiB per partition, so a backlog's 70-odd partitions
+#: hold far more than a batch; fewer left the batches cut by whatever was fetched first),
+#: after which the oldest are applied whether or not they are aligned.
 HELD_BATCHES = 10
 
 KafkaRecord: TypeAlias = ConsumerRecord[bytes, bytes]
@@ -211,8 +213,12 @@ class Projector:
             if fetched and tp in assigned:  # else fetched as it moved away: its owner reads it
                 self._held.setdefault(tp, deque()).extend(fetched)
                 self._fetched[tp] = (fetched[-1].offset + 1, fetched[-1].timestamp)
+        # Only a backlog waits for alignment (more than a batch held, and the fetch still
+        # bringing more): a trickle is applied as it comes, so no record waits on a
+        # partition whose log end is past its last record for good (a transaction marker).
         # Nothing came within the wait, or the hold is full: the oldest held go now.
-        records = aligned_batch(self._held, limit, self._horizon() if batches else None)
+        backlog = batches and sum(map(len, self._held.values())) > limit
+        records = aligned_batch(self._held, limit, self._horizon() if backlog else None)
         if not records:
             self._update_lag()
             return
@@ -369,9 +375,11 @@ def aligned_batch(held: Mapping[Any, deque[KafkaRecord]], limit: int,
     Why: a video's events are on several topics, one log each, and Kafka hands a backlog
     out in per-partition chunks spanning very different stretches of time, so a batch of
     whole chunks held one stage of many videos, and each video's row was rewritten in
-    batch after batch (on the projection benchmark 2.8 times a video; every rewrite that
-    moves its status is a new row version in all of the videos table's indexes). Batches
-    cut by time hold each video's events together, as they were published. Any cut is as
+    batch after batch (on the projection benchmark 229 row updates per 1,000 events, 2.7 a
+    video; every one that moves its status is a new entry in each of the videos table's ten
+    indexes). Batches cut by time hold each video's events together, as they were
+    published: 58-60 updates per 1,000 events, Postgres 47 -> 31-34 CPU-µs and the
+    projector 89 -> 68-79 per event, side by side under the lock. Any cut is as
     correct as any other: each partition's records stay in order, and the store decides
     what is applied (offsets, event ids); only the number of row rewrites changes."""
     heads = [(queue[0].timestamp, i, queue) for i, queue in enumerate(held.values()) if queue]
