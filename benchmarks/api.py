@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -258,16 +259,21 @@ def bench(args: argparse.Namespace) -> None:
             ids = [str(r[0]) for r in conn.execute(
                 "SELECT video_id FROM videos TABLESAMPLE SYSTEM (20) LIMIT 20000").fetchall()]
         random.Random(3).shuffle(ids)
-        _prewarm(dsn, ids)
+        parts = args.parts
+        if parts & {"detail", "scale"}:
+            _prewarm(dsn, ids)
         api = _start_api(dsn, log, args.processes)
-        limit = _start_limit(dsn, log, args.processes)
+        # The limit serves only the detail runs (and --scale's).
+        limit = (_start_limit(dsn, log, args.processes)
+                 if parts & {"detail", "scale"} else [])
         # Each --against tree's catalog on a port of its own: (tree, url, processes).
         against = [(tree, f"http://127.0.0.1:{AGAINST_PORT + i}",
                     _start_api(dsn, log, args.processes, tree, AGAINST_PORT + i))
                    for i, tree in enumerate(args.against)]
         procs = [*api, *limit, *(p for _, _, started in against for p in started)]
         _wait_healthy(url, api, log)
-        _wait_healthy(limit_url, limit, log)
+        if limit:
+            _wait_healthy(limit_url, limit, log)
         for _, where, started in against:
             _wait_healthy(where, started, log)
         api_pids, limit_pids = [p.pid for p in api], [p.pid for p in limit]
@@ -276,9 +282,11 @@ def bench(args: argparse.Namespace) -> None:
         detail = [f"/api/v1/videos/{i}" for i in ids]
         # Warm-up: the pools' connections, Python's imports and Postgres' caches (every id
         # once, so the server measured first does not pay for reading the read model in).
-        _wrk(limit_url, detail, 0, 15, args.connections, key, limit_pids)
+        if limit:
+            _wrk(limit_url, detail, 0, 15, args.connections, key, limit_pids)
         for _, where, pids in (("", url, api_pids), ("", limit_url, limit_pids), *others):
-            _wrk(where, detail[:2000], 0, 3, 4, key, pids)
+            if pids:
+                _wrk(where, detail[:2000], 0, 3, 4, key, pids)
         print(f"\ncatalog API: {args.processes} `reelflow catalog --role api` process(es) "
               f"(uvicorn, as the service runs); limit: as many `benchmarks.api_limit`; wrk 1 "
               f"thread, {args.connections} connections; load average "
@@ -287,25 +295,14 @@ def bench(args: argparse.Namespace) -> None:
               "(slower when the shared cores are oversubscribed)")
         print(f"{'':38} {'req/s':>6} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7}"
               f" {'CPU ms':>6}   target   (CPU ms: the servers' CPU per request)")
-        ours, bare = _side_by_side(args, url, limit_url, detail, key, api_pids, limit_pids)
-        for tree, where, pids in others:
-            base = _wrk(where, detail, 0, args.detail_seconds, args.connections, key, pids)
-            print(_row("same: catalog from --against", base, tree), flush=True)
-            print(f"catalog ÷ {tree}: CPU per request {ours['cpu_ms'] / base['cpu_ms']:.2f}"
-                  f"; {tree} ÷ limit: throughput {base['rate'] / bare['rate']:.2f}",
-                  flush=True)
-        if args.profile:
-            _profiled(args, detail, key, (("catalog", url, api_pids),
-                                          ("limit", limit_url, limit_pids),
-                                          *((Path(t).name, w, p) for t, w, p in others)))
-        _paced(args, url, detail, key, api_pids)
-        # Light load: the latency of one request when it need not queue behind others.
-        r = _wrk(url, detail, args.light_rate, args.detail_seconds, args.connections, key,
-                 api_pids)
-        print(_row(f"GET /videos/{{id}} at {args.light_rate}/s", r, "-"), flush=True)
-        _listings(args, url, key, api_pids, LISTINGS)
-        _drain(dsn)
-        if args.scale:
+        if "detail" in parts:
+            _details(args, url, limit_url, detail, key, api_pids, limit_pids, others)
+        if "listings" in parts:
+            _listings(args, url, key, api_pids, LISTINGS, others)
+            if args.profile:
+                _profiled_listings(args, key, (("catalog", url, api_pids),))
+            _drain(dsn)
+        if args.scale and "scale" in parts:
             for proc in [*api, *limit]:
                 _stop(proc)
                 procs.remove(proc)
@@ -323,7 +320,7 @@ def bench(args: argparse.Namespace) -> None:
             _paced(args, url, detail, key, api_pids)
             _listings(args, url, key, api_pids, LISTINGS[:3])
             _drain(dsn)
-        if args.stream_rate:
+        if args.stream_rate and "stream" in parts:
             _under_stream(args, dsn, run, log, url, detail, key, api_pids, procs)
         print(f"load average {os.getloadavg()[0]:.1f} at the end; catalog log {log}")
     finally:
@@ -333,6 +330,29 @@ def bench(args: argparse.Namespace) -> None:
             with psycopg.connect(common.pg_dsn, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
                              .format(sql.Identifier(run)))
+
+
+def _details(args: argparse.Namespace, url: str, limit_url: str, detail: list[str], key: str,
+             api_pids: list[int], limit_pids: list[int],
+             others: list[tuple[str, str, list[int]]]) -> None:
+    """The detail runs: unpaced beside the limit (and each --against tree), profiled if
+    asked, paced at --rate and at --light-rate."""
+    ours, bare = _side_by_side(args, url, limit_url, detail, key, api_pids, limit_pids)
+    for tree, where, pids in others:
+        base = _wrk(where, detail, 0, args.detail_seconds, args.connections, key, pids)
+        print(_row("same: catalog from --against", base, tree), flush=True)
+        print(f"catalog ÷ {tree}: CPU per request {ours['cpu_ms'] / base['cpu_ms']:.2f}"
+              f"; {tree} ÷ limit: throughput {base['rate'] / bare['rate']:.2f}",
+              flush=True)
+    if args.profile:
+        _profiled(args, detail, key, (("catalog", url, api_pids),
+                                      ("limit", limit_url, limit_pids),
+                                      *((Path(t).name, w, p) for t, w, p in others)))
+    _paced(args, url, detail, key, api_pids)
+    # Light load: the latency of one request when it need not queue behind others.
+    r = _wrk(url, detail, args.light_rate, args.detail_seconds, args.connections, key,
+             api_pids)
+    print(_row(f"GET /videos/{{id}} at {args.light_rate}/s", r, "-"), flush=True)
 
 
 def _side_by_side(args: argparse.Namespace, url: str, limit_url: str, detail: list[str],
@@ -358,12 +378,53 @@ def _paced(args: argparse.Namespace, url: str, detail: list[str], key: str,
 
 
 def _listings(args: argparse.Namespace, url: str, key: str, api_pids: list[int],
-              listings: tuple[tuple[str, str], ...]) -> None:
+              listings: tuple[tuple[str, str], ...],
+              others: Sequence[tuple[str, str, list[int]]] = ()) -> None:
+    """Each listing paced at --list-rate; with --against trees, each listing on every
+    tree right after ours (before and after side by side, a few seconds apart). PG ms:
+    Postgres' CPU per request (the postmaster and its backends: this stack's own)."""
+    postgres = _postgres_pid()
+
+    def run(where: str, path: str, pids: list[int]) -> tuple[dict[str, Any], str]:
+        pg = tree_cpu_seconds(postgres)
+        r = _wrk(where, [path], args.list_rate, args.list_seconds, args.connections, key, pids)
+        return r, f"PG ms {(tree_cpu_seconds(postgres) - pg) * 1000 / max(1, r['requests']):.2f}"
+
     for label, query in listings:
-        r = _wrk(url, [f"/api/v1/videos?{query}"], args.list_rate, args.list_seconds,
-                 args.connections, key, api_pids)
+        path = f"/api/v1/videos?{query}"
+        r, pg = run(url, path, api_pids)
         print(_row(f"list {label} at {args.list_rate}/s", r,
-                   f"p99 < 50 ms: {r['p99_us'] / 1000 / 50:.2f} of the budget"), flush=True)
+                   f"p99 < 50 ms: {r['p99_us'] / 1000 / 50:.2f} of the budget; {pg}"),
+              flush=True)
+        for tree, where, pids in others:
+            r, pg = run(where, path, pids)
+            print(_row("  same: catalog from --against", r, f"{tree}; {pg}"), flush=True)
+
+
+def _postgres_pid() -> int | None:
+    """The benchmark stack's postmaster (its backends are its children)."""
+    from services.stack import LocalStack, StackSettings
+
+    return LocalStack(StackSettings()).postgres.process.pid
+
+
+def _profiled_listings(args: argparse.Namespace, key: str,
+                       servers: tuple[tuple[str, str, list[int]], ...]) -> None:
+    """Each listing again at --list-rate with py-spy sampling each server's first process
+    (separate runs, so the sampler's CPU stays out of the figures above; --native, so a
+    sampled process runs slower)."""
+    from benchmarks import profiles
+
+    args.profile.mkdir(parents=True, exist_ok=True)
+    for n, (label, query) in enumerate(LISTINGS):
+        for name, where, pids in servers:
+            out = args.profile / f"{name}-list{n}.txt"
+            spy = profiles.record(pids[0], args.list_seconds, out)
+            r = _wrk(where, [f"/api/v1/videos?{query}"], args.list_rate, args.list_seconds,
+                     args.connections, key, pids)
+            spy.wait(60)
+            print(_row(f"profiled (py-spy): {name} list {label}", r, str(out)))
+            print(profiles.top(out), flush=True)
 
 
 def _drain(dsn: str) -> None:
@@ -476,6 +537,17 @@ def _streamed(args: argparse.Namespace, dsn: str, url: str, detail: list[str], k
     return busy, applied
 
 
+#: The benchmark's parts, in the order they run (`--parts`).
+PARTS = ("detail", "listings", "scale", "stream")
+
+
+def _parts(text: str) -> set[str]:
+    chosen = {p.strip() for p in text.split(",") if p.strip()}
+    if not chosen or chosen - set(PARTS):
+        raise argparse.ArgumentTypeError(f"parts are {', '.join(PARTS)}")
+    return chosen
+
+
 def _nices(text: str) -> tuple[int, int]:
     projector, _, publisher = text.partition(",")
     return int(projector), int(publisher or projector)
@@ -515,7 +587,12 @@ def main(argv: list[str] | None = None) -> int:
                              "this run: before and after side by side (repeatable)")
     parser.add_argument("--profile", type=Path,
                         help="also profile one catalog and one limit process under the "
-                             "unpaced load with py-spy, into this directory")
+                             "unpaced load with py-spy, into this directory (and, with the "
+                             "listings, our catalog under each listing)")
+    parser.add_argument("--parts", type=_parts, default=set(PARTS),
+                        metavar=",".join(PARTS),
+                        help="run only these parts of the benchmark, comma-separated "
+                             "(default: all), e.g. `--parts listings` for a short hold")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run ./run setup (Debian package `wrk`)")

@@ -1,14 +1,23 @@
 """Ingest upload throughput and memory against the S3 gateway's own speed:
-`python -m benchmarks.ingest [--gb 2] [--uploads 100] [--upload-mb 50]`.
+`python -m benchmarks.ingest [--gb 2] [--uploads 100] [--upload-mb 50] [--rounds 3]
+[--against TREE]`.
 
 Starts its own infrastructure (Kafka, PostgreSQL, SeaweedFS S3 under `.reelflow-bench-ingest/`,
-on ports no dev stack or test slot uses) and ONE ingest process, then, in one run:
+on ports no dev stack or test slot uses) and one ingest process (plus one per `--against`
+tree, e.g. a `git archive` of main, on the next ports), then, in each round:
 
-1. streams a body of `--gb` GB over loopback HTTP to `POST /api/v1/videos`;
+1. streams a body of `--gb` GB over loopback HTTP to `POST /api/v1/videos`, per ingest;
 2. the limit: the same bytes uploaded straight to the same SeaweedFS with boto3 (S3
    multipart, 8 MiB parts, 2 in flight: what ingest does per upload), and ingest ÷ direct;
-3. `--uploads` concurrent uploads of `--upload-mb` MB each: how many were accepted, the
-   aggregate MB/s against the direct limit, slowest against median, and ingest's peak RSS.
+3. `--uploads` concurrent uploads of `--upload-mb` MB each, per ingest: how many were
+   accepted, the aggregate MB/s against the direct limit, slowest against median, the
+   checks' CPU per upload (ingest's reaped children), and ingest's peak RSS; and the same
+   uploads straight to S3, as many at a time as ingest streams.
+
+The direct runs sit between the ingests, in an order reversed every other round, so each
+ratio comes from neighbouring runs; the summary gives each figure's median and range over
+the rounds (the limit itself moves by a third between minutes on a shared machine). What
+the uploads stored is deleted and vacuumed after each run, so rounds do not fill the disk.
 
 The body is a real video: a short H.264/AAC clip in MPEG-TS (made with the project's
 FFmpeg), repeated to the size wanted. TS is a plain sequence of packets, so the repeats
@@ -88,14 +97,21 @@ class RssSampler(threading.Thread):
 
 def cpu_seconds(pid: int | None) -> float:
     """User + system CPU time of a process (and its reaped children) from /proc."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int | None) -> tuple[float, float]:
+    """(the process's own, its reaped children's) user + system CPU seconds, from /proc.
+    Ingest's children are its content checks (ffprobe, ffmpeg), so the second is theirs."""
     if pid is None:
-        return 0.0
+        return 0.0, 0.0
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except FileNotFoundError:
-        return 0.0
+        return 0.0, 0.0
     # Fields 14-17 of proc(5) (utime, stime, cutime, cstime); index 0 here is field 3.
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
 def video_chunk(seconds: float = 2.0) -> bytes:
@@ -217,6 +233,164 @@ async def concurrent_uploads(url: str, api_key: str, count: int, size: int,
     return [r[0] for r in results], [r[1] for r in results], wall
 
 
+def direct_concurrent(count: int, size: int, chunk: bytes, streams: int) -> float:
+    """Wall seconds of `count` direct uploads of `size` bytes, `streams` at a time (each as
+    `direct_upload`: 8 MiB parts, 2 in flight): the concurrent phase's shape (ingest streams
+    `concurrent_uploads` at once) without the HTTP hop and the content check."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=streams) as pool:
+        list(pool.map(lambda n: direct_upload(size, chunk, f"bench/concurrent-{n}"),
+                      range(count)))
+    return time.perf_counter() - started
+
+
+class Ingest:
+    """One ingest process under test: this tree's, or an `--against` tree's on a port of its
+    own (same Kafka, Postgres and S3; `python -m` imports the code of its working dir)."""
+
+    def __init__(self, name: str, service: Any, url: str) -> None:
+        self.name = name
+        self.service = service
+        self.url = url
+
+    @property
+    def pid(self) -> int:
+        pid = self.service.process.pid
+        assert pid is not None, f"{self.name} is not running"
+        return int(pid)
+
+
+def start_ingests(stack: Any, against: list[Path]) -> list[Ingest]:
+    from services.stack.apps import Service
+    from services.stack.process import ManagedProcess
+
+    class InTree(ManagedProcess):
+        """Runs its process in `tree`: `python -m services.cli` imports that tree's code."""
+
+        def __init__(self, name: str, state_dir: Path, tree: Path) -> None:
+            super().__init__(name, state_dir)
+            self.tree = tree
+
+        def start(self, argv: Any, env: dict[str, str] | None = None,
+                  cwd: Path | None = None, user: str | None = None) -> int:
+            return super().start(argv, env, self.tree, user)
+
+    ingests = [Ingest("ingest", stack.component("ingest"), "")]
+    for n, tree in enumerate(against, start=1):
+        port = int(BENCH_ENV["REELFLOW_INGEST_PORT"]) + n
+        service = Service(f"ingest-against-{n}", stack.settings, "REELFLOW_INGEST_PORT", port,
+                          command="ingest", env={"REELFLOW_INGEST_PORT": str(port)})
+        service.process = InTree(service.name, stack.settings.state_dir, tree.resolve())
+        ingests.append(Ingest(str(tree), service, ""))
+    for ingest in ingests:
+        ingest.service.start()
+    deadline = time.monotonic() + 120
+    for ingest in ingests:
+        while not ingest.service.healthy():
+            if time.monotonic() > deadline or ingest.service.process.pid is None:
+                raise SystemExit(f"{ingest.name} did not start; see "
+                                 f"{ingest.service.process.log_file}")
+            time.sleep(0.5)
+        ingest.url = f"{ingest.service.address}/api/v1/videos"
+    return ingests
+
+
+def purge_sources() -> None:
+    """Delete what the uploads stored and have SeaweedFS reclaim the space (its volumes are
+    append-only: a deleted object's bytes stay on disk until a vacuum). Between
+    measurements, so that rounds do not fill the disk: every round stores gigabytes."""
+    import httpx
+
+    from services.shared.settings import CommonSettings
+    from services.shared.storage import s3_client
+
+    common = CommonSettings()
+    s3 = s3_client(common)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=common.s3_bucket,
+                                                         Prefix="sources/")
+    for page in pages:
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=common.s3_bucket, Delete={"Objects": keys})
+    master = BENCH_ENV["REELFLOW_STACK_WEED_MASTER_PORT"]
+    httpx.get(f"http://127.0.0.1:{master}/vol/vacuum?garbageThreshold=0.01", timeout=600)
+
+
+def one_upload(ingest: Ingest, api_key: str, total: int, chunk: bytes,
+               s3_pid: int | None) -> dict[str, Any]:
+    """One `total`-byte upload through `ingest`: rate, CPU split, peak RSS."""
+    import httpx
+
+    boundary = "reelflow-bench-boundary"
+    sent: list[float] = []
+    sampler = RssSampler(ingest.pid)
+    sampler.start()
+    before = cpu_split(ingest.pid), cpu_seconds(s3_pid), time.process_time()
+    start = time.perf_counter()
+    reply = httpx.post(
+        ingest.url, content=multipart_body(total, chunk, boundary, sent),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                 "Content-Length": str(len(multipart_head(boundary)) + total
+                                       + len(multipart_tail(boundary))),
+                 "X-API-Key": api_key},
+        timeout=httpx.Timeout(900, connect=10),
+    )
+    answered = time.perf_counter()
+    after = cpu_split(ingest.pid), cpu_seconds(s3_pid), time.process_time()
+    sampler.stop()
+    upload_s = (sent[0] if sent else answered) - start
+    return {"rate": total / MB / upload_s, "request_s": answered - start,
+            "status": reply.status_code, "answer": reply.text[:120],
+            "cpu": after[0][0] - before[0][0], "check_cpu": after[0][1] - before[0][1],
+            "weed_cpu": after[1] - before[1], "client_cpu": after[2] - before[2],
+            "peak_mb": sampler.peak_kb / 1024}
+
+
+def many_uploads(ingest: Ingest, api_key: str, count: int, size: int, chunk: bytes,
+                 s3_pid: int | None) -> dict[str, Any]:
+    """`count` concurrent uploads of `size` bytes through `ingest`."""
+    import asyncio
+    import statistics
+
+    sampler = RssSampler(ingest.pid)
+    sampler.start()
+    before = cpu_split(ingest.pid), cpu_seconds(s3_pid), time.process_time()
+    times, statuses, wall = asyncio.run(concurrent_uploads(ingest.url, api_key, count, size,
+                                                           chunk))
+    after = cpu_split(ingest.pid), cpu_seconds(s3_pid), time.process_time()
+    sampler.stop()
+    median = statistics.median(times)
+    return {"rate": count * size / MB / wall, "wall": wall,
+            "accepted": sum(1 for s in statuses if s == 202),
+            "others": sorted(s for s in statuses if s != 202)[:10],
+            "median_s": median, "slowest": max(times) / median,
+            "cpu": after[0][0] - before[0][0],
+            "check_cpu_each": (after[0][1] - before[0][1]) / count,
+            "weed_cpu": after[1] - before[1], "client_cpu": after[2] - before[2],
+            "peak_mb": sampler.peak_kb / 1024}
+
+
+def round_order(ingests: list[Ingest], round_: int) -> list[Ingest | None]:
+    """The direct limit (None) in the middle, the ingests around it, reversed every other
+    round: each ratio is taken from neighbouring runs, and a drift cancels out."""
+    order = [*ingests[:1], None, *ingests[1:]]
+    return order[::-1] if round_ % 2 == 0 else order
+
+
+def spread(values: list[float], digits: int = 2) -> str:
+    """`median [min-max]` of a figure over the rounds."""
+    import statistics
+
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return (f"{statistics.median(values):.{digits}f} "
+            f"[{min(values):.{digits}f}-{max(values):.{digits}f}]")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -224,114 +398,120 @@ def main() -> int:
     parser.add_argument("--uploads", type=int, default=100, help="concurrent uploads (0: skip)")
     parser.add_argument("--upload-mb", type=float, default=50.0,
                         help="size of each concurrent upload in MB (10^6 bytes)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds, each measuring every ingest and the direct limit next to "
+                             "each other (the order reversed every other round)")
+    parser.add_argument("--against", type=Path, metavar="TREE", action="append", default=[],
+                        help="also measure the ingest of another source tree (e.g. a `git "
+                             "archive` of main), in the same rounds; may be repeated")
     args = parser.parse_args()
     os.environ.update(BENCH_ENV)
     # The stack's Kafka health probe logs every refused connection while the broker starts.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     # Imported after the environment is set: settings objects read it when built.
-    import asyncio
-    import statistics
-
-    import httpx
-
     from services.stack import LocalStack, StackSettings
     from services.stack.admin_key import ensure_admin_key
 
     total = int(args.gb * 1e9)
+    size = int(args.upload_mb * 1e6)
     chunk = video_chunk()
     stack = LocalStack(StackSettings())
-    ingest = stack.component("ingest")
     t0 = time.perf_counter()
     shutil.rmtree(STATE, ignore_errors=True)
+    ingests: list[Ingest] = []
     try:
         stack.up(infra_only=True)
-        ingest.start()
-        deadline = time.monotonic() + 120
-        while not ingest.healthy():
-            if time.monotonic() > deadline or ingest.process.pid is None:
-                raise SystemExit(f"ingest did not start; see {ingest.process.log_file}")
-            time.sleep(0.5)
-        print(f"infrastructure and ingest up in {time.perf_counter() - t0:.1f} s "
-              f"(state {STATE}); body: a {len(chunk) / MB:.1f} MB H.264/AAC MPEG-TS clip, "
-              f"repeated", flush=True)
-        pid = ingest.process.pid
-        assert pid is not None
+        ingests = start_ingests(stack, args.against)
+        print(f"infrastructure and {len(ingests)} ingest process(es) up in "
+              f"{time.perf_counter() - t0:.1f} s (state {STATE}); body: a "
+              f"{len(chunk) / MB:.1f} MB H.264/AAC MPEG-TS clip, repeated; "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
         api_key = ensure_admin_key(stack.settings.common)
-        url = f"{ingest.address}/api/v1/videos"
-        sampler = RssSampler(pid)
-        idle_mb = sampler.field_kb("VmRSS") / 1024
-        sampler.start()
-        boundary = "reelflow-bench-boundary"
-        sent: list[float] = []
         s3_pid = stack.s3.process.pid
-        cpu_before = cpu_seconds(pid), cpu_seconds(s3_pid), time.process_time()
-        start = time.perf_counter()
-        reply = httpx.post(
-            url, content=multipart_body(total, chunk, boundary, sent),
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
-                     "Content-Length": str(len(multipart_head(boundary)) + total
-                                           + len(multipart_tail(boundary))),
-                     "X-API-Key": api_key},
-            timeout=httpx.Timeout(900, connect=10),
-        )
-        answered = time.perf_counter()
-        cpu_after = cpu_seconds(pid), cpu_seconds(s3_pid), time.process_time()
-        sampler.stop()
-        one_peak_mb = sampler.peak_kb / 1024
-        upload_s = (sent[0] if sent else answered) - start
-        ingest_rate = total / MB / upload_s
-        load = os.getloadavg()[0]
-        print(f"body: {total / MB:,.0f} MB streamed over loopback HTTP; ingest answered "
-              f"{reply.status_code} {reply.text[:120]}")
-        print(f"ingest upload phase (first byte to last byte accepted): {upload_s:.1f} s = "
-              f"{ingest_rate:.0f} MB/s; whole request incl. completing, probe and event: "
-              f"{answered - start:.1f} s")
-        ingest_cpu, s3_cpu, client_cpu = (b - a for a, b in zip(cpu_before, cpu_after,
-                                                                 strict=True))
-        print(f"CPU seconds: ingest {ingest_cpu:.1f}, S3 gateway (weed) {s3_cpu:.1f}, this "
-              f"client {client_cpu:.1f}; ingest RSS idle {idle_mb:.0f} MB, peak "
-              f"{one_peak_mb:.0f} MB [target < 150 MB]; load average {load:.1f} on "
-              f"{os.cpu_count()} CPUs (shared machine)", flush=True)
+        streams = int(os.environ.get("REELFLOW_INGEST_CONCURRENT_UPLOADS", "4"))
+        idle = {i.name: RssSampler(i.pid).field_kb("VmRSS") / 1024 for i in ingests}
+        one: dict[str, list[dict[str, Any]]] = {i.name: [] for i in ingests}
+        many: dict[str, list[dict[str, Any]]] = {i.name: [] for i in ingests}
+        direct_rates: list[float] = []
+        direct_many: list[float] = []
+        for round_ in range(1, args.rounds + 1):
+            print(f"\n-- round {round_} ({time.strftime('%H:%M:%S', time.gmtime())} UTC, "
+                  f"load average {os.getloadavg()[0]:.1f})", flush=True)
+            for who in round_order(ingests, round_):
+                if who is None:
+                    weed0, client0 = cpu_seconds(s3_pid), time.process_time()
+                    direct_s = direct_upload(total, chunk, f"bench/direct-{time.time_ns()}")
+                    direct_rates.append(total / MB / direct_s)
+                    print(f"  direct boto3 (8 MiB parts, 2 in flight, same client config): "
+                          f"{direct_rates[-1]:.0f} MB/s; CPU s: weed "
+                          f"{cpu_seconds(s3_pid) - weed0:.1f}, boto3 client "
+                          f"{time.process_time() - client0:.1f}", flush=True)
+                    continue
+                r = one_upload(who, api_key, total, chunk, s3_pid)
+                purge_sources()
+                one[who.name].append(r)
+                print(f"  {who.name}: {total / MB:,.0f} MB, answered {r['status']}, upload "
+                      f"phase {r['rate']:.0f} MB/s (whole request {r['request_s']:.1f} s); "
+                      f"CPU s: ingest {r['cpu']:.1f} + its checks {r['check_cpu']:.2f}, weed "
+                      f"{r['weed_cpu']:.1f}, client {r['client_cpu']:.1f}; peak RSS "
+                      f"{r['peak_mb']:.0f} MB", flush=True)
+                if r["status"] != 202:
+                    print(f"    answer: {r['answer']}")
+            if not args.uploads:
+                continue
+            for who in round_order(ingests, round_):
+                if who is None:
+                    weed0, client0 = cpu_seconds(s3_pid), time.process_time()
+                    wall = direct_concurrent(args.uploads, size, chunk, streams)
+                    direct_many.append(args.uploads * size / MB / wall)
+                    print(f"  direct, {args.uploads} x {size / MB:.0f} MB, {streams} at a time "
+                          f"(ingest's concurrent_uploads): {direct_many[-1]:.0f} MB/s; CPU s: "
+                          f"weed {cpu_seconds(s3_pid) - weed0:.1f}, boto3 client "
+                          f"{time.process_time() - client0:.1f}", flush=True)
+                    continue
+                m = many_uploads(who, api_key, args.uploads, size, chunk, s3_pid)
+                purge_sources()
+                many[who.name].append(m)
+                print(f"  {who.name}: {args.uploads} x {size / MB:.0f} MB at once: "
+                      f"{m['accepted']} accepted {m['others'] or ''}, {m['rate']:.0f} MB/s "
+                      f"aggregate; slowest {m['slowest']:.2f}x the median ({m['median_s']:.1f} "
+                      f"s); CPU s: ingest {m['cpu']:.1f} + checks {m['check_cpu_each']:.3f} "
+                      f"per upload, weed {m['weed_cpu']:.1f}, clients {m['client_cpu']:.1f}; "
+                      f"peak RSS {m['peak_mb']:.0f} MB", flush=True)
 
-        s3_cpu0, client_cpu0 = cpu_seconds(s3_pid), time.process_time()
-        direct_s = direct_upload(total, chunk, f"bench/direct-{time.time_ns()}")
-        direct_rate = total / MB / direct_s
-        print(f"limit: boto3 multipart straight to the same S3 gateway (8 MiB parts, 2 in "
-              f"flight, the same client config: no payload hash, no per-part checksum), same "
-              f"bytes: {direct_s:.1f} s = {direct_rate:.0f} MB/s (CPU seconds: weed "
-              f"{cpu_seconds(s3_pid) - s3_cpu0:.1f}, boto3 client "
-              f"{time.process_time() - client_cpu0:.1f}; load average "
-              f"{os.getloadavg()[0]:.1f})")
-        print(f"ingest ÷ direct: {ingest_rate / direct_rate:.2f} [target ≥ 0.9]", flush=True)
-
-        if args.uploads:
-            size = int(args.upload_mb * 1e6)
-            sampler = RssSampler(pid)
-            sampler.start()
-            cpu_before = cpu_seconds(pid), cpu_seconds(s3_pid), time.process_time()
-            times, statuses, wall = asyncio.run(concurrent_uploads(url, api_key, args.uploads,
-                                                                   size, chunk))
-            cpu_after = cpu_seconds(pid), cpu_seconds(s3_pid), time.process_time()
-            sampler.stop()
-            accepted = sum(1 for s in statuses if s == 202)
-            aggregate = args.uploads * size / MB / wall
-            median = statistics.median(times)
-            print(f"\n{args.uploads} concurrent uploads of {size / MB:.0f} MB: {accepted} "
-                  f"accepted (202), others {sorted(s for s in statuses if s != 202)[:10]}; "
-                  f"{wall:.1f} s = {aggregate:.0f} MB/s aggregate = "
-                  f"{aggregate / direct_rate:.2f} of direct [target ≥ 0.8]")
-            print(f"per upload: median {median:.1f} s, slowest {max(times):.1f} s "
-                  f"({max(times) / median:.2f}x the median), fastest {min(times):.1f} s; "
-                  f"ingest peak RSS {sampler.peak_kb / 1024:.0f} MB [target ≤ 300 MB]; "
-                  f"load average {os.getloadavg()[0]:.1f}")
-            ingest_cpu, s3_cpu, client_cpu = (b - a for a, b in zip(cpu_before, cpu_after,
-                                                                     strict=True))
-            print(f"CPU seconds: ingest {ingest_cpu:.1f} (its probes included), S3 gateway "
-                  f"(weed) {s3_cpu:.1f}, these clients {client_cpu:.1f}")
+        print(f"\n== {args.rounds} round(s): median [min-max]; each ratio against the direct "
+              f"limit of its own round; load average {os.getloadavg()[0]:.1f} "
+              f"({time.strftime('%H:%M:%S', time.gmtime())} UTC)")
+        print(f"direct limit, one upload: {spread(direct_rates, 0)} MB/s"
+              + (f"; {args.uploads} at {streams} at a time: {spread(direct_many, 0)} MB/s"
+                 if direct_many else ""))
+        for ingest in ingests:
+            rows = one[ingest.name]
+            print(f"{ingest.name} (idle RSS {idle[ingest.name]:.0f} MB):")
+            print(f"  one upload: {spread([r['rate'] for r in rows], 0)} MB/s; ÷ direct "
+                  f"{spread([r['rate'] / d for r, d in zip(rows, direct_rates, strict=True)])}"
+                  f" [target ≥ 0.9]; ingest CPU s {spread([r['cpu'] for r in rows], 1)} "
+                  f"+ check {spread([r['check_cpu'] for r in rows])}; weed CPU s "
+                  f"{spread([r['weed_cpu'] for r in rows], 1)}; peak RSS "
+                  f"{max(r['peak_mb'] for r in rows):.0f} MB [target < 150]")
+            rows = many[ingest.name]
+            if rows:
+                print(f"  {args.uploads} at once: {min(r['accepted'] for r in rows)}+ of "
+                      f"{args.uploads} accepted; {spread([r['rate'] for r in rows], 0)} MB/s; "
+                      f"÷ direct (one upload) "
+                      f"{spread([r['rate'] / d for r, d in zip(rows, direct_rates, strict=True)])}"
+                      f" [target ≥ 0.8]; ÷ direct at {streams} at a time "
+                      f"{spread([r['rate'] / d for r, d in zip(rows, direct_many, strict=True)])}"
+                      f"; slowest ÷ median {spread([r['slowest'] for r in rows])}; check "
+                      f"CPU s per upload {spread([r['check_cpu_each'] for r in rows], 3)}; "
+                      f"ingest CPU s {spread([r['cpu'] for r in rows], 1)}; weed CPU s "
+                      f"{spread([r['weed_cpu'] for r in rows], 1)}; peak RSS "
+                      f"{max(r['peak_mb'] for r in rows):.0f} MB [target ≤ 300]")
         return 0
     finally:
-        ingest.stop()
+        for ingest in ingests:
+            ingest.service.stop()
         stack.down()
         # Every run stores gigabytes in its SeaweedFS; left behind they fill the disk (the
         # gateway then answers InternalError).

@@ -235,9 +235,18 @@ async def bench(events: int, batch: int, profile: Path | None, processes: int) -
             counts = conn.execute(
                 "SELECT (SELECT count(*) FROM videos), (SELECT count(*) FROM timeline),"
                 " (SELECT count(*) FROM applied_events)").fetchone()
+            writes = conn.execute(
+                "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                " WHERE schemaname = %s AND n_tup_ins + n_tup_upd > 0 ORDER BY relname",
+                (run,)).fetchall()
         assert counts is not None
         print(f"read model: {counts[0]:,} videos, {counts[1]:,} timeline rows, "
               f"{counts[2]:,} applied_events rows")
+        # Row versions written per event: an UPDATE that is not HOT inserts into every
+        # index of its table, so these say where Postgres' CPU per event goes.
+        print("row versions written per 1,000 events (inserted / updated, of which HOT): "
+              + ", ".join(f"{t} {i * 1000 / n:.0f} / {u * 1000 / n:.0f} ({h * 1000 / n:.0f})"
+                          for t, i, u, h in writes))
         copy_s, copy_pg_cpu = await asyncio.to_thread(_copy_limit, common.pg_dsn, dsn,
                                                       f"{run}_copy", pg_pid)
         copy_rate, projector_rate = n / copy_s, n / end_to_end_s
@@ -354,12 +363,16 @@ def _scaled_out(pg_dsn: str, name: str, before: dict[tuple[str, int], int],
                     env={**env, "REELFLOW_CATALOG_PORT": str(base_port + 10 + i)}, stdout=out,
                     stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True))
         first_move = None
+        pg_pid = _postgres_pid()
+        cpu = pg_cpu = 0.0
         with psycopg.connect(dsn, autocommit=True) as conn:
             while True:
                 stored = dict(((t, p), o) for t, p, o in conn.execute(
                     'SELECT topic, "partition", next_offset FROM consumer_offsets').fetchall())
                 if first_move is None and any(stored[k] > o for k, o in before.items()):
                     first_move = time.perf_counter()
+                    cpu = sum(tree_cpu_seconds(p.pid) for p in procs)
+                    pg_cpu = tree_cpu_seconds(pg_pid)
                 if all(stored.get(k, 0) >= o for k, o in targets.items()):
                     break
                 if (any(p.poll() is not None for p in procs)
@@ -367,6 +380,11 @@ def _scaled_out(pg_dsn: str, name: str, before: dict[tuple[str, int], int],
                     raise SystemExit(f"projector processes failed or timed out; see {log}")
                 time.sleep(0.1)
         done = time.perf_counter()
+        # From the first batch committed (one batch's worth early): the projectors' and
+        # Postgres' CPU, and the projectors' peak RSS (held records, the video cache).
+        cpu = sum(tree_cpu_seconds(p.pid) for p in procs) - cpu
+        pg_cpu = tree_cpu_seconds(pg_pid) - pg_cpu
+        peak_mb = [_peak_rss_mb(p.pid) for p in procs]
         assert first_move is not None
         rate = n / (done - first_move)
         print(f"\nscaled out: {processes} `reelflow catalog --role projector` processes, one "
@@ -376,6 +394,9 @@ def _scaled_out(pg_dsn: str, name: str, before: dict[tuple[str, int], int],
         print(f"{processes} projectors ÷ COPY: {rate / copy_rate:.2f}")
         print(f"({done - first_move:.1f} s; {done - started:.1f} s including process start "
               f"and group join; load average {os.getloadavg()[0]:.1f})")
+        print(f"CPU seconds from the first batch: projectors {cpu:.1f}, Postgres "
+              f"{pg_cpu:.1f}; {(cpu + pg_cpu) * 1e6 / n:.0f} CPU-µs per event; peak RSS per "
+              f"projector: {', '.join(f'{mb:.0f}' for mb in peak_mb)} MB")
         same = asyncio.run(_dump_digest(dsn)) == asyncio.run(_dump_digest(single_dsn))
         print(f"read model equal to the single projector's (canonical dump, as "
               f"`catalog rebuild` compares): {'yes' if same else 'NO'}")
@@ -389,6 +410,19 @@ def _scaled_out(pg_dsn: str, name: str, before: dict[tuple[str, int], int],
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         _drop_schema(pg_dsn, name)
+
+
+def _postgres_pid() -> int | None:
+    from services.stack import LocalStack, StackSettings
+
+    return LocalStack(StackSettings()).postgres.process.pid
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
 
 
 def main(argv: list[str] | None = None) -> int:

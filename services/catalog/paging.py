@@ -96,3 +96,14 @@ def page(rows: list[dict[str, Any]], limit: int, key: SortKey, scope: str, order
         for i in range(len(key.parts)):
             row.pop(f"_k{i}", None)
     return rows, cursor
+
+
+def page_rows(rows: list[tuple[Any, ...]], limit: int, key: SortKey, scope: str, order: Order,
+              ) -> tuple[list[tuple[Any, ...]], str | None]:
+    """`page` for tuple rows whose last columns are the key's `_k*` (left in the rows: a
+    reader takes the columns it knows by position)."""
+    if len(rows) <= limit:
+        return rows, None
+    del rows[limit:]
+    values = list(rows[-1][-len(key.parts):])
+    return rows, encode_cursor(scope, key.name, order, values)

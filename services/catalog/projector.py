@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import heapq
 import logging
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any, cast
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeAlias, cast
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -50,6 +52,13 @@ _TRANSIENT = (psycopg.OperationalError, psycopg.errors.DeadlockDetected,
 #: since nothing is given up on anyway.
 RETRY = RetryPolicy(max_attempts=None, backoff_base_s=0.5, backoff_max_s=10.0,
                     transient=_TRANSIENT)
+#: Fetched records held back for a later batch (`aligned_batch`): at most this many batches'
+#: worth (a fetch hands out up to 1 MiB per partition, so a backlog's 70-odd partitions
+#: hold far more than a batch; fewer left the batches cut by whatever was fetched first),
+#: after which the oldest are applied whether or not they are aligned.
+HELD_BATCHES = 10
+
+KafkaRecord: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -83,6 +92,10 @@ class Projector:
         self.running = False
         self.last_error: str | None = None
         self.positions: dict[PartitionKey, int] = {}
+        #: Records fetched and not yet applied, per partition in log order; what is known
+        #: of each partition's fetch: the next offset and the last record's timestamp.
+        self._held: dict[TopicPartition, deque[KafkaRecord]] = {}
+        self._fetched: dict[TopicPartition, tuple[int, int]] = {}
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._store: ProjectionStore | None = None
         self.consumer = self._new_consumer()
@@ -117,6 +130,7 @@ class Projector:
         return sum(self.lags().values())
 
     def forget(self, revoked: Sequence[TopicPartition]) -> None:
+        self._drop_held(revoked)
         for tp in revoked:
             self.positions.pop((tp.topic, tp.partition), None)
             with contextlib.suppress(KeyError):  # never set for a partition still unread
@@ -144,7 +158,15 @@ class Projector:
         self._conn = await psycopg.AsyncConnection.connect(self.settings.common.pg_dsn)
         self._store = ProjectionStore(self._conn, self.settings.group_id)
 
+    def _drop_held(self, partitions: Sequence[TopicPartition]) -> None:
+        """Forget the held records of partitions moved away or sought: their next owner, or
+        the fetch from the new position, reads them again."""
+        for tp in partitions:
+            self._held.pop(tp, None)
+            self._fetched.pop(tp, None)
+
     async def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
+        self._drop_held(assigned)
         keys = [(tp.topic, tp.partition) for tp in assigned]
         stored = await self._retrying(lambda: self._store_of().stored_offsets(keys))
         fresh = []
@@ -166,23 +188,37 @@ class Projector:
         return self._store
 
     async def _poll_once(self) -> None:
-        try:
-            batches = await self.consumer.getmany(timeout_ms=self.settings.batch_max_wait_ms,
-                                                  max_records=self.settings.batch_max_records)
-        except OffsetOutOfRangeError as exc:
-            async with self.batch_lock:
-                await self._recover_out_of_range(exc.args[0])
-            return
-        except NoOffsetForPartitionError as exc:
-            # aiokafka assigns partitions, then awaits the rebalance listener; its fetcher
-            # can look for a position in between and, for a group that never committed to
-            # Kafka, find none (seen with two projectors joining at once). Postgres has it.
-            (tp,) = exc.args
-            async with self.batch_lock:
-                if tp in self.consumer.assignment():
-                    await self.seek_to_stored([tp])
-            return
-        records = [r for tp_records in batches.values() for r in tp_records]
+        limit = self.settings.batch_max_records
+        room = HELD_BATCHES * limit - sum(map(len, self._held.values()))
+        batches: dict[TopicPartition, list[KafkaRecord]] = {}
+        if room > 0:
+            try:
+                batches = await self.consumer.getmany(timeout_ms=self.settings.batch_max_wait_ms,
+                                                      max_records=room)
+            except OffsetOutOfRangeError as exc:
+                async with self.batch_lock:
+                    await self._recover_out_of_range(exc.args[0])
+                return
+            except NoOffsetForPartitionError as exc:
+                # aiokafka assigns partitions, then awaits the rebalance listener; its fetcher
+                # can look for a position in between and, for a group that never committed to
+                # Kafka, find none (seen with two projectors joining at once). Postgres has it.
+                (tp,) = exc.args
+                async with self.batch_lock:
+                    if tp in self.consumer.assignment():
+                        await self.seek_to_stored([tp])
+                return
+        assigned = self.consumer.assignment()
+        for tp, fetched in batches.items():
+            if fetched and tp in assigned:  # else fetched as it moved away: its owner reads it
+                self._held.setdefault(tp, deque()).extend(fetched)
+                self._fetched[tp] = (fetched[-1].offset + 1, fetched[-1].timestamp)
+        # Only a backlog waits for alignment (more than a batch held, and the fetch still
+        # bringing more): a trickle is applied as it comes, so no record waits on a
+        # partition whose log end is past its last record for good (a transaction marker).
+        # Nothing came within the wait, or the hold is full: the oldest held go now.
+        backlog = batches and sum(map(len, self._held.values())) > limit
+        records = aligned_batch(self._held, limit, self._horizon() if backlog else None)
         if not records:
             self._update_lag()
             return
@@ -197,6 +233,17 @@ class Projector:
         metrics.BATCH_RECORDS.observe(len(records))
         self._account(outcome)
         await self._commit_to_kafka(outcome.next_offsets)
+
+    def _horizon(self) -> int | None:
+        """The timestamp up to which every held record may be applied now: the last one
+        fetched from each partition that holds nothing more while its log has more (its
+        next records are no older, as their producers stamped them)."""
+        horizon = None
+        for tp, (next_offset, last_timestamp) in self._fetched.items():
+            high = self.consumer.highwater(tp)
+            if not self._held.get(tp) and high is not None and high > next_offset:
+                horizon = last_timestamp if horizon is None else min(horizon, last_timestamp)
+        return horizon
 
     async def _recover_out_of_range(self, positions: dict[TopicPartition, int]) -> None:
         """A stored offset the log no longer has: below its start, retention deleted
@@ -214,6 +261,7 @@ class Projector:
                 log.error("%s: stored offset %d is past the log end %d (topic recreated?); "
                           "projecting the partition again from %d", tp, offset, end, start)
                 await self._retrying(lambda k=key, s=start: self._store_of().rewind(k, s))
+            self._drop_held([tp])
             self.consumer.seek(tp, start)
             self.positions[key] = start
 
@@ -316,6 +364,43 @@ class Projector:
             await self.consumer.commit(offsets)
         except KafkaError as exc:  # only lag tooling reads these; Postgres has the truth
             log.debug("mirroring offsets to Kafka failed: %s", exc)
+
+
+def aligned_batch(held: Mapping[Any, deque[KafkaRecord]], limit: int,
+                  horizon: int | None) -> list[KafkaRecord]:
+    """Pure: take up to `limit` held records, oldest timestamp first across partitions and
+    each partition's in log order (a merge of the partitions' heads), none stamped after
+    `horizon` (None: no bound). Taken records leave `held`.
+
+    Why: a video's events are on several topics, one log each, and Kafka hands a backlog
+    out in per-partition chunks spanning very different stretches of time, so a batch of
+    whole chunks held one stage of many videos, and each video's row was rewritten in
+    batch after batch (on the projection benchmark 229 row updates per 1,000 events, 2.7 a
+    video; every one that moves its status is a new entry in each of the videos table's ten
+    indexes). Batches cut by time hold each video's events together, as they were
+    published: 58-60 updates per 1,000 events, Postgres 47 -> 31-34 CPU-µs and the
+    projector 89 -> 68-79 per event, side by side under the lock. Any cut is as
+    correct as any other: each partition's records stay in order, and the store decides
+    what is applied (offsets, event ids); only the number of row rewrites changes."""
+    heads = [(queue[0].timestamp, i, queue) for i, queue in enumerate(held.values()) if queue]
+    heapq.heapify(heads)
+    taken: list[KafkaRecord] = []
+    while heads and len(taken) < limit:
+        timestamp, i, queue = heads[0]
+        if horizon is not None and timestamp > horizon:
+            break
+        # This partition's run up to the next head (the heap's second smallest) goes at once.
+        until = min([h[0] for h in heads[1:3]], default=horizon)
+        if horizon is not None and until is not None:
+            until = min(until, horizon)
+        taken.append(queue.popleft())
+        while queue and len(taken) < limit and (until is None or queue[0].timestamp <= until):
+            taken.append(queue.popleft())
+        if queue:
+            heapq.heapreplace(heads, (queue[0].timestamp, i, queue))
+        else:
+            heapq.heappop(heads)
+    return taken
 
 
 @contextlib.contextmanager

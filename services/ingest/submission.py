@@ -151,8 +151,10 @@ class Submission:
         """The pipeline's content rules (`services.shared.media.rules`), as transcode applies
         them too, refused early with their codes."""
         try:
+            # One ffprobe run probes and decodes the first frames; the separate decode
+            # check runs only when that leaves a doubt (`probing.decoded_in_probe`).
             probe = await probing.inspect_source(url, self.settings.common,
-                                                 self.settings.source_limits)
+                                                 self.settings.source_limits, one_run=True)
         except ProbeError as exc:
             raise Rejection(exc.code, _REFUSALS.get(exc.code, str(exc))) from exc
         return probe

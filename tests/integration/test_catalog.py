@@ -403,6 +403,19 @@ def test_filters_search_sorting_and_cursor_pagination(world: World) -> None:
                      headers=admin_headers()).status_code == 422
 
 
+def test_a_listed_video_is_the_summary_its_detail_starts_with(world: World) -> None:
+    # The listing shapes its columns in SQL (queries.LISTED_COLUMNS); the detail folds the
+    # whole row through views.video_summary. Both must say the same of every video.
+    listed = world.ours()
+    assert {world.videos[n].video_id for n in "abcde"} <= {i["video_id"] for i in listed}
+    for item in listed:
+        detail = world.get(f"/api/v1/videos/{item['video_id']}")
+        assert list(detail)[:len(item) - 1] == [k for k in item if k != "queue"]
+        assert {k: detail[k] for k in item if k != "links"} == {
+            k: v for k, v in item.items() if k != "links"}
+        assert item["links"]["self"] == detail["links"]["self"]
+
+
 def test_stats_count_statuses_bytes_times_and_throughput(world: World) -> None:
     stats = world.get("/api/v1/stats")
     for status, least in (("ready", 2), ("failed", 1), ("cancelled", 1), ("transcoding", 1)):

@@ -8,13 +8,20 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import WithJsonSchema
 
 from services.catalog import contract, queries, views
 from services.catalog.deps import Reads
 from services.catalog.projection import STATUSES
-from services.catalog.rendering import JsonAnswer, conditional, not_found
+from services.catalog.rendering import (
+    JsonAnswer,
+    conditional,
+    not_found,
+    render,
+    render_plain,
+    same_in_orjson,
+)
 from services.shared.direct_route import DirectRoute
 
 _ONE = "(?:" + "|".join(STATUSES) + ")"
@@ -60,14 +67,18 @@ async def list_videos(
     async with reads.pool.connection() as conn:
         rows, next_cursor = await queries.list_videos(conn, filters, sort, order, limit,
                                                       cursor)
-    items = [views.video_summary(r, reads.links) for r in rows]
+    items, plain = views.listed_videos(rows, reads.links)
     for item in items:
-        waiting = item["status"] == "uploaded"
-        item["queue"] = (reads.queues.place(item["video_id"], item["attempt"]) if waiting
-                         else None)
-    return JsonAnswer({"items": items,
-                       "next_cursor": next_cursor, "limit": limit, "sort": sort,
-                       "order": order})
+        place = None
+        if item["status"] == "uploaded":
+            place = reads.queues.place(item["video_id"], item["attempt"])
+            plain = plain and same_in_orjson(place)
+        item["queue"] = place
+    content = {"items": items, "next_cursor": next_cursor, "limit": limit, "sort": sort,
+               "order": order}
+    # The bytes `JsonAnswer` would render, by orjson when it writes them the same.
+    return Response(render_plain(content) if plain else render(content),
+                    media_type="application/json")
 
 
 async def get_video(video_id: uuid.UUID, request: Request, reads: Reads) -> Any:

@@ -6,6 +6,7 @@ reach uploaders, failure events and the catalog.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,19 @@ def _input_options(path_or_url: str | Path) -> list[str]:
 async def probe(path_or_url: str | Path, settings: CommonSettings | None = None, *,
                 label: str = SOURCE_LABEL) -> SourceProbe:
     """Probe a local file or URL with ffprobe; raise `ProbeError` when it is not media."""
+    return await _probe(path_or_url, settings, label, [])
+
+
+async def _probe(path_or_url: str | Path, settings: CommonSettings | None, label: str,
+                 reading: list[str]) -> SourceProbe:
+    """`probe`, with `reading` options that have ffprobe read packets after probing."""
     source = str(path_or_url)
     if not is_url(source) and not Path(source).is_file():
         raise ProbeError("not_found", f"{label} does not exist")
     try:
         data = await run_ffprobe_json(
-            [*_input_options(source), "-show_format", "-show_streams", "-i", source], settings)
+            [*_input_options(source), "-show_format", "-show_streams", *reading, "-i", source],
+            settings)
     except FfmpegError as exc:
         raise ProbeError("not_media", f"ffprobe cannot read {label}: {_complaint(exc, source)}",
                          command=exc.command, returncode=exc.returncode,
@@ -80,14 +88,59 @@ async def decode_check(path_or_url: str | Path, settings: CommonSettings | None 
     return decoded
 
 
+#: How many packets (of every stream together) the probe of `inspect_source` decodes, per
+#: frame the decode check asks for. ffprobe's `-read_intervals %+#N` counts the packets of
+#: all streams, so the window must hold audio's as well: at 30 fps with 48 kHz AAC a window
+#: of 25 packets holds 9-11 video frames (TS and MP4 as FFmpeg writes them), and with two
+#: audio tracks still 5-6. A source that interleaves more coarsely (a second of audio first)
+#: gets the separate decode check, as every source did before.
+DECODE_WINDOW_PACKETS_PER_FRAME = 5
+#: ffmpeg's `-max_error_rate` default: above this fraction of failed decodes, the decode
+#: check's ffmpeg exits 69 and the source is `undecodable`.
+FFMPEG_MAX_ERROR_RATE = Fraction(2, 3)
+
+
+def decoded_in_probe(facts: SourceProbe, frames: int) -> bool:
+    """Whether the probe's own decode of its first packets (`-count_frames
+    -count_packets`) already shows what `decode_check` would: `frames` frames of the video
+    stream decoded, and so few of its packets without a frame that ffmpeg could not have
+    counted them as over its error rate even if all came first (the check stops at
+    `frames` frames). Silent drops (HEVC's RASL pictures) count as failures here, so a
+    doubt never refuses: it runs the separate check, whose verdict is the one there was."""
+    if facts.video is None or frames < 1:
+        return False
+    stream = next((s for s in facts.raw.get("streams") or ()
+                   if to_int(s.get("index")) == facts.video.index), None)
+    if stream is None:
+        return False
+    decoded, read = to_int(stream.get("nb_read_frames")), to_int(stream.get("nb_read_packets"))
+    if decoded is None or read is None or decoded < frames:
+        return False
+    frameless = max(0, read - decoded)
+    return Fraction(frameless, frameless + frames) <= FFMPEG_MAX_ERROR_RATE
+
+
 async def inspect_source(path_or_url: str | Path, settings: CommonSettings | None,
-                         limits: SourceLimits, *, label: str = SOURCE_LABEL) -> SourceProbe:
+                         limits: SourceLimits, *, label: str = SOURCE_LABEL,
+                         one_run: bool = False) -> SourceProbe:
     """Probe, decode-check and judge a source by the content rules: what ingest does before
     accepting a source and transcode before encoding one. Raises `ProbeError` with the code
-    of the first thing wrong: a probe's, `undecodable`, or a broken rule's (`rules`)."""
-    facts = await probe(path_or_url, settings, label=label)
-    if facts.video is not None:
-        await decode_check(path_or_url, settings, limits.decode_check_frames, label=label)
+    of the first thing wrong: a probe's, `undecodable`, or a broken rule's (`rules`).
+
+    `one_run` (ingest's, per upload): the ffprobe run also decodes its first packets, and
+    the separate ffmpeg decode check runs only when that decode does not settle it
+    (`decoded_in_probe`), so the verdict is the same. Two processes per source cost about
+    0.25 CPU-s, most of it the second start and second probe (`./run bench ingest`). It is
+    not the default because reading packets after probing refines what the parsers
+    estimate: in MPEG-TS the AAC `bit_rate` is a running average (72.2 kb/s after probing,
+    75.0 after 25 more packets, on the ingest bench's clip); the transcoder measures every
+    source as it always did."""
+    frames = limits.decode_check_frames
+    reading = ["-count_frames", "-count_packets", "-read_intervals",
+               f"%+#{max(1, frames) * DECODE_WINDOW_PACKETS_PER_FRAME}"] if one_run else []
+    facts = await _probe(path_or_url, settings, label, reading)
+    if facts.video is not None and not (one_run and decoded_in_probe(facts, frames)):
+        await decode_check(path_or_url, settings, frames, label=label)
     violation = first_violation(facts, limits)
     if violation is not None:
         raise ProbeError(violation.code, violation.message)

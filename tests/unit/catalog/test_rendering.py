@@ -13,7 +13,7 @@ import pytest
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from services.catalog.rendering import JsonAnswer
+from services.catalog.rendering import JsonAnswer, render, render_plain, same_in_orjson
 
 ANSWER = {
     "video_id": uuid.UUID("0b5c4a3e-4f39-4c7b-9a43-9d0f3e0c1a2b"),
@@ -67,3 +67,16 @@ def test_a_conditional_answer_carries_its_etag_and_a_matching_poll_gets_304() ->
         again = conditional(_request(sent), ANSWER)
         assert again.status_code == 304 and again.body == b"" and again.headers["etag"] == tag
     assert conditional(_request('"other"'), ANSWER).status_code == 200
+
+
+def test_same_in_orjson_and_render_plain_agree_with_render() -> None:
+    value: object
+    for value in (0.0, 1e-4, 0.1, 1e15, 1e16, 1.5e18, 2**63 - 1, -2**63, "x\u2028\x7f\x00",
+                  [1, [2.5, {"a": None}]], {"k": True}):
+        assert same_in_orjson(value)
+        assert render_plain({"v": value}) == render({"v": value})
+    for value in (1e-5, math.inf, -math.inf, math.nan, [1e-7], {"k": {"j": 1e-9}}, 2**64, 1e19,
+                  (1, 2), ANSWER["created_at"], uuid.UUID(int=1), {1: "int key"}):
+        assert not same_in_orjson(value)
+    # Beyond 64 bits orjson refuses, and the stdlib writes it.
+    assert render_plain({"v": 2**70}) == render({"v": 2**70})
