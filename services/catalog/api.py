@@ -86,11 +86,13 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
     app.add_middleware(RequestTimer, histogram=metrics.HTTP_SECONDS)
     app.add_exception_handler(BadCursor, _on_bad_cursor)  # type: ignore[arg-type]
     app.add_exception_handler(ActionRefused, console.on_refused)  # type: ignore[arg-type]
-    app.include_router(health.router)
     api_document.install(app, open_prefixes=("/health", "/metrics", "/media", "/license"))
     if role == "projector":
+        app.include_router(health.router)
         return app  # a projector-only process serves just /health and /metrics
-    for router in (videos.router, events.router, transcripts.router, stats.router,
+    # The video routes first: the router tries routes in order, and the detail is the
+    # hottest read; every other path is distinct from /api/v1/videos.
+    for router in (videos.router, health.router, events.router, transcripts.router, stats.router,
                    dead_letters.router, media.router, pages.router, console.page_router,
                    console.router, license.router, cpix.router):
         app.include_router(router)

@@ -119,9 +119,8 @@ def conditional(request: Request, content: Any) -> Response:
     """`JsonAnswer(content)` with an `ETag`, or `304 Not Modified` (no body) when the
     request's `If-None-Match` already names it: a poller re-reading a detail that did not
     change gets a few header bytes instead of the whole answer."""
-    answer = JsonAnswer(content)
-    tag = etag_of(bytes(answer.body))
+    body = render(content)
+    tag = etag_of(body)
     if _matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag})
-    answer.headers["ETag"] = tag
-    return answer
+    return Response(body, media_type=JsonAnswer.media_type, headers={"ETag": tag})

@@ -76,6 +76,13 @@ def _unholdable(text: str) -> bool:
 
 async def plain_parameters(request: Request) -> None:
     """An app-wide dependency: runs before any route's own, so before any SQL."""
+    scope = request.scope
+    query: bytes = scope["query_string"]
+    # A decoded NUL comes from a NUL byte or a `%00` escape: a request with neither (all
+    # but a fuzzer's) needs no parsing here (parsing was 4 % of a detail's Python time).
+    if (b"\x00" not in query and b"%00" not in query and "\x00" not in scope["path"]
+            and not any(b"\x00" in value for _, value in scope["headers"])):
+        return
     for name, value in request.query_params.multi_items():
         if _unholdable(name) or _unholdable(value):
             raise ParameterRefused("query", name.replace("\x00", "\\0"))

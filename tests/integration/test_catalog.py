@@ -407,7 +407,7 @@ def test_a_listed_video_is_the_summary_its_detail_starts_with(world: World) -> N
     # The listing shapes its columns in SQL (queries.LISTED_COLUMNS); the detail folds the
     # whole row through views.video_summary. Both must say the same of every video.
     listed = world.ours()
-    assert len(listed) == len(world.videos)
+    assert {world.videos[n].video_id for n in "abcde"} <= {i["video_id"] for i in listed}
     for item in listed:
         detail = world.get(f"/api/v1/videos/{item['video_id']}")
         assert list(detail)[:len(item) - 1] == [k for k in item if k != "queue"]

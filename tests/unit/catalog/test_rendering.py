@@ -7,6 +7,7 @@ import math
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from fastapi.encoders import jsonable_encoder
@@ -44,6 +45,28 @@ def test_a_non_finite_number_is_refused_as_json_response_refuses_it() -> None:
 def test_an_unknown_type_is_an_error_not_a_guess() -> None:
     with pytest.raises(TypeError, match="object is not JSON serializable"):
         JsonAnswer({"what": object()})
+
+
+def _request(if_none_match: str | None = None) -> Any:
+    from starlette.requests import Request
+
+    headers = [(b"if-none-match", if_none_match.encode())] if if_none_match else []
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": headers})
+
+
+def test_a_conditional_answer_carries_its_etag_and_a_matching_poll_gets_304() -> None:
+    from services.catalog.rendering import conditional, etag_of
+
+    first = conditional(_request(), ANSWER)
+    assert first.status_code == 200 and first.body == JsonAnswer(ANSWER).body
+    tag = first.headers["etag"]
+    assert tag == etag_of(first.body)
+    assert first.headers["content-type"] == "application/json"
+    assert first.headers["content-length"] == str(len(first.body))
+    for sent in (tag, f"W/{tag}", f'"other", {tag}', "*"):
+        again = conditional(_request(sent), ANSWER)
+        assert again.status_code == 304 and again.body == b"" and again.headers["etag"] == tag
+    assert conditional(_request('"other"'), ANSWER).status_code == 200
 
 
 def test_same_in_orjson_and_render_plain_agree_with_render() -> None:

@@ -36,6 +36,25 @@ def test_playback_urls_map_s3_uris_of_the_bucket_to_media_paths() -> None:
     assert urls["mp4"][0]["url"] == f"/media/packages/{story.video_id}/1/720p.mp4"
 
 
+def test_a_url_is_what_quoting_the_key_gives_whatever_the_key() -> None:
+    from urllib.parse import quote
+
+    def reference(links: MediaLinks, uri: str | None) -> str | None:
+        if not uri or not uri.startswith("s3://"):
+            return None
+        bucket, _, key = uri[5:].partition("/")
+        if bucket != links.bucket or not key:
+            return None
+        return f"{links.base_url.rstrip('/')}/media/{quote(key)}"
+
+    uris = [None, "", "s3://", "s3://reelflow", "s3://reelflow/", "s3://reelflowx/a",
+            "s3://reelflow/a/b_c-d.e~f/1080p.mp4", "s3://reelflow/a b/ü?#%.mp4",
+            "s3://reelflow//double", "s3://other/a", "http://reelflow/a", "s3://reelflow/a+b"]
+    for links in (MediaLinks("reelflow"), MediaLinks("reelflow", "https://cdn.example//")):
+        for uri in uris:
+            assert links.url(uri) == reference(links, uri), uri
+
+
 LINKS = MediaLinks("reelflow", "https://cdn.example")
 T = datetime(2026, 11, 21, 23, 40, 1, 123456, tzinfo=UTC)
 
