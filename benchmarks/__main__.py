@@ -21,7 +21,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",
             "--list-seconds", "--connections", "--processes", "--stream-rate",
             "--stream-detail-rate", "--profile", "--read-model", "--against", "--scale",
-            "--stream-nice", "--parts"),
+            "--stream-nice", "--parts", "--rounds"),
     "captions": ("--seconds",),
     "protect": ("--seconds", "--runs", "--requests"),
     "webhooks": ("--events", "--rate"),

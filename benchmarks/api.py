@@ -33,6 +33,7 @@ import os
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -358,14 +359,28 @@ def _details(args: argparse.Namespace, url: str, limit_url: str, detail: list[st
 def _side_by_side(args: argparse.Namespace, url: str, limit_url: str, detail: list[str],
                   key: str, api_pids: list[int],
                   limit_pids: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The unpaced detail on the catalog, then on the limit: each one's figures, and the
-    ratios."""
-    ours = _wrk(url, detail, 0, args.detail_seconds, args.connections, key, api_pids)
-    print(_row("GET /videos/{id} unpaced: catalog", ours, "-"), flush=True)
-    bare = _wrk(limit_url, detail, 0, args.detail_seconds, args.connections, key, limit_pids)
-    print(_row("GET /videos/{id} unpaced: limit", bare, "-"), flush=True)
-    print(f"catalog ÷ limit: throughput {ours['rate'] / bare['rate']:.2f} (target ≥ 0.8), "
-          f"CPU per request {ours['cpu_ms'] / bare['cpu_ms']:.2f}", flush=True)
+    """The unpaced detail on the catalog and on the limit, alternated for --rounds rounds
+    (the order flips every round, so neither always runs first on a warmer or quieter
+    machine): each round's figures and ratio, then the medians. Returns each side's
+    median-throughput run."""
+    rounds: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for n in range(args.rounds):
+        runs: dict[str, dict[str, Any]] = {}
+        order = (("catalog", url, api_pids), ("limit", limit_url, limit_pids))
+        for name, where, pids in order if n % 2 == 0 else order[::-1]:
+            runs[name] = _wrk(where, detail, 0, args.detail_seconds, args.connections, key,
+                              pids)
+            print(_row(f"GET /videos/{{id}} unpaced: {name}, round {n + 1}", runs[name], "-"),
+                  flush=True)
+        rounds.append((runs["catalog"], runs["limit"]))
+    ratios = sorted(ours["rate"] / bare["rate"] for ours, bare in rounds)
+    cpu = sorted(ours["cpu_ms"] / bare["cpu_ms"] for ours, bare in rounds)
+    print(f"catalog ÷ limit: throughput {statistics.median(ratios):.2f} "
+          f"[{ratios[0]:.2f}-{ratios[-1]:.2f} over {len(rounds)} rounds] (target ≥ 0.8), "
+          f"CPU per request {statistics.median(cpu):.2f}", flush=True)
+    by_rate = sorted(rounds, key=lambda r: r[0]["rate"])
+    ours = by_rate[len(by_rate) // 2][0]
+    bare = sorted((r[1] for r in rounds), key=lambda b: b["rate"])[len(rounds) // 2]
     return ours, bare
 
 
@@ -562,6 +577,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--light-rate", type=int, default=20,
                         help="detail requests/s of the light-load run")
     parser.add_argument("--detail-seconds", type=int, default=20, help="seconds per detail run")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="unpaced catalog and limit runs, alternated (medians printed)")
     parser.add_argument("--list-seconds", type=int, default=10, help="seconds per listing")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--processes", type=int, default=1,
