@@ -17,7 +17,7 @@ SUITES: dict[str, tuple[str, ...]] = {
                "--crf-points", "--hevc"),
     "chunks": ("--seconds", "--chunk-seconds", "--dealing", "--renditions"),
     "ingest": ("--gb", "--uploads", "--upload-mb", "--rounds", "--against"),
-    "projection": ("--events", "--batch", "--profile", "--projectors"),
+    "projection": ("--events", "--batch", "--profile", "--projectors", "--against"),
     "api": ("--videos", "--rate", "--list-rate", "--light-rate", "--detail-seconds",
             "--list-seconds", "--connections", "--processes", "--stream-rate",
             "--stream-detail-rate", "--profile", "--read-model", "--against", "--scale",

@@ -161,7 +161,8 @@ async def _project(dsn: str, group: str, targets: dict[tuple[str, int], int],
     return projector
 
 
-async def bench(events: int, batch: int, profile: Path | None, processes: int) -> None:
+async def bench(events: int, batch: int, profile: Path | None, processes: list[int],
+                against: Path | None) -> None:
     import psycopg
 
     from benchmarks.stories import events_per_video, interleaved
@@ -256,10 +257,13 @@ async def bench(events: int, batch: int, profile: Path | None, processes: int) -
         print(f"projector ÷ COPY (end to end, one projector): {projector_rate / copy_rate:.2f}")
         if profile:
             print(f"cProfile of the projection phase: {profile}")
-        if processes:
-            # In a thread: it blocks, and sets up its schema with its own event loop.
-            await asyncio.to_thread(_scaled_out, common.pg_dsn, f"{run}_x{processes}", before,
-                                    targets, processes, batch, dsn, copy_rate)
+        # Each count of processes; with --against, that tree's processes first, then ours,
+        # back to back. In a thread: it blocks, and sets up its schema with its own loop.
+        for count in processes:
+            for tree in ([against] if against else []) + [ROOT]:
+                name = f"{run}_x{count}{'' if tree == ROOT else '_against'}"
+                await asyncio.to_thread(_scaled_out, common.pg_dsn, name, before, targets,
+                                        count, batch, dsn, copy_rate, tree)
     finally:
         _drop_schema(common.pg_dsn, run)
 
@@ -276,10 +280,21 @@ async def _dump_digest(dsn: str) -> str:
     return hashlib.sha256(dump).hexdigest()
 
 
-def _fresh_schema(pg_dsn: str, name: str, before: dict[tuple[str, int], int]) -> str:
-    """A migrated schema whose stored offsets (group `name`) are the log ends before
-    publishing: a projector reads exactly this run's events, from Postgres-stored offsets
-    as it always does. Returns its DSN."""
+#: Migrates the schema its DSN (argv[1]) names with the catalog migrations of the tree it
+#: runs in (`python -c` puts the working directory first on the path).
+_MIGRATE = ("import asyncio, sys, psycopg\n"
+            "from services.catalog.schema import migrate\n"
+            "async def main():\n"
+            "    async with await psycopg.AsyncConnection.connect(sys.argv[1]) as conn:\n"
+            "        await migrate(conn)\n"
+            "asyncio.run(main())\n")
+
+
+def _fresh_schema(pg_dsn: str, name: str, before: dict[tuple[str, int], int],
+                  tree: Path = ROOT) -> str:
+    """A schema migrated by `tree`'s migrations whose stored offsets (group `name`) are the
+    log ends before publishing: a projector reads exactly this run's events, from
+    Postgres-stored offsets as it always does. Returns its DSN."""
     import psycopg
     from psycopg import sql
     from psycopg.conninfo import make_conninfo
@@ -293,7 +308,10 @@ def _fresh_schema(pg_dsn: str, name: str, before: dict[tuple[str, int], int]) ->
     async def prepare() -> None:
         async with await psycopg.AsyncConnection.connect(dsn) as conn:
             await migrate(conn)
-    asyncio.run(prepare())
+    if tree == ROOT:
+        asyncio.run(prepare())
+    else:
+        subprocess.run([sys.executable, "-c", _MIGRATE, dsn], cwd=tree, check=True)
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
         cur.executemany('INSERT INTO consumer_offsets (group_id, topic, "partition", next_offset)'
                         " VALUES (%s, %s, %s, %s)",
@@ -340,13 +358,15 @@ def _drop_schema(pg_dsn: str, name: str) -> None:
 
 def _scaled_out(pg_dsn: str, name: str, before: dict[tuple[str, int], int],
                 targets: dict[tuple[str, int], int], processes: int, batch: int,
-                single_dsn: str, copy_rate: float) -> None:
+                single_dsn: str, copy_rate: float, tree: Path = ROOT) -> None:
     """The same events again, into another fresh schema, by `processes` real
-    `reelflow catalog --role projector` processes in one consumer group (the way the
-    projector scales out: partitions split between them), timed by their stored offsets."""
+    `reelflow catalog --role projector` processes of `tree` in one consumer group (the way
+    the projector scales out: partitions split between them), timed by their stored
+    offsets. Also timed between 10 % and 90 % of the events applied: the steady middle,
+    without the group's join and the last partition's tail."""
     import psycopg
 
-    dsn = _fresh_schema(pg_dsn, name, before)
+    dsn = _fresh_schema(pg_dsn, name, before, tree)
     n = sum(o - before.get(k, 0) for k, o in targets.items())
     procs: list[subprocess.Popen[bytes]] = []
     log = STATE / "logs" / f"{name}.log"
@@ -361,10 +381,11 @@ def _scaled_out(pg_dsn: str, name: str, before: dict[tuple[str, int], int],
                 procs.append(subprocess.Popen(
                     [sys.executable, "-m", "services.cli", "catalog", "--role", "projector"],
                     env={**env, "REELFLOW_CATALOG_PORT": str(base_port + 10 + i)}, stdout=out,
-                    stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True))
+                    stderr=subprocess.STDOUT, cwd=tree, start_new_session=True))
         first_move = None
-        pg_pid = _postgres_pid()
-        cpu = pg_cpu = 0.0
+        progress: list[tuple[float, int]] = []  # (time, events applied) per poll
+        pg_pid, kafka_pid = _stack_pids()
+        cpu = pg_cpu = kafka_cpu = 0.0
         with psycopg.connect(dsn, autocommit=True) as conn:
             while True:
                 stored = dict(((t, p), o) for t, p, o in conn.execute(
@@ -373,6 +394,9 @@ def _scaled_out(pg_dsn: str, name: str, before: dict[tuple[str, int], int],
                     first_move = time.perf_counter()
                     cpu = sum(tree_cpu_seconds(p.pid) for p in procs)
                     pg_cpu = tree_cpu_seconds(pg_pid)
+                    kafka_cpu = tree_cpu_seconds(kafka_pid)
+                progress.append((time.perf_counter(), sum(
+                    min(stored.get(k, 0), o) - before.get(k, 0) for k, o in targets.items())))
                 if all(stored.get(k, 0) >= o for k, o in targets.items()):
                     break
                 if (any(p.poll() is not None for p in procs)
@@ -384,18 +408,27 @@ def _scaled_out(pg_dsn: str, name: str, before: dict[tuple[str, int], int],
         # Postgres' CPU, and the projectors' peak RSS (held records, the video cache).
         cpu = sum(tree_cpu_seconds(p.pid) for p in procs) - cpu
         pg_cpu = tree_cpu_seconds(pg_pid) - pg_cpu
+        kafka_cpu = tree_cpu_seconds(kafka_pid) - kafka_cpu
         peak_mb = [_peak_rss_mb(p.pid) for p in procs]
         assert first_move is not None
         rate = n / (done - first_move)
-        print(f"\nscaled out: {processes} `reelflow catalog --role projector` processes, one "
-              f"group (range assignment), max_records {batch}")
+        low = next(p for p in progress if p[1] >= n // 10)
+        high = next(p for p in progress if p[1] >= n - n // 10)
+        middle = (high[1] - low[1]) / max(high[0] - low[0], 1e-9)
+        which = "" if tree == ROOT else f" from --against {tree}"
+        print(f"\nscaled out: {processes} `reelflow catalog --role projector` processes{which},"
+              f" one group (range assignment), max_records {batch}")
         print(f"{'end to end: first batch committed to caught up':58} {rate:>10,.0f} "
               f"{rate / TARGET:>13.2f}")
+        print(f"{'  the middle: 10 % to 90 % of the events applied':58} {middle:>10,.0f} "
+              f"{middle / TARGET:>13.2f}")
         print(f"{processes} projectors ÷ COPY: {rate / copy_rate:.2f}")
         print(f"({done - first_move:.1f} s; {done - started:.1f} s including process start "
               f"and group join; load average {os.getloadavg()[0]:.1f})")
         print(f"CPU seconds from the first batch: projectors {cpu:.1f}, Postgres "
-              f"{pg_cpu:.1f}; {(cpu + pg_cpu) * 1e6 / n:.0f} CPU-µs per event; peak RSS per "
+              f"{pg_cpu:.1f}, Kafka {kafka_cpu:.1f}; per event: projectors "
+              f"{cpu * 1e6 / n:.0f}, Postgres {pg_cpu * 1e6 / n:.0f}, "
+              f"{(cpu + pg_cpu) * 1e6 / n:.0f} CPU-µs the two; peak RSS per "
               f"projector: {', '.join(f'{mb:.0f}' for mb in peak_mb)} MB")
         same = asyncio.run(_dump_digest(dsn)) == asyncio.run(_dump_digest(single_dsn))
         print(f"read model equal to the single projector's (canonical dump, as "
@@ -412,10 +445,12 @@ def _scaled_out(pg_dsn: str, name: str, before: dict[tuple[str, int], int],
         _drop_schema(pg_dsn, name)
 
 
-def _postgres_pid() -> int | None:
+def _stack_pids() -> tuple[int | None, int | None]:
+    """The benchmark stack's Postgres and Kafka processes."""
     from services.stack import LocalStack, StackSettings
 
-    return LocalStack(StackSettings()).postgres.process.pid
+    stack = LocalStack(StackSettings())
+    return stack.postgres.process.pid, stack.kafka.process.pid
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -432,15 +467,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=None,
                         help="max records per batch (default: the catalog's setting)")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the projection here")
-    parser.add_argument("--projectors", type=int, default=2,
-                        help="projector processes for the scaled-out run (0: skip it)")
+    parser.add_argument("--projectors", default="2",
+                        help="projector processes for the scaled-out run; a comma-separated "
+                             "list runs each count in turn (0: skip it)")
+    parser.add_argument("--against", type=Path, metavar="TREE",
+                        help="an earlier source tree: its projector processes (and its "
+                             "migrations) run each scaled-out count too, just before ours")
     args = parser.parse_args(argv)
+    processes = [int(c) for c in args.projectors.split(",") if int(c) > 0]
     use_bench_env()
     from services.catalog.settings import CatalogSettings
 
     batch = args.batch or CatalogSettings().batch_max_records
     with infrastructure():
-        asyncio.run(bench(args.events, batch, args.profile, args.projectors))
+        asyncio.run(bench(args.events, batch, args.profile, processes,
+                          args.against.resolve() if args.against else None))
     return 0
 
 
