@@ -100,3 +100,5 @@ async def get_video(video_id: uuid.UUID, request: Request, reads: Reads) -> Any:
 router.add_api_route("/{video_id}", get_video, methods=["GET"], responses=contract.VIDEO,
                      summary="One video: state, renditions, playback",
                      route_class_override=DirectRoute)
+#: The detail's route: the app's `ExpressLane` answers it (`services.catalog.api.front`).
+DETAIL = router.routes[-1]
