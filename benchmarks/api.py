@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import statistics
@@ -81,11 +83,26 @@ def _cpu(pids: list[int]) -> float:
     return sum(tree_cpu_seconds(pid) for pid in pids)
 
 
+def _machine() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine so far, all cores (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
 def _wrk(url: str, paths: list[str], rate: int, seconds: int, connections: int,
          key: str, server_pids: list[int]) -> dict[str, Any]:
+    """One wrk run's figures; also where the machine's CPU went meanwhile (`cores`: the
+    servers', Postgres', wrk's own, the rest of the machine's and steal, each in cores)
+    and each server process' share of the servers' CPU (`split`)."""
     with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False) as f:
         f.write("\n".join(paths) + "\n")
-    cpu = _cpu(server_pids)
+    postgres = _postgres_pid()
+    each = [tree_cpu_seconds(pid) for pid in server_pids]
+    pg, (busy, steal) = tree_cpu_seconds(postgres), _machine()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
     try:
         env = {**os.environ, "WRK_PATHS": f.name, "WRK_RATE": str(rate), "WRK_THREADS": "1"}
         done = subprocess.run(
@@ -94,11 +111,31 @@ def _wrk(url: str, paths: list[str], rate: int, seconds: int, connections: int,
             env=env, capture_output=True, text=True, timeout=seconds + 60, check=True)
     finally:
         os.unlink(f.name)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk: the only child reaped
+    spent = [tree_cpu_seconds(pid) - before for pid, before in zip(server_pids, each, strict=True)]
+    busy_after, steal_after = _machine()
     line = [s for s in done.stdout.splitlines() if s.startswith("{")][-1]
     found: dict[str, Any] = json.loads(line)
     found["rate"] = found["requests"] / (found["duration_us"] / 1e6)
-    found["cpu_ms"] = (_cpu(server_pids) - cpu) * 1000 / max(1, found["requests"])
+    found["cpu_ms"] = sum(spent) * 1000 / max(1, found["requests"])
+    servers, postgres_s = sum(spent), tree_cpu_seconds(postgres) - pg
+    wrk_s = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+    found["cores"] = {"servers": servers / wall, "postgres": postgres_s / wall,
+                      "wrk": wrk_s / wall,
+                      "rest": max(0.0, busy_after - busy - servers - postgres_s - wrk_s) / wall,
+                      "steal": (steal_after - steal) / wall}
+    found["split"] = [s / servers if servers else 0.0 for s in spent]
     return found
+
+
+def _cores(r: dict[str, Any]) -> str:
+    """Where the CPU went during a run, in cores (of `os.cpu_count()`)."""
+    cores = r["cores"]
+    split = "/".join(f"{s:.2f}" for s in r["split"]) if len(r["split"]) > 1 else ""
+    return (f"{'':38} cores: servers {cores['servers']:.2f}, Postgres {cores['postgres']:.2f},"
+            f" wrk {cores['wrk']:.2f}, rest of the machine {cores['rest']:.2f}, steal"
+            f" {cores['steal']:.2f}" + (f"; servers' split {split}" if split else ""))
 
 
 def _row(label: str, r: dict[str, Any], target: str) -> str:
@@ -304,21 +341,31 @@ def bench(args: argparse.Namespace) -> None:
                 _profiled_listings(args, key, (("catalog", url, api_pids),))
             _drain(dsn)
         if args.scale and "scale" in parts:
-            for proc in [*api, *limit]:
+            for proc in [*api, *limit, *(p for _, _, started in against for p in started)]:
                 _stop(proc)
                 procs.remove(proc)
             api = _start_api(dsn, log, args.scale)
             limit = _start_limit(dsn, log, args.scale)
-            procs += [*api, *limit]
+            # The --against trees' catalogs as many processes too, each on its own port.
+            against = [(tree, where, _start_api(dsn, log, args.scale, tree, AGAINST_PORT + i))
+                       for i, (tree, where, _) in enumerate(against)]
+            procs += [*api, *limit, *(p for _, _, started in against for p in started)]
             _wait_healthy(url, api, log)
             _wait_healthy(limit_url, limit, log)
+            for _, where, started in against:
+                _wait_healthy(where, started, log)
             api_pids, limit_pids = [p.pid for p in api], [p.pid for p in limit]
-            for where, pids in ((url, api_pids), (limit_url, limit_pids)):
+            others = [(str(tree), where, [p.pid for p in started])
+                      for tree, where, started in against]
+            for where, pids in ((url, api_pids), (limit_url, limit_pids),
+                                *((w, p) for _, w, p in others)):
                 _wrk(where, detail[:2000], 0, 3, 4, key, pids)
             print(f"--scale: {args.scale} catalog API processes on the port, and as many "
                   f"limit processes; load average {os.getloadavg()[0]:.1f}")
-            _side_by_side(args, url, limit_url, detail, key, api_pids, limit_pids)
-            _paced(args, url, detail, key, api_pids)
+            ours, bare = _side_by_side(args, url, limit_url, detail, key, api_pids,
+                                       limit_pids)
+            _against(args, detail, key, ours, bare, others)
+            _paced(args, url, detail, key, api_pids, others)
             _listings(args, url, key, api_pids, LISTINGS[:3])
             _drain(dsn)
         if args.stream_rate and "stream" in parts:
@@ -339,21 +386,17 @@ def _details(args: argparse.Namespace, url: str, limit_url: str, detail: list[st
     """The detail runs: unpaced beside the limit (and each --against tree), profiled if
     asked, paced at --rate and at --light-rate."""
     ours, bare = _side_by_side(args, url, limit_url, detail, key, api_pids, limit_pids)
-    for tree, where, pids in others:
-        base = _wrk(where, detail, 0, args.detail_seconds, args.connections, key, pids)
-        print(_row("same: catalog from --against", base, tree), flush=True)
-        print(f"catalog ÷ {tree}: CPU per request {ours['cpu_ms'] / base['cpu_ms']:.2f}"
-              f"; {tree} ÷ limit: throughput {base['rate'] / bare['rate']:.2f}",
-              flush=True)
+    _against(args, detail, key, ours, bare, others)
     if args.profile:
         _profiled(args, detail, key, (("catalog", url, api_pids),
                                       ("limit", limit_url, limit_pids),
                                       *((Path(t).name, w, p) for t, w, p in others)))
-    _paced(args, url, detail, key, api_pids)
+    _paced(args, url, detail, key, api_pids, others)
     # Light load: the latency of one request when it need not queue behind others.
     r = _wrk(url, detail, args.light_rate, args.detail_seconds, args.connections, key,
              api_pids)
     print(_row(f"GET /videos/{{id}} at {args.light_rate}/s", r, "-"), flush=True)
+    print(_cores(r), flush=True)
 
 
 def _side_by_side(args: argparse.Namespace, url: str, limit_url: str, detail: list[str],
@@ -372,6 +415,7 @@ def _side_by_side(args: argparse.Namespace, url: str, limit_url: str, detail: li
                               pids)
             print(_row(f"GET /videos/{{id}} unpaced: {name}, round {n + 1}", runs[name], "-"),
                   flush=True)
+            print(_cores(runs[name]), flush=True)
         rounds.append((runs["catalog"], runs["limit"]))
     ratios = sorted(ours["rate"] / bare["rate"] for ours, bare in rounds)
     cpu = sorted(ours["cpu_ms"] / bare["cpu_ms"] for ours, bare in rounds)
@@ -384,12 +428,28 @@ def _side_by_side(args: argparse.Namespace, url: str, limit_url: str, detail: li
     return ours, bare
 
 
+def _against(args: argparse.Namespace, detail: list[str], key: str, ours: dict[str, Any],
+             bare: dict[str, Any], others: Sequence[tuple[str, str, list[int]]]) -> None:
+    """The unpaced detail on each --against tree's catalog, right after ours and the
+    limit's, and its CPU per request and throughput against them."""
+    for tree, where, pids in others:
+        base = _wrk(where, detail, 0, args.detail_seconds, args.connections, key, pids)
+        print(_row("same: catalog from --against", base, tree), flush=True)
+        print(_cores(base), flush=True)
+        print(f"catalog ÷ {tree}: CPU per request {ours['cpu_ms'] / base['cpu_ms']:.2f}"
+              f"; {tree} ÷ limit: throughput {base['rate'] / bare['rate']:.2f}",
+              flush=True)
+
+
 def _paced(args: argparse.Namespace, url: str, detail: list[str], key: str,
-           api_pids: list[int]) -> None:
-    r = _wrk(url, detail, args.rate, args.detail_seconds, args.connections, key, api_pids)
-    print(_row(f"GET /videos/{{id}} at {args.rate}/s", r,
-               f"p99 < 20 ms at 1,000 req/s: {r['p99_us'] / 1000 / 20:.2f} of the budget"),
-          flush=True)
+           api_pids: list[int], others: Sequence[tuple[str, str, list[int]]] = ()) -> None:
+    """The detail paced at --rate on our catalog, then on each --against tree's."""
+    for tree, where, pids in (("", url, api_pids), *others):
+        r = _wrk(where, detail, args.rate, args.detail_seconds, args.connections, key, pids)
+        label = f"GET /videos/{{id}} at {args.rate}/s" if not tree else "  same: --against"
+        print(_row(label, r, f"p99 < 20 ms at 1,000 req/s: {r['p99_us'] / 1000 / 20:.2f} of"
+                             f" the budget{'; ' + tree if tree else ''}"), flush=True)
+        print(_cores(r), flush=True)
 
 
 def _listings(args: argparse.Namespace, url: str, key: str, api_pids: list[int],
@@ -416,6 +476,7 @@ def _listings(args: argparse.Namespace, url: str, key: str, api_pids: list[int],
             print(_row("  same: catalog from --against", r, f"{tree}; {pg}"), flush=True)
 
 
+@functools.cache
 def _postgres_pid() -> int | None:
     """The benchmark stack's postmaster (its backends are its children)."""
     from services.stack import LocalStack, StackSettings

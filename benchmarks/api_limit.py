@@ -6,10 +6,11 @@ uvloop: `services.shared.serving`) that answers `GET /api/v1/videos/{id}` with t
 work minus the framework: the admin key checked against its SHA-256 (as the keyring
 does), the same three SELECTs in one psycopg pipeline (`queries.get_video`) from a pool
 like the catalog's (autocommit), the same answer (`views.video_detail`, rendered by the
-catalog's own encoder), with its start-up heap frozen out of the collector's sight as the
-catalog's is (`gc.freeze()`). No routing table, dependency injection, validation, middleware
-or OpenAPI: what is left is what any server must do for this answer. `SO_REUSEPORT`, so
-several of them can share a port like the catalog's processes.
+catalog's own encoders: orjson where it writes the stdlib's bytes), with its start-up heap
+frozen out of the collector's sight as the catalog's is (`gc.freeze()`). No routing table,
+dependency injection, validation, middleware or OpenAPI: what is left is what any server
+must do for this answer. `SO_REUSEPORT`, so several of them can share a port like the
+catalog's processes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from services.catalog import queries, views
-from services.catalog.rendering import render
+from services.catalog.rendering import render, render_finite
 from services.shared import serving
 from services.shared.settings import CommonSettings
 
@@ -77,7 +78,8 @@ class LimitApp:
             video = await queries.get_video(conn, video_id)
         if video is None:
             return 404, b'{"error":"not_found"}'
-        return 200, render(views.video_detail(video, self.links))
+        detail = views.video_detail(video, self.links)
+        return 200, render_finite(detail) if views.finite_columns(video) else render(detail)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,7 @@ from services.catalog.settings import CatalogSettings
 from services.shared import api_document, http_errors
 from services.shared import keyring as keys
 from services.shared.content_keys import ContentKeyring
+from services.shared.direct_route import DirectRoute, ExpressLane
 from services.shared.envelope import Keks
 from services.shared.keyring import Keyring
 from services.shared.producer import EventProducer
@@ -98,6 +99,14 @@ def create_app(settings: CatalogSettings, pool: AsyncConnectionPool, producer: E
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app
+
+
+def front(app: FastAPI) -> ExpressLane:
+    """What the server runs: the app behind an `ExpressLane` for the video detail, the
+    hottest read (pollers ask every 2 s), answered without the middleware stack and the
+    router; every other request goes to the app as it is."""
+    assert isinstance(videos.DETAIL, DirectRoute)
+    return ExpressLane(app, [videos.DETAIL])
 
 
 async def _on_bad_cursor(_: Request, exc: BadCursor) -> JSONResponse:

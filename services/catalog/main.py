@@ -32,7 +32,7 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from schemas import ALL_TOPICS
-from services.catalog.api import Role, create_app
+from services.catalog.api import Role, create_app, front
 from services.catalog.console_sampler import sample_forever
 from services.catalog.lag_exporter import lag_exporter
 from services.catalog.projector import Projector
@@ -93,7 +93,7 @@ async def run(settings: CatalogSettings, role: Role = "all",
     # 80 ms (in-process), a stall of every request in flight, and 12 % of the API process'
     # samples under load (py-spy, README issue 18).
     gc.freeze()
-    server = serving.server(app, settings.host, settings.port, lifespan="off")
+    server = serving.server(front(app), settings.host, settings.port, lifespan="off")
     jobs: dict[str, Coroutine[Any, Any, Any]] = {
         "http": serving.serve(server, reuse_port=settings.reuse_port)}
     if projector is not None:  # consume every pipeline topic into the read models

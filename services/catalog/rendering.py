@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -86,6 +87,34 @@ def render_plain(content: Any) -> bytes:
         return render(content)
 
 
+#: What orjson writes for a float below 1e-4 in magnitude that `render` writes otherwise:
+#: 0.0000999 (for 9.99e-05) and a one-digit exponent, 4.8e-6 (for 4.8e-06); every other
+#: float orjson writes as the stdlib does. Text holding either only costs the fast path.
+_TINY_DECIMAL = b"0.0000"
+_SHORT_EXPONENT = re.compile(rb"e-[0-9][,\]}]")
+#: Datetimes and subclasses through `_plain` (`isoformat()`, as `render`); dataclasses
+#: too, which `render` refuses, so they are refused here and go the stdlib's way.
+_ALIKE = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | \
+    orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def render_finite(content: Any) -> bytes:
+    """`render(content)` for content that holds no NaN or infinity (orjson writes them as
+    null where `render` refuses them; the caller knows, e.g. `views.finite_columns`),
+    by orjson when it writes the same bytes: datetimes, dates and times through
+    `isoformat()` as `render` writes them, UUIDs and the rest of JSON natively; anything
+    orjson refuses, and an answer showing a float orjson writes otherwise (`_TINY_DECIMAL`,
+    `_SHORT_EXPONENT`), goes the stdlib's way. A video detail: about a quarter of
+    `render`'s time."""
+    try:
+        body = orjson.dumps(content, default=_plain, option=_ALIKE)
+    except orjson.JSONEncodeError:
+        return render(content)
+    if _TINY_DECIMAL in body or _SHORT_EXPONENT.search(body) is not None:
+        return render(content)
+    return body
+
+
 class JsonAnswer(Response):
     media_type = "application/json"
 
@@ -115,11 +144,12 @@ def _matches(if_none_match: str | None, tag: str) -> bool:
     return False
 
 
-def conditional(request: Request, content: Any) -> Response:
+def conditional(request: Request, content: Any, finite: bool = False) -> Response:
     """`JsonAnswer(content)` with an `ETag`, or `304 Not Modified` (no body) when the
     request's `If-None-Match` already names it: a poller re-reading a detail that did not
-    change gets a few header bytes instead of the whole answer."""
-    body = render(content)
+    change gets a few header bytes instead of the whole answer. `finite`: the content
+    holds no NaN or infinity, so `render_finite` may write it."""
+    body = render_finite(content) if finite else render(content)
     tag = etag_of(body)
     if _matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag})

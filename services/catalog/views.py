@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from math import isfinite
 from typing import Any
 from urllib.parse import quote
 
@@ -287,6 +288,18 @@ def video_detail(video: dict[str, Any], links: MediaLinks) -> dict[str, Any]:
         "links": {"self": links.api(f"/api/v1/videos/{video_id}"),
                   "events": links.api(f"/api/v1/videos/{video_id}/events")},
     }
+
+
+def finite_columns(video: dict[str, Any]) -> bool:
+    """Whether no float column of the video's rows (as `queries.get_video` gives them:
+    the video, its renditions and packages) holds a NaN or an infinity, so its
+    `video_detail` holds none (`rendering.render_finite` may write it): JSONB values never
+    do, and what the view computes (`processing_seconds`) is finite."""
+    for row in (video, *video["renditions"], *video["packages"]):
+        for value in row.values():
+            if type(value) is float and not isfinite(value):
+                return False
+    return True
 
 
 def captions_view(video: dict[str, Any], links: MediaLinks) -> dict[str, Any] | None:

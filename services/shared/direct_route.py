@@ -20,16 +20,31 @@ OpenAPI operation, its routing and the app's exception handlers are FastAPI's.
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine
+import re
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import fastapi.routing
+from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.routing import APIRoute
+from fastapi.telemetry._asgi import ExceptionTelemetryMiddleware
 from pydantic import BaseModel
+from starlette.convertors import Convertor
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from services.shared.request_timer import RequestTimer
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -66,11 +81,27 @@ def plain_calls(dependant: Dependant) -> list[tuple[str | None, Callable[..., Aw
     return calls  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class Built:
+    """One inclusion's direct handler of a `DirectRoute`: for the app `provider`."""
+
+    provider: Any  # the app whose dependency overrides the handler honours
+    regex: re.Pattern[str]
+    convertors: dict[str, Convertor[Any]]
+    path: str
+    handler: Handler
+    route: APIRoute
+
+
 class DirectRoute(APIRoute):
     """An `APIRoute` answered without FastAPI's per-request solve when it is plain."""
 
     #: Whether the app's handler for this route is the direct one (for tests).
     direct = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.built: list[Built] = []  # before super(): it builds the handler
+        super().__init__(*args, **kwargs)
 
     def get_route_handler(self) -> Handler:
         full = super().get_route_handler()
@@ -113,4 +144,104 @@ class DirectRoute(APIRoute):
                                 "a Response (its content is not validated or encoded)")
             return answer
 
+        # For an `ExpressLane` in front of the app this inclusion is for (its routing
+        # shape: the path with the include's prefix, and its convertors).
+        # (The request timer labels a request with the route's own path, as here.)
+        self.built.append(Built(overrides, route.path_regex, route.param_convertors, self.path,
+                                handler, self))
         return handler
+
+
+#: Middleware that acts on a request only when it raises (the lane hands such a request
+#: to the whole app, which answers it from scratch) or that a direct GET does not use
+#: (the exit stack closes uploaded files).
+_ONLY_ON_ERRORS = (ServerErrorMiddleware, ExceptionTelemetryMiddleware, ExceptionMiddleware,
+                   AsyncExitStackMiddleware)
+
+
+class ExpressLane:
+    """An ASGI front for a FastAPI app that answers a GET to one of `routes` (plain
+    `DirectRoute`s of the app) by the route's direct handler, without the app's middleware
+    stack, its router and FastAPI's per-route wrapper (request context, exit stacks,
+    exception wrapping): for the catalog detail, about a fifth of the process' CPU per
+    request went there (py-spy, issue 18).
+
+    What those layers do to such a request is done here: the request timer's observation
+    and the CORS middleware's headers (by the app's own instances), the scope's `app`,
+    `route`, `endpoint` and `path_params`. Everything else goes to the app, unchanged: a
+    request of another method, path or type; any request while the app traces
+    (FastAPI's telemetry), has a `root_path`, or carries middleware the lane does not know
+    (checked once, when the lane is built); and a request whose handler raises before
+    answering, which the app then answers from scratch (its exception handlers and error
+    pages: the routes are reads, so running one twice changes nothing).
+
+    The app must route every GET matching a route's path to that route (the owner
+    includes it first); its tests compare both ways' answers."""
+
+    def __init__(self, app: FastAPI, routes: Sequence[DirectRoute]) -> None:
+        self.app = app
+        self.routes = [r for r in routes if r.methods == {"GET"}]
+        #: Each route's handler for this app; FastAPI builds an included route's when
+        #: the app first routes a request, so until then the app answers every request.
+        self.lanes: list[Built] = []
+        self.timer: RequestTimer | None = None
+        self.cors: CORSMiddleware | None = None
+        self.on = bool(self.routes) and not app.root_path and self._knows(app)
+
+    def _knows(self, app: FastAPI) -> bool:
+        """Whether every layer of the app's middleware stack is one the lane stands in
+        for (built now, as Starlette would on the first request, so both share it)."""
+        telemetry = getattr(app, "_native_telemetry", None)
+        if telemetry is not None and telemetry.enabled():
+            return False
+        if app.middleware_stack is None:
+            app.middleware_stack = app.build_middleware_stack()
+        layer: Any = app.middleware_stack
+        while layer is not app.router:
+            if isinstance(layer, RequestTimer) and self.timer is None:
+                self.timer = layer
+            elif isinstance(layer, CORSMiddleware) and self.cors is None:
+                self.cors = layer
+            elif not isinstance(layer, _ONLY_ON_ERRORS):
+                return False
+            layer = getattr(layer, "app", None)
+            if layer is None:
+                return False
+        return True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.lanes and scope["type"] == "http" and scope["method"] == "GET" \
+                and not scope.get("root_path"):
+            path = scope["path"]
+            for lane in self.lanes:
+                match = lane.regex.match(path)
+                if match is not None:
+                    await self._express(lane, match, scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+        if self.on and not self.lanes and scope["type"] == "http":
+            self.lanes = [b for route in self.routes if route.direct for b in route.built
+                          if b.provider is self.app]
+
+    async def _express(self, lane: Built, match: re.Match[str], scope: Scope,
+                       receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        convertors = lane.convertors
+        params = {name: convertors[name].convert(value)
+                  for name, value in match.groupdict().items()}
+        child = {**scope, "app": self.app, "router": self.app.router, "path_params": params,
+                 "route": lane.route, "endpoint": lane.route.endpoint}
+        try:
+            response = await lane.handler(Request(child, receive))
+        except Exception:
+            await self.app(scope, receive, send)  # the app's own answer, from scratch
+            return
+        if self.cors is not None:  # as its `simple_response`, for every non-preflight
+            send = functools.partial(self.cors.send, send=send,
+                                     request_headers=Headers(scope=scope))
+        try:
+            await response(child, receive, send)
+        finally:
+            if self.timer is not None:
+                self.timer.observe("GET", lane.path, response.status_code,
+                                   time.perf_counter() - started)

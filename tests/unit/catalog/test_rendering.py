@@ -80,3 +80,33 @@ def test_same_in_orjson_and_render_plain_agree_with_render() -> None:
         assert not same_in_orjson(value)
     # Beyond 64 bits orjson refuses, and the stdlib writes it.
     assert render_plain({"v": 2**70}) == render({"v": 2**70})
+
+
+def test_render_finite_writes_render_s_bytes_whatever_the_floats_and_times() -> None:
+    from random import Random
+    from zoneinfo import ZoneInfo
+
+    from services.catalog.rendering import render_finite
+
+    rng = Random(18)
+    floats = [rng.uniform(-1, 1) * 10.0 ** rng.randint(-12, 20) for _ in range(20_000)]
+    floats += [9.99e-05, 1e-05, 4.8e-06, 1e-09, 1e-10, 5e-324, 1e16, 1e-4, 0.0, -0.0]
+    for value in floats:
+        content = {"v": value, "l": [value]}
+        assert render_finite(content) == render(content), value
+    moments = [datetime(2026, 1, 1, 1, 2, 3, 1, tzinfo=UTC), datetime(2026, 1, 1),
+               datetime(1850, 1, 1, tzinfo=ZoneInfo("Europe/Amsterdam")),  # +00:19:32
+               date(2026, 1, 1)]
+    for moment in moments:
+        assert render_finite({"at": moment}) == render({"at": moment}), moment
+    assert render_finite(ANSWER) == render(ANSWER)  # Decimals, tuples, UUIDs, text
+    assert render_finite({"v": 2**70}) == render({"v": 2**70})
+    with pytest.raises(TypeError):
+        render_finite({"what": object()})
+
+
+def test_text_that_looks_like_a_tiny_float_only_costs_the_fast_path() -> None:
+    from services.catalog.rendering import render_finite
+
+    for text in ("v0.00001", "x e-5]", "1e-5,"):
+        assert render_finite({"t": text}) == render({"t": text})

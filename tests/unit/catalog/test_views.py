@@ -154,3 +154,19 @@ def test_what_orjson_reads_or_writes_otherwise_goes_the_stdlibs_way() -> None:
 def test_a_non_finite_number_is_still_refused() -> None:
     with pytest.raises(ValueError):
         new_page([whole_row(1, duration_seconds=math.nan)])
+
+
+def test_finite_columns_finds_a_nan_or_infinity_in_any_row_of_a_video() -> None:
+    from services.catalog.views import finite_columns
+
+    def video(**floats: float) -> dict[str, Any]:
+        return {**whole_row(1), "renditions": [{"vmaf": floats.get("vmaf", 96.7)}],
+                "packages": [{"duration_seconds": floats.get("package", 12.0)}],
+                "duration_seconds": floats.get("duration", 12.3),
+                "user_metadata": {"n": 1e-300}}
+
+    assert finite_columns(video())
+    for bad in (math.nan, math.inf, -math.inf):
+        assert not finite_columns(video(vmaf=bad))
+        assert not finite_columns(video(package=bad))
+        assert not finite_columns(video(duration=bad))
