@@ -151,6 +151,25 @@ def _compiled(plain: Any) -> Reader | None:
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+def _canonical_ids(record: dict[str, Any], uuids: tuple[str, ...]) -> None:
+    """The check fastavro's uuid reader would have made, for ids read as plain text:
+    any other spelling normalised by `uuid.UUID` (or refused: ValueError)."""
+    for name in uuids:
+        value = record.get(name)
+        if value is not None and not _CANONICAL_UUID.fullmatch(value):
+            record[name] = str(uuid.UUID(value))
+
+
+def _ended_with_data(topic: Topic, end: int, size: int) -> None:
+    """Refuse a body that did not end where the record's data did."""
+    if end < size:
+        raise CorruptBody(
+            f"record on {topic.name} has {size - end} trailing bytes after the Avro body")
+    if end > size:
+        raise CorruptBody(f"record on {topic.name} has a corrupt Avro body: it ends "
+                          f"{end - size} bytes past the data")
+
+
 class EventCodec:
     """Encodes and decodes the events of every topic in the registry."""
 
@@ -216,19 +235,11 @@ class EventCodec:
         if writer.compiled is not None:
             try:
                 record, end = writer.compiled(data, HEADER_LEN)
-                for name in uuids:  # the check fastavro's uuid reader would have made
-                    value = record.get(name)
-                    if value is not None and not _CANONICAL_UUID.fullmatch(value):
-                        record[name] = str(uuid.UUID(value))
+                _canonical_ids(record, uuids)
             except Exception as exc:  # IndexError, ValueError, UnicodeDecodeError...
                 raise CorruptBody(
                     f"record on {topic.name} has a corrupt Avro body: {exc!r}") from exc
-            if end != len(data):
-                raise CorruptBody(
-                    f"record on {topic.name} has {len(data) - end} "
-                    "trailing bytes after the Avro body" if end < len(data) else
-                    f"record on {topic.name} has a corrupt Avro body: it ends "
-                    f"{end - len(data)} bytes past the data")
+            _ended_with_data(topic, end, len(data))
             return cast(dict[str, Any], record)
         reader = self._latest[topic.schema][1]
         body = io.BytesIO(data)  # shares the buffer; a slice would copy the body
@@ -236,10 +247,7 @@ class EventCodec:
         try:
             if writer.plain is not None:
                 record = cast(dict[str, Any], fastavro.schemaless_reader(body, writer.plain))
-                for name in uuids:  # the check fastavro's uuid reader would have made
-                    value = record.get(name)
-                    if value is not None and not _CANONICAL_UUID.fullmatch(value):
-                        record[name] = str(uuid.UUID(value))
+                _canonical_ids(record, uuids)
             else:
                 record = cast(dict[str, Any],
                               fastavro.schemaless_reader(body, writer.parsed, reader))
@@ -250,9 +258,5 @@ class EventCodec:
                         record[name] = str(value)
         except Exception as exc:  # fastavro raises many types on truncated/corrupt bodies
             raise CorruptBody(f"record on {topic.name} has a corrupt Avro body: {exc!r}") from exc
-        if body.tell() != len(data):
-            raise CorruptBody(
-                f"record on {topic.name} has {len(data) - body.tell()} "
-                "trailing bytes after the Avro body"
-            )
+        _ended_with_data(topic, body.tell(), len(data))
         return record
