@@ -34,6 +34,7 @@ from opentelemetry import trace
 
 from services.shared import telemetry
 from services.shared.locations import redact, scrub
+from services.shared.media.child import Child, spawn
 from services.shared.media.errors import FfmpegError
 from services.shared.media.fields import to_int
 from services.shared.settings import CommonSettings
@@ -115,7 +116,7 @@ class FfmpegRun:
         self.started_at: float | None = None
         self.elapsed_s: float | None = None
         self._stdout = bytearray()
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: Child | None = None
         self._span: trace.Span | None = None
         self._readers: list[asyncio.Task[None]] = []
 
@@ -139,15 +140,11 @@ class FfmpegRun:
         self.started_at = time.monotonic()
         try:
             argv, preexec = _dying_with_parent(self.argv, (self.env or os.environ).get("PATH"))
-            self._proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, **self.env} if self.env else None,
-                limit=1 << 20,  # longest line read; x264/SVT option dumps run long
-                # Its own session: a Ctrl-C in the terminal reaches the service, which then
-                # cancels us, instead of killing ffmpeg behind the service's back.
-                start_new_session=True,
+            # Not asyncio's subprocesses: under uvloop they fork the whole service (`child`).
+            self._proc = await spawn(
+                argv, env={**os.environ, **self.env} if self.env else None,
                 preexec_fn=preexec,
+                limit=1 << 20,  # longest line read; x264/SVT option dumps run long
             )
         except OSError as exc:
             self.status = ProcessStatus.ERRORED
@@ -158,7 +155,6 @@ class FfmpegRun:
             "ffprobe run" if "ffprobe" in self.name else "ffmpeg run",
             attributes={"process.executable.name": self.name,
                         "process.command_line": self.command[:4000]})
-        assert self._proc.stdout is not None and self._proc.stderr is not None
         self._readers = [asyncio.create_task(self._read_stdout(self._proc.stdout)),
                          asyncio.create_task(self._read_stderr(self._proc.stderr))]
 
@@ -284,9 +280,9 @@ def _dying_with_parent(argv: list[str], path: str | None = None,
     partition's next owner.
 
     Through `setpriv --pdeathsig KILL` when it works here, so no `preexec_fn` is needed:
-    with one, CPython must fork() the whole service (every page table of a process holding
-    upload buffers, copied per ffprobe) instead of vfork(). The binary is looked up first so
-    a missing one still fails to start (OSError) instead of setpriv exiting 127.
+    with one, CPython must fork() the whole service instead of vfork() (see `child`). The
+    binary is looked up first so a missing one still fails to start (OSError) instead of
+    setpriv exiting 127.
     """
     if not _setpriv_works():
         return argv, _die_with_parent
