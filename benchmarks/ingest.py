@@ -114,6 +114,17 @@ def cpu_split(pid: int | None) -> tuple[float, float]:
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
+def page_faults(pid: int | None) -> int:
+    """Minor page faults of the process itself so far (proc(5) field 10): each fresh page
+    of a new buffer costs one, and the kernel zeroes the page."""
+    if pid is None:
+        return 0
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+    except FileNotFoundError:
+        return 0
+
+
 def video_chunk(seconds: float = 2.0) -> bytes:
     """A real clip as MPEG-TS bytes: 1280x720 H.264 (intra-heavy, so it is megabytes, not
     kilobytes) with AAC, made by the project's FFmpeg."""
@@ -328,6 +339,7 @@ def one_upload(ingest: Ingest, api_key: str, total: int, chunk: bytes,
     sampler = RssSampler(ingest.pid)
     sampler.start()
     before = cpu_split(ingest.pid), cpu_seconds(s3_pid), time.process_time()
+    faults = page_faults(ingest.pid)
     start = time.perf_counter()
     reply = httpx.post(
         ingest.url, content=multipart_body(total, chunk, boundary, sent),
@@ -345,6 +357,7 @@ def one_upload(ingest: Ingest, api_key: str, total: int, chunk: bytes,
             "status": reply.status_code, "answer": reply.text[:120],
             "cpu": after[0][0] - before[0][0], "check_cpu": after[0][1] - before[0][1],
             "weed_cpu": after[1] - before[1], "client_cpu": after[2] - before[2],
+            "faults_per_mb": (page_faults(ingest.pid) - faults) / (total / MB),
             "peak_mb": sampler.peak_kb / 1024}
 
 
@@ -357,6 +370,7 @@ def many_uploads(ingest: Ingest, api_key: str, count: int, size: int, chunk: byt
     sampler = RssSampler(ingest.pid)
     sampler.start()
     before = cpu_split(ingest.pid), cpu_seconds(s3_pid), time.process_time()
+    faults = page_faults(ingest.pid)
     times, statuses, wall = asyncio.run(concurrent_uploads(ingest.url, api_key, count, size,
                                                            chunk))
     after = cpu_split(ingest.pid), cpu_seconds(s3_pid), time.process_time()
@@ -369,6 +383,7 @@ def many_uploads(ingest: Ingest, api_key: str, count: int, size: int, chunk: byt
             "cpu": after[0][0] - before[0][0],
             "check_cpu_each": (after[0][1] - before[0][1]) / count,
             "weed_cpu": after[1] - before[1], "client_cpu": after[2] - before[2],
+            "faults_per_mb": (page_faults(ingest.pid) - faults) / (count * size / MB),
             "peak_mb": sampler.peak_kb / 1024}
 
 
@@ -493,7 +508,8 @@ def main() -> int:
                   f"{spread([r['rate'] / d for r, d in zip(rows, direct_rates, strict=True)])}"
                   f" [target ≥ 0.9]; ingest CPU s {spread([r['cpu'] for r in rows], 1)} "
                   f"+ check {spread([r['check_cpu'] for r in rows])}; weed CPU s "
-                  f"{spread([r['weed_cpu'] for r in rows], 1)}; peak RSS "
+                  f"{spread([r['weed_cpu'] for r in rows], 1)}; page faults per MB "
+                  f"{spread([r['faults_per_mb'] for r in rows], 0)}; peak RSS "
                   f"{max(r['peak_mb'] for r in rows):.0f} MB [target < 150]")
             rows = many[ingest.name]
             if rows:
@@ -506,7 +522,8 @@ def main() -> int:
                       f"; slowest ÷ median {spread([r['slowest'] for r in rows])}; check "
                       f"CPU s per upload {spread([r['check_cpu_each'] for r in rows], 3)}; "
                       f"ingest CPU s {spread([r['cpu'] for r in rows], 1)}; weed CPU s "
-                      f"{spread([r['weed_cpu'] for r in rows], 1)}; peak RSS "
+                      f"{spread([r['weed_cpu'] for r in rows], 1)}; page faults per MB "
+                      f"{spread([r['faults_per_mb'] for r in rows], 0)}; peak RSS "
                       f"{max(r['peak_mb'] for r in rows):.0f} MB [target ≤ 300]")
         return 0
     finally:

@@ -163,7 +163,7 @@ async def receive_form(body: AsyncIterator[bytes], boundary: bytes,
             else:
                 parser.write(chunk)
             upload = sink.upload
-            if upload is not None and upload.part_full:
+            while upload is not None and upload.part_full:  # a chunk may fill two
                 while (oldest := upload.window_full()) is not None and not oldest.done():
                     await asyncio.wrap_future(oldest)
                 upload.send_part()

@@ -118,3 +118,39 @@ def test_a_failed_upload_among_many_is_raised_after_the_others_ended(store: Any,
         store.put_files([good[0], gone, *good[1:]], concurrency=4)
     assert all(store.head(u.ref) is not None for u in good)
     assert store.head(gone.ref) is None
+
+
+def test_the_next_upload_reuses_the_buffers_of_stored_parts(store: Any) -> None:
+    refs = [store.ref(f"tests/storage/{uuid.uuid4()}") for _ in range(2)]
+    made = []
+    for ref in refs:
+        upload = store.multipart(ref, "application/octet-stream", part_size=PART_SIZE_MIN,
+                                 in_flight=2)
+        _write(upload, BODY)
+        upload.complete()
+        made.append(store._part_buffers[PART_SIZE_MIN].allocated)
+    assert made[1] == made[0], "the second upload made fresh buffers"
+    for ref in refs:
+        assert store.stream(ref)["Body"].read() == BODY
+        store.delete(ref)
+
+
+def test_a_failed_part_is_raised_and_its_buffer_never_reused(store: Any) -> None:
+    from services.shared.storage import StorageError
+
+    ref = store.ref(f"tests/storage/{uuid.uuid4()}")
+    upload = store.multipart(ref, "application/octet-stream", part_size=PART_SIZE_MIN,
+                             in_flight=1)
+    # The gateway forgets the upload: the part sent now fails for real.
+    store._s3.abort_multipart_upload(Bucket=ref.bucket, Key=ref.key,
+                                     UploadId=upload._upload_id)
+    upload.fill(BODY[:PART_SIZE_MIN])
+    failed = upload._buffer
+    upload.send_part()
+    with pytest.raises(StorageError, match="part 1"):
+        upload.complete()
+    upload.abort()
+    pool = store._part_buffers[PART_SIZE_MIN]
+    assert all(buffer is not failed for buffer in pool._free)
+    assert pool._in_use == 0
+    assert store.head(ref) is None

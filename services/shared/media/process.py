@@ -15,11 +15,15 @@ import asyncio
 import contextlib
 import ctypes
 import enum
+import errno
+import functools
 import json
 import logging
 import os
 import shlex
+import shutil
 import signal
+import subprocess
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +34,7 @@ from opentelemetry import trace
 
 from services.shared import telemetry
 from services.shared.locations import redact, scrub
+from services.shared.media.child import Child, spawn
 from services.shared.media.errors import FfmpegError
 from services.shared.media.fields import to_int
 from services.shared.settings import CommonSettings
@@ -111,7 +116,7 @@ class FfmpegRun:
         self.started_at: float | None = None
         self.elapsed_s: float | None = None
         self._stdout = bytearray()
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: Child | None = None
         self._span: trace.Span | None = None
         self._readers: list[asyncio.Task[None]] = []
 
@@ -134,17 +139,12 @@ class FfmpegRun:
         log.log(self.log_level, "running %s", self.command)
         self.started_at = time.monotonic()
         try:
-            self._proc = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, **self.env} if self.env else None,
+            argv, preexec = _dying_with_parent(self.argv, (self.env or os.environ).get("PATH"))
+            # Not asyncio's subprocesses: under uvloop they fork the whole service (`child`).
+            self._proc = await spawn(
+                argv, env={**os.environ, **self.env} if self.env else None,
+                preexec_fn=preexec,
                 limit=1 << 20,  # longest line read; x264/SVT option dumps run long
-                # Its own session: a Ctrl-C in the terminal reaches the service, which then
-                # cancels us, instead of killing ffmpeg behind the service's back.
-                start_new_session=True,
-                # ...but a SIGKILLed service must not leave an orphan encoding on: the job is
-                # redone by the partition's next owner.
-                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             self.status = ProcessStatus.ERRORED
@@ -155,7 +155,6 @@ class FfmpegRun:
             "ffprobe run" if "ffprobe" in self.name else "ffmpeg run",
             attributes={"process.executable.name": self.name,
                         "process.command_line": self.command[:4000]})
-        assert self._proc.stdout is not None and self._proc.stderr is not None
         self._readers = [asyncio.create_task(self._read_stdout(self._proc.stdout)),
                          asyncio.create_task(self._read_stderr(self._proc.stderr))]
 
@@ -270,6 +269,37 @@ class FfmpegRun:
 
 
 _PR_SET_PDEATHSIG = 1
+#: util-linux's setpriv(1) sets the parent-death signal and execs the command (same pid).
+SETPRIV = "setpriv"
+
+
+def _dying_with_parent(argv: list[str], path: str | None = None,
+                       ) -> tuple[list[str], Callable[[], None] | None]:
+    """The argv and preexec_fn that make the child die (SIGKILL) when the service does: a
+    SIGKILLed service must not leave an orphan encoding on, as the job is redone by the
+    partition's next owner.
+
+    Through `setpriv --pdeathsig KILL` when it works here, so no `preexec_fn` is needed:
+    with one, CPython must fork() the whole service instead of vfork() (see `child`). The
+    binary is looked up first so a missing one still fails to start (OSError) instead of
+    setpriv exiting 127.
+    """
+    if not _setpriv_works():
+        return argv, _die_with_parent
+    if shutil.which(argv[0], path=path) is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+    return [SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
+
+
+@functools.cache
+def _setpriv_works() -> bool:
+    """Once per process (a few ms, blocking, at the first run): util-linux is essential on
+    Debian, but not everywhere, and `--pdeathsig` is from 2.33 on."""
+    try:
+        return subprocess.run([SETPRIV, "--pdeathsig", "KILL", "--", "true"],
+                              capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def _die_with_parent() -> None:
