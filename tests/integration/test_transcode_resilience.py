@@ -360,10 +360,15 @@ def test_a_bad_source_fails_with_its_code_and_is_dead_lettered_with_the_original
                    and e.consumer_group == "transcode" else None)(
             codec.decode(DEAD_LETTER, r.value)),
         lambda kept: bool(kept))
-    assert len(letters) == 1, letters
-    assert letters[0].original_value == value
-    assert letters[0].original_topic == VIDEO_UPLOADED.name
-    assert letters[0].error_code == code
+    # One dead letter. The topic may hold it twice: a rebalance between the dead letter and
+    # the offset commit (the SIGKILL test above restarts the stack's worker) has the new
+    # owner redo the record, and the repeat carries the same event id, which the catalog's
+    # read model applies once.
+    assert len({letter.event_id for letter in letters}) == 1, letters
+    for letter in letters:
+        assert letter.original_value == value
+        assert letter.original_topic == VIDEO_UPLOADED.name
+        assert letter.error_code == code
 
 
 @pytest.fixture(scope="module")
