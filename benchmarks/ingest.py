@@ -100,16 +100,24 @@ def cpu_seconds(pid: int | None) -> float:
     return sum(cpu_split(pid))
 
 
+def _stat_fields(pid: int | None) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (index 0 is proc(5)'s field 3), or None
+    when there is no such process."""
+    if pid is None:
+        return None
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+
+
 def cpu_split(pid: int | None) -> tuple[float, float]:
     """(the process's own, its reaped children's) user + system CPU seconds, from /proc.
     Ingest's children are its content checks (ffprobe, ffmpeg), so the second is theirs."""
-    if pid is None:
+    fields = _stat_fields(pid)
+    if fields is None:
         return 0.0, 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0, 0.0
-    # Fields 14-17 of proc(5) (utime, stime, cutime, cstime); index 0 here is field 3.
+    # Fields 14-17 of proc(5) (utime, stime, cutime, cstime).
     tick = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
@@ -117,12 +125,8 @@ def cpu_split(pid: int | None) -> tuple[float, float]:
 def page_faults(pid: int | None) -> int:
     """Minor page faults of the process itself so far (proc(5) field 10): each fresh page
     of a new buffer costs one, and the kernel zeroes the page."""
-    if pid is None:
-        return 0
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
-    except FileNotFoundError:
-        return 0
+    fields = _stat_fields(pid)
+    return 0 if fields is None else int(fields[7])
 
 
 def video_chunk(seconds: float = 2.0) -> bytes:

@@ -334,11 +334,13 @@ class PartBuffers:
         One of another length is dropped instead."""
         with self._lock:
             self._in_use -= 1
-            if len(buffer) == self.part_size and len(self._free) < self._room():
+            if len(buffer) != self.part_size:
+                return
+            surplus = len(self._free) >= self._room()
+            if not surplus or time.monotonic() < self._surplus_until:
                 self._free.append(buffer)
-            elif len(buffer) == self.part_size and time.monotonic() < self._surplus_until:
-                self._free.append(buffer)
-                self._arm_timer()
+                if surplus:
+                    self._arm_timer()
 
     def discard(self) -> None:
         """A taken buffer is not coming back (its part failed: boto3 may still hold it)."""
@@ -454,14 +456,14 @@ class MultipartUpload:
             self._collect_oldest()
         body: bytes | bytearray
         if self._buffer is None:
-            body, pooled = b"", False  # the one, empty, part of an empty upload
+            body = b""  # the one, empty, part of an empty upload
         elif self._filled < self._part_size:
             # The last part goes as a copy of its bytes: the buffer serves the next upload
             # (a cut one could not, and a fresh one costs more than the copy).
-            body, pooled = bytes(memoryview(self._buffer)[:self._filled]), False
+            body = bytes(memoryview(self._buffer)[:self._filled])
             self._buffers.give(self._buffer)
         else:
-            body, pooled = self._buffer, True
+            body = self._buffer
         self._buffer, self._filled = None, 0
         spill, self._spill = self._spill, bytearray()
         if spill:
@@ -471,9 +473,10 @@ class MultipartUpload:
         # as it is (a retry sends the same object again). The span belongs to the request
         # that streams the upload: carry its context over.
         self._sending.append(self._sender.submit(contextvars.copy_context().run,
-                                                 self._send, body, number, pooled))
+                                                 self._send, body, number))
 
-    def _send(self, body: bytes | bytearray, number: int, pooled: bool) -> dict[str, Any]:
+    def _send(self, body: bytes | bytearray, number: int) -> dict[str, Any]:
+        pooled = isinstance(body, bytearray)  # a pool's buffer; a last part goes as bytes
         try:
             with _transfer("upload part", self.ref, "out", len(body)):
                 etag = self._s3.upload_part(
@@ -487,7 +490,7 @@ class MultipartUpload:
                 raise StorageError(
                     f"upload of part {number} of {self.ref.uri} failed: {exc}") from exc
             raise
-        if pooled and isinstance(body, bytearray):
+        if isinstance(body, bytearray):
             self._buffers.give(body)
         return {"PartNumber": number, "ETag": etag}
 

@@ -284,22 +284,28 @@ def _dying_with_parent(argv: list[str], path: str | None = None,
     binary is looked up first so a missing one still fails to start (OSError) instead of
     setpriv exiting 127.
     """
-    if not _setpriv_works():
+    setpriv = _setpriv()
+    if setpriv is None:
         return argv, _die_with_parent
     if shutil.which(argv[0], path=path) is None:
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
-    return [SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv], None
 
 
 @functools.cache
-def _setpriv_works() -> bool:
-    """Once per process (a few ms, blocking, at the first run): util-linux is essential on
-    Debian, but not everywhere, and `--pdeathsig` is from 2.33 on."""
+def _setpriv() -> str | None:
+    """setpriv's absolute path if it works here, else None. Once per process (a few ms,
+    blocking, at the first run): util-linux is essential on Debian, but not everywhere, and
+    `--pdeathsig` is from 2.33 on. The path, so a spawn does not try each PATH entry."""
+    found = shutil.which(SETPRIV)
+    if found is None:
+        return None
     try:
-        return subprocess.run([SETPRIV, "--pdeathsig", "KILL", "--", "true"],
-                              capture_output=True, timeout=10).returncode == 0
+        works = subprocess.run([found, "--pdeathsig", "KILL", "--", "true"],
+                               capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.SubprocessError):
-        return False
+        return None
+    return found if works else None
 
 
 def _die_with_parent() -> None:

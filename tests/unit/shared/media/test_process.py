@@ -10,6 +10,7 @@ import asyncio
 import resource
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 import uvloop
@@ -33,18 +34,19 @@ def _child_pdeathsig() -> int:
 
 def test_setpriv_works_on_this_machine() -> None:
     # Debian's util-linux has it; without it every run would fork the whole service.
-    assert process._setpriv_works()
+    assert process._setpriv() is not None
 
 
 def test_a_child_started_through_setpriv_dies_with_its_parent() -> None:
     argv, preexec = process._dying_with_parent([sys.executable, "-V"])
-    assert argv[:4] == ["setpriv", "--pdeathsig", "KILL", "--"] and preexec is None
+    assert argv[0] == process._setpriv() and Path(argv[0]).name == "setpriv"
+    assert argv[1:5] == ["--pdeathsig", "KILL", "--", sys.executable] and preexec is None
     assert _child_pdeathsig() == signal.SIGKILL
 
 
 def test_without_setpriv_a_preexec_fn_sets_the_same_signal(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(process, "_setpriv_works", lambda: False)
+    monkeypatch.setattr(process, "_setpriv", lambda: None)
     argv, preexec = process._dying_with_parent([sys.executable, "-V"])
     assert argv == [sys.executable, "-V"] and preexec is process._die_with_parent
     assert _child_pdeathsig() == signal.SIGKILL
