@@ -33,6 +33,7 @@ from rich.table import Table
 
 from services.shared.dead_letter_log import (
     DeadLetter,
+    fold_repeats,
     parse_id,
     parse_since,
     read_dead_letter,
@@ -91,20 +92,23 @@ def _list(args: argparse.Namespace) -> int:
                and (args.group is None or (d.event is not None
                                            and d.event.consumer_group == args.group))]
     letters.sort(key=lambda d: (d.timestamp_ms, d.partition, d.offset))
-    letters = letters[-args.limit:] if args.limit else letters
+    # A record redone after a rebalance is dead-lettered twice under one event id: listed
+    # once, at its first copy, with the count.
+    folded = fold_repeats(letters)
+    folded = folded[-args.limit:] if args.limit else folded
     if args.json:
-        for letter in letters:
-            print(json.dumps(_summary(letter)))
+        for letter, copies in folded:
+            print(json.dumps({**_summary(letter), "copies": copies}))
         return 0
-    table = Table("id", "time", "original", "group", "code", "redrives", "message",
-                  title=f"dead-letter: {len(letters)} shown")
-    for letter in letters:
+    table = Table("id", "time", "original", "group", "code", "redrives", "copies", "message",
+                  title=f"dead-letter: {len(folded)} shown")
+    for letter, copies in folded:
         s = _summary(letter)
         origin = (f"{s['original_topic']}/{s['original_partition']}@{s['original_offset']}"
                   if letter.event else "-")
         table.add_row(s["id"], s["time"], origin, s["group"] or "-", s["error_code"],
                       str(s["redrive_count"] if s["redrive_count"] is not None else "-"),
-                      (s["message"] or "")[:120])
+                      str(copies), (s["message"] or "")[:120])
     _console().print(table)
     return 0
 

@@ -177,6 +177,22 @@ async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> list[Redrive
         await producer.stop()
 
 
+def fold_repeats(letters: Iterable[DeadLetter]) -> list[tuple[DeadLetter, int]]:
+    """Each dead letter once, the first copy, with how many copies the topic holds.
+
+    A record redone after a rebalance (the commit after its dead letter failed) is dead-
+    lettered again under the same event id: one fact, written twice. Unreadable records
+    have no id and are each their own."""
+    folded: dict[object, list[Any]] = {}
+    for letter in letters:
+        key = letter.event.event_id if letter.event is not None else letter.id
+        if key in folded:
+            folded[key][1] += 1
+        else:
+            folded[key] = [letter, 1]
+    return [(letter, copies) for letter, copies in folded.values()]
+
+
 def select_for_redrive(letters: Iterable[DeadLetter], topic: str, group: str | None = None,
                        max_redrives: int = 3) -> tuple[list[DeadLetter], list[DeadLetter]]:
     """(to redrive, skipped as redriven too often). One copy per original record: every
