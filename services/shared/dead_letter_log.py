@@ -9,6 +9,7 @@ topic and partition (so a video's events keep their order), with the original he
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -183,14 +184,13 @@ def fold_repeats(letters: Iterable[DeadLetter]) -> list[tuple[DeadLetter, int]]:
     A record redone after a rebalance (the commit after its dead letter failed) is dead-
     lettered again under the same event id: one fact, written twice. Unreadable records
     have no id and are each their own."""
-    folded: dict[object, list[Any]] = {}
+    first: dict[str, DeadLetter] = {}
+    copies: Counter[str] = Counter()
     for letter in letters:
-        key = letter.event.event_id if letter.event is not None else letter.id
-        if key in folded:
-            folded[key][1] += 1
-        else:
-            folded[key] = [letter, 1]
-    return [(letter, copies) for letter, copies in folded.values()]
+        key = letter.event.event_id if letter.event is not None else f"unreadable {letter.id}"
+        first.setdefault(key, letter)
+        copies[key] += 1
+    return [(letter, copies[key]) for key, letter in first.items()]
 
 
 def select_for_redrive(letters: Iterable[DeadLetter], topic: str, group: str | None = None,

@@ -142,7 +142,7 @@ def findings(stdout: str) -> str:
     run's message leads with them, so a CI log cut to its last lines still shows why."""
     sections = re.findall(r"^=+ (?:ERRORS|FAILURES) =+$.*?(?=^=+ SUMMARY =+$)", stdout,
                           flags=re.M | re.S)
-    return "".join(section[:15000] for section in sections) + "\n[...]\n"
+    return "".join(section[:15000] for section in sections) + ("\n[...]\n" if sections else "")
 
 
 @pytest.mark.parametrize("api", ["ingest", "catalog", "webhooks"])
