@@ -35,6 +35,7 @@ shared 2-core box they are noisy; ratios measured side by side are what count.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -112,14 +113,26 @@ def _stat_fields(pid: int | None) -> list[str] | None:
 
 
 def cpu_split(pid: int | None) -> tuple[float, float]:
-    """(the process's own, its reaped children's) user + system CPU seconds, from /proc.
-    Ingest's children are its content checks (ffprobe, ffmpeg), so the second is theirs."""
+    """(the process's own, its children's) user + system CPU seconds, from /proc.
+    Ingest's children are its content checks (ffprobe, ffmpeg), so the second is theirs:
+    the reaped ones, and the live ones with theirs (the ffprobe fork server is one, and
+    the runs it forked and reaped are in its own children's time)."""
     fields = _stat_fields(pid)
-    if fields is None:
+    if fields is None or pid is None:
         return 0.0, 0.0
-    # Fields 14-17 of proc(5) (utime, stime, cutime, cstime).
     tick = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+    # Fields 14-17 of proc(5) (utime, stime, cutime, cstime).
+    own = (int(fields[11]) + int(fields[12])) / tick
+    reaped = (int(fields[13]) + int(fields[14])) / tick
+    return own, reaped + sum(sum(cpu_split(child)) for child in _live_children(pid))
+
+
+def _live_children(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(FileNotFoundError):
+            children += [int(child) for child in task.read_text().split()]
+    return children
 
 
 def page_faults(pid: int | None) -> int:

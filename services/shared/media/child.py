@@ -13,6 +13,7 @@ until it execs, and nothing is copied or marked. The pipes then belong to the lo
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import os
@@ -21,8 +22,36 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
 
-class Child:
-    """A running child: its pid, stdout and stderr readers, and its exit."""
+class RunningChild(abc.ABC):
+    """A running child: its pid, stdout and stderr readers, and its exit. Started by
+    `spawn` (a `Child`), or forked by a fork server (`forkserver.ServedChild`)."""
+
+    stdout: asyncio.StreamReader
+    stderr: asyncio.StreamReader
+    _exited: asyncio.Future[int]
+
+    @property
+    @abc.abstractmethod
+    def pid(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int:
+        """The exit status (negative: killed by that signal). Cancelling the wait leaves
+        the watch running."""
+        return await asyncio.shield(self._exited)
+
+    @abc.abstractmethod
+    def send_signal(self, sig: int) -> None: ...
+
+    @abc.abstractmethod
+    def kill(self) -> None: ...
+
+
+class Child(RunningChild):
+    """A child this process started."""
 
     def __init__(self, popen: subprocess.Popen[bytes], stdout: asyncio.StreamReader,
                  stderr: asyncio.StreamReader, exited: asyncio.Future[int]) -> None:
@@ -39,11 +68,6 @@ class Child:
     def returncode(self) -> int | None:
         return self._popen.returncode
 
-    async def wait(self) -> int:
-        """The exit status (negative: killed by that signal). Cancelling the wait leaves
-        the watch running."""
-        return await asyncio.shield(self._exited)
-
     def send_signal(self, sig: int) -> None:
         # Popen reaps first and never signals a reaped pid (which may be another's now).
         self._popen.send_signal(sig)
@@ -53,20 +77,22 @@ class Child:
 
 
 async def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None,
-                preexec_fn: Callable[[], None] | None, limit: int) -> Child:
-    """Start `argv` in its own session with stdin from /dev/null and both outputs piped.
-    Raises OSError when it cannot start (as Popen does)."""
+                preexec_fn: Callable[[], None] | None, limit: int,
+                pass_fds: Sequence[int] = ()) -> Child:
+    """Start `argv` in its own session with stdin from /dev/null and both outputs piped
+    (and `pass_fds` kept open in it). Raises OSError when it cannot start (as Popen
+    does)."""
     loop = asyncio.get_running_loop()
     popen = subprocess.Popen(
         list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn,
+        stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn, pass_fds=tuple(pass_fds),
         # Its own session: a Ctrl-C in the terminal reaches the service, which then
         # cancels the run, instead of killing the child behind the service's back.
         start_new_session=True)
     try:
         assert popen.stdout is not None and popen.stderr is not None
-        stdout = await _reader(loop, popen.stdout, limit)
-        stderr = await _reader(loop, popen.stderr, limit)
+        stdout = await read_pipe(loop, popen.stdout, limit)
+        stderr = await read_pipe(loop, popen.stderr, limit)
         exited = _watch_exit(loop, popen)
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
@@ -76,7 +102,7 @@ async def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None,
     return Child(popen, stdout, stderr, exited)
 
 
-async def _reader(loop: asyncio.AbstractEventLoop, pipe: IO[bytes],
+async def read_pipe(loop: asyncio.AbstractEventLoop, pipe: IO[bytes],
                   limit: int) -> asyncio.StreamReader:
     reader = asyncio.StreamReader(limit=limit, loop=loop)
     # The transport owns the pipe from here and closes it at end of file.

@@ -34,7 +34,8 @@ from opentelemetry import trace
 
 from services.shared import telemetry
 from services.shared.locations import redact, scrub
-from services.shared.media.child import Child, spawn
+from services.shared.media import forkserver
+from services.shared.media.child import RunningChild, spawn
 from services.shared.media.errors import FfmpegError
 from services.shared.media.fields import to_int
 from services.shared.settings import CommonSettings
@@ -116,7 +117,7 @@ class FfmpegRun:
         self.started_at: float | None = None
         self.elapsed_s: float | None = None
         self._stdout = bytearray()
-        self._proc: Child | None = None
+        self._proc: RunningChild | None = None
         self._span: trace.Span | None = None
         self._readers: list[asyncio.Task[None]] = []
 
@@ -138,14 +139,19 @@ class FfmpegRun:
             raise RuntimeError(f"{self.name} already started")
         log.log(self.log_level, "running %s", self.command)
         self.started_at = time.monotonic()
+        limit = 1 << 20  # longest line read; x264/SVT option dumps run long
+        server = None if self.env else forkserver.serving(self.argv)
         try:
-            argv, preexec = _dying_with_parent(self.argv, (self.env or os.environ).get("PATH"))
-            # Not asyncio's subprocesses: under uvloop they fork the whole service (`child`).
-            self._proc = await spawn(
-                argv, env={**os.environ, **self.env} if self.env else None,
-                preexec_fn=preexec,
-                limit=1 << 20,  # longest line read; x264/SVT option dumps run long
-            )
+            if server is not None:
+                self._proc = await server.spawn(self.argv, limit=limit)
+            else:
+                argv, preexec = _dying_with_parent(self.argv,
+                                                   (self.env or os.environ).get("PATH"))
+                # Not asyncio's subprocesses: under uvloop they fork the whole service
+                # (`child`).
+                self._proc = await spawn(
+                    argv, env={**os.environ, **self.env} if self.env else None,
+                    preexec_fn=preexec, limit=limit)
         except OSError as exc:
             self.status = ProcessStatus.ERRORED
             raise FfmpegError(f"cannot start {self.name}: {scrub(str(exc), self.argv)}",
