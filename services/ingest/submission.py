@@ -156,6 +156,12 @@ class Submission:
             probe = await probing.inspect_source(url, self.settings.common,
                                                  self.settings.source_limits, one_run=True)
         except ProbeError as exc:
+            if exc.returncode is not None and exc.returncode < 0:
+                # Killed by a signal (out of memory, an operator, its fork server ending):
+                # that says nothing about the upload, so it is not refused for it.
+                raise Unavailable(f"the content check was interrupted ({exc.code}, signal "
+                                  f"{-exc.returncode}); nothing was kept, retry later"
+                                  ) from exc
             raise Rejection(exc.code, _REFUSALS.get(exc.code, str(exc))) from exc
         return probe
 

@@ -156,6 +156,10 @@ class ForkServer:
             self._restarting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._restarting
+            self._restarting = None
+        await self._close()
+
+    async def _close(self) -> None:
         if self._control is not None:
             self._control.close()  # the server exits when its control socket closes
             self._control = None
@@ -178,7 +182,7 @@ class ForkServer:
         self._restarting = asyncio.create_task(self._restart())
 
     async def _restart(self) -> None:
-        await self.stop()
+        await self._close()
         try:
             await self.start()
         except OSError as exc:

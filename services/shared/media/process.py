@@ -3,10 +3,12 @@
 Modelled on Shaka Streamer's NodeBase: every run is an argument list (never a shell
 string), logged shell-quoted so it can be pasted into a terminal, tracked by a
 `ProcessStatus`, and stopped by terminate-then-kill after a grace period. Runs are
-asyncio subprocesses because the services that use them are asyncio (`run_blocking` is
-for code that runs in a thread of its own). `-progress pipe:1` is parsed into a fraction
-of a known duration, and the tail of stderr is kept, scrubbed of paths, so a failure says
-what ffmpeg said without naming the server's files.
+watched from the event loop because the services that use them are asyncio (`run_blocking`
+is for code that runs in a thread of its own). A run is started afresh (`child`), or forked
+by a fork server of its binary when the service runs one (`forkserver`, ingest's ffprobe).
+`-progress pipe:1` is parsed into a fraction of a known duration, and the tail of stderr is
+kept, scrubbed of paths, so a failure says what ffmpeg said without naming the server's
+files.
 """
 
 from __future__ import annotations
@@ -141,10 +143,14 @@ class FfmpegRun:
         self.started_at = time.monotonic()
         limit = 1 << 20  # longest line read; x264/SVT option dumps run long
         server = None if self.env else forkserver.serving(self.argv)
-        try:
-            if server is not None:
+        if server is not None:
+            try:
                 self._proc = await server.spawn(self.argv, limit=limit)
-            else:
+            except OSError as exc:  # the server is gone or cannot fork: start it here
+                log.warning("the fork server could not start %s (%s); starting it afresh",
+                            self.name, exc)
+        try:
+            if self._proc is None:
                 argv, preexec = _dying_with_parent(self.argv,
                                                    (self.env or os.environ).get("PATH"))
                 # Not asyncio's subprocesses: under uvloop they fork the whole service

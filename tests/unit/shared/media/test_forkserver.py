@@ -214,6 +214,25 @@ def test_the_runs_die_with_the_server_and_later_runs_come_back_to_a_new_one(
     assert new_server is not None and new_server != old_server
 
 
+def test_a_run_the_server_can_no_longer_fork_starts_ffprobe_itself(clip: Path) -> None:
+    async def after_a_death_not_yet_seen(server: ForkServer) -> tuple[bool, int, bytes]:
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGKILL)
+        # Dead but not reaped, so the loop has not seen it and the server looks alive.
+        os.waitid(os.P_PID, server.pid, os.WEXITED | os.WNOWAIT)
+        looked_alive = server.alive
+        run = FfmpegRun(probe_argv(clip), capture_stdout=True)
+        await run.start()
+        assert run.pid is not None
+        parent = parent_of(run.pid)
+        await run.wait()
+        return looked_alive, parent, run.stdout
+
+    looked_alive, parent, stdout = served(after_a_death_not_yet_seen)
+    assert looked_alive and parent == os.getpid()
+    assert stdout == subprocess.run(probe_argv(clip), capture_output=True, check=True).stdout
+
+
 def test_without_the_library_runs_start_ffprobe_themselves(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(forkserver, "library_path", lambda: tmp_path / "absent.so")
