@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("forkserver.c")
 MAX_MESSAGE = 65536 - 1  # forkserver.c's MAX_MESSAGE, less its end
+MAX_ARGS = 1024  # forkserver.c's MAX_ARGS
 READY_TIMEOUT_S = 10.0
 RESTART_AFTER_S = 1.0
 _INT32 = struct.Struct("=i")
@@ -117,7 +118,7 @@ class ForkServer:
 
     def serves(self, argv: Sequence[str]) -> bool:
         """Whether `argv` can be run here: our binary, and an argv the server can take."""
-        if not argv or argv[0] != self.binary or not self.alive:
+        if not argv or argv[0] != self.binary or not self.alive or len(argv) > MAX_ARGS:
             return False
         return sum(len(os.fsencode(arg)) + 1 for arg in argv) <= MAX_MESSAGE
 

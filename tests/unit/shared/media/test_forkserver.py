@@ -233,6 +233,15 @@ def test_a_run_the_server_can_no_longer_fork_starts_ffprobe_itself(clip: Path) -
     assert stdout == subprocess.run(probe_argv(clip), capture_output=True, check=True).stdout
 
 
+def test_an_argv_longer_than_the_server_takes_starts_ffprobe_itself() -> None:
+    async def long_argv(server: ForkServer) -> tuple[bool, bool, bool]:
+        many = [ffprobe(), *["-hide_banner"] * forkserver.MAX_ARGS]
+        huge = [ffprobe(), "-v", "error", "x" * forkserver.MAX_MESSAGE]
+        return (server.serves(endless()), server.serves(many), server.serves(huge))
+
+    assert served(long_argv) == (True, False, False)
+
+
 def test_without_the_library_runs_start_ffprobe_themselves(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(forkserver, "library_path", lambda: tmp_path / "absent.so")
