@@ -266,7 +266,7 @@ from services.shared.media import forkserver
 async def main():
     async with forkserver.serve(sys.argv[1]) as server:
         print(server.pid, flush=True)
-        await asyncio.sleep(60)
+        await asyncio.Event().wait()  # until the test kills this process
 asyncio.run(main())
 """
 
