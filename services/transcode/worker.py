@@ -169,6 +169,11 @@ class TranscodeWorker:
         try:
             return await inspect_source(source, self.settings.common, self.settings.source_limits)
         except ProbeError as exc:
+            if exc.returncode is not None and exc.returncode < 0:
+                # Killed by a signal (the OOM killer, a stop of the service's process
+                # group): that says nothing about the source, so the attempt is retried,
+                # as a killed encode is, instead of failing the video as undecodable.
+                raise
             if exc.code in RULE_CODES:
                 raise SourceRefused(exc.code, exc.message) from exc
             raise UndecodableSource(f"the source is not usable media: {exc}") from exc
