@@ -33,7 +33,9 @@ if ((${#need_apt[@]})); then
   say "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # debconf notes that apt-utils is missing on every minimal Debian: not ours to show.
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null \
+    2> >(grep -v '^debconf: delaying package configuration' >&2)
 fi
 
 # --- Python virtualenv --------------------------------------------------------------
@@ -44,7 +46,8 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.reelflow-stamp 2>/dev/null)" != 
   say "creating .venv and installing reelflow[test]"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[test]'
+  # setuptools warns about every editable install (BuildBackendWarning); nothing to act on.
+  PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install -q -e '.[test]'
   echo "$stamp_want" > .venv/.reelflow-stamp
 fi
 
@@ -61,7 +64,13 @@ jars=$(.venv/bin/python -c 'from services.stack.settings import StackSettings; p
 if [ ! -f "$jars/.complete" ]; then
   say "fetching the Kafka broker jars into $jars"
   mkdir -p "$jars"
-  mvn -q -B -f compose/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory="$jars"
+  # Maven's console library prints colour resets even when quiet: its output is shown
+  # only when it fails.
+  if ! mvn -q -B -f compose/kafka/pom.xml dependency:copy-dependencies \
+       -DoutputDirectory="$jars" > "$jars.log" 2>&1; then
+    cat "$jars.log"; say "fetching the Kafka jars failed (Maven's output above)"; exit 1
+  fi
+  rm -f "$jars.log"
   touch "$jars/.complete"
 fi
 

@@ -47,8 +47,12 @@ def fetch_kafka_jars(settings: StackSettings) -> Path:
     if shutil.which("mvn") is None:
         raise StackError("Maven (mvn) is needed to fetch the Kafka jars; run ./run setup")
     jars.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mvn", "-q", "-B", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
-                    f"-DoutputDirectory={jars}"], check=True)
+    # Captured: Maven's console library prints colour resets even when quiet.
+    done = subprocess.run(["mvn", "-q", "-B", "-f", str(KAFKA_POM),
+                           "dependency:copy-dependencies", f"-DoutputDirectory={jars}"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise StackError(f"Maven could not fetch the Kafka jars:\n{done.stdout}{done.stderr}")
     (jars / ".complete").touch()
     return jars
 
