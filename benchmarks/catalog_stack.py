@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from benchmarks.proctime import tree_cpu_split
+
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".reelflow-bench-catalog"
 #: Kafka/Postgres/HTTP on 267xx; SeaweedFS on 2254x (it also binds each port + 10000,
@@ -83,34 +85,8 @@ def run_name() -> str:
 
 def tree_cpu_seconds(pid: int | None) -> float:
     """User + system CPU of a process and its live descendants (Postgres backends), plus
-    the children it already reaped."""
-    if pid is None:
-        return 0.0
-    parents: dict[int, int] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        # After ')': state=0 ppid=1 ... utime=11 stime=12 cutime=13 cstime=14 (proc(5)).
-        parents[int(entry.name)] = int(fields[1])
-        stats[int(entry.name)] = fields
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [p for p, pp in parents.items() if pp == parent and p not in tree]
-        tree.update(children)
-        frontier.extend(children)
-    ticks = 0
-    for member in tree & stats.keys():
-        fields = stats[member]
-        ticks += int(fields[11]) + int(fields[12])
-        if member == pid:
-            ticks += int(fields[13]) + int(fields[14])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    the children each of them already reaped."""
+    return sum(tree_cpu_split(pid))
 
 
 def calibration() -> float:

@@ -35,7 +35,6 @@ shared 2-core box they are noisy; ratios measured side by side are what count.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import shutil
@@ -44,6 +43,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from benchmarks.proctime import stat_fields, tree_cpu_split
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".reelflow-bench-ingest"
@@ -101,44 +102,18 @@ def cpu_seconds(pid: int | None) -> float:
     return sum(cpu_split(pid))
 
 
-def _stat_fields(pid: int | None) -> list[str] | None:
-    """/proc/<pid>/stat after the command name (index 0 is proc(5)'s field 3), or None
-    when there is no such process."""
-    if pid is None:
-        return None
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return None
-
-
 def cpu_split(pid: int | None) -> tuple[float, float]:
     """(the process's own, its children's) user + system CPU seconds, from /proc.
     Ingest's children are its content checks (ffprobe, ffmpeg), so the second is theirs:
     the reaped ones, and the live ones with theirs (the ffprobe fork server is one, and
     the runs it forked and reaped are in its own children's time)."""
-    fields = _stat_fields(pid)
-    if fields is None or pid is None:
-        return 0.0, 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    # Fields 14-17 of proc(5) (utime, stime, cutime, cstime).
-    own = (int(fields[11]) + int(fields[12])) / tick
-    reaped = (int(fields[13]) + int(fields[14])) / tick
-    return own, reaped + sum(sum(cpu_split(child)) for child in _live_children(pid))
-
-
-def _live_children(pid: int) -> list[int]:
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        with contextlib.suppress(FileNotFoundError):
-            children += [int(child) for child in task.read_text().split()]
-    return children
+    return tree_cpu_split(pid)
 
 
 def page_faults(pid: int | None) -> int:
     """Minor page faults of the process itself so far (proc(5) field 10): each fresh page
     of a new buffer costs one, and the kernel zeroes the page."""
-    fields = _stat_fields(pid)
+    fields = None if pid is None else stat_fields(pid)
     return 0 if fields is None else int(fields[7])
 
 

@@ -50,6 +50,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.proctime import tree_cpu_split
+
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".reelflow-bench"
 # Below the ephemeral port range (SeaweedFS also binds port + 10000) and clear of the
@@ -135,11 +137,9 @@ def process_cpu(pid: int) -> float:
 
 
 def process_cpu_split(pid: int) -> tuple[float, float]:
-    """(the process's own CPU seconds, all threads; those of the children it reaped)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # After ')': state=0 ... utime=11 stime=12 cutime=13 cstime=14.
-    own, kids = (sum(int(x) for x in fields[i:i + 2]) / CLK_TCK for i in (11, 13))
-    return own, kids
+    """(the process's own CPU seconds, all threads; those of its children, live or reaped:
+    its ffmpeg runs, and the ffprobe fork server with the runs it forked)."""
+    return tree_cpu_split(pid)
 
 
 def infra_cpu() -> dict[str, float]:
