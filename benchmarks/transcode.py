@@ -15,7 +15,8 @@ ports 20xxx, so neither a dev stack nor a test slot is touched). Per source:
       path).
   b   the service's own one-decode encode argv (`build_encode(...).args`) run bare.
   s   where the service's CPU beyond b goes: each stage the worker and the packager run
-      around the encode, replayed in this process on b's outputs and timed on its own.
+      around the encode, replayed in this process on b's outputs and timed on its own
+      (its ffprobe runs forked from a loaded ffprobe, as the worker's are).
   c   the seed's chain made honest: the same outputs with the same settings, one ffmpeg
       per output (each rung with its audio, the AAC rendition, the MP3, the thumbnails with
       their sprite and storyboard), then the same CMAF packaging.
@@ -36,7 +37,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import resource
 import shutil
 import signal
 import statistics
@@ -111,10 +111,9 @@ def make_source(ffmpeg: str, kind: str, path: Path, seconds: float) -> Path:
 
 
 def cpu_now() -> float:
-    """CPU seconds of this process (all its threads) plus its reaped children."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    """CPU seconds of this process (all its threads) plus its children's, live or reaped
+    (the stages' ffprobe runs are the fork server's children)."""
+    return sum(tree_cpu_split(os.getpid()))
 
 
 @contextlib.contextmanager
@@ -309,7 +308,16 @@ async def service_run(clip: Path, sha256: str, kind: str,
 
 async def bare_and_stages(clip: Path, sha256: str, work: Path,
                           settings: Any) -> tuple[Timing, list[Timing]]:
-    """b, then every stage the service runs around that encode (s), each timed alone."""
+    """b, then every stage the service runs around that encode (s), each timed alone,
+    with ffprobe served by a fork server as in the service."""
+    from services.shared.media import forkserver
+
+    async with forkserver.serve(settings.ffprobe_path):
+        return await _bare_and_stages(clip, sha256, work, settings)
+
+
+async def _bare_and_stages(clip: Path, sha256: str, work: Path,
+                           settings: Any) -> tuple[Timing, list[Timing]]:
     from services.packager import cmaf
     from services.packager.package import RenditionInput, package_renditions
     from services.shared.media.probing import inspect_source, probe_output

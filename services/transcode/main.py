@@ -34,6 +34,7 @@ from services.shared.cancellations import run_cancellable
 from services.shared.codec import EventCodec
 from services.shared.consume import ConsumeLoop, LoopSettings
 from services.shared.lifecycle import run_worker
+from services.shared.media import forkserver
 from services.shared.media.toolcheck import check_ffmpeg
 from services.shared.producer import EventProducer
 from services.shared.storage import ObjectStore
@@ -67,7 +68,10 @@ async def serve(settings: TranscodeSettings, stop: asyncio.Event) -> None:
     lanes = (LaneSelector([t.name for t in LANE_TOPICS], settings.lane_weights)
              if settings.lanes else None)
     loop = ConsumeLoop(consume, bootstrap, producer.codec, producer, worker, selector=lanes)
-    await run_cancellable(loop, worker.jobs, bootstrap, producer.codec, stop)
+    # A job probes its source and then every output it wrote: those ffprobe runs fork from
+    # one loaded ffprobe, each ~0.1 CPU-s cheaper than a fresh start.
+    async with forkserver.serve(settings.common.ffprobe_path):
+        await run_cancellable(loop, worker.jobs, bootstrap, producer.codec, stop)
 
 
 def run(_: argparse.Namespace) -> int:
