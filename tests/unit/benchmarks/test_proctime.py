@@ -13,9 +13,11 @@ from benchmarks.proctime import tree_cpu_split
 #: which then waits (alive) under the measured root.
 PARENT = textwrap.dedent("""
     import subprocess, sys
-    burn = "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.4: pass\\nprint(time.process_time())"
+    burn = ("import time\\nt = time.process_time()\\n"
+            "while time.process_time() - t < 0.4: pass\\nprint(time.process_time())")
     for _ in range(2):
-        print(subprocess.run([sys.executable, "-c", burn], capture_output=True, text=True).stdout.strip(), flush=True)
+        run = subprocess.run([sys.executable, "-c", burn], capture_output=True, text=True)
+        print(run.stdout.strip(), flush=True)
     print("done", flush=True)
     sys.stdin.read()
 """)
