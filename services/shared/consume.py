@@ -166,18 +166,28 @@ class ConsumeLoop:
                                   backoff_max_s=settings.backoff_max_s,
                                   outage_patience_s=settings.outage_patience_s,
                                   permanent=(PermanentFailure,))
-        self.consumer = new_consumer(
-            bootstrap, group_id=settings.group_id, instance_id=settings.group_instance_id,
-            auto_offset_reset=settings.auto_offset_reset,
-            session_timeout_ms=settings.session_timeout_ms,
-            max_poll_interval_ms=settings.max_poll_interval_ms)
+        self._bootstrap = bootstrap
+        self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        """The group member. It is made by `run()`, not here: a loop stopped before it ran
+        (its service told to stop while waiting for Kafka) leaves no unclosed client."""
+        assert self._consumer is not None, "the consume loop has not run"
+        return self._consumer
 
     async def run(self) -> None:
         names = [t.name for t in (*self.settings.topics, *self.settings.control_topics)]
+        s = self.settings
+        self._consumer = new_consumer(
+            self._bootstrap, group_id=s.group_id, instance_id=s.group_instance_id,
+            auto_offset_reset=s.auto_offset_reset, session_timeout_ms=s.session_timeout_ms,
+            max_poll_interval_ms=s.max_poll_interval_ms)
         self.consumer.subscribe(names, listener=_Rebalance(self))
-        await self.consumer.start()
-        log.info("consuming %s as group %s", names, self.settings.group_id)
         try:
+            # Inside the try: a start that fails (no broker) still closes the client.
+            await self.consumer.start()
+            log.info("consuming %s as group %s", names, s.group_id)
             while not self._stopping.is_set():
                 await self._poll_once()
         finally:
