@@ -51,9 +51,9 @@ from benchmarks.catalog_stack import (
     calibration,
     infrastructure,
     run_name,
-    tree_cpu_seconds,
     use_bench_env,
 )
+from benchmarks.proctime import tree_cpu_seconds
 
 LUA = Path(__file__).resolve().parent / "paced.lua"
 #: (label, query string) of the listings measured; every one also sorts and pages.

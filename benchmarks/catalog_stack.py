@@ -15,8 +15,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.proctime import tree_cpu_split
-
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".reelflow-bench-catalog"
 #: Kafka/Postgres/HTTP on 267xx; SeaweedFS on 2254x (it also binds each port + 10000,
@@ -81,12 +79,6 @@ def infrastructure() -> Iterator[None]:
 
 def run_name() -> str:
     return f"bench_{uuid.uuid4().hex[:8]}"
-
-
-def tree_cpu_seconds(pid: int | None) -> float:
-    """User + system CPU of a process and its live descendants (Postgres backends), plus
-    the children each of them already reaped."""
-    return sum(tree_cpu_split(pid))
 
 
 def calibration() -> float:

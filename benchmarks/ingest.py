@@ -47,7 +47,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.proctime import stat_fields, tree_cpu_split
+from benchmarks.proctime import stat_fields, tree_cpu_seconds, tree_cpu_split
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".reelflow-bench-ingest"
@@ -98,19 +98,6 @@ class RssSampler(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join()
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process (and its reaped children) from /proc."""
-    return sum(cpu_split(pid))
-
-
-def cpu_split(pid: int | None) -> tuple[float, float]:
-    """(the process's own, its children's) user + system CPU seconds, from /proc.
-    Ingest's children are its content checks (ffprobe, ffmpeg), so the second is theirs:
-    the reaped ones, and the live ones with theirs (the ffprobe fork server is one, and
-    the runs it forked and reaped are in its own children's time)."""
-    return tree_cpu_split(pid)
 
 
 def page_faults(pid: int | None) -> int:
@@ -333,7 +320,7 @@ def one_upload(ingest: Ingest, api_key: str, total: int, chunk: bytes,
     sent: list[float] = []
     sampler = RssSampler(ingest.pid)
     sampler.start()
-    before = cpu_split(ingest.pid), cpu_seconds(s3_pid), time.process_time()
+    before = tree_cpu_split(ingest.pid), tree_cpu_seconds(s3_pid), time.process_time()
     faults = page_faults(ingest.pid)
     start = time.perf_counter()
     reply = httpx.post(
@@ -345,7 +332,7 @@ def one_upload(ingest: Ingest, api_key: str, total: int, chunk: bytes,
         timeout=httpx.Timeout(900, connect=10),
     )
     answered = time.perf_counter()
-    after = cpu_split(ingest.pid), cpu_seconds(s3_pid), time.process_time()
+    after = tree_cpu_split(ingest.pid), tree_cpu_seconds(s3_pid), time.process_time()
     sampler.stop()
     upload_s = (sent[0] if sent else answered) - start
     return {"rate": total / MB / upload_s, "request_s": answered - start,
@@ -364,11 +351,11 @@ def many_uploads(ingest: Ingest, api_key: str, count: int, size: int, chunk: byt
 
     sampler = RssSampler(ingest.pid)
     sampler.start()
-    before = cpu_split(ingest.pid), cpu_seconds(s3_pid), time.process_time()
+    before = tree_cpu_split(ingest.pid), tree_cpu_seconds(s3_pid), time.process_time()
     faults = page_faults(ingest.pid)
     times, statuses, wall = asyncio.run(concurrent_uploads(ingest.url, api_key, count, size,
                                                            chunk))
-    after = cpu_split(ingest.pid), cpu_seconds(s3_pid), time.process_time()
+    after = tree_cpu_split(ingest.pid), tree_cpu_seconds(s3_pid), time.process_time()
     sampler.stop()
     median = statistics.median(times)
     return {"rate": count * size / MB / wall, "wall": wall,
@@ -450,12 +437,12 @@ def main() -> int:
                   f"load average {os.getloadavg()[0]:.1f})", flush=True)
             for who in round_order(ingests, round_):
                 if who is None:
-                    weed0, client0 = cpu_seconds(s3_pid), time.process_time()
+                    weed0, client0 = tree_cpu_seconds(s3_pid), time.process_time()
                     direct_s = direct_upload(total, chunk, f"bench/direct-{time.time_ns()}")
                     direct_rates.append(total / MB / direct_s)
                     print(f"  direct boto3 (8 MiB parts, 2 in flight, same client config): "
                           f"{direct_rates[-1]:.0f} MB/s; CPU s: weed "
-                          f"{cpu_seconds(s3_pid) - weed0:.1f}, boto3 client "
+                          f"{tree_cpu_seconds(s3_pid) - weed0:.1f}, boto3 client "
                           f"{time.process_time() - client0:.1f}", flush=True)
                     continue
                 r = one_upload(who, api_key, total, chunk, s3_pid)
@@ -472,12 +459,12 @@ def main() -> int:
                 continue
             for who in round_order(ingests, round_):
                 if who is None:
-                    weed0, client0 = cpu_seconds(s3_pid), time.process_time()
+                    weed0, client0 = tree_cpu_seconds(s3_pid), time.process_time()
                     wall = direct_concurrent(args.uploads, size, chunk, streams)
                     direct_many.append(args.uploads * size / MB / wall)
                     print(f"  direct, {args.uploads} x {size / MB:.0f} MB, {streams} at a time "
                           f"(ingest's concurrent_uploads): {direct_many[-1]:.0f} MB/s; CPU s: "
-                          f"weed {cpu_seconds(s3_pid) - weed0:.1f}, boto3 client "
+                          f"weed {tree_cpu_seconds(s3_pid) - weed0:.1f}, boto3 client "
                           f"{time.process_time() - client0:.1f}", flush=True)
                     continue
                 m = many_uploads(who, api_key, args.uploads, size, chunk, s3_pid)

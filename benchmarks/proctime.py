@@ -51,3 +51,8 @@ def tree_cpu_split(pid: int | None) -> tuple[float, float]:
         below += int(fields[13]) + int(fields[14])
     tick = os.sysconf("SC_CLK_TCK")
     return own / tick, below / tick
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """`tree_cpu_split`'s two parts together: all the CPU the process and its tree used."""
+    return sum(tree_cpu_split(pid))

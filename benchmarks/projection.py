@@ -41,9 +41,9 @@ from benchmarks.catalog_stack import (
     calibration,
     infrastructure,
     run_name,
-    tree_cpu_seconds,
     use_bench_env,
 )
+from benchmarks.proctime import tree_cpu_seconds
 
 TARGET = 20_000
 #: The tables the limit copies, in the projector's own write order.

@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.proctime import tree_cpu_split
+from benchmarks.proctime import tree_cpu_seconds, tree_cpu_split
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".reelflow-bench"
@@ -73,7 +73,6 @@ BENCH_ENV = {
     "REELFLOW_SCORING_METRICS_PORT": "0",
     "REELFLOW_LOG_LEVEL": "INFO",
 }
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -113,7 +112,7 @@ def make_source(ffmpeg: str, kind: str, path: Path, seconds: float) -> Path:
 def cpu_now() -> float:
     """CPU seconds of this process (all its threads) plus its children's, live or reaped
     (the stages' ffprobe runs are the fork server's children)."""
-    return sum(tree_cpu_split(os.getpid()))
+    return tree_cpu_seconds(os.getpid())
 
 
 @contextlib.contextmanager
@@ -130,24 +129,13 @@ def run_commands(commands: list[list[str]]) -> None:
             raise RuntimeError(f"{argv[:8]}... failed: {done.stderr[-2000:]}")
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds of a live process plus the children it has reaped (its ffmpeg runs)."""
-    return sum(process_cpu_split(pid))
-
-
-def process_cpu_split(pid: int) -> tuple[float, float]:
-    """(the process's own CPU seconds, all threads; those of its children, live or reaped:
-    its ffmpeg runs, and the ffprobe fork server with the runs it forked)."""
-    return tree_cpu_split(pid)
-
-
 def infra_cpu() -> dict[str, float]:
     """CPU seconds so far of the stack's Kafka, PostgreSQL and SeaweedFS (with the children
     they reaped), by their pid files."""
     found = {}
     for pid_file in sorted((STATE / "run").glob("*.pid")):
         with contextlib.suppress(OSError, ValueError):
-            found[pid_file.stem] = process_cpu(int(pid_file.read_text().strip()))
+            found[pid_file.stem] = tree_cpu_seconds(int(pid_file.read_text().strip()))
     return found
 
 
@@ -181,11 +169,11 @@ class Service:
 
     @property
     def cpu(self) -> float:
-        return process_cpu(self.proc.pid)
+        return tree_cpu_seconds(self.proc.pid)
 
     @property
     def cpu_split(self) -> tuple[float, float]:
-        return process_cpu_split(self.proc.pid)
+        return tree_cpu_split(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

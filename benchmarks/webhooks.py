@@ -235,10 +235,11 @@ def main() -> int:
               f"up to {settings.catalog_wait_s} s; load average {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} CPUs")
 
-        from benchmarks.ingest import cpu_seconds
+        from benchmarks.proctime import tree_cpu_seconds
 
         def cpu() -> tuple[float, float]:
-            return cpu_seconds(apps[1].process.pid), cpu_seconds(apps[0].process.pid)
+            return (tree_cpu_seconds(apps[1].process.pid),
+                    tree_cpu_seconds(apps[0].process.pid))
 
         burst = f"burst-{uuid.uuid4().hex[:6]}"
         cpu_before = cpu()

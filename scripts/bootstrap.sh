@@ -63,15 +63,14 @@ fi
 jars=$(.venv/bin/python -c 'from services.stack.settings import StackSettings; print(StackSettings().kafka_jars)')
 if [ ! -f "$jars/.complete" ]; then
   say "fetching the Kafka broker jars into $jars"
-  mkdir -p "$jars"
-  # Maven's console library prints colour resets even when quiet: its output is shown
-  # only when it fails.
-  if ! mvn -q -B -f compose/kafka/pom.xml dependency:copy-dependencies \
-       -DoutputDirectory="$jars" > "$jars.log" 2>&1; then
-    cat "$jars.log"; say "fetching the Kafka jars failed (Maven's output above)"; exit 1
-  fi
-  rm -f "$jars.log"
-  touch "$jars/.complete"
+  # The stack's own fetch (services/stack/kafka.py): Maven's output only if it fails.
+  .venv/bin/python -c 'import sys
+from services.stack.kafka import StackError, fetch_kafka_jars
+from services.stack.settings import StackSettings
+try:
+    fetch_kafka_jars(StackSettings())
+except StackError as exc:
+    sys.exit(str(exc))' || { say "fetching the Kafka jars failed (see above)"; exit 1; }
 fi
 
 # --- npm players (browser tests); never let anything download a browser -------------
